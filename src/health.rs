@@ -1,0 +1,75 @@
+//! Process-wide counters: the one piece of shared state, because every stage counts.
+//!
+//! Plain relaxed atomics: each counter is independent and read only for reports
+//! (`P/health`, `sitewarden outbox`, the systemd STATUS line), so no ordering between
+//! them is needed.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Device polls attempted (one per device per poll interval).
+    pub polls: AtomicU64,
+    /// Polls that failed wholly or in part.
+    pub poll_errors: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub exceptions: AtomicU64,
+    /// CRC, length, header or JSON errors.
+    pub malformed: AtomicU64,
+    /// Field connections (Modbus, site MQTT) re-opened after a failure.
+    pub field_reconnects: AtomicU64,
+    /// Camera messages refused (bad JSON, wrong type, oversized).
+    pub camera_rejected: AtomicU64,
+    /// Readings dropped from the raw ring to keep it within `raw_max_bytes`.
+    pub raw_dropped: AtomicU64,
+    /// Samples lost because ingest could not keep up (should stay 0).
+    pub samples_dropped: AtomicU64,
+    /// Platform broker connections made after the first.
+    pub uplink_reconnects: AtomicU64,
+    /// Messages published and acknowledged by the platform broker.
+    pub published: AtomicU64,
+    /// Platform commands refused (bad JSON, unknown device, not writable, expired).
+    pub commands_rejected: AtomicU64,
+    /// Store I/O errors survived (ENOSPC and the like).
+    pub store_errors: AtomicU64,
+    /// Per device (index into `Site::devices`): did its last poll succeed?
+    devices_ok: std::sync::RwLock<Vec<AtomicBool>>,
+}
+
+impl Health {
+    pub fn new(devices: usize) -> Self {
+        let h = Health::default();
+        h.resize(devices);
+        h
+    }
+
+    /// Re-size the per-device table (after a reload); every device starts as ok.
+    pub fn resize(&self, devices: usize) {
+        let mut v = self.devices_ok.write().unwrap_or_else(|e| e.into_inner());
+        *v = (0..devices).map(|_| AtomicBool::new(true)).collect();
+    }
+
+    pub fn set_device_ok(&self, device: usize, ok: bool) {
+        let v = self.devices_ok.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = v.get(device) {
+            slot.store(ok, Ordering::Relaxed);
+        }
+    }
+
+    /// (ok, failing) device counts.
+    pub fn device_counts(&self) -> (usize, usize) {
+        let v = self.devices_ok.read().unwrap_or_else(|e| e.into_inner());
+        let ok = v.iter().filter(|b| b.load(Ordering::Relaxed)).count();
+        (ok, v.len() - ok)
+    }
+}
+
+/// Shorthand for a relaxed increment.
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Shorthand for a relaxed read.
+pub fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}

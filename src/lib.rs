@@ -1,0 +1,44 @@
+//! sitewarden: an edge gateway daemon for scenic areas, estates and campuses.
+//!
+//! Data flows one way (see ARCHITECTURE.md):
+//!
+//! ```text
+//! source (modbus, camera) ─ Sample ─► ingest ─┬─► store::raw (ring of raw readings)
+//!                                             ├─► summary (wall-clock windows)
+//!                                             └─► rules (alarms)
+//!                                                   └─► store::outbox ─► uplink ─► platform
+//! ```
+//!
+//! Commands from the platform are the one explicit way back: `uplink::command` →
+//! the connection task that owns the device.
+//!
+//! Modules in reading order:
+
+/// Reads the wall clock; everything else takes `now` as a parameter.
+pub mod clock;
+/// The validated site model (devices, points, rules) every module reads.
+pub mod site;
+/// `Sample`: one poll's raw values, the unit of the data path.
+pub mod reading;
+/// TOML + env → `Site`, with every error named by file, line and key path.
+pub mod config;
+/// The field side: Modbus TCP/RTU connection tasks and camera subscriptions.
+pub mod source;
+/// Durable state: the raw ring and the outbox. The only module that names redb.
+pub mod store;
+/// Pure window summaries (gauge, counter, state, event, quality).
+pub mod summary;
+/// Pure anomaly rules and the alarm lifecycle.
+pub mod rules;
+/// The one consumer of samples: feeds the raw ring, summaries and rules, fills the outbox.
+pub mod ingest;
+/// The only talker to the platform broker: outbox replay, acks, status, health, commands.
+pub mod uplink;
+/// Process-wide counters for `P/health`, `sitewarden outbox` and the journal.
+pub mod health;
+/// sd_notify: ready, status, watchdog, stopping.
+pub mod systemd;
+/// A simulated site (Modbus servers, cameras) shared by `demo` and the tests.
+pub mod sim;
+/// The command line: one module per command.
+pub mod cli;
