@@ -30,6 +30,8 @@ pub struct Health {
     pub published: AtomicU64,
     /// Platform commands refused (bad JSON, unknown device, not writable, expired).
     pub commands_rejected: AtomicU64,
+    /// Bytes the raw ring holds on disk (set by ingest).
+    pub raw_bytes: AtomicU64,
     /// Store I/O errors survived (ENOSPC and the like).
     pub store_errors: AtomicU64,
     /// Per device (index into `Site::devices`): did its last poll succeed?

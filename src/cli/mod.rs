@@ -1,1 +1,65 @@
-//! (to be written)
+//! The command line (spec "Command line"): one module per command.
+//!
+//! Commands return `anyhow::Result`; `main` prints the error chain once and picks the exit
+//! code. `check` and a refused config exit 1.
+
+pub mod check;
+pub mod outbox;
+pub mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+pub const DEFAULT_CONFIG: &str = "/etc/sitewarden/sitewarden.toml";
+
+#[derive(Debug, Parser)]
+#[command(name = "sitewarden", version, about = "Edge gateway: field devices in, summaries and alarms out, nothing lost")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the daemon until SIGTERM or SIGINT.
+    Run {
+        /// Configuration file.
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Validate the configuration and list devices, points and rules; exit 1 on error.
+    Check {
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Show the outbox: backlog per kind, oldest pending, disk use, dropped counts.
+    Outbox {
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+/// An error that has already been reported to the user in full (e.g. every config
+/// problem); `main` only sets the exit code.
+#[derive(Debug)]
+pub struct Reported(pub i32);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// Loads the config, printing every problem to stderr on failure.
+pub fn load_site(path: &std::path::Path) -> anyhow::Result<crate::site::Site> {
+    match crate::config::load(path) {
+        Ok(site) => Ok(site),
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{}: configuration refused", path.display());
+            Err(Reported(1).into())
+        }
+    }
+}

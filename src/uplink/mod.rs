@@ -1,1 +1,443 @@
-//! (to be written)
+//! The only talker to the platform broker.
+//!
+//! One task ([`run`]) owns the rumqttc `EventLoop` and issues every publish, so the order of
+//! `Outgoing::Publish(pkid)` events matches the order of our publishes exactly. rumqttc is
+//! not a store (dependencies.md §2): `publish` returning Ok only means queued, a clean-session
+//! reconnect silently drops what was in flight, and nothing survives a restart. So:
+//!
+//! - The outbox is the source of truth. A record is published only after its durable
+//!   commit, and deleted only on the PUBACK whose packet id maps to its seq.
+//! - `clean_session = true`: the library never replays on its own. On any connection error
+//!   the in-flight map is forgotten (the records stay on disk); after every CONNACK the
+//!   replay starts again from the store: alarms first, then the backlog in seq order.
+//!   Duplicates are possible, byte-identical, and carry their seq for the platform to dedup.
+//! - At most `uplink.inflight` QoS 1 publishes await their PUBACK, and rumqttc's own
+//!   in-flight limit is one above that, so packet ids never collide while the broker acks
+//!   in order.
+//! - Reconnects back off (0.5 s doubling to 30 s, with jitter); rumqttc has none.
+//!
+//! Modes: `Offline` (backing off or connecting) → `Online` (replaying and live) →
+//! `Draining` (shutdown: no new records, bounded wait for acks, explicit offline status).
+
+pub mod acks;
+pub mod command;
+pub mod payload;
+pub mod report;
+pub mod topics;
+
+use crate::clock;
+use crate::health::{self, Health};
+use crate::store::outbox::{Outbox, Record};
+use payload::{Head, Status};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use topics::Topics;
+
+/// Requests waiting in rumqttc's channel. Small on purpose: the outbox is the queue, and a
+/// short channel keeps what rumqttc holds in memory (and may drop) small.
+const CHANNEL_CAPACITY: usize = 10;
+/// Records fetched from the store per read transaction.
+const FETCH_BATCH: usize = 64;
+/// How long a clean shutdown waits for outstanding PUBACKs.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Everything the uplink needs, resolved by `cli::run`.
+pub struct UplinkParams {
+    pub site: Arc<crate::site::Site>,
+    pub password: Option<String>,
+    pub outbox: Arc<Outbox>,
+    /// Signalled whenever ingest or a command committed new records.
+    pub wake: Arc<Notify>,
+    pub health: Arc<Health>,
+    pub acks: acks::AckSender,
+    pub commands: command::Router,
+    pub started_ms: crate::reading::Ms,
+}
+
+/// What a publish is, so its PUBACK can be mapped back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    /// An outbox record: delete it when acked.
+    Record(u64),
+    /// Status or health: nothing to delete.
+    Other,
+}
+
+/// Per-connection bookkeeping; reset on every (re)connect.
+#[derive(Default)]
+struct Session {
+    /// Publishes handed to rumqttc whose `Outgoing::Publish` has not been seen yet, in order.
+    awaiting: VecDeque<Tag>,
+    /// Packet id → what it carries, for QoS 1 publishes written to the socket.
+    inflight: HashMap<u16, Tag>,
+    /// Highest alarm / other seq handed to rumqttc on this connection.
+    alarm_cursor: u64,
+    other_cursor: u64,
+}
+
+impl Session {
+    fn outstanding(&self) -> usize {
+        self.awaiting.len() + self.inflight.len()
+    }
+}
+
+/// Runs until `stop` is cancelled, then drains (bounded) and publishes `offline`.
+pub async fn run(p: UplinkParams, stop: CancellationToken) {
+    let topics = Topics::new(&p.site);
+    let window = usize::from(p.site.uplink.inflight.max(1));
+    let (client, mut eventloop) = connect_options(&p, window);
+    let mut session = Session::default();
+    let mut online = false;
+    let mut connected_once = false;
+    let mut backoff = Backoff::new();
+    let mut will_fresh = false;
+    let mut rate = report::PollRate::default();
+    let mut health_timer = tokio::time::interval(p.site.uplink.summary_interval);
+    health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+
+    loop {
+        if !online && !will_fresh {
+            // Each connection registers its own last will with a seq of its own.
+            match reserve_seq(&p.outbox).await {
+                Ok(seq) => {
+                    eventloop.mqtt_options.set_last_will(will(&topics, seq, p.started_ms));
+                    will_fresh = true;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot reserve a seq for the last will"),
+            }
+        }
+        // Cancel safety: `EventLoop::poll` keeps its buffered events and partial writes in
+        // the event loop across cancellation, so losing the race to another branch only
+        // postpones the event. The other branches are plain notifications and timers.
+        let event = tokio::select! {
+            ev = eventloop.poll() => ev,
+            _ = p.wake.notified(), if online => {
+                fill(&client, &p.outbox, &mut session, window);
+                continue;
+            }
+            _ = health_timer.tick(), if online => {
+                publish_health(&client, &p, &topics, &mut session, &mut rate).await;
+                continue;
+            }
+            _ = stop.cancelled() => break,
+        };
+        match event {
+            Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                if ack.code != rumqttc::ConnectReturnCode::Success {
+                    tracing::warn!(code = ?ack.code, broker = %p.site.uplink.broker, "broker refused the connection");
+                    continue;
+                }
+                if connected_once {
+                    health::bump(&p.health.uplink_reconnects);
+                }
+                connected_once = true;
+                online = true;
+                will_fresh = false;
+                backoff.reset();
+                session = Session::default();
+                tracing::info!(broker = %p.site.uplink.broker, "uplink connected");
+                publish_status(&client, &p, &topics, &mut session, "online").await;
+                if let Err(e) = client.try_subscribe(topics.cmd(), QoS::AtLeastOnce) {
+                    tracing::warn!(error = %e, "cannot subscribe to commands");
+                }
+                fill(&client, &p.outbox, &mut session, window);
+            }
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                on_outgoing(&mut session, pkid);
+            }
+            Ok(Event::Incoming(Incoming::PubAck(ack))) => {
+                if let Some(Tag::Record(seq)) = session.inflight.remove(&ack.pkid) {
+                    p.acks.ack(seq);
+                    health::bump(&p.health.published);
+                }
+                // Refill in batches, not one read transaction per ack.
+                if session.outstanding() <= window / 2 {
+                    fill(&client, &p.outbox, &mut session, window);
+                }
+            }
+            Ok(Event::Incoming(Incoming::Publish(msg))) => {
+                if msg.topic == topics.cmd() {
+                    p.commands.submit(&msg.payload);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if online {
+                    tracing::warn!(error = %e, broker = %p.site.uplink.broker, "uplink lost");
+                } else {
+                    tracing::debug!(error = %e, "uplink connect failed");
+                }
+                online = false;
+                session = Session::default();
+                let delay = backoff.next();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.cancelled() => break,
+                }
+            }
+        }
+    }
+    if online {
+        drain(&client, &mut eventloop, &p, &topics, &mut session).await;
+    }
+    p.acks.flush();
+}
+
+/// Clean shutdown: wait (bounded) for outstanding acks, publish `offline` and disconnect.
+/// A clean DISCONNECT suppresses the last will, so `offline` is published explicitly.
+async fn drain(
+    client: &AsyncClient,
+    eventloop: &mut EventLoop,
+    p: &UplinkParams,
+    topics: &Topics,
+    session: &mut Session,
+) {
+    publish_status(client, p, topics, session, "offline").await;
+    let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
+    while session.outstanding() > 0 {
+        match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+            Err(_) => {
+                tracing::warn!(outstanding = session.outstanding(), "shutdown: acks still outstanding, left in the outbox");
+                break;
+            }
+            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => on_outgoing(session, pkid),
+            Ok(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
+                if let Some(Tag::Record(seq)) = session.inflight.remove(&ack.pkid) {
+                    p.acks.ack(seq);
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "shutdown: uplink lost while draining");
+                return;
+            }
+        }
+    }
+    if client.try_disconnect().is_ok() {
+        // Let the event loop write the DISCONNECT.
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            while eventloop.poll().await.is_ok() {}
+        })
+        .await;
+    }
+}
+
+fn on_outgoing(session: &mut Session, pkid: u16) {
+    match session.awaiting.pop_front() {
+        Some(tag) if pkid != 0 => {
+            session.inflight.insert(pkid, tag);
+        }
+        Some(_) => {} // QoS 0: nothing comes back.
+        None => tracing::error!(pkid, "publish event with nothing awaiting it; ack mapping lost"),
+    }
+}
+
+/// Hands records to rumqttc while the window has room: alarms first, then the rest in seq
+/// order. Reads are short read transactions on the outbox.
+fn fill(client: &AsyncClient, outbox: &Outbox, s: &mut Session, window: usize) {
+    loop {
+        let room = window
+            .saturating_sub(s.outstanding())
+            .min(CHANNEL_CAPACITY.saturating_sub(s.awaiting.len()));
+        if room == 0 {
+            return;
+        }
+        let limit = room.min(FETCH_BATCH);
+        let mut batch = match outbox.alarms_after(s.alarm_cursor, limit) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox read failed");
+                return;
+            }
+        };
+        if batch.is_empty() {
+            batch = match outbox.others_after(s.other_cursor, limit) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox read failed");
+                    return;
+                }
+            };
+        }
+        if batch.is_empty() {
+            return;
+        }
+        for rec in batch {
+            if !send_record(client, s, &rec) {
+                return;
+            }
+        }
+    }
+}
+
+fn send_record(client: &AsyncClient, s: &mut Session, rec: &Record) -> bool {
+    match client.try_publish(
+        rec.topic.as_str(),
+        QoS::AtLeastOnce,
+        rec.retain,
+        rec.payload.clone(),
+    ) {
+        Ok(()) => {
+            s.awaiting.push_back(Tag::Record(rec.seq));
+            if rec.kind.is_alarm() {
+                s.alarm_cursor = rec.seq;
+            } else {
+                s.other_cursor = rec.seq;
+            }
+            true
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "rumqttc channel full; will retry");
+            false
+        }
+    }
+}
+
+async fn publish_status(
+    client: &AsyncClient,
+    p: &UplinkParams,
+    topics: &Topics,
+    s: &mut Session,
+    state: &str,
+) {
+    let seq = match reserve_seq(&p.outbox).await {
+        Ok(seq) => seq,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reserve a seq for the status");
+            return;
+        }
+    };
+    let body = payload::to_bytes(&Status {
+        head: Head::new(seq, clock::now_ms()),
+        state,
+        version: env!("CARGO_PKG_VERSION"),
+        started: clock::rfc3339(p.started_ms),
+    });
+    if client
+        .try_publish(topics.status(), QoS::AtLeastOnce, true, body)
+        .is_ok()
+    {
+        s.awaiting.push_back(Tag::Other);
+    }
+}
+
+async fn publish_health(
+    client: &AsyncClient,
+    p: &UplinkParams,
+    topics: &Topics,
+    s: &mut Session,
+    rate: &mut report::PollRate,
+) {
+    let seq = match reserve_seq(&p.outbox).await {
+        Ok(seq) => seq,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reserve a seq for health");
+            return;
+        }
+    };
+    let report = report::health(&p.health, &p.outbox, rate, seq, p.started_ms, clock::now_ms());
+    if client
+        .try_publish(topics.health(), QoS::AtMostOnce, false, payload::to_bytes(&report))
+        .is_ok()
+    {
+        s.awaiting.push_back(Tag::Other);
+    }
+}
+
+fn will(topics: &Topics, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
+    let body = payload::to_bytes(&Status {
+        head: Head::new(seq, clock::now_ms()),
+        state: "offline",
+        version: env!("CARGO_PKG_VERSION"),
+        started: clock::rfc3339(started_ms),
+    });
+    LastWill::new(topics.status(), body, QoS::AtLeastOnce, true)
+}
+
+/// A durable seq for a message that is not an outbox record (status, will, health).
+async fn reserve_seq(outbox: &Arc<Outbox>) -> Result<u64, String> {
+    let outbox = Arc::clone(outbox);
+    match tokio::task::spawn_blocking(move || outbox.reserve_seq()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn connect_options(p: &UplinkParams, window: usize) -> (AsyncClient, EventLoop) {
+    let up = &p.site.uplink;
+    let client_id = format!("sitewarden-{}-{}", p.site.gateway.site, p.site.gateway.id);
+    let mut o = MqttOptions::new(client_id, up.broker.host.clone(), up.broker.port);
+    o.set_clean_session(true);
+    o.set_keep_alive(up.keep_alive);
+    // One above our window, so packet ids never collide (dependencies.md §2, point 4).
+    o.set_inflight(u16::try_from(window + 1).unwrap_or(u16::MAX));
+    o.set_request_channel_capacity(CHANNEL_CAPACITY);
+    o.set_max_packet_size(256 * 1024, 256 * 1024);
+    if let Some(user) = &up.username {
+        o.set_credentials(user.clone(), p.password.clone().unwrap_or_default());
+    }
+    AsyncClient::new(o, CHANNEL_CAPACITY)
+}
+
+/// Exponential backoff with jitter: 0.5 s doubling to 30 s.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const MIN: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(30);
+
+    fn new() -> Backoff {
+        Backoff { next: Self::MIN }
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
+
+    fn next(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        // Up to 25 % jitter so a fleet of gateways does not reconnect in lockstep.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let jitter = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
+        base + jitter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap_and_resets() {
+        let mut b = Backoff::new();
+        let d: Vec<Duration> = (0..9).map(|_| b.next()).collect();
+        assert!(d[0] >= Duration::from_millis(500) && d[0] <= Duration::from_millis(625));
+        assert!(d[1] >= Duration::from_secs(1));
+        assert!(d[8] >= Duration::from_secs(30) && d[8] <= Duration::from_millis(37_500));
+        b.reset();
+        assert!(b.next() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn publish_events_map_packet_ids_in_order() {
+        let mut s = Session::default();
+        s.awaiting.extend([Tag::Record(7), Tag::Other, Tag::Record(8)]);
+        on_outgoing(&mut s, 1);
+        on_outgoing(&mut s, 0);
+        on_outgoing(&mut s, 2);
+        assert_eq!(s.inflight.get(&1), Some(&Tag::Record(7)));
+        assert_eq!(s.inflight.get(&2), Some(&Tag::Record(8)));
+        assert_eq!(s.inflight.len(), 2);
+        assert!(s.awaiting.is_empty());
+    }
+}

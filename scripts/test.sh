@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine: installs what the tests need
+# (Mosquitto, socat, mbpoll, a Python venv with pymodbus), then runs fmt, clippy and tests.
+# README.md gives this command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v mbpoll >/dev/null 2>&1 || need+=(mbpoll)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# pymodbus: the independent Modbus implementation the interop tests serve devices with.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pymodbus, serial' >/dev/null 2>&1; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q 'pymodbus==3.8.6' 'pyserial>=3.5'
+fi
+export SITEWARDEN_TEST_PYTHON="$PWD/.venv/bin/python"
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked --all-targets -- --test-threads 2

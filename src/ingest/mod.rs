@@ -1,0 +1,339 @@
+//! The one consumer of samples. For each sample, in order:
+//!
+//! 1. append it to the raw ring (flushed, with an fdatasync, at least every second);
+//! 2. fold it into the open summary window and the zone occupancy;
+//! 3. run the rules; alarm changes are committed to the outbox at once.
+//!
+//! When a window closes (its end plus a grace), every device summary and zone summary of
+//! that window is committed in ONE durable outbox transaction together with the window's
+//! end and the state the next window continues from (counter carries, zone occupancy). So
+//! after a crash the store says exactly which windows are out: the open one is rebuilt
+//! from the raw ring, and no window is ever built twice.
+//!
+//! Ingest runs on its own thread with a tiny current-thread runtime of its own (for the
+//! channel and its timer); the store calls block, and only this thread waits on them.
+
+mod records;
+mod windows;
+
+use crate::clock;
+use crate::health::{self, Health};
+use crate::reading::{Ms, Sample};
+use crate::rules::{AlarmChange, Engine};
+use crate::site::Site;
+use crate::store::outbox::{NewRecord, Outbox};
+use crate::store::raw::RawRing;
+use crate::summary::Carry;
+use crate::summary::window::start_of;
+use crate::summary::zone::ZoneTracker;
+use crate::uplink::topics::Topics;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+use windows::Windows;
+
+/// The raw ring is made durable at least this often (spec: "flushed at least every second").
+const RAW_FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Housekeeping cadence: window closes, rule timers (hold, flatline), raw flushes.
+const TICK: Duration = Duration::from_millis(100);
+
+const STATE_LAST_CLOSED: &str = "window.last_closed";
+const STATE_CARRY: &str = "window.carry";
+const STATE_ZONES: &str = "zones";
+const STATE_ALARMS: &str = "alarms.active";
+
+pub struct Params {
+    pub site: Arc<Site>,
+    pub raw: RawRing,
+    pub outbox: Arc<Outbox>,
+    /// Notified after every commit, so the uplink publishes at once.
+    pub wake: Arc<Notify>,
+    pub health: Arc<Health>,
+}
+
+struct Ingest {
+    site: Arc<Site>,
+    topics: Topics,
+    raw: RawRing,
+    outbox: Arc<Outbox>,
+    wake: Arc<Notify>,
+    health: Arc<Health>,
+    windows: Windows,
+    zones: ZoneTracker,
+    rules: Engine,
+    /// How long after its end a window waits for late replies before closing.
+    grace: Ms,
+    last_flush: Ms,
+    changes: Vec<AlarmChange>,
+}
+
+/// Runs until every sample sender is dropped, then flushes the raw ring and returns.
+pub fn run(p: Params, mut samples: mpsc::Receiver<Sample>) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "ingest cannot start its runtime");
+            return;
+        }
+    };
+    let now = clock::now_ms();
+    let mut ingest = Ingest::recover(p, now);
+    rt.block_on(async {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                s = samples.recv() => match s {
+                    Some(s) => ingest.sample(s),
+                    None => break,
+                },
+                _ = tick.tick() => ingest.housekeeping(clock::now_ms()),
+            }
+        }
+    });
+    ingest.flush_raw(clock::now_ms());
+}
+
+impl Ingest {
+    /// Restores the state the last run committed, then rebuilds the windows it had open
+    /// from the raw ring, closing (and committing) those that ended meanwhile.
+    fn recover(p: Params, now: Ms) -> Ingest {
+        let site = p.site;
+        let state = |key: &str| match p.outbox.state(key) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(key, error = %e, "cannot read saved state; starting without it");
+                None
+            }
+        };
+        let last_closed = state(STATE_LAST_CLOSED)
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(i64::from_be_bytes);
+        let carries = state(STATE_CARRY)
+            .map(|b| decode_carries(&site, &b))
+            .unwrap_or_default();
+        let zones = state(STATE_ZONES)
+            .and_then(|b| match ZoneTracker::from_bytes(&site, &b) {
+                Ok(z) => Some(z),
+                Err(e) => {
+                    tracing::warn!(error = %e, "saved zone occupancy unreadable; zones restart at 0");
+                    None
+                }
+            })
+            .unwrap_or_else(|| ZoneTracker::new(&site));
+        let mut rules = Engine::new(&site);
+        if let Some(b) = state(STATE_ALARMS)
+            && let Err(e) = rules.import_state(&b)
+        {
+            tracing::warn!(error = %e, "saved alarm state unreadable; active alarms forgotten");
+        }
+        let grace = site
+            .connections
+            .iter()
+            .map(|c| match &c.kind {
+                crate::site::ConnectionKind::ModbusTcp { timeout, .. }
+                | crate::site::ConnectionKind::ModbusRtu { timeout, .. } => {
+                    timeout.as_millis() as Ms
+                }
+                crate::site::ConnectionKind::Mqtt { .. } => 0,
+            })
+            .max()
+            .unwrap_or(0)
+            + 250;
+        let interval = site.uplink.summary_interval;
+        let mut ingest = Ingest {
+            topics: Topics::new(&site),
+            windows: Windows::new(&site, start_of(now, interval), carries.clone()),
+            zones,
+            rules,
+            grace,
+            last_flush: now,
+            changes: Vec::new(),
+            raw: p.raw,
+            outbox: p.outbox,
+            wake: p.wake,
+            health: p.health,
+            site,
+        };
+        if let Some(from) = last_closed {
+            ingest.rebuild(from, now, carries);
+        }
+        ingest
+    }
+
+    /// Replays the raw ring from the end of the last committed window.
+    fn rebuild(&mut self, from: Ms, now: Ms, carries: Vec<Carry>) {
+        let samples = match self.raw.replay_since(&self.site, from) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot replay the raw ring; the open window restarts empty");
+                return;
+            }
+        };
+        let Some(first) = samples.first() else {
+            return;
+        };
+        let interval = self.site.uplink.summary_interval;
+        self.windows = Windows::new(&self.site, start_of(first.ts, interval), carries);
+        let count = samples.len();
+        for s in samples {
+            if s.ts >= self.windows.end {
+                self.close_window(s.ts);
+            }
+            self.zones.add(&self.site, &s);
+            self.windows.add(&self.site, &s);
+        }
+        if now >= self.windows.end + self.grace {
+            self.close_window(now);
+        }
+        tracing::info!(samples = count, since = %clock::rfc3339(from), "open window rebuilt from the raw ring");
+    }
+
+    fn sample(&mut self, s: Sample) {
+        let site = Arc::clone(&self.site);
+        let Some(device) = site.devices.get(s.device) else {
+            return;
+        };
+        self.raw.append(&site, &s);
+        self.zones.add(&site, &s);
+        self.windows.add(&site, &s);
+        let values: Vec<Option<f64>> = s
+            .values
+            .iter()
+            .zip(&device.points)
+            .map(|(v, p)| v.map(|raw| p.engineering(raw)))
+            .collect();
+        self.rules
+            .on_sample(&site, s.device, s.ts, &values, s.error.as_ref(), &mut self.changes);
+        if let Some(zone) = &device.zone
+            && let Some(z) = site.zones.iter().find(|z| &z.name == zone)
+        {
+            let occupancy = self.zones.occupancy(zone).unwrap_or(0);
+            let rate = self.zones.entries_per_min(zone, s.ts).unwrap_or(0);
+            self.rules.on_zone(
+                zone,
+                s.ts,
+                occupancy as f64,
+                z.capacity,
+                rate as f64,
+                &mut self.changes,
+            );
+        }
+        self.commit_alarms(s.ts);
+    }
+
+    fn housekeeping(&mut self, now: Ms) {
+        self.rules.tick(now, &mut self.changes);
+        self.commit_alarms(now);
+        self.zones.roll(now);
+        if now >= self.windows.end + self.grace {
+            self.close_window(now);
+        }
+        if now - self.last_flush >= RAW_FLUSH_EVERY.as_millis() as Ms {
+            self.flush_raw(now);
+        }
+    }
+
+    fn flush_raw(&mut self, now: Ms) {
+        self.last_flush = now;
+        if let Err(e) = self.raw.flush() {
+            health::bump(&self.health.store_errors);
+            tracing::error!(error = %e, "raw ring flush failed; readings of the last second may be lost");
+        }
+        self.health
+            .raw_bytes
+            .store(self.raw.bytes_on_disk(), std::sync::atomic::Ordering::Relaxed);
+        self.health
+            .raw_dropped
+            .store(self.raw.dropped(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Commits pending alarm changes, the new active snapshot and the rule state in one
+    /// durable transaction.
+    fn commit_alarms(&mut self, now: Ms) {
+        if self.changes.is_empty() {
+            return;
+        }
+        let mut recs: Vec<NewRecord> = Vec::with_capacity(self.changes.len() + 1);
+        for c in self.changes.drain(..) {
+            tracing::info!(
+                rule = %c.alarm.rule,
+                device = %c.alarm.device,
+                point = c.alarm.point.as_deref().unwrap_or(""),
+                severity = c.alarm.severity.name(),
+                state = c.state.name(),
+                value = c.alarm.value,
+                "{}",
+                c.alarm.message
+            );
+            recs.push(records::alarm(&self.topics, c));
+        }
+        recs.push(records::active(&self.topics, self.rules.active(), now));
+        let state = [(STATE_ALARMS, self.rules.export_state())];
+        self.append(recs, &state, "alarm");
+    }
+
+    fn close_window(&mut self, next_ts: Ms) {
+        let live = self.windows.seen > 0;
+        let start = self.windows.start;
+        let closed = self.windows.close(&self.site, next_ts);
+        let zone_summaries = self.zones.close(start, closed.end);
+        if !live {
+            // Nothing arrived for this window (the daemon was down): publish nothing.
+            return;
+        }
+        let now = clock::now_ms();
+        let mut recs = Vec::with_capacity(closed.summaries.len() + zone_summaries.len());
+        for (i, s) in closed.summaries {
+            recs.push(records::summary(&self.topics, &self.site.devices[i].id, s, now));
+        }
+        for z in zone_summaries {
+            recs.push(records::zone(&self.topics, z, now));
+        }
+        let state = [
+            (STATE_LAST_CLOSED, closed.end.to_be_bytes().to_vec()),
+            (STATE_CARRY, encode_carries(&self.site, &closed.carries)),
+            (STATE_ZONES, self.zones.to_bytes()),
+        ];
+        self.append(recs, &state, "window");
+    }
+
+    fn append(&mut self, recs: Vec<NewRecord>, state: &[(&str, Vec<u8>)], what: &str) {
+        let n = recs.len();
+        match self.outbox.append(recs, state) {
+            Ok(seqs) => {
+                tracing::debug!(what, records = n, first_seq = seqs.first().copied().unwrap_or(0), "accepted");
+                self.wake.notify_one();
+            }
+            Err(e) => {
+                health::bump(&self.health.store_errors);
+                tracing::error!(what, records = n, error = %e, "outbox append failed; records lost");
+            }
+        }
+    }
+}
+
+/// Per-device carries, keyed by device id so a reordered config keeps them.
+fn encode_carries(site: &Site, carries: &[Carry]) -> Vec<u8> {
+    let map: HashMap<&str, Vec<u8>> = records::device_ids(site)
+        .zip(carries)
+        .map(|(id, c)| (id, c.to_bytes()))
+        .collect();
+    serde_json::to_vec(&map).unwrap_or_default()
+}
+
+fn decode_carries(site: &Site, bytes: &[u8]) -> Vec<Carry> {
+    let map: HashMap<String, Vec<u8>> = serde_json::from_slice(bytes).unwrap_or_default();
+    site.devices
+        .iter()
+        .map(|d| {
+            map.get(&d.id)
+                .and_then(|b| Carry::from_bytes(b).ok())
+                .unwrap_or_default()
+        })
+        .collect()
+}

@@ -1,0 +1,85 @@
+//! Deletes acknowledged records from the outbox, in batches, off the async runtime.
+//!
+//! A PUBACK arrives per message; a durable delete costs an fsync. One thread collects the
+//! acked seqs and deletes whatever has gathered in one transaction, at most every
+//! `BATCH_EVERY`, so a drain at thousands of messages per second costs tens of commits per
+//! second, not thousands. A crash before the delete only means the record is published again
+//! (byte-identical, same seq): never a loss.
+
+use crate::health::{self, Health};
+use crate::store::outbox::Outbox;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BATCH_EVERY: Duration = Duration::from_millis(50);
+
+enum Msg {
+    Ack(u64),
+    /// Delete what has gathered now, then answer.
+    Flush(mpsc::Sender<()>),
+}
+
+/// The uplink's handle on the ack thread.
+#[derive(Clone)]
+pub struct AckSender {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl AckSender {
+    pub fn ack(&self, seq: u64) {
+        // The thread only stops when every sender is gone, so a send cannot fail while
+        // the uplink holds one.
+        let _ = self.tx.send(Msg::Ack(seq));
+    }
+
+    /// Blocks until every ack sent so far is deleted (bounded by one commit).
+    pub fn flush(&self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        if self.tx.send(Msg::Flush(done_tx)).is_ok() {
+            let _ = done_rx.recv_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Starts the ack thread; it ends when every `AckSender` is dropped.
+pub fn spawn(outbox: Arc<Outbox>, health: Arc<Health>) -> (AckSender, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let handle = std::thread::Builder::new()
+        .name("sitewarden-acks".into())
+        .spawn(move || {
+            let mut batch = Vec::new();
+            loop {
+                let first = match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                };
+                let mut waiters = Vec::new();
+                let deadline = std::time::Instant::now() + BATCH_EVERY;
+                let mut msg = Some(first);
+                while let Some(m) = msg.take() {
+                    match m {
+                        Msg::Ack(seq) => batch.push(seq),
+                        Msg::Flush(w) => {
+                            waiters.push(w);
+                            break;
+                        }
+                    }
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    msg = rx.recv_timeout(left).ok();
+                }
+                if !batch.is_empty() {
+                    if let Err(e) = outbox.ack(&batch) {
+                        health::bump(&health.store_errors);
+                        tracing::warn!(error = %e, count = batch.len(), "deleting acked records failed; they will be published again");
+                    }
+                    batch.clear();
+                }
+                for w in waiters {
+                    let _ = w.send(());
+                }
+            }
+        })
+        .expect("spawning the ack thread");
+    (AckSender { tx }, handle)
+}

@@ -1,0 +1,289 @@
+//! The upstream wire format: the only `Serialize` types for the platform.
+//!
+//! Every payload is JSON, UTF-8, and starts with `"v": 1`, `"seq"` and `"ts"`. Payloads are
+//! rendered once, stored in the outbox with their seq, and replayed byte for byte.
+
+use serde::Serialize;
+
+pub const VERSION: u32 = 1;
+
+/// The common head of every payload, flattened into it.
+#[derive(Debug, Serialize)]
+pub struct Head {
+    pub v: u32,
+    pub seq: u64,
+    pub ts: String,
+}
+
+impl Head {
+    pub fn new(seq: u64, ts_ms: crate::reading::Ms) -> Head {
+        Head {
+            v: VERSION,
+            seq,
+            ts: crate::clock::rfc3339(ts_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub state: &'a str,
+    pub version: &'a str,
+    pub started: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CmdResult<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub id: &'a str,
+    pub ok: bool,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HealthReport {
+    #[serde(flatten)]
+    pub head: Head,
+    pub uptime_s: u64,
+    pub devices: DeviceCounts,
+    pub backlog: Backlog,
+    pub disk: Disk,
+    pub polls_per_s: f64,
+    pub errors: Errors,
+    pub dropped: Dropped,
+    pub reconnects: Reconnects,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeviceCounts {
+    pub ok: usize,
+    pub failing: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Backlog {
+    pub alarms: u64,
+    pub messages: u64,
+    /// Age in seconds of the oldest record awaiting the broker's ack.
+    pub oldest_s: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Disk {
+    pub outbox_bytes: u64,
+    pub raw_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Errors {
+    pub polls: u64,
+    pub timeouts: u64,
+    pub exceptions: u64,
+    pub malformed: u64,
+    pub camera_rejected: u64,
+    pub commands_rejected: u64,
+    pub store: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Dropped {
+    pub summaries: u64,
+    pub alarms: u64,
+    pub raw_readings: u64,
+    pub samples: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Reconnects {
+    pub uplink: u64,
+    pub field: u64,
+}
+
+/// Renders a payload. Serialising these plain structs cannot fail.
+pub fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("payload structs always serialise")
+}
+
+/// `P/summary/{device}`: one window of one device.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub device: &'a str,
+    pub start: String,
+    pub end: String,
+    pub points: SummaryPoints<'a>,
+    pub quality: Quality<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Quality<'a> {
+    pub polls: u64,
+    pub errors: u64,
+    pub last_error: Option<&'a str>,
+}
+
+/// Points in profile order, as a JSON object keyed by point name.
+#[derive(Debug)]
+pub struct SummaryPoints<'a>(pub &'a [(String, crate::summary::PointSummary)]);
+
+impl Serialize for SummaryPoints<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use crate::summary::PointSummary as P;
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, p) in self.0 {
+            match p {
+                P::Gauge {
+                    count,
+                    min,
+                    max,
+                    mean,
+                    last,
+                } => map.serialize_entry(
+                    name,
+                    &GaugeOut {
+                        kind: "gauge",
+                        count: *count,
+                        min: *min,
+                        max: *max,
+                        mean: *mean,
+                        last: *last,
+                    },
+                )?,
+                P::Counter {
+                    first,
+                    last,
+                    delta,
+                    rollovers,
+                    resets,
+                } => map.serialize_entry(
+                    name,
+                    &CounterOut {
+                        kind: "counter",
+                        first: *first,
+                        last: *last,
+                        delta: *delta,
+                        rollovers: *rollovers,
+                        resets: *resets,
+                    },
+                )?,
+                P::State { last, transitions } => map.serialize_entry(
+                    name,
+                    &StateOut {
+                        kind: "state",
+                        last: *last,
+                        transitions: *transitions,
+                    },
+                )?,
+                P::Event { count } => map.serialize_entry(
+                    name,
+                    &EventOut {
+                        kind: "event",
+                        count: *count,
+                    },
+                )?,
+            }
+        }
+        map.end()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct GaugeOut {
+    kind: &'static str,
+    count: u64,
+    min: Option<f64>,
+    max: Option<f64>,
+    mean: Option<f64>,
+    last: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct CounterOut {
+    kind: &'static str,
+    first: Option<f64>,
+    last: Option<f64>,
+    delta: Option<f64>,
+    rollovers: u32,
+    resets: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct StateOut {
+    kind: &'static str,
+    last: Option<f64>,
+    transitions: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct EventOut {
+    kind: &'static str,
+    count: u64,
+}
+
+/// `P/zone/{zone}`: one window of one zone.
+#[derive(Debug, Serialize)]
+pub struct Zone<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub zone: &'a str,
+    pub start: String,
+    pub end: String,
+    pub entries: u64,
+    pub exits: u64,
+    pub occupancy: u64,
+    pub capacity: u64,
+    pub utilisation: Option<f64>,
+}
+
+/// One alarm, as in `P/alarm/{device}` and in the `P/alarms/active` list.
+#[derive(Debug, Serialize)]
+pub struct AlarmBody<'a> {
+    pub id: &'a str,
+    pub rule: &'a str,
+    pub device: &'a str,
+    pub point: Option<&'a str>,
+    pub severity: &'a str,
+    pub value: f64,
+    pub limit: f64,
+    pub message: &'a str,
+    pub raised_at: String,
+}
+
+impl<'a> AlarmBody<'a> {
+    pub fn of(a: &'a crate::rules::Alarm) -> AlarmBody<'a> {
+        AlarmBody {
+            id: &a.id,
+            rule: &a.rule,
+            device: &a.device,
+            point: a.point.as_deref(),
+            severity: a.severity.name(),
+            value: a.value,
+            limit: a.limit,
+            message: &a.message,
+            raised_at: crate::clock::rfc3339(a.raised_at),
+        }
+    }
+}
+
+/// `P/alarm/{device}`: a raise or a clear.
+#[derive(Debug, Serialize)]
+pub struct AlarmEvent<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub state: &'a str,
+    #[serde(flatten)]
+    pub alarm: AlarmBody<'a>,
+}
+
+/// `P/alarms/active` (retained): every alarm now raised.
+#[derive(Debug, Serialize)]
+pub struct ActiveAlarms<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub alarms: Vec<AlarmBody<'a>>,
+}

@@ -1,0 +1,73 @@
+//! The `P/health` payload, built from the health counters and the outbox statistics.
+
+use super::payload::{
+    Backlog, DeviceCounts, Disk, Dropped, Errors, Head, HealthReport, Reconnects,
+};
+use crate::health::{Health, get};
+use crate::reading::Ms;
+use crate::store::outbox::Outbox;
+
+/// Polls per second between two reports.
+#[derive(Debug, Default)]
+pub struct PollRate {
+    last: Option<(u64, Ms)>,
+}
+
+impl PollRate {
+    pub fn per_second(&mut self, polls: u64, now: Ms) -> f64 {
+        let rate = match self.last {
+            Some((p, t)) if now > t => (polls.saturating_sub(p)) as f64 * 1000.0 / (now - t) as f64,
+            _ => 0.0,
+        };
+        self.last = Some((polls, now));
+        (rate * 100.0).round() / 100.0
+    }
+}
+
+pub fn health(
+    h: &Health,
+    outbox: &Outbox,
+    rate: &mut PollRate,
+    seq: u64,
+    started_ms: Ms,
+    now: Ms,
+) -> HealthReport {
+    let (ok, failing) = h.device_counts();
+    let stats = outbox.stats().unwrap_or_default();
+    HealthReport {
+        head: Head::new(seq, now),
+        uptime_s: ((now - started_ms).max(0) / 1000) as u64,
+        devices: DeviceCounts { ok, failing },
+        backlog: Backlog {
+            alarms: stats.pending_alarms(),
+            messages: stats.pending_others(),
+            oldest_s: stats
+                .oldest_created_ms
+                .map(|t| ((now - t).max(0) / 1000) as u64),
+        },
+        disk: Disk {
+            outbox_bytes: stats.file_bytes,
+            raw_bytes: get(&h.raw_bytes),
+        },
+        polls_per_s: rate.per_second(get(&h.polls), now),
+        errors: Errors {
+            polls: get(&h.poll_errors),
+            timeouts: get(&h.timeouts),
+            exceptions: get(&h.exceptions),
+            malformed: get(&h.malformed),
+            camera_rejected: get(&h.camera_rejected),
+            commands_rejected: get(&h.commands_rejected),
+            store: get(&h.store_errors),
+        },
+        dropped: Dropped {
+            summaries: stats.dropped_others(),
+            alarms: stats.dropped_alarms(),
+            raw_readings: get(&h.raw_dropped),
+            samples: get(&h.samples_dropped),
+        },
+        reconnects: Reconnects {
+            uplink: get(&h.uplink_reconnects),
+            field: get(&h.field_reconnects),
+        },
+    }
+}

@@ -1,0 +1,59 @@
+//! Every upstream topic string is built here, from `P = {topic_prefix}/{site}/{gateway}`.
+
+use crate::site::Site;
+
+/// The topic prefix of one gateway, `{topic_prefix}/{site}/{gateway}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    prefix: String,
+}
+
+impl Topics {
+    pub fn new(site: &Site) -> Topics {
+        Topics {
+            prefix: format!(
+                "{}/{}/{}",
+                site.uplink.topic_prefix, site.gateway.site, site.gateway.id
+            ),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Retained online/offline; offline is also the last will.
+    pub fn status(&self) -> String {
+        format!("{}/status", self.prefix)
+    }
+
+    pub fn summary(&self, device: &str) -> String {
+        format!("{}/summary/{device}", self.prefix)
+    }
+
+    pub fn zone(&self, zone: &str) -> String {
+        format!("{}/zone/{zone}", self.prefix)
+    }
+
+    pub fn alarm(&self, device: &str) -> String {
+        format!("{}/alarm/{device}", self.prefix)
+    }
+
+    /// Retained snapshot of every alarm now raised.
+    pub fn alarms_active(&self) -> String {
+        format!("{}/alarms/active", self.prefix)
+    }
+
+    pub fn health(&self) -> String {
+        format!("{}/health", self.prefix)
+    }
+
+    /// Commands in, from the platform.
+    pub fn cmd(&self) -> String {
+        format!("{}/cmd", self.prefix)
+    }
+
+    pub fn cmd_result(&self) -> String {
+        format!("{}/cmd/result", self.prefix)
+    }
+}

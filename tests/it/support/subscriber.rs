@@ -1,0 +1,124 @@
+//! A platform-side MQTT subscriber that records everything it receives.
+
+use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub topic: String,
+    pub retain: bool,
+    pub payload: Vec<u8>,
+}
+
+impl Msg {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.payload)
+            .unwrap_or_else(|e| panic!("payload on {} is not JSON: {e}", self.topic))
+    }
+}
+
+pub struct Subscriber {
+    pub msgs: Arc<Mutex<Vec<Msg>>>,
+    client: Client,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Subscriber {
+    /// Subscribes to `filter` at QoS 1. `persistent` keeps the session (clean_session=false)
+    /// across broker restarts under a fixed client id.
+    pub fn start(port: u16, filter: &str, client_id: &str, persistent: bool) -> Subscriber {
+        let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
+        o.set_clean_session(!persistent);
+        o.set_keep_alive(Duration::from_secs(5));
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut conn) = Client::new(o, 100);
+        let msgs = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let filter = filter.to_string();
+        let sub = client.clone();
+        let (m2, s2) = (Arc::clone(&msgs), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let mut ready = Some(ready_tx);
+            for ev in conn.iter() {
+                if s2.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                match ev {
+                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                        let _ = sub.subscribe(filter.clone(), QoS::AtLeastOnce);
+                    }
+                    Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                        if let Some(r) = ready.take() {
+                            let _ = r.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        m2.lock().unwrap().push(Msg {
+                            topic: p.topic.clone(),
+                            retain: p.retain,
+                            payload: p.payload.to_vec(),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("subscriber did not get its SUBACK within 10 s");
+        Subscriber {
+            msgs,
+            client,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<Msg> {
+        self.msgs.lock().unwrap().clone()
+    }
+
+    /// Waits until some message satisfies `pred`, returning it; panics after `within`.
+    pub fn wait_for(&self, what: &str, within: Duration, pred: impl Fn(&Msg) -> bool) -> Msg {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(m) = self.msgs.lock().unwrap().iter().find(|m| pred(m)) {
+                return m.clone();
+            }
+            if Instant::now() > deadline {
+                let seen: Vec<String> = self.snapshot().iter().map(|m| m.topic.clone()).collect();
+                panic!("no message for `{what}` within {within:?}; saw {} messages: {:?}", seen.len(), &seen[seen.len().saturating_sub(20)..]);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Waits until `pred` holds over all messages so far.
+    pub fn wait_until(&self, what: &str, within: Duration, pred: impl Fn(&[Msg]) -> bool) {
+        let deadline = Instant::now() + within;
+        loop {
+            if pred(&self.msgs.lock().unwrap()) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("`{what}` did not happen within {within:?} ({} messages seen)", self.snapshot().len());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.client.disconnect();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
