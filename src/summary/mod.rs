@@ -5,19 +5,20 @@
 //!
 //! - `window`: which window a timestamp falls in (`start_of`, `end`), aligned to
 //!   multiples of `summary_interval` since the epoch.
-//! - [`DeviceWindow`] (this file): folds a device's `Sample`s into one [`DeviceSummary`]
+//! - `DeviceWindow` (this file): folds a device's `Sample`s into one `DeviceSummary`
 //!   per window, delegating per point kind to `gauge`, `counter`, `state` and `event`.
-//!   [`Carry`] hands the last raw value of each counter, state and event point to the
+//!   `Carry` hands the last raw value of each counter, state and event point to the
 //!   next window, so deltas, transitions and edges span window boundaries.
-//! - `zone`: [`zone::ZoneTracker`], occupancy per zone from its turnstiles' counters.
+//! - `zone`: `zone::ZoneTracker`, occupancy per zone from its turnstiles' counters.
 //!
 //! # Values and units
 //!
 //! Samples carry raw device numbers. Each is converted with `Point::engineering` exactly
-//! once, where it is reported: gauges convert on the way in, counters and states keep raw
-//! values (rollover happens in raw counts, and comparing raw integers is exact) and
-//! convert `first`/`last`/`delta`/`last` on the way out. Non-finite values (a NaN f32
-//! from a confused device) are ignored, as if the point had no value in that sample.
+//! once, where it is reported: gauges convert on the way in; counters and states keep
+//! raw values (rollover happens in raw counts, and comparing raw integers is exact) and
+//! convert what they report on the way out; events judge raw levels and report counts.
+//! `Carry` holds raw values. Non-finite values (a NaN f32 from a confused device) are
+//! ignored, as if the point had no value in that sample.
 //!
 //! A point with no value in the window reports `None` for every value field: gauge
 //! `count` 0 with `min`/`max`/`mean`/`last` `None`; counter `first`/`last`/`delta`
@@ -30,7 +31,7 @@
 //! parameters. It never decides when a window closes or which window a sample belongs
 //! to (the caller routes samples with `window::start_of`, in timestamp order per device),
 //! and it never serialises anything for the wire: `uplink::payload` turns these types
-//! into JSON. The only serialisation here is the local state of [`Carry`] and
+//! into JSON. The only serialisation here is the local state of `Carry` and
 //! `ZoneTracker`, so a restart keeps counting where it stopped.
 
 mod counter;

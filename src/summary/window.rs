@@ -36,6 +36,7 @@ pub fn end(ts: Ms, interval: Duration) -> Ms {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn check(ts: Ms, interval: Duration, expected: (Ms, Ms)) {
         assert_eq!(
@@ -94,5 +95,23 @@ mod tests {
         check(Ms::MAX, minute, (Ms::MAX - Ms::MAX % 60_000, Ms::MAX));
         // The true start lies below `Ms::MIN`; it saturates and the window still holds ts.
         check(Ms::MIN, minute, (Ms::MIN, Ms::MIN + 60_000));
+    }
+
+    proptest! {
+        /// Every timestamp lies in exactly one window, whose start is a multiple of the
+        /// interval and whose neighbours meet it without gap or overlap.
+        #[test]
+        fn every_timestamp_lies_in_one_aligned_window(
+            ts in -4_000_000_000_000i64..4_000_000_000_000,
+            iv in 1u64..100_000_000,
+        ) {
+            let interval = Duration::from_millis(iv);
+            let (s, e) = (start_of(ts, interval), end(ts, interval));
+            prop_assert!(s <= ts && ts < e);
+            prop_assert_eq!(s.rem_euclid(iv as Ms), 0);
+            prop_assert_eq!(e - s, iv as Ms);
+            prop_assert_eq!(start_of(s - 1, interval), s - iv as Ms);
+            prop_assert_eq!(start_of(e, interval), e);
+        }
     }
 }
