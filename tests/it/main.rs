@@ -1,1 +1,7 @@
+//! The one integration-test binary: the real daemon against a real Mosquitto and real
+//! Modbus servers on loopback.
 
+mod support;
+
+// The daemon end to end: polling, summaries, status (issue 2).
+mod daemon;

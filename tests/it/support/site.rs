@@ -1,0 +1,141 @@
+//! A simulated site for the daemon tests: one Modbus TCP server per device (tokio-modbus's
+//! server through `sitewarden::sim`), and the config that points the daemon at them.
+
+use super::mosquitto::Mosquitto;
+use sitewarden::sim::modbus as sim;
+use sitewarden::site::Site;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+pub struct SimDevice {
+    pub id: String,
+    pub profile: String,
+    pub port: u16,
+    units: sim::Units,
+    faults: sim::Faults,
+}
+
+pub struct SimSite {
+    pub devices: Vec<SimDevice>,
+    /// The site as the daemon will see it (for point definitions).
+    pub site: Site,
+    rt: tokio::runtime::Runtime,
+    servers: HashMap<String, tokio::task::JoinHandle<()>>,
+}
+
+impl SimSite {
+    /// `specs`: `"device-id:profile"`, each served as unit 1 on its own port.
+    pub fn start(specs: &[&str]) -> SimSite {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("sim runtime");
+        let mut devices = Vec::new();
+        let mut servers = HashMap::new();
+        for spec in specs {
+            let (id, profile) = spec.split_once(':').expect("spec is id:profile");
+            let listener = rt
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .expect("bind sim server");
+            let port = listener.local_addr().expect("addr").port();
+            let units = sim::Units::default();
+            units.lock().unwrap().insert(1, sim::Image::default());
+            let faults = sim::Faults::default();
+            let handle = rt.spawn(sim::serve_tcp(listener, units.clone(), faults.clone()));
+            servers.insert(id.to_string(), handle);
+            devices.push(SimDevice {
+                id: id.to_string(),
+                profile: profile.to_string(),
+                port,
+                units,
+                faults,
+            });
+        }
+        let text = config_text(&devices, "mqtt://127.0.0.1:1", "1s", std::path::Path::new("/tmp/unused"));
+        let site = sitewarden::config::load_from(&text, "sim.toml", &[], &[])
+            .unwrap_or_else(|e| panic!("sim config invalid:\n{e}"));
+        SimSite {
+            devices,
+            site,
+            rt,
+            servers,
+        }
+    }
+
+    fn device(&self, id: &str) -> &SimDevice {
+        self.devices.iter().find(|d| d.id == id).expect("known sim device")
+    }
+
+    /// Sets a point's RAW value (before scale) in the device's registers.
+    pub fn set(&self, device: &str, point: &str, raw: f64) {
+        let d = self.site.devices.iter().find(|d| d.id == device).expect("device");
+        let p = &d.points[d.point_index(point).expect("point")];
+        let sd = self.device(device);
+        sd.units.lock().unwrap().get_mut(&1).expect("unit 1").set_point(p, raw);
+    }
+
+    /// The device stops answering (requests are read and ignored).
+    pub fn silence(&self, device: &str) {
+        self.device(device).faults.set_silent(1, true);
+    }
+
+    /// Stops the device's server entirely (connections refused from now on).
+    pub fn stop(&mut self, device: &str) {
+        if let Some(h) = self.servers.remove(device) {
+            h.abort();
+        }
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.rt
+    }
+}
+
+/// A config file in a temp dir, pointing at the broker and the sim devices.
+pub struct TestSite {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub prefix: String,
+}
+
+impl TestSite {
+    pub fn new(broker: &Mosquitto, sim: &SimSite, interval: &str) -> TestSite {
+        Self::with_extra(broker, sim, interval, "")
+    }
+
+    /// `extra` is appended to the config (rules, zones, buffer settings).
+    pub fn with_extra(broker: &Mosquitto, sim: &SimSite, interval: &str, extra: &str) -> TestSite {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let mut text = config_text(&sim.devices, &broker.url(), interval, &data);
+        text.push_str(extra);
+        let config = dir.path().join("sitewarden.toml");
+        std::fs::write(&config, text).expect("write config");
+        TestSite {
+            dir,
+            config,
+            prefix: "sitewarden/test/gw-1".to_string(),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+fn config_text(devices: &[SimDevice], broker: &str, interval: &str, data: &std::path::Path) -> String {
+    let mut t = format!(
+        "[gateway]\nsite = \"test\"\nid = \"gw-1\"\ndata_dir = \"{}\"\n\n[uplink]\nbroker = \"{broker}\"\nsummary_interval = \"{interval}\"\n\n",
+        data.display()
+    );
+    for d in devices {
+        t.push_str(&format!(
+            "[[connection]]\nname = \"conn-{id}\"\ntype = \"modbus-tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"300ms\"\n\n[[device]]\nid = \"{id}\"\nprofile = \"{profile}\"\nconnection = \"conn-{id}\"\nunit = 1\npoll = \"1s\"\n\n",
+            id = d.id,
+            port = d.port,
+            profile = d.profile
+        ));
+    }
+    t
+}
