@@ -1,0 +1,1 @@
+//! Engine-level tests: compilation, dispatch, state round trip, and properties.
