@@ -290,9 +290,17 @@ mod tests {
     const B: Verdict = Verdict::Band;
     use AlarmState::{Cleared as Cl, Raised as R};
 
+    /// (name, hold, steps, expected changes).
+    type Case = (
+        &'static str,
+        Ms,
+        &'static [(Ms, Verdict)],
+        &'static [(Ms, AlarmState)],
+    );
+
     #[test]
     fn lifecycle_cases() {
-        let cases: &[(&str, Ms, &[(Ms, Verdict)], &[(Ms, AlarmState)])] = &[
+        let cases: &[Case] = &[
             (
                 "no hold raises at once",
                 0,
