@@ -19,7 +19,7 @@ use std::time::Duration;
 
 /// Matches a device id against a glob where `*` is any run of characters (also none)
 /// and `?` is exactly one character; everything else matches itself.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti) = (0, 0);

@@ -30,7 +30,7 @@ mod tests;
 mod threshold;
 
 pub use alarm::{Alarm, AlarmChange, AlarmState};
-pub use compile::{check, glob_match};
+pub use compile::check;
 
 use crate::reading::{Ms, PollError};
 use crate::site::{Severity, Site};
