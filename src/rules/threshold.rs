@@ -17,16 +17,20 @@ use crate::reading::Ms;
 /// Share of |limit| between a limit and its default clear level.
 pub(crate) const DEFAULT_DEADBAND: f64 = 0.01;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Level {
-    limit: f64,
-    clear: f64,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dir {
     High,
     Low,
+}
+
+/// One direction of a threshold: its limit, clear level and alarm.
+#[derive(Debug, Clone)]
+struct Side {
+    dir: Dir,
+    limit: f64,
+    clear: f64,
+    tag: &'static str,
+    slot: Slot,
 }
 
 #[derive(Debug, Clone)]
@@ -34,10 +38,8 @@ pub(crate) struct Threshold {
     point: usize,
     trigger: Option<usize>,
     hold: Ms,
-    high: Option<Level>,
-    low: Option<Level>,
-    high_slot: Slot,
-    low_slot: Slot,
+    high: Option<Side>,
+    low: Option<Side>,
     /// The trigger value at the last judgement.
     last_trigger: Option<f64>,
 }
@@ -53,19 +55,26 @@ pub(crate) struct Limits {
 
 impl Threshold {
     pub(crate) fn new(point: usize, trigger: Option<usize>, limits: Limits, hold: Ms) -> Self {
-        let high = limits.above.map(|limit| Level {
+        let high = limits.above.map(|limit| Side {
+            dir: Dir::High,
             limit,
             clear: limits
                 .clear_below
                 .unwrap_or(limit - limit.abs() * DEFAULT_DEADBAND)
                 .min(limit),
+            tag: "",
+            slot: Slot::Idle,
         });
-        let low = limits.below.map(|limit| Level {
+        let low = limits.below.map(|limit| Side {
+            dir: Dir::Low,
             limit,
             clear: limits
                 .clear_above
                 .unwrap_or(limit + limit.abs() * DEFAULT_DEADBAND)
                 .max(limit),
+            // The only alarm of a below-only rule needs no tag.
+            tag: if high.is_some() { "low" } else { "" },
+            slot: Slot::Idle,
         });
         Threshold {
             point,
@@ -73,28 +82,21 @@ impl Threshold {
             hold,
             high,
             low,
-            high_slot: Slot::Idle,
-            low_slot: Slot::Idle,
             last_trigger: None,
         }
     }
 
-    fn low_tag(&self) -> &'static str {
-        if self.high.is_some() { "low" } else { "" }
+    fn sides(&mut self) -> impl Iterator<Item = &mut Side> {
+        self.high.iter_mut().chain(self.low.iter_mut())
     }
 
     pub(crate) fn slots(&self) -> Vec<(&'static str, &Slot)> {
-        vec![("", &self.high_slot), (self.low_tag(), &self.low_slot)]
+        let sides = self.high.iter().chain(self.low.iter());
+        sides.map(|s| (s.tag, &s.slot)).collect()
     }
 
     pub(crate) fn slot_mut(&mut self, tag: &str) -> Option<&mut Slot> {
-        if tag == self.low_tag() && self.low.is_some() {
-            Some(&mut self.low_slot)
-        } else if tag.is_empty() && self.high.is_some() {
-            Some(&mut self.high_slot)
-        } else {
-            None
-        }
+        self.sides().find(|s| s.tag == tag).map(|s| &mut s.slot)
     }
 
     pub(crate) fn sample(
@@ -117,130 +119,118 @@ impl Threshold {
             }
             self.last_trigger = Some(tv);
         }
-        let low_tag = self.low_tag();
-        if let Some(level) = self.high {
-            let l = Labels { tag: "", ..*l };
-            judge(
-                &mut self.high_slot,
-                Dir::High,
-                level,
-                triggered,
-                self.hold,
-                &l,
-                v,
-                ts,
-                out,
-            );
-        }
-        if let Some(level) = self.low {
-            let l = Labels { tag: low_tag, ..*l };
-            judge(
-                &mut self.low_slot,
-                Dir::Low,
-                level,
-                triggered,
-                self.hold,
-                &l,
-                v,
-                ts,
-                out,
-            );
+        let hold = self.hold;
+        for side in self.sides() {
+            let l = Labels {
+                tag: side.tag,
+                ..*l
+            };
+            if triggered {
+                side.scan(&l, v, ts, out);
+            } else {
+                side.judge(&l, v, ts, hold, out);
+            }
         }
     }
 
     /// Raises the trips whose hold time has passed by `now`.
     pub(crate) fn tick(&mut self, l: &Labels<'_>, now: Ms, out: &mut Vec<AlarmChange>) {
-        let low_tag = self.low_tag();
-        for (slot, dir, tag) in [
-            (&mut self.high_slot, Dir::High, ""),
-            (&mut self.low_slot, Dir::Low, low_tag),
-        ] {
-            if let Some((value, limit)) = slot.due(now, self.hold) {
-                let l = Labels { tag, ..*l };
-                slot.raise(
-                    l.alarm(value, limit, raise_message(&l, dir, value, limit), now),
-                    out,
-                );
+        let hold = self.hold;
+        for side in self.sides() {
+            if let Some((value, limit)) = side.slot.due(now, hold) {
+                let l = Labels {
+                    tag: side.tag,
+                    ..*l
+                };
+                let msg = side.raise_message(&l, value, limit);
+                side.slot.raise(l.alarm(value, limit, msg, now), out);
             }
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn judge(
-    slot: &mut Slot,
-    dir: Dir,
-    level: Level,
-    triggered: bool,
-    hold: Ms,
-    l: &Labels<'_>,
-    v: f64,
-    ts: Ms,
-    out: &mut Vec<AlarmChange>,
-) {
-    let trips = match dir {
-        Dir::High => v >= level.limit,
-        Dir::Low => v <= level.limit,
-    };
-    let clears = match dir {
-        Dir::High => v < level.clear,
-        Dir::Low => v > level.clear,
-    };
-    if triggered {
-        // Each scan is a new visitor: the previous one's alarm ends with this scan.
-        if slot.is_raised() {
-            let msg = format!("next scan on {} reads {} {}", l.device, point(l), num(v));
-            slot.clear(v, msg, ts, out);
+impl Side {
+    fn trips(&self, v: f64) -> bool {
+        match self.dir {
+            Dir::High => v >= self.limit,
+            Dir::Low => v <= self.limit,
         }
-        if trips {
-            let msg = raise_message(l, dir, v, level.limit);
-            slot.raise(l.alarm(v, level.limit, msg, ts), out);
-        }
-        return;
     }
-    let verdict = if trips {
-        Verdict::Trip {
-            value: v,
-            limit: level.limit,
+
+    fn clears(&self, v: f64) -> bool {
+        match self.dir {
+            Dir::High => v < self.clear,
+            Dir::Low => v > self.clear,
         }
-    } else if clears {
-        Verdict::Clear
-    } else {
-        Verdict::Band
-    };
-    match slot.judge(verdict, ts, hold) {
-        Step::Stay => {}
-        Step::Raise { value, limit } => {
-            let msg = raise_message(l, dir, value, limit);
-            slot.raise(l.alarm(value, limit, msg, ts), out);
+    }
+
+    /// Per-scan judgement: each scan is a new visitor, so the previous visitor's alarm
+    /// ends with this scan whatever it reads, and a fever scan raises its own.
+    fn scan(&mut self, l: &Labels<'_>, v: f64, ts: Ms, out: &mut Vec<AlarmChange>) {
+        if self.slot.is_raised() {
+            let msg = format!("next scan on {} reads {} {}", l.device, point(l), num(v));
+            self.slot.clear(v, msg, ts, out);
         }
-        Step::Clear => {
-            let side = if dir == Dir::High { "below" } else { "above" };
-            let msg = format!(
-                "{} {} back {side} {} on {}",
-                point(l),
-                num(v),
-                num(level.clear),
-                l.device
-            );
-            slot.clear(v, msg, ts, out);
+        if self.trips(v) {
+            let msg = self.raise_message(l, v, self.limit);
+            self.slot.raise(l.alarm(v, self.limit, msg, ts), out);
         }
+    }
+
+    /// Level judgement with hysteresis and hold.
+    fn judge(&mut self, l: &Labels<'_>, v: f64, ts: Ms, hold: Ms, out: &mut Vec<AlarmChange>) {
+        let verdict = if self.trips(v) {
+            Verdict::Trip {
+                value: v,
+                limit: self.limit,
+            }
+        } else if self.clears(v) {
+            Verdict::Clear
+        } else {
+            Verdict::Band
+        };
+        match self.slot.judge(verdict, ts, hold) {
+            Step::Stay => {}
+            Step::Raise { value, limit } => {
+                let msg = self.raise_message(l, value, limit);
+                self.slot.raise(l.alarm(value, limit, msg, ts), out);
+            }
+            Step::Clear => {
+                let side = if self.dir == Dir::High {
+                    "below"
+                } else {
+                    "above"
+                };
+                let msg = format!(
+                    "{} {} back {side} {} on {}",
+                    point(l),
+                    num(v),
+                    num(self.clear),
+                    l.device
+                );
+                self.slot.clear(v, msg, ts, out);
+            }
+        }
+    }
+
+    fn raise_message(&self, l: &Labels<'_>, value: f64, limit: f64) -> String {
+        let side = if self.dir == Dir::High {
+            "above"
+        } else {
+            "below"
+        };
+        format!(
+            "{} {} {side} {} on {}",
+            point(l),
+            num(value),
+            num(limit),
+            l.device
+        )
     }
 }
 
 fn point<'a>(l: &Labels<'a>) -> &'a str {
     l.point.unwrap_or("value")
-}
-
-fn raise_message(l: &Labels<'_>, dir: Dir, value: f64, limit: f64) -> String {
-    let side = if dir == Dir::High { "above" } else { "below" };
-    format!(
-        "{} {} {side} {} on {}",
-        point(l),
-        num(value),
-        num(limit),
-        l.device
-    )
 }
 
 #[cfg(test)]

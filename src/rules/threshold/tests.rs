@@ -215,3 +215,23 @@ fn messages_read_like_a_sentence() {
         "body_temp 36.8 back below 37 on kiosk-1"
     );
 }
+
+#[test]
+fn a_below_only_rule_has_one_untagged_alarm() {
+    let limits = Limits {
+        below: Some(-10.0),
+        ..Limits::default()
+    };
+    let mut t = Threshold::new(0, None, limits, 0);
+    assert_eq!(
+        t.slots().iter().map(|(tag, _)| *tag).collect::<Vec<_>>(),
+        [""]
+    );
+    assert!(t.slot_mut("low").is_none());
+    // The default clear level is 1 % of |limit| above it: -9.9.
+    check(
+        t,
+        &[V(1, -10.0), V(2, -9.95), V(3, -9.8)],
+        &[(1, R, "", -10.0), (3, C, "", -9.8)],
+    );
+}
