@@ -1,0 +1,323 @@
+//! Rule definitions → engine instances: device globs expanded, point names resolved to
+//! indices, evaluators built with their parameters in milliseconds and engineering
+//! units. Also `check`, the rule problems `config` can report before anything starts.
+//!
+//! A device matched by a rule's globs but lacking the rule's point (or trigger) gets no
+//! instance, so `devices = ["*"]` with `point = "body_temp"` applies to the kiosks only.
+
+use super::capacity::Capacity;
+use super::counter::Counter;
+use super::event::{self, Event};
+use super::flatline::Flatline;
+use super::offline::Offline;
+use super::spike::Spike;
+use super::threshold::{Limits, Threshold};
+use super::{DeviceMeta, Engine, Eval, Instance, RuleMeta, ZoneInst};
+use crate::reading::Ms;
+use crate::site::{Device, PointSource, RuleDef, RuleKind, Site};
+use std::time::Duration;
+
+/// Matches a device id against a glob where `*` is any run of characters (also none)
+/// and `?` is exactly one character; everything else matches itself.
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was, and the text position it is currently stretched to.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+fn matches(rule: &RuleDef, device: &Device) -> bool {
+    rule.devices.iter().any(|g| glob_match(g, &device.id))
+}
+
+fn ms(d: Duration) -> Ms {
+    Ms::try_from(d.as_millis()).unwrap_or(Ms::MAX)
+}
+
+/// The instances of one (non-capacity) rule on one device: (judged point, evaluator).
+fn instances(rule: &RuleDef, dev: &Device) -> Vec<(Option<usize>, Eval)> {
+    let point = rule.point.as_deref().and_then(|p| dev.point_index(p));
+    match &rule.kind {
+        RuleKind::Offline { failed_polls } => {
+            vec![(None, Eval::Offline(Offline::new(*failed_polls)))]
+        }
+        RuleKind::Threshold {
+            above,
+            clear_below,
+            below,
+            clear_above,
+            hold,
+            trigger,
+        } => {
+            let trigger = match trigger {
+                Some(t) => match dev.point_index(t) {
+                    Some(i) => Some(i),
+                    None => return Vec::new(),
+                },
+                None => None,
+            };
+            let limits = Limits {
+                above: *above,
+                clear_below: *clear_below,
+                below: *below,
+                clear_above: *clear_above,
+            };
+            point
+                .map(|p| {
+                    (
+                        Some(p),
+                        Eval::Threshold(Threshold::new(p, trigger, limits, ms(*hold))),
+                    )
+                })
+                .into_iter()
+                .collect()
+        }
+        RuleKind::Spike {
+            window,
+            min_samples,
+            threshold,
+        } => point
+            .map(|p| {
+                (
+                    Some(p),
+                    Eval::Spike(Spike::new(p, *window, *min_samples, *threshold)),
+                )
+            })
+            .into_iter()
+            .collect(),
+        RuleKind::Flatline { duration, epsilon } => point
+            .map(|p| {
+                (
+                    Some(p),
+                    Eval::Flatline(Flatline::new(p, ms(*duration), *epsilon)),
+                )
+            })
+            .into_iter()
+            .collect(),
+        RuleKind::Counter { max_rate } => point
+            .map(|p| {
+                let pt = &dev.points[p];
+                let modulus = pt.counter_modulus().map(|m| m * pt.scale.abs());
+                (Some(p), Eval::Counter(Counter::new(p, *max_rate, modulus)))
+            })
+            .into_iter()
+            .collect(),
+        RuleKind::Event {
+            event_type,
+            zone,
+            min_confidence,
+        } => {
+            if zone.as_ref().is_some_and(|z| dev.zone.as_ref() != Some(z)) {
+                return Vec::new();
+            }
+            let points: Vec<usize> = match (&rule.point, event_type) {
+                (Some(_), _) => point.into_iter().collect(),
+                (None, Some(ty)) => dev
+                    .points
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| match &p.source {
+                        PointSource::Json { filter, .. } => filter.iter().any(|(_, v)| v == ty),
+                        PointSource::Modbus { .. } => false,
+                    })
+                    .map(|(i, _)| i)
+                    .collect(),
+                (None, None) => Vec::new(),
+            };
+            points
+                .into_iter()
+                .map(|p| {
+                    let mode = match dev.points[p].source {
+                        PointSource::Json { .. } => event::Mode::Camera {
+                            min_confidence: *min_confidence,
+                        },
+                        PointSource::Modbus { .. } => event::Mode::Discrete,
+                    };
+                    (
+                        Some(p),
+                        Eval::Event(Event::new(p, mode, event_type.as_deref())),
+                    )
+                })
+                .collect()
+        }
+        RuleKind::Capacity { .. } => Vec::new(),
+    }
+}
+
+fn as_u32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+pub(super) fn compile(site: &Site) -> Engine {
+    let rules = site
+        .rules
+        .iter()
+        .map(|r| RuleMeta {
+            name: r.name.clone(),
+            severity: r.severity,
+        })
+        .collect();
+    let devices = site
+        .devices
+        .iter()
+        .map(|d| DeviceMeta {
+            id: d.id.clone(),
+            points: d.points.iter().map(|p| p.name.clone()).collect(),
+        })
+        .collect();
+    let mut insts = Vec::new();
+    let mut zones = Vec::new();
+    for (ri, rule) in site.rules.iter().enumerate() {
+        if let RuleKind::Capacity {
+            zone,
+            warn,
+            critical,
+            surge_per_min,
+        } = &rule.kind
+        {
+            zones.push(ZoneInst {
+                rule: as_u32(ri),
+                cap: Capacity::new(zone, *warn, *critical, *surge_per_min),
+            });
+            continue;
+        }
+        for (di, dev) in site.devices.iter().enumerate() {
+            if !matches(rule, dev) {
+                continue;
+            }
+            for (point, eval) in instances(rule, dev) {
+                insts.push(Instance {
+                    rule: as_u32(ri),
+                    device: as_u32(di),
+                    point: point.map(as_u32),
+                    eval,
+                });
+            }
+        }
+    }
+    // Stable: rule order is kept within a device.
+    insts.sort_by_key(|i: &Instance| i.device);
+    let mut by_device = vec![(0u32, 0u32); site.devices.len()];
+    let mut start = 0;
+    for (d, range) in by_device.iter_mut().enumerate() {
+        let end = start
+            + insts[start..]
+                .iter()
+                .take_while(|i| i.device as usize == d)
+                .count();
+        *range = (as_u32(start), as_u32(end));
+        start = end;
+    }
+    let tickers = insts
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| matches!(i.eval, Eval::Threshold(_) | Eval::Event(_)))
+        .map(|(n, _)| as_u32(n))
+        .collect();
+    Engine {
+        rules,
+        devices,
+        insts,
+        by_device,
+        tickers,
+        zones,
+        orphans: Vec::new(),
+    }
+}
+
+/// Problems with the site's rules that make a rule judge nothing, one sentence each:
+/// globs matching no device, a point (or trigger, or camera event type) that no matched
+/// device has, a capacity rule on an unknown zone.
+pub fn check(site: &Site) -> Vec<String> {
+    let mut problems = Vec::new();
+    for rule in &site.rules {
+        if let RuleKind::Capacity { zone, .. } = &rule.kind {
+            if !site.zones.iter().any(|z| &z.name == zone) {
+                problems.push(format!("rule {}: unknown zone {zone}", rule.name));
+            }
+            continue;
+        }
+        let matched: Vec<&Device> = site.devices.iter().filter(|d| matches(rule, d)).collect();
+        if matched.is_empty() {
+            problems.push(format!(
+                "rule {}: devices {:?} match no device",
+                rule.name, rule.devices
+            ));
+        } else if matched.iter().all(|d| instances(rule, d).is_empty()) {
+            let what = match (&rule.point, &rule.kind) {
+                (
+                    Some(p),
+                    RuleKind::Threshold {
+                        trigger: Some(t), ..
+                    },
+                ) => {
+                    format!("points {p} and {t}")
+                }
+                (Some(p), _) => format!("point {p}"),
+                (
+                    None,
+                    RuleKind::Event {
+                        event_type: Some(t),
+                        zone,
+                        ..
+                    },
+                ) => match zone {
+                    Some(z) => format!("camera event {t} in zone {z}"),
+                    None => format!("camera event {t}"),
+                },
+                (None, _) => "a point to judge".to_owned(),
+            };
+            problems.push(format!("rule {}: no matched device has {what}", rule.name));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_cases() {
+        let cases = [
+            ("kiosk-*", "kiosk-1", true),
+            ("kiosk-*", "kiosk-", true),
+            ("kiosk-*", "kiosk", false),
+            ("kiosk-*", "gate-kiosk-1", false),
+            ("*", "anything", true),
+            ("*", "", true),
+            ("gate-n1", "gate-n1", true),
+            ("gate-n1", "gate-n10", false),
+            ("gate-n?", "gate-n1", true),
+            ("gate-n?", "gate-n", false),
+            ("gate-n?", "gate-n12", false),
+            ("*-n*", "gate-n12", true),
+            ("*a*b*c", "xxaxxbxxbc", true),
+            ("*a*b*c", "xxaxxbxxbcx", false),
+            ("a**b", "ab", true),
+            ("", "", true),
+            ("", "a", false),
+            ("?", "é", true),
+        ];
+        for (pattern, text, expected) in cases {
+            assert_eq!(glob_match(pattern, text), expected, "{pattern} vs {text}");
+        }
+    }
+}
