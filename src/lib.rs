@@ -14,31 +14,31 @@
 //!
 //! Modules in reading order:
 
+/// The command line: one module per command.
+pub mod cli;
 /// Reads the wall clock; everything else takes `now` as a parameter.
 pub mod clock;
-/// The validated site model (devices, points, rules) every module reads.
-pub mod site;
-/// `Sample`: one poll's raw values, the unit of the data path.
-pub mod reading;
 /// TOML + env → `Site`, with every error named by file, line and key path.
 pub mod config;
+/// Process-wide counters for `P/health`, `sitewarden outbox` and the journal.
+pub mod health;
+/// The one consumer of samples: feeds the raw ring, summaries and rules, fills the outbox.
+pub mod ingest;
+/// `Sample`: one poll's raw values, the unit of the data path.
+pub mod reading;
+/// Pure anomaly rules and the alarm lifecycle.
+pub mod rules;
+/// A simulated site (Modbus servers, cameras) shared by `demo` and the tests.
+pub mod sim;
+/// The validated site model (devices, points, rules) every module reads.
+pub mod site;
 /// The field side: Modbus TCP/RTU connection tasks and camera subscriptions.
 pub mod source;
 /// Durable state: the raw ring and the outbox. The only module that names redb.
 pub mod store;
 /// Pure window summaries (gauge, counter, state, event, quality).
 pub mod summary;
-/// Pure anomaly rules and the alarm lifecycle.
-pub mod rules;
-/// The one consumer of samples: feeds the raw ring, summaries and rules, fills the outbox.
-pub mod ingest;
-/// The only talker to the platform broker: outbox replay, acks, status, health, commands.
-pub mod uplink;
-/// Process-wide counters for `P/health`, `sitewarden outbox` and the journal.
-pub mod health;
 /// sd_notify: ready, status, watchdog, stopping.
 pub mod systemd;
-/// A simulated site (Modbus servers, cameras) shared by `demo` and the tests.
-pub mod sim;
-/// The command line: one module per command.
-pub mod cli;
+/// The only talker to the platform broker: outbox replay, acks, status, health, commands.
+pub mod uplink;

@@ -1,0 +1,5 @@
+//! Modbus acquisition (to be written).
+
+pub mod decode;
+pub mod frame;
+pub mod plan;
