@@ -1,250 +1,16 @@
-//! The connection task against tokio-modbus's servers (`sim::modbus`) over real loopback
-//! sockets and pseudo-terminals: values, faults, reconnects, writes, probe.
-//!
-//! Every test binds port 0, waits for samples rather than sleeping, and is bounded by
-//! `DEADLINE`.
+//! Modbus TCP: values, exceptions, timeouts, reconnects, writes and probe against
+//! tokio-modbus's TCP server on loopback.
 
-use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-use super::{PointReading, WriteRequest, read_once, run_connection};
-use crate::health::{Health, get};
+use super::*;
+use crate::health::get;
 use crate::reading::{PollError, Sample};
-use crate::sim::modbus::{Fault, Faults, Image, PtyBus, Units, serve_tcp, units};
-use crate::site::*;
-
-/// No test may run longer than this.
-const DEADLINE: Duration = Duration::from_secs(20);
-
-async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(DEADLINE, f)
-        .await
-        .expect("test exceeded its deadline")
-}
-
-fn point(name: &str, table: Table, address: u16, ty: PointType, order: WordOrder) -> Point {
-    Point {
-        name: name.into(),
-        source: PointSource::Modbus {
-            table,
-            address,
-            ty,
-            word_order: order,
-        },
-        scale: 1.0,
-        offset: 0.0,
-        unit: None,
-        kind: PointKind::Gauge,
-        writable: false,
-    }
-}
-
-fn device(id: &str, connection: usize, unit: u8, poll_ms: u64, points: Vec<Point>) -> Device {
-    Device {
-        id: id.into(),
-        profile: "test".into(),
-        connection,
-        unit,
-        poll: Duration::from_millis(poll_ms),
-        zone: None,
-        max_registers_per_read: 125,
-        max_gap: 0,
-        points,
-        camera: None,
-    }
-}
-
-fn tcp(address: &str, timeout_ms: u64) -> Connection {
-    Connection {
-        name: format!("tcp-{address}"),
-        kind: ConnectionKind::ModbusTcp {
-            address: address.into(),
-            timeout: Duration::from_millis(timeout_ms),
-        },
-    }
-}
-
-fn rtu(port: PathBuf, timeout_ms: u64) -> Connection {
-    Connection {
-        name: "rs485".into(),
-        kind: ConnectionKind::ModbusRtu {
-            port,
-            baud: 115_200,
-            parity: Parity::None,
-            data_bits: 8,
-            stop_bits: 1,
-            timeout: Duration::from_millis(timeout_ms),
-        },
-    }
-}
-
-fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Site> {
-    Arc::new(Site {
-        gateway: Gateway {
-            site: "test".into(),
-            id: "gw".into(),
-            data_dir: PathBuf::from("/nonexistent"),
-        },
-        uplink: Uplink {
-            broker: BrokerUrl {
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: 1,
-            },
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_cert: None,
-            client_key: None,
-            topic_prefix: "sitewarden".into(),
-            summary_interval: Duration::from_secs(60),
-            inflight: 10,
-            keep_alive: Duration::from_secs(30),
-        },
-        buffer: Buffer {
-            raw_max_bytes: 1 << 20,
-            outbox_max_bytes: 1 << 20,
-        },
-        connections,
-        devices,
-        zones: vec![],
-        rules: vec![],
-    })
-}
-
-/// A simulated TCP device server on a free loopback port.
-async fn sim_tcp(units: Units, faults: Faults) -> (String, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let address = listener.local_addr().expect("bound").to_string();
-    (address, serve_tcp(listener, units, faults))
-}
-
-/// Connection tasks for every connection of a site.
-struct Running {
-    samples: mpsc::Receiver<Sample>,
-    writes: Vec<mpsc::Sender<WriteRequest>>,
-    health: Arc<Health>,
-    cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-fn start(site: &Arc<Site>) -> Running {
-    let (tx, samples) = mpsc::channel(4096);
-    let health = Arc::new(Health::new(site.devices.len()));
-    let cancel = CancellationToken::new();
-    let mut writes = vec![];
-    let mut tasks = vec![];
-    for conn in 0..site.connections.len() {
-        let (wtx, wrx) = mpsc::channel(4);
-        writes.push(wtx);
-        tasks.push(tokio::spawn(run_connection(
-            Arc::clone(site),
-            conn,
-            Arc::clone(&health),
-            tx.clone(),
-            wrx,
-            cancel.clone(),
-        )));
-    }
-    Running {
-        samples,
-        writes,
-        health,
-        cancel,
-        tasks,
-    }
-}
-
-impl Running {
-    /// The next sample of `device` that satisfies `want`.
-    async fn sample(&mut self, device: usize, want: impl Fn(&Sample) -> bool) -> Sample {
-        loop {
-            let s = self.samples.recv().await.expect("connection tasks alive");
-            if s.device == device && want(&s) {
-                return s;
-            }
-        }
-    }
-
-    /// Every sample received within `window`.
-    async fn collect(&mut self, window: Duration) -> Vec<Sample> {
-        let end = tokio::time::Instant::now() + window;
-        let mut out = vec![];
-        while let Ok(Some(s)) = tokio::time::timeout_at(end, self.samples.recv()).await {
-            out.push(s);
-        }
-        out
-    }
-
-    async fn write(
-        &self,
-        conn: usize,
-        device: usize,
-        point: usize,
-        value: f64,
-    ) -> Result<(), String> {
-        let (reply, rx) = oneshot::channel();
-        let req = WriteRequest {
-            device,
-            point,
-            value,
-            reply,
-        };
-        self.writes[conn]
-            .send(req)
-            .await
-            .expect("connection task alive");
-        rx.await.expect("write answered")
-    }
-
-    /// Cancels and checks that every task returns promptly.
-    async fn stop(self) {
-        self.cancel.cancel();
-        for t in self.tasks {
-            t.await.expect("connection task ended cleanly");
-        }
-    }
-}
-
-/// One point of every type, in all four tables, with its raw value.
-fn every_type() -> Vec<(Point, f64)> {
-    use PointType::*;
-    use Table::*;
-    use WordOrder::*;
-    vec![
-        (point("coil", Coil, 0, Bool, HiFirst), 1.0),
-        (point("coil_off", Coil, 1, Bool, HiFirst), 0.0),
-        (point("discrete", Discrete, 4, Bool, HiFirst), 1.0),
-        (point("entries", Input, 0, U32, HiFirst), 4_294_967_295.0),
-        (point("exits", Input, 2, U32, LoFirst), 65_538.0),
-        (point("status", Input, 4, U16, HiFirst), 2.0),
-        (point("humidity", Holding, 0, U16, HiFirst), 455.0),
-        (point("temperature", Holding, 1, I16, HiFirst), -123.0),
-        (
-            point("level", Holding, 2, F32, LoFirst),
-            f64::from(1.625_f32),
-        ),
-        (point("offset", Holding, 4, I32, HiFirst), -70_000.0),
-        (point("energy", Holding, 6, U64, HiFirst), 123_456_789_012.0),
-        (point("delta", Holding, 10, I64, LoFirst), -5.0),
-        (point("ratio", Holding, 14, F64, HiFirst), 0.1),
-    ]
-}
-
-fn image_of(points: &[(Point, f64)]) -> Image {
-    let mut image = Image::default();
-    for (p, raw) in points {
-        image.set_point(p, *raw).expect("value fits its type");
-    }
-    image
-}
+use crate::sim::modbus::{Fault, Faults, Image, serve_tcp, units};
+use crate::source::modbus::{PointReading, plan, read_once};
 
 #[tokio::test]
 async fn all_four_tables_are_read_and_decoded() {
@@ -268,7 +34,7 @@ async fn all_four_tables_are_read_and_decoded() {
         // Ticks sit on multiples of the poll interval.
         assert_eq!(s.ts % 50, 0, "ts {} is on the 50 ms grid", s.ts);
         // Four tables, contiguous points: one read per table.
-        assert_eq!(super::plan::reads_per_poll(&site.devices[0]), 4);
+        assert_eq!(plan::reads_per_poll(&site.devices[0]), 4);
         run.stop().await;
     })
     .await;
@@ -406,7 +172,18 @@ async fn dead_device_does_not_delay_other_connections() {
             live.iter()
                 .all(|s| s.error.is_none() && s.values == [Some(7.0)])
         );
-        assert!(dead <= 5, "dead device attempted {dead} times");
+        // Stamped on the 50 ms grid, one sample per tick: a late tick is skipped, never
+        // bunched.
+        for pair in live.windows(2) {
+            assert_eq!(pair[0].ts % 50, 0);
+            assert!(
+                pair[1].ts >= pair[0].ts + 50,
+                "ticks {} then {}",
+                pair[0].ts,
+                pair[1].ts
+            );
+        }
+        assert!(dead <= 7, "dead device attempted {dead} times");
         run.stop().await;
     })
     .await;
@@ -574,102 +351,37 @@ async fn read_once_shows_registers_values_and_errors() {
 }
 
 #[tokio::test]
-async fn an_rtu_bus_serves_every_unit_despite_a_silent_and_a_slow_one() {
+async fn a_stopped_server_is_reconnected_when_it_returns() {
     bounded(async {
-        let points = every_type();
-        let reg = point(
-            "value",
+        let hum = point(
+            "humidity",
             Table::Holding,
             0,
             PointType::U16,
             WordOrder::HiFirst,
         );
-        let faults = Faults::default();
-        faults.set(3, Fault::Slow(Duration::from_millis(120)));
-        let all = units([
-            (1, image_of(&points)),
-            (2, image_of(&[(reg.clone(), 222.0)])),
-            (3, image_of(&[(reg.clone(), 333.0)])),
-        ]);
-        let bus = PtyBus::open(all, faults.clone()).expect("pseudo-terminal pair");
+        let all = units([(1, image_of(&[(hum.clone(), 5.0)]))]);
+        let (address, server) = sim_tcp(Arc::clone(&all), Faults::default()).await;
         let site = site(
-            vec![rtu(bus.path.clone(), 50)],
-            vec![
-                device(
-                    "all",
-                    0,
-                    1,
-                    100,
-                    points.iter().map(|(p, _)| p.clone()).collect(),
-                ),
-                device("two", 0, 2, 100, vec![reg.clone()]),
-                device("late", 0, 3, 100, vec![reg.clone()]),
-                // No unit 4 on the bus.
-                device("absent", 0, 4, 100, vec![reg]),
-            ],
+            vec![tcp(&address, 200)],
+            vec![device("th", 0, 1, 50, vec![hum])],
         );
         let mut run = start(&site);
-        let seen = run.collect(Duration::from_millis(2000)).await;
-        let of = |d: usize| seen.iter().filter(move |s| s.device == d);
-        // A late answer may spoil the next poll (it is then malformed), never its values.
-        for s in of(0).filter(|s| s.error.is_none()) {
-            for ((p, raw), got) in points.iter().zip(&s.values) {
-                assert_eq!(*got, Some(*raw), "point {}", p.name);
-            }
-        }
-        for s in of(1) {
-            assert!(
-                s.values == [Some(222.0)] || (s.values == [None] && s.error.is_some()),
-                "{s:?}"
-            );
-        }
-        assert!(of(0).filter(|s| s.error.is_none()).count() >= 5);
-        assert!(of(1).filter(|s| s.error.is_none()).count() >= 5);
-        assert!(of(2).all(|s| s.values == [None] || s.values == [Some(333.0)]));
-        // The absent unit never answers; a late answer of unit 3 that lands while we wait
-        // for it is refused as someone else's (malformed), not taken for its own.
-        for s in of(3) {
-            assert!(
-                matches!(s.error, Some(PollError::Timeout | PollError::Malformed(_))),
-                "{s:?}"
-            );
-            assert_eq!(s.values, [None]);
-        }
-        assert!(of(3).any(|s| s.error == Some(PollError::Timeout)));
-        // The slow unit answers in time once it speeds up.
-        faults.clear(3);
-        let s = run.sample(2, |s| s.error.is_none()).await;
-        assert_eq!(s.values, vec![Some(333.0)]);
-        run.stop().await;
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn writes_work_over_rtu() {
-    bounded(async {
-        let mut locked = point(
-            "locked",
-            Table::Coil,
-            1,
-            PointType::Bool,
-            WordOrder::HiFirst,
-        );
-        locked.writable = true;
-        let all = units([(5, Image::with_points(std::slice::from_ref(&locked)))]);
-        let bus = PtyBus::open(Arc::clone(&all), Faults::default()).expect("pseudo-terminal pair");
-        let site = site(
-            vec![rtu(bus.path.clone(), 200)],
-            vec![device("gate", 0, 5, 1000, vec![locked.clone()])],
-        );
-        let run = start(&site);
-        assert_eq!(run.write(0, 0, 0, 1.0).await, Ok(()));
-        let now = all
-            .lock()
-            .expect("sim lock")
-            .get(&5)
-            .and_then(|i| i.point(&locked));
-        assert_eq!(now, Some(1.0));
+        run.sample(0, |s| s.error.is_none()).await;
+        // The device goes away: its socket closes and new ones are refused.
+        server.abort();
+        assert!(server.await.is_err_and(|e| e.is_cancelled()));
+        let s = run.sample(0, |s| s.error.is_some()).await;
+        assert!(matches!(s.error, Some(PollError::Transport(_))), "{s:?}");
+        // It comes back on the same address.
+        let listener = TcpListener::bind(&address)
+            .await
+            .expect("rebind the same port");
+        let _server = serve_tcp(listener, all, Faults::default());
+        let s = run.sample(0, |s| s.error.is_none()).await;
+        assert_eq!(s.values, vec![Some(5.0)]);
+        assert!(get(&run.health.field_reconnects) >= 1);
+        assert_eq!(run.health.device_counts(), (1, 0));
         run.stop().await;
     })
     .await;
