@@ -209,6 +209,10 @@ impl RtuLink {
     }
 
     async fn exchange(&mut self, unit: u8, req: &Request, n: usize) -> Result<Answer, CallError> {
+        // Whatever arrived since the last answer (noise, a very late reply) is nobody's.
+        self.port
+            .clear(tokio_serial::ClearBuffer::Input)
+            .map_err(|e| CallError::Transport(format!("clear input: {e}")))?;
         self.port.write_all(&self.buf[..n]).await?;
         // Read the head (unit, function, byte count) until the frame length is known.
         let mut got = 0;
