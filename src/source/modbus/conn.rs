@@ -111,16 +111,14 @@ impl<'a> Conn<'a> {
                 Ok(answer) => on_read(i, Ok(&answer)),
                 Err(e) => {
                     let err = PollError::from(&e);
-                    on_read(i, Err(&err));
                     let silent = matches!(err, PollError::Timeout | PollError::Transport(_));
+                    // After silence the remaining reads get the same verdict without asking.
+                    let last = if silent { plan.reads.len() } else { i + 1 };
+                    for j in i..last {
+                        on_read(j, Err(&err));
+                    }
                     first.get_or_insert(err);
                     if silent {
-                        // The remaining reads get the same verdict without asking.
-                        for j in i + 1..plan.reads.len() {
-                            if let Some(e) = &first {
-                                on_read(j, Err(e));
-                            }
-                        }
                         break;
                     }
                 }
