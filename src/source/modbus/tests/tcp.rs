@@ -315,9 +315,10 @@ async fn read_once_shows_registers_values_and_errors() {
             PointType::U16,
             WordOrder::HiFirst,
         );
+        let faults = Faults::default();
         let (address, _server) = sim_tcp(
             units([(1, image_of(&[(level.clone(), 1.5)]))]),
-            Faults::default(),
+            faults.clone(),
         )
         .await;
         let dev = device("water", 0, 1, 1000, vec![level, missing]);
@@ -337,6 +338,14 @@ async fn read_once_shows_registers_values_and_errors() {
                     error: Some(PollError::Exception(2))
                 },
             ]
+        );
+        // A silent unit: the first read times out and the second is not attempted.
+        faults.set(1, Fault::Silent);
+        let conn = tcp(&address, 50);
+        let got = read_once(&conn.kind, &dev).await.expect("connects");
+        assert!(
+            got.iter()
+                .all(|r| r.error == Some(PollError::Timeout) && r.raw.is_none())
         );
         // Nobody listens on a port that was just released.
         let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
