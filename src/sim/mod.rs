@@ -1,1 +1,9 @@
-//! (to be written)
+//! A simulated site on this machine, for `sitewarden demo` and the tests.
+//!
+//! Owns the device side of the simulation; it never runs inside the daemon's data path
+//! and the daemon never imports it.
+//!
+//! - `modbus`: register images per unit id, served with tokio-modbus's TCP and RTU
+//!   servers, with faults (silent, slow, exception) switchable while serving.
+
+pub mod modbus;

@@ -1,0 +1,392 @@
+//! A connection kept open across polls, and what one poll or one write does on it.
+//!
+//! Owns the link's life: open on demand, close on a transport fault, timeout or desync,
+//! reopen at once after a drop and with capped exponential backoff after a failed open.
+//! Counts every request's fault in `health`. Never schedules (the connection task does)
+//! and never logs per request (the task rate-limits per device).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::decode::{decode_bit, decode_words, encode_words};
+use super::frame::{Answer, Request};
+use super::link::{CallError, Link};
+use super::plan::{Plan, Slot};
+use super::schedule::next_reconnect_delay;
+use crate::health::{Health, bump};
+use crate::reading::PollError;
+use crate::site::{ConnectionKind, Device, Point, PointSource, PointType, Table};
+
+pub(crate) struct Conn<'a> {
+    kind: &'a ConnectionKind,
+    health: &'a Health,
+    link: Option<Link>,
+    /// Whether a link was ever open, so reopening it counts as a field reconnect.
+    opened_before: bool,
+    /// After a failed open: no new attempt before this instant.
+    retry_at: Option<Instant>,
+    delay: Option<Duration>,
+    last_open_error: String,
+}
+
+impl<'a> Conn<'a> {
+    pub(crate) fn new(kind: &'a ConnectionKind, health: &'a Health) -> Self {
+        Conn {
+            kind,
+            health,
+            link: None,
+            opened_before: false,
+            retry_at: None,
+            delay: None,
+            last_open_error: String::new(),
+        }
+    }
+
+    /// The open link, opening it if the reconnect backoff allows.
+    async fn link(&mut self) -> Result<&mut Link, CallError> {
+        if self.link.is_none() {
+            if self.retry_at.is_some_and(|at| Instant::now() < at) {
+                return Err(CallError::Transport(self.last_open_error.clone()));
+            }
+            match Link::open(self.kind).await {
+                Ok(link) => {
+                    if self.opened_before {
+                        bump(&self.health.field_reconnects);
+                    }
+                    self.opened_before = true;
+                    self.retry_at = None;
+                    self.delay = None;
+                    self.link = Some(link);
+                }
+                Err(e) => {
+                    let delay = next_reconnect_delay(self.delay);
+                    self.delay = Some(delay);
+                    self.retry_at = Some(Instant::now() + delay);
+                    self.last_open_error = e.to_string();
+                    return Err(e);
+                }
+            }
+        }
+        self.link
+            .as_mut()
+            .ok_or_else(|| CallError::Transport("not connected".into()))
+    }
+
+    /// Opens the link now rather than at the first request.
+    pub(crate) async fn connect(&mut self) -> Result<(), CallError> {
+        self.link().await.map(|_| ())
+    }
+
+    /// One request, with the link closed afterwards if the fault calls for it.
+    pub(crate) async fn call(&mut self, unit: u8, req: &Request) -> Result<Answer, CallError> {
+        let link = self.link().await?;
+        let result = link.call(unit, req).await;
+        if let Err(e) = &result {
+            if link.must_reopen(e) {
+                self.link = None;
+            }
+            match PollError::from(e) {
+                PollError::Timeout => bump(&self.health.timeouts),
+                PollError::Exception(_) => bump(&self.health.exceptions),
+                PollError::Malformed(_) => bump(&self.health.malformed),
+                _ => {}
+            }
+        }
+        result
+    }
+
+    /// Runs every read of `plan` for `unit`, handing each outcome to `on_read` (read
+    /// index, answer or error). A device that does not answer one read is not asked the
+    /// rest: each would cost another timeout. Returns the first error.
+    pub(crate) async fn read_all(
+        &mut self,
+        unit: u8,
+        plan: &Plan,
+        mut on_read: impl FnMut(usize, Result<&Answer, &PollError>),
+    ) -> Option<PollError> {
+        let mut first: Option<PollError> = None;
+        for (i, read) in plan.reads.iter().enumerate() {
+            match self.call(unit, &Request::Read(*read)).await {
+                Ok(answer) => on_read(i, Ok(&answer)),
+                Err(e) => {
+                    let err = PollError::from(&e);
+                    let silent = matches!(err, PollError::Timeout | PollError::Transport(_));
+                    // After silence the remaining reads get the same verdict without asking.
+                    let last = if silent { plan.reads.len() } else { i + 1 };
+                    for j in i..last {
+                        on_read(j, Err(&err));
+                    }
+                    first.get_or_insert(err);
+                    if silent {
+                        break;
+                    }
+                }
+            }
+        }
+        first
+    }
+
+    /// One poll of `device`: the raw value of every point (None where unread) and the
+    /// first error.
+    pub(crate) async fn poll(
+        &mut self,
+        device: &Device,
+        plan: &Plan,
+    ) -> (Vec<Option<f64>>, Option<PollError>) {
+        let mut values = vec![None; device.points.len()];
+        let mut decode_error = None;
+        let error = self
+            .read_all(device.unit, plan, |read, answer| {
+                let Ok(answer) = answer else { return };
+                for (slot, (point, value)) in plan
+                    .slots
+                    .iter()
+                    .zip(device.points.iter().zip(values.iter_mut()))
+                {
+                    let Some(slot) = slot.filter(|s| s.read == read) else {
+                        continue;
+                    };
+                    match raw_of(point, slot, answer) {
+                        Ok(raw) => *value = Some(raw),
+                        Err(e) => decode_error = Some(e),
+                    }
+                }
+            })
+            .await;
+        (values, error.or(decode_error))
+    }
+
+    /// Writes `value` (engineering units) to a writable point: a coil with FC5, a
+    /// one-register holding with FC6, a wider one with FC16.
+    pub(crate) async fn write(
+        &mut self,
+        device: &Device,
+        point: &Point,
+        value: f64,
+    ) -> Result<(), String> {
+        let req = write_request(point, value)?;
+        self.call(device.unit, &req)
+            .await
+            .map(|_| ())
+            .map_err(|e| PollError::from(&e).to_string())
+    }
+}
+
+/// The raw value of `point` in the answer to its read.
+pub(crate) fn raw_of(point: &Point, slot: Slot, answer: &Answer) -> Result<f64, PollError> {
+    let PointSource::Modbus { ty, word_order, .. } = &point.source else {
+        return Err(PollError::Malformed(format!(
+            "{} is not a modbus point",
+            point.name
+        )));
+    };
+    let from = usize::from(slot.offset);
+    let to = from + usize::from(slot.len);
+    match answer {
+        Answer::Bits(bits) => bits
+            .get(from)
+            .map(|b| decode_bit(*b))
+            .ok_or_else(|| PollError::Malformed("answer shorter than the read".into())),
+        Answer::Words(words) => {
+            let part = words
+                .get(from..to)
+                .ok_or_else(|| PollError::Malformed("answer shorter than the read".into()))?;
+            decode_words(*ty, *word_order, part).map_err(|e| PollError::Malformed(e.to_string()))
+        }
+        Answer::Written => Err(PollError::Malformed("a write answer to a read".into())),
+    }
+}
+
+/// The request that sets `point` to `value` (engineering units: scale and offset undone).
+pub(crate) fn write_request(point: &Point, value: f64) -> Result<Request, String> {
+    let PointSource::Modbus {
+        table,
+        address,
+        ty,
+        word_order,
+    } = &point.source
+    else {
+        return Err(format!("{} is not a modbus point", point.name));
+    };
+    if !point.writable {
+        return Err(format!("{} is not writable", point.name));
+    }
+    if point.scale == 0.0 {
+        return Err(format!("{} has scale 0", point.name));
+    }
+    let raw = (value - point.offset) / point.scale;
+    match table {
+        Table::Coil => Ok(Request::WriteCoil {
+            address: *address,
+            on: raw != 0.0,
+        }),
+        Table::Holding => {
+            let ty = if *ty == PointType::Bool {
+                PointType::U16
+            } else {
+                *ty
+            };
+            let mut words = encode_words(ty, *word_order, raw).map_err(|e| e.to_string())?;
+            Ok(if words.len() == 1 {
+                Request::WriteRegister {
+                    address: *address,
+                    value: words.remove(0),
+                }
+            } else {
+                Request::WriteRegisters {
+                    address: *address,
+                    values: words,
+                }
+            })
+        }
+        Table::Discrete | Table::Input => Err(format!(
+            "{} is in the read-only {} table",
+            point.name,
+            table.name()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::site::{PointKind, WordOrder};
+
+    fn point(table: Table, ty: PointType, scale: f64, offset: f64, writable: bool) -> Point {
+        Point {
+            name: "p".into(),
+            source: PointSource::Modbus {
+                table,
+                address: 7,
+                ty,
+                word_order: WordOrder::LoFirst,
+            },
+            scale,
+            offset,
+            unit: None,
+            kind: PointKind::Command,
+            writable,
+        }
+    }
+
+    #[test]
+    fn writes_undo_scale_and_offset_and_pick_the_function() {
+        use PointType::*;
+        use Table::*;
+        let ok = [
+            (
+                point(Coil, Bool, 1.0, 0.0, true),
+                1.0,
+                Request::WriteCoil {
+                    address: 7,
+                    on: true,
+                },
+            ),
+            (
+                point(Coil, Bool, 1.0, 0.0, true),
+                0.0,
+                Request::WriteCoil {
+                    address: 7,
+                    on: false,
+                },
+            ),
+            (
+                point(Holding, I16, 0.1, 0.0, true),
+                22.3,
+                Request::WriteRegister {
+                    address: 7,
+                    value: 223,
+                },
+            ),
+            (
+                point(Holding, U16, 1.0, -40.0, true),
+                -20.0,
+                Request::WriteRegister {
+                    address: 7,
+                    value: 20,
+                },
+            ),
+            (
+                point(Holding, U32, 1.0, 0.0, true),
+                65_538.0,
+                Request::WriteRegisters {
+                    address: 7,
+                    values: vec![2, 1],
+                },
+            ),
+            (
+                point(Holding, Bool, 1.0, 0.0, true),
+                1.0,
+                Request::WriteRegister {
+                    address: 7,
+                    value: 1,
+                },
+            ),
+        ];
+        for (p, value, expected) in ok {
+            assert_eq!(
+                write_request(&p, value),
+                Ok(expected),
+                "{:?} ← {value}",
+                p.source
+            );
+        }
+        let refused = [
+            (
+                point(Holding, U16, 1.0, 0.0, false),
+                1.0,
+                "p is not writable",
+            ),
+            (
+                point(Input, U16, 1.0, 0.0, true),
+                1.0,
+                "p is in the read-only input table",
+            ),
+            (
+                point(Holding, U16, 1.0, 0.0, true),
+                -1.0,
+                "-1 is out of range for u16",
+            ),
+            (point(Holding, U16, 0.0, 0.0, true), 1.0, "p has scale 0"),
+        ];
+        for (p, value, message) in refused {
+            assert_eq!(write_request(&p, value), Err(message.to_string()));
+        }
+    }
+
+    #[test]
+    fn raw_values_come_from_the_point_slot() {
+        let p = point(Table::Holding, PointType::U32, 1.0, 0.0, false);
+        let words = Answer::Words(vec![9, 2, 1, 9]);
+        let slot = Slot {
+            read: 0,
+            offset: 1,
+            len: 2,
+        };
+        assert_eq!(raw_of(&p, slot, &words), Ok(65_538.0));
+        let short = Slot {
+            read: 0,
+            offset: 3,
+            len: 2,
+        };
+        assert!(matches!(
+            raw_of(&p, short, &words),
+            Err(PollError::Malformed(_))
+        ));
+        let b = point(Table::Coil, PointType::Bool, 1.0, 0.0, false);
+        let bits = Answer::Bits(vec![false, true]);
+        assert_eq!(
+            raw_of(
+                &b,
+                Slot {
+                    read: 0,
+                    offset: 1,
+                    len: 1
+                },
+                &bits
+            ),
+            Ok(1.0)
+        );
+    }
+}

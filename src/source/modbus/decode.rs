@@ -1,0 +1,302 @@
+//! Registers and bits ↔ raw numbers, for every `PointType` and `WordOrder`.
+//!
+//! Owns the one encode/decode pair of the crate: the poller decodes what a device
+//! answered, the write path and the simulator encode what they send or serve. Pure: no
+//! I/O, no clock. It never applies scale or offset: `Sample.values` carry the device's
+//! raw number (see `reading`), and `site::Point::engineering` scales it once, in ingest.
+//!
+//! # Layout of a value
+//!
+//! Bytes inside a 16-bit register are big-endian, as Modbus defines. Values wider than a
+//! register span 2 (`u32`, `i32`, `f32`) or 4 (`u64`, `i64`, `f64`) registers:
+//! - `WordOrder::HiFirst` (ABCD, the Modbus default): the most significant word sits in
+//!   the lowest register.
+//! - `WordOrder::LoFirst` (CDAB, "word swap"): the least significant word sits in the
+//!   lowest register; for 4-register values every word is reversed (GHEFCDAB), which is
+//!   what devices that swap words do.
+//!
+//! A `bool` read from a bit table (coil, discrete input) is the bit; read from a register
+//! it is "register ≠ 0". Raw values are `f64`: 64-bit integers above 2^53 lose their low
+//! bits, which no field counter reaches.
+
+use crate::site::{PointType, WordOrder};
+
+/// The answer did not have the shape the point needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ty} needs {expected} registers, got {got}")]
+pub struct DecodeError {
+    pub ty: &'static str,
+    pub expected: usize,
+    pub got: usize,
+}
+
+/// A raw value that the point's type cannot carry (a write or a simulated value).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{value} is not a finite number")]
+    NotFinite { value: f64 },
+    #[error("{value} is out of range for {ty}")]
+    OutOfRange { value: f64, ty: &'static str },
+}
+
+/// The raw number held by `words` (exactly `ty.registers()` of them).
+pub fn decode_words(ty: PointType, order: WordOrder, words: &[u16]) -> Result<f64, DecodeError> {
+    let expected = usize::from(ty.registers());
+    if words.len() != expected {
+        return Err(DecodeError {
+            ty: ty.name(),
+            expected,
+            got: words.len(),
+        });
+    }
+    // Collect the words most significant first, whatever the order on the wire.
+    let mut bits: u64 = 0;
+    for i in 0..expected {
+        let w = match order {
+            WordOrder::HiFirst => words[i],
+            WordOrder::LoFirst => words[expected - 1 - i],
+        };
+        bits = (bits << 16) | u64::from(w);
+    }
+    Ok(match ty {
+        PointType::Bool => f64::from(u8::from(bits != 0)),
+        PointType::U16 => f64::from(bits as u16),
+        PointType::I16 => f64::from(bits as u16 as i16),
+        PointType::U32 => f64::from(bits as u32),
+        PointType::I32 => f64::from(bits as u32 as i32),
+        PointType::F32 => f64::from(f32::from_bits(bits as u32)),
+        PointType::U64 => bits as f64,
+        PointType::I64 => bits as i64 as f64,
+        PointType::F64 => f64::from_bits(bits),
+    })
+}
+
+/// The raw number of a bit (coil or discrete input): 1 or 0.
+pub fn decode_bit(bit: bool) -> f64 {
+    f64::from(u8::from(bit))
+}
+
+/// The registers that carry `raw` as `ty` in `order`: the inverse of `decode_words`.
+///
+/// Integer types round to the nearest integer first (a scaled write of 22.3 with scale 0.1
+/// is 222.99999999999997) and refuse values outside the type. `bool` is 1 for any
+/// non-zero value. `f32` refuses finite values it would turn into infinity.
+pub fn encode_words(ty: PointType, order: WordOrder, raw: f64) -> Result<Vec<u16>, EncodeError> {
+    if !raw.is_finite() {
+        return Err(EncodeError::NotFinite { value: raw });
+    }
+    let out_of_range = || EncodeError::OutOfRange {
+        value: raw,
+        ty: ty.name(),
+    };
+    let r = raw.round();
+    let in_range = |lo: f64, hi: f64| (lo..=hi).contains(&r);
+    let bits: u64 = match ty {
+        PointType::Bool => u64::from(raw != 0.0),
+        PointType::U16 if in_range(0.0, 65_535.0) => r as u64,
+        PointType::I16 if in_range(-32_768.0, 32_767.0) => u64::from(r as i16 as u16),
+        PointType::U32 if in_range(0.0, 4_294_967_295.0) => r as u64,
+        PointType::I32 if in_range(-2_147_483_648.0, 2_147_483_647.0) => u64::from(r as i32 as u32),
+        PointType::F32 => {
+            let f = raw as f32;
+            if !f.is_finite() {
+                return Err(out_of_range());
+            }
+            u64::from(f.to_bits())
+        }
+        // 2^64 and 2^63 are exact in f64; the upper bounds are exclusive.
+        PointType::U64 if (0.0..18_446_744_073_709_551_616.0).contains(&r) => r as u64,
+        PointType::I64
+            if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&r) =>
+        {
+            r as i64 as u64
+        }
+        PointType::F64 => raw.to_bits(),
+        _ => return Err(out_of_range()),
+    };
+    let n = usize::from(ty.registers());
+    // Most significant word first, then reordered for the wire.
+    let mut words: Vec<u16> = (0..n).rev().map(|i| (bits >> (16 * i)) as u16).collect();
+    if order == WordOrder::LoFirst {
+        words.reverse();
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PointType::*;
+    use WordOrder::{HiFirst as AB, LoFirst as BA};
+    use proptest::prelude::*;
+
+    fn check(ty: PointType, order: WordOrder, words: &[u16], expected: f64) {
+        let got = decode_words(ty, order, words).expect("decodes");
+        assert_eq!(got, expected, "decode {ty:?} {order:?} {words:04X?}");
+        // Every case is also an encode case: the pair must agree both ways.
+        let back = encode_words(ty, order, expected).expect("encodes");
+        let canonical = decode_words(ty, order, &back).expect("decodes");
+        assert_eq!(
+            canonical, expected,
+            "round trip {ty:?} {order:?} {words:04X?}"
+        );
+    }
+
+    #[test]
+    fn decodes_every_type_and_word_order() {
+        let cases: &[(PointType, WordOrder, &[u16], f64)] = &[
+            (Bool, AB, &[0x0000], 0.0),
+            (Bool, AB, &[0x0001], 1.0),
+            (Bool, AB, &[0x8000], 1.0),
+            (U16, AB, &[0x0000], 0.0),
+            (U16, AB, &[0x00DF], 223.0),
+            (U16, AB, &[0xFFFF], 65_535.0),
+            (I16, AB, &[0x00DF], 223.0),
+            (I16, AB, &[0xFFFF], -1.0),
+            (I16, AB, &[0xFF9C], -100.0),
+            (I16, AB, &[0x8000], -32_768.0),
+            (I16, AB, &[0x7FFF], 32_767.0),
+            (U32, AB, &[0x0001, 0x0002], 65_538.0),
+            (U32, BA, &[0x0002, 0x0001], 65_538.0),
+            (U32, AB, &[0xFFFF, 0xFFFF], 4_294_967_295.0),
+            (U32, AB, &[0xFFFF, 0xFFFE], 4_294_967_294.0),
+            (U32, BA, &[0xFFFE, 0xFFFF], 4_294_967_294.0),
+            (U32, AB, &[0x0000, 0x0000], 0.0),
+            (I32, AB, &[0xFFFF, 0xFFFF], -1.0),
+            (I32, BA, &[0xFFFE, 0xFFFF], -2.0),
+            (I32, AB, &[0x8000, 0x0000], -2_147_483_648.0),
+            (I32, AB, &[0x0000, 0x0064], 100.0),
+            (F32, AB, &[0x41B2, 0x6666], f64::from(22.3_f32)),
+            (F32, BA, &[0x6666, 0x41B2], f64::from(22.3_f32)),
+            (F32, BA, &[0x0000, 0x3FC0], 1.5),
+            (F32, AB, &[0xC2C8, 0x0000], -100.0),
+            (U64, AB, &[0x0000, 0x0000, 0x0001, 0x0000], 65_536.0),
+            (U64, BA, &[0x0000, 0x0001, 0x0000, 0x0000], 65_536.0),
+            (
+                U64,
+                AB,
+                &[0x0001, 0x0000, 0x0000, 0x0000],
+                281_474_976_710_656.0,
+            ),
+            (
+                U64,
+                BA,
+                &[0x0004, 0x0003, 0x0002, 0x0001],
+                281_483_566_841_860.0,
+            ),
+            (I64, AB, &[0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF], -1.0),
+            (I64, BA, &[0xFFFE, 0xFFFF, 0xFFFF, 0xFFFF], -2.0),
+            (F64, AB, &[0x4036, 0x4CCC, 0xCCCC, 0xCCCD], 22.3),
+            (F64, BA, &[0xCCCD, 0xCCCC, 0x4CCC, 0x4036], 22.3),
+            (F64, AB, &[0xC059, 0x0000, 0x0000, 0x0000], -100.0),
+        ];
+        for &(ty, order, words, expected) in cases {
+            check(ty, order, words, expected);
+        }
+    }
+
+    #[test]
+    fn word_order_does_not_matter_for_one_register() {
+        for ty in [Bool, U16, I16] {
+            assert_eq!(
+                decode_words(ty, AB, &[0xFF9C]),
+                decode_words(ty, BA, &[0xFF9C])
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_the_wrong_number_of_registers() {
+        let cases: &[(PointType, &[u16])] =
+            &[(U16, &[]), (U16, &[1, 2]), (F32, &[1]), (U64, &[1, 2, 3])];
+        for &(ty, words) in cases {
+            let err = decode_words(ty, AB, words).expect_err("refused");
+            assert_eq!(err.got, words.len());
+            assert_eq!(err.expected, usize::from(ty.registers()));
+        }
+    }
+
+    #[test]
+    fn encodes_with_rounding_and_refuses_what_does_not_fit() {
+        let ok: &[(PointType, WordOrder, f64, &[u16])] = &[
+            (U16, AB, 222.999_999_999_999_97, &[223]),
+            (I16, AB, -1.0, &[0xFFFF]),
+            (Bool, AB, 5.0, &[1]),
+            (U32, BA, 65_538.0, &[0x0002, 0x0001]),
+            (I64, AB, -2.0, &[0xFFFF, 0xFFFF, 0xFFFF, 0xFFFE]),
+        ];
+        for &(ty, order, raw, words) in ok {
+            assert_eq!(
+                encode_words(ty, order, raw).as_deref(),
+                Ok(words),
+                "{ty:?} {raw}"
+            );
+        }
+        let refused: &[(PointType, f64)] = &[
+            (U16, -1.0),
+            (U16, 65_536.0),
+            (I16, 32_768.0),
+            (U32, 4_294_967_296.0),
+            (I32, -2_147_483_649.0),
+            (U64, -1.0),
+            (U64, 18_446_744_073_709_551_616.0),
+            (I64, 9_223_372_036_854_775_808.0),
+            (F32, 1e39),
+            (F64, f64::NAN),
+            (U16, f64::INFINITY),
+        ];
+        for &(ty, raw) in refused {
+            assert!(
+                encode_words(ty, AB, raw).is_err(),
+                "{ty:?} {raw} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn bits_decode_to_one_or_zero() {
+        assert_eq!(decode_bit(true), 1.0);
+        assert_eq!(decode_bit(false), 0.0);
+    }
+
+    fn any_order() -> impl Strategy<Value = WordOrder> {
+        prop_oneof![Just(AB), Just(BA)]
+    }
+
+    proptest! {
+        #[test]
+        fn integers_round_trip(order in any_order(), u16v in any::<u16>(), i16v in any::<i16>(),
+                               u32v in any::<u32>(), i32v in any::<i32>(),
+                               u64v in 0u64..(1 << 53), i64v in -(1i64 << 53)..(1 << 53)) {
+            let cases = [
+                (U16, f64::from(u16v)), (I16, f64::from(i16v)), (U32, f64::from(u32v)),
+                (I32, f64::from(i32v)), (U64, u64v as f64), (I64, i64v as f64),
+            ];
+            for (ty, raw) in cases {
+                let words = encode_words(ty, order, raw).expect("in range");
+                prop_assert_eq!(words.len(), usize::from(ty.registers()));
+                prop_assert_eq!(decode_words(ty, order, &words).expect("decodes"), raw);
+            }
+        }
+
+        #[test]
+        fn floats_round_trip(order in any_order(), f in any::<f32>(), d in any::<f64>()) {
+            prop_assume!(f.is_finite() && d.is_finite());
+            let w32 = encode_words(F32, order, f64::from(f)).expect("finite");
+            prop_assert_eq!(decode_words(F32, order, &w32).expect("decodes"), f64::from(f));
+            let w64 = encode_words(F64, order, d).expect("finite");
+            prop_assert_eq!(decode_words(F64, order, &w64).expect("decodes"), d);
+        }
+
+        #[test]
+        fn any_registers_decode_and_re_encode_to_themselves(order in any_order(),
+                                                            words in proptest::collection::vec(any::<u16>(), 4)) {
+            // Integers are exact up to 2^53, so restrict the 64-bit case to that range.
+            for ty in [U16, I16, U32, I32] {
+                let n = usize::from(ty.registers());
+                let raw = decode_words(ty, order, &words[..n]).expect("decodes");
+                prop_assert_eq!(encode_words(ty, order, raw).expect("fits"), words[..n].to_vec());
+            }
+        }
+    }
+}

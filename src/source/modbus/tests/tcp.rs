@@ -1,0 +1,397 @@
+//! Modbus TCP: values, exceptions, timeouts, reconnects, writes and probe against
+//! tokio-modbus's TCP server on loopback.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use super::*;
+use crate::health::get;
+use crate::reading::{PollError, Sample};
+use crate::sim::modbus::{Fault, Faults, Image, serve_tcp, units};
+use crate::source::modbus::{PointReading, plan, read_once};
+
+#[tokio::test]
+async fn all_four_tables_are_read_and_decoded() {
+    bounded(async {
+        let points = every_type();
+        let (address, _server) = sim_tcp(units([(1, image_of(&points))]), Faults::default()).await;
+        let dev = device(
+            "all",
+            0,
+            1,
+            50,
+            points.iter().map(|(p, _)| p.clone()).collect(),
+        );
+        let site = site(vec![tcp(&address, 500)], vec![dev]);
+        let mut run = start(&site);
+        let s = run.sample(0, |_| true).await;
+        assert_eq!(s.error, None);
+        for ((p, raw), got) in points.iter().zip(&s.values) {
+            assert_eq!(*got, Some(*raw), "point {}", p.name);
+        }
+        // Ticks sit on multiples of the poll interval.
+        assert_eq!(s.ts % 50, 0, "ts {} is on the 50 ms grid", s.ts);
+        // Four tables, contiguous points: one read per table.
+        assert_eq!(plan::reads_per_poll(&site.devices[0]), 4);
+        run.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn exceptions_are_reported_and_the_connection_kept() {
+    bounded(async {
+        let hum = point(
+            "humidity",
+            Table::Holding,
+            0,
+            PointType::U16,
+            WordOrder::HiFirst,
+        );
+        let missing = point(
+            "missing",
+            Table::Holding,
+            9,
+            PointType::U16,
+            WordOrder::HiFirst,
+        );
+        let image = image_of(&[(hum.clone(), 455.0)]);
+        let faults = Faults::default();
+        faults.set(2, Fault::Exception(4));
+        let (address, _server) = sim_tcp(units([(1, image.clone()), (2, image)]), faults).await;
+        let site = site(
+            vec![tcp(&address, 500)],
+            vec![
+                // Unit 1 holds `humidity` but not `missing`: a partial poll.
+                device("partial", 0, 1, 50, vec![hum.clone(), missing]),
+                device("failing", 0, 2, 50, vec![hum]),
+            ],
+        );
+        let mut run = start(&site);
+        for _ in 0..3 {
+            let s = run.sample(0, |_| true).await;
+            assert_eq!(s.error, Some(PollError::Exception(2)));
+            assert_eq!(s.values, vec![Some(455.0), None]);
+            let s = run.sample(1, |_| true).await;
+            assert_eq!(s.error, Some(PollError::Exception(4)));
+            assert_eq!(s.values, vec![None]);
+        }
+        assert!(get(&run.health.exceptions) >= 6);
+        assert_eq!(
+            get(&run.health.field_reconnects),
+            0,
+            "an exception keeps the connection"
+        );
+        assert_eq!(get(&run.health.timeouts), 0);
+        assert_eq!(run.health.device_counts(), (0, 2));
+        run.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_silent_unit_times_out_and_is_rested() {
+    bounded(async {
+        let hum = point(
+            "humidity",
+            Table::Holding,
+            0,
+            PointType::U16,
+            WordOrder::HiFirst,
+        );
+        let faults = Faults::default();
+        faults.set(1, Fault::Silent);
+        let (address, _server) = sim_tcp(
+            units([(1, image_of(&[(hum.clone(), 1.0)]))]),
+            faults.clone(),
+        )
+        .await;
+        let site = site(
+            vec![tcp(&address, 60)],
+            vec![device("mute", 0, 1, 20, vec![hum])],
+        );
+        let mut run = start(&site);
+        let s = run.sample(0, |_| true).await;
+        assert_eq!(s.error, Some(PollError::Timeout));
+        assert_eq!(s.values, vec![None]);
+        // Backoff: over 1.5 s at a 20 ms interval, far fewer than 75 attempts are made.
+        let seen = run.collect(Duration::from_millis(1500)).await;
+        assert!(seen.iter().all(|s| s.error == Some(PollError::Timeout)));
+        assert!(
+            (2..=12).contains(&seen.len()),
+            "{} attempts in 1.5 s",
+            seen.len()
+        );
+        assert!(get(&run.health.timeouts) >= 3);
+        // Recovery is immediate once the unit answers.
+        faults.clear(1);
+        let s = run.sample(0, |s| s.error.is_none()).await;
+        assert_eq!(s.values, vec![Some(1.0)]);
+        run.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dead_device_does_not_delay_other_connections() {
+    bounded(async {
+        let hum = point(
+            "humidity",
+            Table::Holding,
+            0,
+            PointType::U16,
+            WordOrder::HiFirst,
+        );
+        let image = image_of(&[(hum.clone(), 7.0)]);
+        let faults = Faults::default();
+        faults.set(9, Fault::Silent);
+        let (dead_addr, _dead) = sim_tcp(units([(9, image.clone())]), faults).await;
+        let (live_addr, _live) = sim_tcp(units([(1, image)]), Faults::default()).await;
+        let site = site(
+            vec![tcp(&dead_addr, 400), tcp(&live_addr, 400)],
+            vec![
+                device("dead", 0, 9, 50, vec![hum.clone()]),
+                device("live", 1, 1, 50, vec![hum]),
+            ],
+        );
+        let mut run = start(&site);
+        let window = Duration::from_millis(2000);
+        let seen = run.collect(window).await;
+        let live: Vec<&Sample> = seen.iter().filter(|s| s.device == 1).collect();
+        let dead = seen.iter().filter(|s| s.device == 0).count();
+        // 40 ticks in the window. Were the live device waiting behind the dead one's
+        // 400 ms timeouts it would get at most 5; a loaded machine may skip a few ticks.
+        assert!(
+            live.len() >= 25,
+            "live device polled {} times in 2 s",
+            live.len()
+        );
+        assert!(
+            live.iter()
+                .all(|s| s.error.is_none() && s.values == [Some(7.0)])
+        );
+        // Stamped on the 50 ms grid, one sample per tick: a late tick is skipped, never
+        // bunched.
+        for pair in live.windows(2) {
+            assert_eq!(pair[0].ts % 50, 0);
+            assert!(
+                pair[1].ts >= pair[0].ts + 50,
+                "ticks {} then {}",
+                pair[0].ts,
+                pair[1].ts
+            );
+        }
+        assert!(dead <= 7, "dead device attempted {dead} times");
+        run.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_late_reply_does_not_poison_the_next_request() {
+    bounded(async {
+        let reg = point(
+            "value",
+            Table::Holding,
+            0,
+            PointType::U16,
+            WordOrder::HiFirst,
+        );
+        let faults = Faults::default();
+        faults.set(1, Fault::Slow(Duration::from_millis(250)));
+        let all = units([
+            (1, image_of(&[(reg.clone(), 111.0)])),
+            (2, image_of(&[(reg.clone(), 222.0)])),
+        ]);
+        let (address, _server) = sim_tcp(all, faults.clone()).await;
+        // A TCP-to-RTU gateway: both units behind one socket.
+        let site = site(
+            vec![tcp(&address, 80)],
+            vec![
+                device("slow", 0, 1, 50, vec![reg.clone()]),
+                device("fast", 0, 2, 50, vec![reg]),
+            ],
+        );
+        let mut run = start(&site);
+        let seen = run.collect(Duration::from_millis(1200)).await;
+        let slow: Vec<&Sample> = seen.iter().filter(|s| s.device == 0).collect();
+        let fast: Vec<&Sample> = seen.iter().filter(|s| s.device == 1).collect();
+        assert!(!slow.is_empty() && slow.iter().all(|s| s.error == Some(PollError::Timeout)));
+        assert!(fast.len() >= 8, "fast unit polled {} times", fast.len());
+        for s in &fast {
+            assert_eq!(
+                (&s.error, &s.values[..]),
+                (&None, &[Some(222.0)][..]),
+                "fast unit sample"
+            );
+        }
+        assert!(
+            get(&run.health.field_reconnects) >= 1,
+            "the socket was replaced"
+        );
+        // Once the slow unit answers in time, its own value comes back.
+        faults.clear(1);
+        let s = run.sample(0, |s| s.error.is_none()).await;
+        assert_eq!(s.values, vec![Some(111.0)]);
+        run.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn writes_round_trip_through_the_device() {
+    bounded(async {
+        use PointType::*;
+        let mut open = point("open", Table::Coil, 0, Bool, WordOrder::HiFirst);
+        let mut setpoint = point("setpoint", Table::Holding, 0, I16, WordOrder::HiFirst);
+        setpoint.scale = 0.1;
+        let mut total = point("total", Table::Holding, 1, U32, WordOrder::LoFirst);
+        let status = point("status", Table::Input, 0, U16, WordOrder::HiFirst);
+        for p in [&mut open, &mut setpoint, &mut total] {
+            p.writable = true;
+        }
+        let points = vec![open, setpoint, total, status];
+        let all = units([(1, Image::with_points(&points))]);
+        let (address, _server) = sim_tcp(Arc::clone(&all), Faults::default()).await;
+        let site = site(
+            vec![tcp(&address, 500)],
+            vec![device("gate", 0, 1, 1000, points.clone())],
+        );
+        let run = start(&site);
+        // (point, value written, reply, raw value the device holds afterwards)
+        type Case = (usize, f64, Result<(), &'static str>, Option<f64>);
+        let cases: &[Case] = &[
+            (0, 1.0, Ok(()), Some(1.0)),
+            (1, -12.3, Ok(()), Some(-123.0)),
+            (2, 70_000.0, Ok(()), Some(70_000.0)),
+            (
+                1,
+                4000.0,
+                Err("40000 is out of range for i16"),
+                Some(-123.0),
+            ),
+            (3, 1.0, Err("status is not writable"), Some(0.0)),
+            (0, 0.0, Ok(()), Some(0.0)),
+        ];
+        for &(point, value, ref expected, raw) in cases {
+            let got = run.write(0, 0, point, value).await;
+            assert_eq!(
+                got,
+                expected.map_err(str::to_string),
+                "write {value} to point {point}"
+            );
+            let now = all
+                .lock()
+                .expect("sim lock")
+                .get(&1)
+                .and_then(|i| i.point(&points[point]));
+            assert_eq!(now, raw, "device holds point {point}");
+        }
+        assert_eq!(
+            run.write(0, 5, 0, 1.0).await,
+            Err("no device 5".to_string())
+        );
+        run.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn read_once_shows_registers_values_and_errors() {
+    bounded(async {
+        let level = point(
+            "level",
+            Table::Holding,
+            0,
+            PointType::F32,
+            WordOrder::LoFirst,
+        );
+        let missing = point(
+            "missing",
+            Table::Input,
+            0,
+            PointType::U16,
+            WordOrder::HiFirst,
+        );
+        let faults = Faults::default();
+        let (address, _server) = sim_tcp(
+            units([(1, image_of(&[(level.clone(), 1.5)]))]),
+            faults.clone(),
+        )
+        .await;
+        let dev = device("water", 0, 1, 1000, vec![level, missing]);
+        let conn = tcp(&address, 500);
+        let got = read_once(&conn.kind, &dev).await.expect("connects");
+        assert_eq!(
+            got,
+            vec![
+                PointReading {
+                    raw_registers: vec![0x0000, 0x3FC0],
+                    raw: Some(1.5),
+                    error: None
+                },
+                PointReading {
+                    raw_registers: vec![],
+                    raw: None,
+                    error: Some(PollError::Exception(2))
+                },
+            ]
+        );
+        // A silent unit: the first read times out and the second is not attempted.
+        faults.set(1, Fault::Silent);
+        let conn = tcp(&address, 50);
+        let got = read_once(&conn.kind, &dev).await.expect("connects");
+        assert!(
+            got.iter()
+                .all(|r| r.error == Some(PollError::Timeout) && r.raw.is_none())
+        );
+        // Nobody listens on a port that was just released.
+        let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let gone = closed.local_addr().expect("bound").to_string();
+        drop(closed);
+        let err = read_once(&tcp(&gone, 500).kind, &dev)
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, PollError::Transport(_)), "{err:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stopped_server_is_reconnected_when_it_returns() {
+    bounded(async {
+        let hum = point(
+            "humidity",
+            Table::Holding,
+            0,
+            PointType::U16,
+            WordOrder::HiFirst,
+        );
+        let all = units([(1, image_of(&[(hum.clone(), 5.0)]))]);
+        let (address, server) = sim_tcp(Arc::clone(&all), Faults::default()).await;
+        let site = site(
+            vec![tcp(&address, 200)],
+            vec![device("th", 0, 1, 50, vec![hum])],
+        );
+        let mut run = start(&site);
+        run.sample(0, |s| s.error.is_none()).await;
+        // The device goes away: its socket closes and new ones are refused.
+        server.abort();
+        assert!(server.await.is_err_and(|e| e.is_cancelled()));
+        let s = run.sample(0, |s| s.error.is_some()).await;
+        assert!(matches!(s.error, Some(PollError::Transport(_))), "{s:?}");
+        // It comes back on the same address.
+        let listener = TcpListener::bind(&address)
+            .await
+            .expect("rebind the same port");
+        let _server = serve_tcp(listener, all, Faults::default());
+        let s = run.sample(0, |s| s.error.is_none()).await;
+        assert_eq!(s.values, vec![Some(5.0)]);
+        assert!(get(&run.health.field_reconnects) >= 1);
+        assert_eq!(run.health.device_counts(), (1, 0));
+        run.stop().await;
+    })
+    .await;
+}
