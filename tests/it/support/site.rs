@@ -72,12 +72,12 @@ impl SimSite {
         let d = self.site.devices.iter().find(|d| d.id == device).expect("device");
         let p = &d.points[d.point_index(point).expect("point")];
         let sd = self.device(device);
-        sd.units.lock().unwrap().get_mut(&1).expect("unit 1").set_point(p, raw);
+        sd.units.lock().unwrap().get_mut(&1).expect("unit 1").set_point(p, raw).expect("encodable value");
     }
 
     /// The device stops answering (requests are read and ignored).
     pub fn silence(&self, device: &str) {
-        self.device(device).faults.set_silent(1, true);
+        self.device(device).faults.set(1, sim::Fault::Silent);
     }
 
     /// Stops the device's server entirely (connections refused from now on).
