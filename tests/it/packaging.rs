@@ -206,12 +206,16 @@ fn unit_sets_what_the_gateway_relies_on() {
     check("PrivateTmp", "true");
     check("NoNewPrivileges", "true");
     check("CapabilityBoundingSet", "");
-    check("DevicePolicy", "closed");
-    check("DeviceAllow", "char-tty* rw");
-    assert!(
-        !settings.iter().any(|(k, _)| k == "PrivateDevices"),
-        "PrivateDevices hides the RS485 adapters"
-    );
+    check("ProtectHome", "true");
+    check("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6");
+    // PrivateDevices hides the RS485 adapters; a DevicePolicy allow-list is fixed at
+    // start, so an adapter whose driver loads later would be refused until a restart.
+    for key in ["PrivateDevices", "DevicePolicy", "DeviceAllow"] {
+        assert!(
+            !settings.iter().any(|(k, _)| k == key),
+            "{UNIT}: {key} would keep RTU from its serial port"
+        );
+    }
 }
 
 // ---- the maintainer scripts ----
