@@ -25,6 +25,9 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pymodbus, serial' 
 fi
 export SITEWARDEN_TEST_PYTHON="$PWD/.venv/bin/python"
 
+# cargo-deb 3.x: the packaging test builds the .deb with it (a few minutes, once per machine).
+cargo deb --version >/dev/null 2>&1 || cargo install cargo-deb --version '^3.8' --locked
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --all-targets -- --test-threads 2

@@ -5,3 +5,6 @@ mod support;
 
 // The daemon end to end: polling, summaries, status (issue 2).
 mod daemon;
+
+// The systemd unit, maintainer scripts and the .deb (issue 5).
+mod packaging;
