@@ -1,1 +1,4 @@
 //! (to be written)
+
+/// `sitewarden check`: the listing of a validated site.
+pub mod check;
