@@ -88,7 +88,7 @@ pub fn render(site: &Site) -> String {
             c.name.clone(),
             kind.to_string(),
             detail,
-            format!("{devices} devices"),
+            plural(devices, "device"),
         ]
     });
     columns(&mut out, "  ", rows.collect());
@@ -109,7 +109,7 @@ pub fn render(site: &Site) -> String {
             z.name.clone(),
             format!("capacity {}", z.capacity),
             format!("resets daily at {} UTC", time_of_day(z.daily_reset)),
-            format!("{gates} devices"),
+            plural(gates, "device"),
         ]
     });
     columns(&mut out, "  ", rows.collect());
@@ -138,10 +138,14 @@ fn device(out: &mut String, site: &Site, d: &Device) {
         }
         None => {
             head.push_str(&format!(", unit {}, every {}", d.unit, dur(d.poll)));
-            if d.max_registers_per_read != 125 || d.max_gap != 0 {
+            if d.max_registers_per_read != 125 {
+                let n = d.max_registers_per_read;
+                head.push_str(&format!(", reads of at most {n} registers"));
+            }
+            if d.max_gap != 0 {
                 head.push_str(&format!(
-                    ", reads of at most {} registers, gaps up to {}",
-                    d.max_registers_per_read, d.max_gap
+                    ", reads skip gaps of up to {} registers",
+                    d.max_gap
                 ));
             }
         }
@@ -196,7 +200,11 @@ fn point(p: &Point) -> Vec<String> {
             (format!("json {pointer}"), ty)
         }
     };
-    let mut scale = format!("×{}", p.scale);
+    let mut scale = if p.scale == 1.0 {
+        String::new()
+    } else {
+        format!("×{}", p.scale)
+    };
     if p.offset != 0.0 {
         scale.push_str(&format!(" {:+}", p.offset));
     }
@@ -340,6 +348,14 @@ fn columns(out: &mut String, indent: &str, rows: Vec<Vec<String>>) {
             line.extend(std::iter::repeat_n(' ', pad));
         }
         out.push_str(&format!("{}\n", line.trim_end()));
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 

@@ -185,12 +185,18 @@ impl<'t> Source<'t> {
             }
             None => (None, None),
         };
+        let mut message = error.message().to_string();
+        if message == "duplicate key"
+            && let Some(key) = error.span().and_then(|s| self.text.get(s))
+        {
+            message = format!("duplicate key `{}`", key.trim());
+        }
         ConfigError {
             file: self.name.clone(),
             line,
             column,
             key: String::new(),
-            message: error.message().to_string(),
+            message,
         }
     }
 }

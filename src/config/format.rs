@@ -20,6 +20,9 @@ pub(super) fn bad_name(name: &str) -> Option<String> {
 
 /// "unknown table `holdings` (did you mean `holding`?), expected one of: …"
 pub(super) fn unknown(what: &str, given: &str, options: &[&str]) -> String {
+    if options.is_empty() {
+        return format!("unknown {what} `{given}`, none is defined");
+    }
     let list = options.join(", ");
     match closest(given, options) {
         Some(k) => {
@@ -27,6 +30,16 @@ pub(super) fn unknown(what: &str, given: &str, options: &[&str]) -> String {
         }
         None => format!("unknown {what} `{given}`, expected one of: {list}"),
     }
+}
+
+/// "a gauge", "an event".
+pub(super) fn a(word: &str) -> String {
+    let article = if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {word}")
 }
 
 /// The candidate nearest to `given` in edit distance (a swap of two neighbours counts
@@ -49,8 +62,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

@@ -3,8 +3,9 @@
 //!
 //! # Stages
 //!
-//! 1. **Parse** (`toml::de::DeTable`): the text becomes a tree of spanned values. Syntax
-//!    errors stop here, each with file:line:column.
+//! 1. **Parse** (`toml::de::DeTable`): the text becomes a tree of spanned values. A
+//!    syntax error stops here, with file:line:column. Only the first is reported: after
+//!    it the parser's recovery guesses, and its guesses read as noise.
 //! 2. **Read** (`file`, `rule`, over `read::Reader`): each table is read key by key into
 //!    typed values that remember where they were written. `SITEWARDEN__SECTION__KEY`
 //!    overrides (`env`) replace file values of `[gateway]`, `[uplink]` and `[buffer]`.
@@ -92,11 +93,7 @@ pub fn load_from(
     profile_dirs: &[PathBuf],
 ) -> Result<Site, ConfigErrors> {
     let src = Source::new(file_name, text);
-    let (doc, syntax) = DeTable::parse_recoverable(text);
-    if !syntax.is_empty() {
-        let errors = syntax.iter().map(|e| src.syntax_error(e)).collect();
-        return Err(ConfigErrors::sorted(errors));
-    }
+    let doc = DeTable::parse(text).map_err(|e| ConfigErrors(vec![src.syntax_error(&e)]))?;
     let mut errors = Vec::new();
     let env = env::overlay(env, &mut errors);
     let file = file::read(read::Reader::root(&src, &doc, &env), &mut errors);

@@ -150,11 +150,13 @@ fn profiles_in(dir: &Path) -> Vec<String> {
 /// Reads and checks the text of one profile.
 pub(super) fn parse(file: &str, text: &str, errors: &mut Vec<ConfigError>) -> Found {
     let src = Source::new(file, text);
-    let (doc, syntax) = DeTable::parse_recoverable(text);
-    if !syntax.is_empty() {
-        errors.extend(syntax.iter().map(|e| src.syntax_error(e)));
-        return Found::Broken;
-    }
+    let doc = match DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            errors.push(src.syntax_error(&e));
+            return Found::Broken;
+        }
+    };
     let before = errors.len();
     let mut root = Reader::root(&src, &doc, &[]);
     let is_camera = root.given("camera").is_some();

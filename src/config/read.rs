@@ -133,7 +133,7 @@ impl<'a, 'i> Reader<'a, 'i> {
                     Some(span) => self.src.loc(span, key),
                     None => loc.with_key(key),
                 };
-                errors.push(at.error(error.message()));
+                errors.push(at.error(plain(error.message())));
                 None
             }
         }
@@ -184,11 +184,23 @@ impl<'a, 'i> Reader<'a, 'i> {
         key: &'static str,
         errors: &mut Vec<ConfigError>,
     ) -> Option<Val<u64>> {
-        let s = self.get::<bytesize::ByteSize>(key, errors)?;
-        Some(Val {
-            v: s.v.as_u64(),
-            loc: s.loc,
-        })
+        let s = self.get::<Size>(key, errors)?;
+        let bytes = match s.v {
+            Size::Bytes(n) => Ok(n),
+            Size::Text(t) => t
+                .parse::<bytesize::ByteSize>()
+                .map(|b| b.as_u64())
+                .map_err(|_| t),
+        };
+        match bytes {
+            Ok(v) => Some(Val { v, loc: s.loc }),
+            Err(t) => {
+                let message =
+                    format!("invalid size `{t}`, write it as 256MiB or a number of bytes");
+                errors.push(s.loc.error(message));
+                None
+            }
+        }
     }
 
     /// An integer that must lie in `range`.
@@ -387,6 +399,36 @@ impl<'a, 'i> Reader<'a, 'i> {
     }
 }
 
+/// A size as written: a number of bytes or a text such as `256MiB`.
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+impl<'de> serde::Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Size;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size such as \"256MiB\" or a number of bytes")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Size, E> {
+                Ok(Size::Bytes(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size, E> {
+                u64::try_from(v)
+                    .map(Size::Bytes)
+                    .map_err(|_| E::custom(format!("{v} is not a size")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Size, E> {
+                Ok(Size::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// Decodes an override as the key's type: as a plain string first (names, URLs,
 /// durations), then as a TOML value (numbers, booleans).
 fn from_env<T: DeserializeOwned>(value: &str) -> Result<T, String> {
@@ -397,9 +439,27 @@ fn from_env<T: DeserializeOwned>(value: &str) -> Result<T, String> {
         Err(e) => e.to_string(),
     };
     match ValueDeserializer::parse(value) {
-        Ok(de) => T::deserialize(de).map_err(|e| e.message().to_string()),
-        Err(_) => Err(string_error),
+        Ok(de) => T::deserialize(de).map_err(|e| plain(e.message())),
+        Err(_) => Err(plain(&string_error)),
     }
+}
+
+/// Serde's type names, said as a technician would: "expected i64" becomes "expected an
+/// integer".
+fn plain(message: &str) -> String {
+    const WORDS: [(&str, &str); 8] = [
+        ("expected i64", "expected an integer"),
+        ("expected u16", "expected an integer from 0 to 65535"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+        ("invalid type: map", "invalid type: table"),
+        ("invalid type: sequence", "invalid type: array"),
+    ];
+    WORDS
+        .iter()
+        .fold(message.to_string(), |m, (from, to)| m.replace(from, to))
 }
 
 fn out_of_range(n: i64, range: &std::ops::RangeInclusive<i64>) -> String {

@@ -7,6 +7,7 @@
 
 use super::error::{ConfigError, Loc};
 use super::file::{check, positive};
+use super::format::a;
 use super::read::{Reader, Val};
 use crate::site::{RuleKind, Severity};
 
@@ -93,6 +94,8 @@ pub(super) struct RuleFile {
     pub(super) ty: Option<RuleType>,
     /// Absent means every device (`*`); capacity rules take no devices.
     pub(super) devices: Option<Val<Vec<String>>>,
+    /// `devices` was written (it may have been refused).
+    pub(super) devices_given: bool,
     pub(super) point: Option<Val<String>>,
     pub(super) trigger: Option<Val<String>>,
     pub(super) zone: Option<Val<String>>,
@@ -130,7 +133,8 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
             None => Ok(globs.clone()),
         },
     );
-    let point = r.get::<String>("point", errors);
+    let devices_given = r.given("devices").is_some();
+    let mut point = r.get::<String>("point", errors);
     let before = errors.len();
     let mut zone = None;
     let mut trigger = None;
@@ -154,11 +158,9 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
             r.not_here(&others, &format!("to a {name} rule"), errors);
             match ty {
                 RuleType::Offline | RuleType::Capacity => {
-                    if let Some(p) = &point {
-                        errors.push(
-                            p.loc
-                                .error(format!("a {name} rule judges no point, remove `point`")),
-                        );
+                    if let Some(p) = point.take() {
+                        let message = format!("{} rule judges no point, remove `point`", a(name));
+                        errors.push(p.loc.error(message));
                     }
                 }
                 _ if point.is_none() && r.given("point").is_none() => {
@@ -183,6 +185,7 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
         name: name?,
         ty,
         devices,
+        devices_given,
         point,
         trigger,
         zone,

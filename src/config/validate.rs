@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::error::{ConfigError, Loc};
 use super::file::{DEFAULT_POLL, FileConfig, MAX_REGISTERS_PER_READ};
-use super::format::unknown;
+use super::format::{a, unknown};
 use super::profile::{Found, Profile};
 use super::read::Val;
 use super::rule::{RuleFile, RuleType};
@@ -227,9 +227,12 @@ fn resolve_rules(
         {
             errors.push(zone.loc.error(unknown("zone", &zone.v, zones)));
         }
+        // A refused `devices` list matches nothing rather than everything, so its one
+        // error is not followed by "no point on ..." for every other device.
         let globs = match (&rule.devices, rule.ty) {
             (_, Some(RuleType::Capacity)) => Vec::new(),
             (Some(d), _) => d.v.clone(),
+            (None, _) if rule.devices_given => Vec::new(),
             (None, _) => vec!["*".to_string()],
         };
         let mut matched: Vec<&DeviceView<'_>> = Vec::new();
@@ -307,10 +310,10 @@ fn check_point(
     }
     if let (Some(want), Some((id, kind))) = (want, wrong.first()) {
         errors.push(name.loc.error(format!(
-            "the {what} must be a {} point, `{}` on {id} is a {}",
-            want.name(),
+            "the {what} must be {} point, `{}` on {id} is {}",
+            a(want.name()),
             name.v,
-            kind.name()
+            a(kind.name())
         )));
     }
 }
