@@ -371,3 +371,61 @@ fn time_of_day(d: Duration) -> String {
     let s = d.as_secs();
     format!("{:02}:{:02}", s / 3600 % 24, s / 60 % 60)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    /// The listing of the shipped example, with runs of spaces collapsed.
+    fn example() -> Vec<String> {
+        let text = include_str!("../../config/sitewarden.toml");
+        let site = crate::config::load_from(text, "sitewarden.toml", &[], &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        render(&site)
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    #[test]
+    fn lists_connections_devices_points_zones_and_rules() {
+        let lines = example();
+        let expected = [
+            "site xitang, gateway gw-north, data in /var/lib/sitewarden",
+            "uplink mqtts://platform.example:8883 as gw-north, topics sitewarden/xitang/gw-north/…, summaries every 1m, inflight 100, keep-alive 30s",
+            "buffer raw ring 256.0 MiB, outbox 512.0 MiB",
+            "connections (6)",
+            "gate-lan modbus-tcp 192.168.10.20:502, timeout 500ms 4 devices",
+            "rs485-1 modbus-rtu /dev/ttyUSB0 9600 8N1, timeout 1s 3 devices",
+            "rs485-2 modbus-rtu /dev/ttyUSB1 19200 8E1, timeout 1s 1 device",
+            "camera-lan mqtt mqtt://192.168.10.5:1883, max payload 64.0 KiB 2 devices",
+            "devices (12)",
+            "gate-n1 (turnstile) on gate-lan, unit 1, every 1s, zone north-entrance",
+            "entries input 0-1 u32 hi-first counter",
+            "status input 4 u16 state",
+            "open coil 0 bool command, writable",
+            "gate-n3 (turnstile) on gate-lan, unit 3, every 1s, reads skip gaps of up to 4 registers, zone north-entrance",
+            "body_temp input 0 u16 ×0.01 °C gauge",
+            "level_m holding 0-1 f32 lo-first m gauge",
+            "cam-bridge (camera) on camera-lan, heartbeat within 1m 30s, zone bridge",
+            "events on cameras/cam-bridge/events, status on cameras/cam-bridge/status",
+            "people_count json /count when /type=people_count people gauge",
+            "zones (4)",
+            "north-entrance capacity 5000 resets daily at 20:00 UTC 4 devices",
+            "rules (10)",
+            "fever threshold critical kiosk-* (2) body_temp above 37.3, clear below 37, judged when scans moves",
+            "south-crowding capacity critical zone south-entrance: warning at 80 %, critical at 100 %",
+            "offline offline warning * (12) after 3 failed polls",
+            "river-flatline flatline warning river-level (1) level_m unchanged (±0.001) for 2h",
+        ];
+        for line in expected {
+            assert!(
+                lines.iter().any(|l| l == line),
+                "missing line: {line}\n\n{}",
+                lines.join("\n")
+            );
+        }
+        let points = lines.iter().filter(|l| l.starts_with("entries ")).count();
+        assert_eq!(points, 4, "one entries row per turnstile");
+    }
+}

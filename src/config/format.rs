@@ -222,4 +222,86 @@ mod tests {
             assert!(bad_name(bad).is_some(), "{bad}");
         }
     }
+
+    #[test]
+    fn broker_urls_take_mqtt_schemes_and_default_ports() {
+        let check = |url: &str, expected: Result<(bool, &str, u16), &str>| {
+            let got = parse_broker(url).map(|b| (b.tls, b.host, b.port));
+            match expected {
+                Ok((tls, host, port)) => {
+                    assert_eq!(got, Ok((tls, host.to_string(), port)), "{url}")
+                }
+                Err(part) => match got {
+                    Err(e) => assert!(e.contains(part), "{url}: {e}"),
+                    Ok(b) => panic!("{url} accepted as {b:?}"),
+                },
+            }
+        };
+        check("mqtt://broker.lan", Ok((false, "broker.lan", 1883)));
+        check(
+            "mqtts://platform.example",
+            Ok((true, "platform.example", 8883)),
+        );
+        check(
+            "mqtts://platform.example:9883",
+            Ok((true, "platform.example", 9883)),
+        );
+        check("mqtt://10.0.0.5:1884/", Ok((false, "10.0.0.5", 1884)));
+        check("mqtt://[fd00::5]:1883", Ok((false, "fd00::5", 1883)));
+        check("tcp://broker.lan", Err("not a broker URL"));
+        check("broker.lan:1883", Err("not a broker URL"));
+        check("mqtt://", Err("no usable host"));
+        check("mqtt://h:0", Err("not a port number"));
+        check("mqtt://h:x", Err("not a port number"));
+        check("mqtt://h/topic", Err("has a path"));
+        check("mqtt://user:pw@h", Err("credentials"));
+    }
+
+    #[test]
+    fn modbus_addresses_get_port_502_when_none_is_given() {
+        let check = |s: &str, expected: Result<&str, &str>| match (parse_address(s), expected) {
+            (Ok(a), Ok(e)) => assert_eq!(a, e, "{s}"),
+            (Err(a), Err(e)) => assert!(a.contains(e), "{s}: {a}"),
+            (got, _) => panic!("{s}: {got:?}"),
+        };
+        check("192.168.10.20:502", Ok("192.168.10.20:502"));
+        check("192.168.10.20", Ok("192.168.10.20:502"));
+        check("gate-converter.lan:5020", Ok("gate-converter.lan:5020"));
+        check("[fd00::20]", Ok("[fd00::20]:502"));
+        check("[fd00::20]:503", Ok("[fd00::20]:503"));
+        check(":502", Err("no usable host"));
+        check("10.0.0.1:65536", Err("not a port number"));
+        check("[fd00::20", Err("unclosed"));
+    }
+
+    #[test]
+    fn utc_offsets_and_times_of_day_are_hh_mm() {
+        let offset = |s: &str| parse_utc_offset(s).ok();
+        assert_eq!(offset("+08:00"), Some(8 * 3600));
+        assert_eq!(offset("-05:30"), Some(-(5 * 3600 + 1800)));
+        assert_eq!(offset("+00:00"), Some(0));
+        assert_eq!(offset("+14:00"), Some(14 * 3600));
+        for bad in [
+            "08:00", "+8:00", "+08", "+15:00", "+08:60", "+0a:00", "Z", "",
+        ] {
+            assert_eq!(offset(bad), None, "{bad}");
+        }
+        let time = |s: &str| parse_time_of_day(s).ok();
+        assert_eq!(time("04:00"), Some(4 * 3600));
+        assert_eq!(time("23:59"), Some(23 * 3600 + 59 * 60));
+        assert_eq!(time("00:00"), Some(0));
+        for bad in ["24:00", "4:00", "04:0", "4am", "-1:00", "+4:00"] {
+            assert_eq!(time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn topic_prefixes_have_no_wildcards_or_empty_levels() {
+        for good in ["sitewarden", "acme/sitewarden", "a-b_c"] {
+            assert!(check_topic_prefix(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/sitewarden", "sitewarden/", "a//b", "a/+", "a/#"] {
+            assert!(check_topic_prefix(bad).is_err(), "{bad}");
+        }
+    }
 }

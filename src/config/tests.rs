@@ -5,6 +5,7 @@ mod env;
 mod errors;
 mod profiles;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
@@ -96,9 +97,153 @@ fn line_of(text: &str, needle: &str) -> usize {
 }
 
 #[test]
-fn base_site_is_valid() {
-    let site = load_text(BASE, &[]).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(site.devices.len(), 3);
+fn defaults_fill_every_key_left_out() {
+    let text = edit(&[
+        ("id = \"gw\"", "id = \"gw\"\nutc_offset = \"-05:00\""),
+        ("capacity = 100", "capacity = 100\ndaily_reset = \"22:00\""),
+        (
+            "",
+            "\n[[connection]]\nname = \"bus\"\ntype = \"modbus-rtu\"\nport = \"/dev/ttyUSB0\"\n",
+        ),
+        (
+            "",
+            "\n[[rule]]\nname = \"t\"\ntype = \"threshold\"\ndevices = [\"kiosk-1\"]\npoint = \"body_temp\"\nbelow = 30\n",
+        ),
+        (
+            "",
+            "\n[[rule]]\nname = \"s\"\ntype = \"spike\"\ndevices = [\"kiosk-1\"]\npoint = \"body_temp\"\n",
+        ),
+        (
+            "",
+            "\n[[rule]]\nname = \"f\"\ntype = \"flatline\"\ndevices = [\"kiosk-1\"]\npoint = \"body_temp\"\nfor = \"1h\"\n",
+        ),
+        ("", "\n[[rule]]\nname = \"o\"\ntype = \"offline\"\n"),
+        (
+            "",
+            "\n[[rule]]\nname = \"c\"\ntype = \"capacity\"\nzone = \"north\"\n",
+        ),
+        (
+            "",
+            "\n[[rule]]\nname = \"e\"\ntype = \"event\"\ndevices = [\"gate-*\"]\npoint = \"forced_entry\"\n",
+        ),
+    ]);
+    let site = load_text(&text, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(site.gateway.data_dir, PathBuf::from("/var/lib/sitewarden"));
+    let u = &site.uplink;
+    assert_eq!(
+        (u.broker.tls, u.broker.port, u.topic_prefix.as_str()),
+        (false, 1883, "sitewarden")
+    );
+    assert_eq!(
+        (u.summary_interval, u.inflight, u.keep_alive),
+        (Duration::from_secs(60), 100, Duration::from_secs(30))
+    );
+    assert_eq!(
+        (
+            u.username.as_ref(),
+            u.password_file.as_ref(),
+            u.ca_file.as_ref()
+        ),
+        (None, None, None)
+    );
+    assert_eq!(
+        (site.buffer.raw_max_bytes, site.buffer.outbox_max_bytes),
+        (256 << 20, 512 << 20)
+    );
+    assert_eq!(
+        site.connections[0].kind,
+        ConnectionKind::ModbusTcp {
+            address: "127.0.0.1:502".into(),
+            timeout: Duration::from_millis(500)
+        }
+    );
+    assert!(matches!(
+        site.connections[1].kind,
+        ConnectionKind::Mqtt {
+            max_payload_bytes: 65_536,
+            ..
+        }
+    ));
+    assert_eq!(
+        site.connections[2].kind,
+        ConnectionKind::ModbusRtu {
+            port: PathBuf::from("/dev/ttyUSB0"),
+            baud: 9600,
+            parity: Parity::None,
+            data_bits: 8,
+            stop_bits: 1,
+            timeout: Duration::from_secs(1),
+        }
+    );
+    let gate = &site.devices[0];
+    assert_eq!(
+        (
+            gate.poll,
+            gate.max_registers_per_read,
+            gate.max_gap,
+            gate.camera.as_ref()
+        ),
+        (Duration::from_secs(1), 125, 0, None)
+    );
+    let p = &gate.points[0];
+    assert_eq!(
+        (p.scale, p.offset, p.writable, p.unit.as_ref()),
+        (1.0, 0.0, false, None)
+    );
+    // 22:00 at -05:00 is 03:00 UTC the next day.
+    assert_eq!(site.zones[0].daily_reset, Duration::from_secs(3 * 3600));
+
+    let kind = |name: &str| &site.rules.iter().find(|r| r.name == name).unwrap().kind;
+    let severity = |name: &str| site.rules.iter().find(|r| r.name == name).unwrap().severity;
+    assert_eq!(severity("t"), Severity::Warning);
+    assert_eq!(
+        kind("t"),
+        &RuleKind::Threshold {
+            above: None,
+            clear_below: None,
+            below: Some(30.0),
+            clear_above: Some(30.0),
+            hold: Duration::ZERO,
+            trigger: None
+        }
+    );
+    assert_eq!(
+        kind("s"),
+        &RuleKind::Spike {
+            window: 30,
+            min_samples: 10,
+            threshold: 6.0
+        }
+    );
+    assert_eq!(
+        kind("f"),
+        &RuleKind::Flatline {
+            duration: Duration::from_secs(3600),
+            epsilon: 0.0
+        }
+    );
+    assert_eq!(kind("o"), &RuleKind::Offline { failed_polls: 3 });
+    assert_eq!(
+        site.rules.iter().find(|r| r.name == "o").unwrap().devices,
+        ["*"]
+    );
+    assert_eq!(
+        kind("c"),
+        &RuleKind::Capacity {
+            zone: "north".into(),
+            warn: 0.8,
+            critical: 1.0,
+            surge_per_min: None
+        }
+    );
+    assert_eq!(
+        kind("e"),
+        &RuleKind::Event {
+            event_type: None,
+            zone: None,
+            min_confidence: None
+        }
+    );
 }
 
 #[test]

@@ -125,3 +125,24 @@ fn a_broken_profile_is_reported_once_against_its_own_file() {
         ("point[0].type", Some(6))
     );
 }
+
+#[test]
+fn word_orders_take_their_byte_letter_names_too() {
+    use crate::site::{PointSource, WordOrder};
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("", WordOrder::HiFirst),
+        ("word_order = \"hi-first\"\n", WordOrder::HiFirst),
+        ("word_order = \"abcd\"\n", WordOrder::HiFirst),
+        ("word_order = \"lo-first\"\n", WordOrder::LoFirst),
+        ("word_order = \"cdab\"\n", WordOrder::LoFirst),
+    ];
+    for (line, expected) in cases {
+        let text = format!("{HEAD}table = \"holding\"\naddress = 0\ntype = \"f32\"\n{line}");
+        let points = load_in(dir.path(), &text).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(
+            matches!(points[0].source, PointSource::Modbus { word_order, .. } if word_order == expected),
+            "{line}"
+        );
+    }
+}
