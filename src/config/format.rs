@@ -1,8 +1,12 @@
 //! How single values are spelled: names, broker URLs, `host:port`, topic prefixes,
-//! UTC offsets and times of day, and the nearest-word suggestion for a misspelling.
+//! UTC offsets, times of day, sizes and environment values, and the nearest-word
+//! suggestion for a misspelling.
 //!
 //! Pure functions from text to value or to a lowercase error message; where the text
 //! was written is the caller's concern.
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use toml::de::ValueDeserializer;
 
 use crate::site::BrokerUrl;
 
@@ -185,6 +189,69 @@ fn parse_hh_mm(s: &str) -> Option<i64> {
     Some(h * 3600 + m * 60)
 }
 
+/// A size as written: a number of bytes or a text such as `256MiB`.
+pub(super) enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+impl<'de> serde::Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Size;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size such as \"256MiB\" or a number of bytes")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Size, E> {
+                Ok(Size::Bytes(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size, E> {
+                u64::try_from(v)
+                    .map(Size::Bytes)
+                    .map_err(|_| E::custom(format!("{v} is not a size")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Size, E> {
+                Ok(Size::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// Decodes an override as the key's type: as a plain string first (names, URLs,
+/// durations), then as a TOML value (numbers, booleans).
+pub(super) fn from_env<T: DeserializeOwned>(value: &str) -> Result<T, String> {
+    let as_string: Result<T, serde::de::value::Error> =
+        T::deserialize(value.to_string().into_deserializer());
+    let string_error = match as_string {
+        Ok(v) => return Ok(v),
+        Err(e) => e.to_string(),
+    };
+    match ValueDeserializer::parse(value) {
+        Ok(de) => T::deserialize(de).map_err(|e| plain(e.message())),
+        Err(_) => Err(plain(&string_error)),
+    }
+}
+
+/// Serde's type names, said as a technician would: "expected i64" becomes "expected an
+/// integer".
+pub(super) fn plain(message: &str) -> String {
+    const WORDS: [(&str, &str); 8] = [
+        ("expected i64", "expected an integer"),
+        ("expected u16", "expected an integer from 0 to 65535"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+        ("invalid type: map", "invalid type: table"),
+        ("invalid type: sequence", "invalid type: array"),
+    ];
+    WORDS
+        .iter()
+        .fold(message.to_string(), |m, (from, to)| m.replace(from, to))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +370,16 @@ mod tests {
         for bad in ["", "/sitewarden", "sitewarden/", "a//b", "a/+", "a/#"] {
             assert!(check_topic_prefix(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn env_values_decode_as_the_type_of_their_key() {
+        assert_eq!(from_env::<String>("gw-north"), Ok("gw-north".to_string()));
+        assert_eq!(from_env::<String>("123"), Ok("123".to_string()));
+        assert_eq!(from_env::<u16>("200"), Ok(200));
+        assert_eq!(from_env::<bool>("true"), Ok(true));
+        assert_eq!(from_env::<f64>("0.5"), Ok(0.5));
+        assert!(from_env::<u16>("lots").is_err());
+        assert!(from_env::<u16>("70000").is_err());
     }
 }

@@ -11,13 +11,13 @@
 
 use std::time::Duration;
 
-use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::env::EnvVar;
 use super::error::{ConfigError, Loc, Source};
-use super::format::{bad_name, closest, unknown};
+use super::format::{Size, bad_name, closest, from_env, plain, unknown};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -399,69 +399,6 @@ impl<'a, 'i> Reader<'a, 'i> {
     }
 }
 
-/// A size as written: a number of bytes or a text such as `256MiB`.
-enum Size {
-    Bytes(u64),
-    Text(String),
-}
-
-impl<'de> serde::Deserialize<'de> for Size {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Size;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a size such as \"256MiB\" or a number of bytes")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Size, E> {
-                Ok(Size::Bytes(v))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size, E> {
-                u64::try_from(v)
-                    .map(Size::Bytes)
-                    .map_err(|_| E::custom(format!("{v} is not a size")))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Size, E> {
-                Ok(Size::Text(v.to_string()))
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
-}
-
-/// Decodes an override as the key's type: as a plain string first (names, URLs,
-/// durations), then as a TOML value (numbers, booleans).
-fn from_env<T: DeserializeOwned>(value: &str) -> Result<T, String> {
-    let as_string: Result<T, serde::de::value::Error> =
-        T::deserialize(value.to_string().into_deserializer());
-    let string_error = match as_string {
-        Ok(v) => return Ok(v),
-        Err(e) => e.to_string(),
-    };
-    match ValueDeserializer::parse(value) {
-        Ok(de) => T::deserialize(de).map_err(|e| plain(e.message())),
-        Err(_) => Err(plain(&string_error)),
-    }
-}
-
-/// Serde's type names, said as a technician would: "expected i64" becomes "expected an
-/// integer".
-fn plain(message: &str) -> String {
-    const WORDS: [(&str, &str); 8] = [
-        ("expected i64", "expected an integer"),
-        ("expected u16", "expected an integer from 0 to 65535"),
-        ("expected f64", "expected a number"),
-        ("expected a boolean", "expected true or false"),
-        ("expected a sequence", "expected an array"),
-        ("expected a map", "expected a table"),
-        ("invalid type: map", "invalid type: table"),
-        ("invalid type: sequence", "invalid type: array"),
-    ];
-    WORDS
-        .iter()
-        .fold(message.to_string(), |m, (from, to)| m.replace(from, to))
-}
-
 fn out_of_range(n: i64, range: &std::ops::RangeInclusive<i64>) -> String {
     format!("{n} is out of range {}..={}", range.start(), range.end())
 }
@@ -472,21 +409,5 @@ fn unknown_key(key: &str, known: &[&str], expected: &str) -> String {
             format!("unknown key `{key}` (did you mean `{k}`?), expected one of: {expected}")
         }
         None => format!("unknown key `{key}`, expected one of: {expected}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_values_decode_as_the_type_of_their_key() {
-        assert_eq!(from_env::<String>("gw-north"), Ok("gw-north".to_string()));
-        assert_eq!(from_env::<String>("123"), Ok("123".to_string()));
-        assert_eq!(from_env::<u16>("200"), Ok(200));
-        assert_eq!(from_env::<bool>("true"), Ok(true));
-        assert_eq!(from_env::<f64>("0.5"), Ok(0.5));
-        assert!(from_env::<u16>("lots").is_err());
-        assert!(from_env::<u16>("70000").is_err());
     }
 }
