@@ -281,7 +281,7 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
         Some(Kind::Mqtt) => {
             let why = "to an mqtt connection";
             r.not_here(&TCP_KEYS, why, errors);
-            r.not_here(&RTU_KEYS[..], why, errors);
+            r.not_here(&RTU_KEYS, why, errors);
             r.not_here(&["timeout"], why, errors);
             let broker = r.required("broker", errors, Reader::get::<String>);
             let broker = check(broker, errors, |s| parse_broker(s));

@@ -42,6 +42,9 @@ pub(super) struct Reader<'a, 'i> {
     env_children: Vec<&'a EnvVar>,
     /// Keys asked for so far, in schema order.
     known: Vec<&'static str>,
+    /// Known keys that do not apply here (`not_here`): not unknown, but not offered in
+    /// "expected one of" either.
+    hidden: Vec<&'static str>,
 }
 
 impl<'a, 'i> Reader<'a, 'i> {
@@ -58,6 +61,7 @@ impl<'a, 'i> Reader<'a, 'i> {
             env_here: Vec::new(),
             env_children: env.iter().collect(),
             known: Vec::new(),
+            hidden: Vec::new(),
         }
     }
 
@@ -276,6 +280,9 @@ impl<'a, 'i> Reader<'a, 'i> {
         errors: &mut Vec<ConfigError>,
     ) {
         for key in keys {
+            if !self.hidden.contains(key) {
+                self.hidden.push(key);
+            }
             if let Some(loc) = self.given(key) {
                 errors.push(loc.error(format!("`{key}` does not apply {why}")));
             }
@@ -320,6 +327,7 @@ impl<'a, 'i> Reader<'a, 'i> {
             env_here,
             env_children: Vec::new(),
             known: Vec::new(),
+            hidden: Vec::new(),
         }
     }
 
@@ -354,6 +362,7 @@ impl<'a, 'i> Reader<'a, 'i> {
                     env_here: Vec::new(),
                     env_children: Vec::new(),
                     known: Vec::new(),
+                    hidden: Vec::new(),
                 }),
                 other => errors.push(loc.error(format!(
                     "expected a table in [[{key}]], found {}",
@@ -366,7 +375,10 @@ impl<'a, 'i> Reader<'a, 'i> {
 
     /// Reports every key (and environment override) that no `get` asked for.
     pub(super) fn finish(self, errors: &mut Vec<ConfigError>) {
-        let expected = self.known.join(", ");
+        let offered: Vec<&str> = (self.known.iter().copied())
+            .filter(|k| !self.hidden.contains(k))
+            .collect();
+        let expected = offered.join(", ");
         if let Some(table) = self.table {
             for (key, _) in table.iter() {
                 let name: &str = key.get_ref();
@@ -374,13 +386,13 @@ impl<'a, 'i> Reader<'a, 'i> {
                     continue;
                 }
                 let loc = self.src.loc(key.span(), self.key_path(name));
-                errors.push(loc.error(unknown_key(name, &self.known, &expected)));
+                errors.push(loc.error(unknown_key(name, &offered, &expected)));
             }
         }
         for var in &self.env_here {
             if !self.known.contains(&var.key.as_str()) {
                 let loc = Loc::env(&var.var, self.key_path(&var.key));
-                let message = match closest(&var.key, &self.known) {
+                let message = match closest(&var.key, &offered) {
                     Some(k) => format!(
                         "unknown variable, [{}] has no key `{}` (did you mean SITEWARDEN__{}__{}?)",
                         var.section,
