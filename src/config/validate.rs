@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::error::{ConfigError, Loc};
-use super::file::{DEFAULT_POLL, FileConfig, MAX_REGISTERS_PER_READ};
+use super::file::{ConnectionFile, DEFAULT_POLL, DeviceFile, FileConfig, MAX_REGISTERS_PER_READ};
 use super::format::{a, unknown};
 use super::profile::{Found, Profile};
 use super::read::Val;
@@ -35,7 +35,6 @@ pub(super) fn site(
         "device id",
         errors,
     );
-    let conn_names: Vec<&str> = file.connections.iter().map(|c| c.name.v.as_str()).collect();
     let zone_names: Vec<&str> = file.zones.iter().map(|z| z.name.v.as_str()).collect();
 
     let mut devices = Vec::new();
@@ -49,73 +48,10 @@ pub(super) fn site(
             }
             Some(Found::Broken) | None => None,
         });
-        let conn = d.connection.as_ref().and_then(|c| {
-            let index = conn_names.iter().position(|n| *n == c.v);
-            if index.is_none() {
-                errors.push(c.loc.error(unknown("connection", &c.v, &conn_names)));
-            }
-            index
-        });
-        let conn_kind = conn.and_then(|i| file.connections[i].kind.as_ref());
-        if let (Some(p), Some(kind), Some(c)) = (profile, conn_kind, &d.connection) {
-            suits(p, d.profile.as_ref(), kind, c, errors);
-        }
-        let is_camera = profile
-            .map(|p| p.camera.is_some())
-            .or_else(|| conn_kind.map(|k| matches!(k, ConnectionKind::Mqtt { .. })));
-        match is_camera {
-            Some(false) if !d.unit_given => errors.push(
-                d.loc
-                    .with_key(format!("{}.unit", d.loc.key))
-                    .error("missing key `unit` (the Modbus unit id, 1..=247)"),
-            ),
-            Some(true) => {
-                let given = [
-                    ("unit", d.unit.as_ref().map(|v| &v.loc)),
-                    ("poll", d.poll.as_ref().map(|v| &v.loc)),
-                    (
-                        "max_registers_per_read",
-                        d.max_registers_per_read.as_ref().map(|v| &v.loc),
-                    ),
-                    ("max_gap", d.max_gap.as_ref().map(|v| &v.loc)),
-                ];
-                for (key, loc) in given {
-                    if let Some(loc) = loc {
-                        errors.push(loc.error(format!(
-                            "`{key}` does not apply to a camera device, it publishes on its own"
-                        )));
-                    }
-                }
-            }
-            _ => {}
-        }
-        if let Some(z) = &d.zone
-            && !zone_names.contains(&z.v.as_str())
-        {
-            errors.push(z.loc.error(unknown("zone", &z.v, &zone_names)));
-        }
-        let Some(id) = &d.id else { continue };
-        views.push(DeviceView {
-            id: &id.v,
-            points: profile.map(|p| p.points.as_slice()),
-        });
-        if let (true, Some(p), Some(connection), Some(name)) = (d.clean, profile, conn, &d.profile)
-        {
-            devices.push(Device {
-                id: id.v.clone(),
-                profile: name.v.clone(),
-                connection,
-                unit: d.unit.as_ref().map_or(0, |u| u.v),
-                poll: d.poll.as_ref().map_or(DEFAULT_POLL, |p| p.v),
-                zone: d.zone.as_ref().map(|z| z.v.clone()),
-                max_registers_per_read: d
-                    .max_registers_per_read
-                    .as_ref()
-                    .map_or(MAX_REGISTERS_PER_READ as u16, |m| m.v),
-                max_gap: d.max_gap.as_ref().map_or(0, |g| g.v),
-                points: p.points.clone(),
-                camera: p.camera_for(&id.v),
-            });
+        devices.extend(device(d, profile, &file.connections, &zone_names, errors));
+        if let Some(id) = &d.id {
+            let points = profile.map(|p| p.points.as_slice());
+            views.push(DeviceView { id: &id.v, points });
         }
     }
     let rules = resolve_rules(file.rules, &views, &zone_names, errors);
@@ -140,6 +76,81 @@ pub(super) fn site(
         devices,
         zones: zones?,
         rules,
+    })
+}
+
+/// Checks one device against its profile, connection and zone; the `Device` when all
+/// of it is sound.
+fn device(
+    d: &DeviceFile,
+    profile: Option<&Profile>,
+    connections: &[ConnectionFile],
+    zone_names: &[&str],
+    errors: &mut Vec<ConfigError>,
+) -> Option<Device> {
+    let conn_names: Vec<&str> = connections.iter().map(|c| c.name.v.as_str()).collect();
+    let conn = d.connection.as_ref().and_then(|c| {
+        let index = conn_names.iter().position(|n| *n == c.v);
+        if index.is_none() {
+            errors.push(c.loc.error(unknown("connection", &c.v, &conn_names)));
+        }
+        index
+    });
+    let conn_kind = conn.and_then(|i| connections[i].kind.as_ref());
+    if let (Some(p), Some(kind), Some(c)) = (profile, conn_kind, &d.connection) {
+        suits(p, d.profile.as_ref(), kind, c, errors);
+    }
+    let is_camera = profile
+        .map(|p| p.camera.is_some())
+        .or_else(|| conn_kind.map(|k| matches!(k, ConnectionKind::Mqtt { .. })));
+    match is_camera {
+        Some(false) if !d.unit_given => errors.push(
+            d.loc
+                .with_key(format!("{}.unit", d.loc.key))
+                .error("missing key `unit` (the Modbus unit id, 1..=247)"),
+        ),
+        Some(true) => {
+            let given = [
+                ("unit", d.unit.as_ref().map(|v| &v.loc)),
+                ("poll", d.poll.as_ref().map(|v| &v.loc)),
+                (
+                    "max_registers_per_read",
+                    d.max_registers_per_read.as_ref().map(|v| &v.loc),
+                ),
+                ("max_gap", d.max_gap.as_ref().map(|v| &v.loc)),
+            ];
+            for (key, loc) in given {
+                if let Some(loc) = loc {
+                    errors.push(loc.error(format!(
+                        "`{key}` does not apply to a camera device, it publishes on its own"
+                    )));
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(z) = &d.zone
+        && !zone_names.contains(&z.v.as_str())
+    {
+        errors.push(z.loc.error(unknown("zone", &z.v, zone_names)));
+    }
+    let (true, Some(p), Some(connection), Some(id), Some(name)) =
+        (d.clean, profile, conn, &d.id, &d.profile)
+    else {
+        return None;
+    };
+    Some(Device {
+        id: id.v.clone(),
+        profile: name.v.clone(),
+        connection,
+        unit: d.unit.as_ref().map_or(0, |u| u.v),
+        poll: d.poll.as_ref().map_or(DEFAULT_POLL, |p| p.v),
+        zone: d.zone.as_ref().map(|z| z.v.clone()),
+        max_registers_per_read: (d.max_registers_per_read.as_ref())
+            .map_or(MAX_REGISTERS_PER_READ as u16, |m| m.v),
+        max_gap: d.max_gap.as_ref().map_or(0, |g| g.v),
+        points: p.points.clone(),
+        camera: p.camera_for(&id.v),
     })
 }
 
