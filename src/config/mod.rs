@@ -10,11 +10,12 @@
 //!    typed values that remember where they were written. `SITEWARDEN__SECTION__KEY`
 //!    overrides (`env`) replace file values of `[gateway]`, `[uplink]` and `[buffer]`.
 //!    Bad values, missing keys and unknown keys (with the nearest known key suggested)
-//!    are all collected; reading goes on after each.
+//!    are all collected; reading goes on after each. How a single value is spelled (a
+//!    broker URL, a UTC offset, a size) is `format`'s.
 //! 3. **Profiles** (`profile`): every profile a device names is looked up once, in the
 //!    profile directories and then among the shipped ones, and checked.
-//! 4. **Validate** (`validate`, `rule::resolve`): cross-references between tables,
-//!    connection/profile fit, rule points and zones. Pure.
+//! 4. **Validate** (`validate`): cross-references between tables, connection/profile
+//!    fit, rule points and zones. Pure.
 //!
 //! A `Site` comes out only when no stage found a problem; otherwise `ConfigErrors`
 //! lists them all, sorted by file and line. Nothing else in sitewarden reads TOML or

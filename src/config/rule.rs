@@ -147,7 +147,7 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
             None
         }
         Some(ty) => {
-            let name = RULE_TYPES
+            let type_name = RULE_TYPES
                 .iter()
                 .find(|(_, t)| *t == ty)
                 .map_or("", |(n, _)| *n);
@@ -155,11 +155,12 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
                 .into_iter()
                 .filter(|k| !params(ty).contains(k))
                 .collect();
-            r.not_here(&others, &format!("to a {name} rule"), errors);
+            r.not_here(&others, &format!("to a {type_name} rule"), errors);
             match ty {
                 RuleType::Offline | RuleType::Capacity => {
                     if let Some(p) = point.take() {
-                        let message = format!("{} rule judges no point, remove `point`", a(name));
+                        let message =
+                            format!("{} rule judges no point, remove `point`", a(type_name));
                         errors.push(p.loc.error(message));
                     }
                 }
