@@ -404,3 +404,60 @@ pub enum RuleKind {
         min_confidence: Option<f64>,
     },
 }
+
+impl RuleDef {
+    /// Whether this rule judges device `id` (one of `devices` matches it).
+    pub fn applies_to(&self, id: &str) -> bool {
+        self.devices.iter().any(|p| glob_match(p, id))
+    }
+}
+
+/// Shell-style matching of a device id: `*` matches any run of characters (also none),
+/// `?` exactly one; everything else matches itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was, and the text position it has swallowed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_match_device_ids_like_a_shell() {
+        let check = |pattern: &str, id: &str, expected: bool| {
+            assert_eq!(glob_match(pattern, id), expected, "{pattern} vs {id}");
+        };
+        check("kiosk-*", "kiosk-1", true);
+        check("kiosk-*", "kiosk-", true);
+        check("kiosk-*", "gate-1", false);
+        check("*", "anything", true);
+        check("gate-?1", "gate-n1", true);
+        check("gate-?1", "gate-n12", false);
+        check("*-n*", "gate-n1", true);
+        check("a*b*c", "aXbYbZc", true);
+        check("a*b*c", "aXbYbZ", false);
+        check("gate-n1", "gate-n1", true);
+        check("gate-n1", "gate-n2", false);
+        check("", "", true);
+        check("", "x", false);
+    }
+}

@@ -1,0 +1,431 @@
+//! `sitewarden check`: a plain-text listing of a validated site, for a technician to
+//! compare with the cabinet: connections, devices with their points, zones and rules.
+//!
+//! Pure formatting of a `Site`; loading, error printing and exit codes are the CLI's.
+
+use std::time::Duration;
+
+use crate::site::{
+    ConnectionKind, Device, Parity, Point, PointSource, RuleDef, RuleKind, Site, WordOrder,
+};
+
+/// The whole listing, ending with a newline.
+pub fn render(site: &Site) -> String {
+    let mut out = String::new();
+    let g = &site.gateway;
+    let u = &site.uplink;
+    out.push_str(&format!(
+        "site {}, gateway {}, data in {}\n",
+        g.site,
+        g.id,
+        g.data_dir.display()
+    ));
+    let mut uplink = format!("uplink {}", u.broker);
+    if let Some(user) = &u.username {
+        uplink.push_str(&format!(" as {user}"));
+    }
+    out.push_str(&format!(
+        "{uplink}, topics {}/{}/{}/…, summaries every {}, inflight {}, keep-alive {}\n",
+        u.topic_prefix,
+        g.site,
+        g.id,
+        dur(u.summary_interval),
+        u.inflight,
+        dur(u.keep_alive)
+    ));
+    out.push_str(&format!(
+        "buffer raw ring {}, outbox {}\n",
+        size(site.buffer.raw_max_bytes),
+        size(site.buffer.outbox_max_bytes)
+    ));
+
+    out.push_str(&format!("\nconnections ({})\n", site.connections.len()));
+    let rows = site.connections.iter().map(|c| {
+        let (kind, detail) = match &c.kind {
+            ConnectionKind::ModbusTcp { address, timeout } => (
+                "modbus-tcp",
+                format!("{address}, timeout {}", dur(*timeout)),
+            ),
+            ConnectionKind::ModbusRtu {
+                port,
+                baud,
+                parity,
+                data_bits,
+                stop_bits,
+                timeout,
+            } => {
+                let p = match parity {
+                    Parity::None => 'N',
+                    Parity::Even => 'E',
+                    Parity::Odd => 'O',
+                };
+                let detail = format!(
+                    "{} {baud} {data_bits}{p}{stop_bits}, timeout {}",
+                    port.display(),
+                    dur(*timeout)
+                );
+                ("modbus-rtu", detail)
+            }
+            ConnectionKind::Mqtt {
+                broker,
+                username,
+                max_payload_bytes,
+                ..
+            } => {
+                let user = username
+                    .as_deref()
+                    .map(|u| format!(" as {u}"))
+                    .unwrap_or_default();
+                let detail = format!(
+                    "{broker}{user}, max payload {}",
+                    size(*max_payload_bytes as u64)
+                );
+                ("mqtt", detail)
+            }
+        };
+        let devices = devices_on(site, &c.name);
+        vec![
+            c.name.clone(),
+            kind.to_string(),
+            detail,
+            plural(devices, "device"),
+        ]
+    });
+    columns(&mut out, "  ", rows.collect());
+
+    out.push_str(&format!("\ndevices ({})\n", site.devices.len()));
+    for d in &site.devices {
+        device(&mut out, site, d);
+    }
+
+    out.push_str(&format!("\nzones ({})\n", site.zones.len()));
+    let rows = site.zones.iter().map(|z| {
+        let gates = site
+            .devices
+            .iter()
+            .filter(|d| d.zone.as_deref() == Some(&z.name))
+            .count();
+        vec![
+            z.name.clone(),
+            format!("capacity {}", z.capacity),
+            format!("resets daily at {} UTC", time_of_day(z.daily_reset)),
+            plural(gates, "device"),
+        ]
+    });
+    columns(&mut out, "  ", rows.collect());
+
+    out.push_str(&format!("\nrules ({})\n", site.rules.len()));
+    let rows = site.rules.iter().map(|r| rule(site, r));
+    columns(&mut out, "  ", rows.collect());
+    out
+}
+
+/// How many devices use the connection called `name`.
+fn devices_on(site: &Site, name: &str) -> usize {
+    let index = site.connections.iter().position(|c| c.name == name);
+    index.map_or(0, |i| site.devices_on(i).count())
+}
+
+fn device(out: &mut String, site: &Site, d: &Device) {
+    let conn = site
+        .connections
+        .get(d.connection)
+        .map_or("?", |c| c.name.as_str());
+    let mut head = format!("  {} ({}) on {conn}", d.id, d.profile);
+    match &d.camera {
+        Some(c) => {
+            head.push_str(&format!(", heartbeat within {}", dur(c.heartbeat_timeout)));
+        }
+        None => {
+            head.push_str(&format!(", unit {}, every {}", d.unit, dur(d.poll)));
+            if d.max_registers_per_read != 125 {
+                let n = d.max_registers_per_read;
+                head.push_str(&format!(", reads of at most {n} registers"));
+            }
+            if d.max_gap != 0 {
+                head.push_str(&format!(
+                    ", reads skip gaps of up to {} registers",
+                    d.max_gap
+                ));
+            }
+        }
+    }
+    if let Some(z) = &d.zone {
+        head.push_str(&format!(", zone {z}"));
+    }
+    out.push_str(&format!("{head}\n"));
+    if let Some(c) = &d.camera {
+        out.push_str(&format!(
+            "    events on {}, status on {}\n",
+            c.events_topic, c.status_topic
+        ));
+    }
+    let rows = d.points.iter().map(point).collect();
+    columns(out, "    ", rows);
+}
+
+fn point(p: &Point) -> Vec<String> {
+    let (place, ty) = match &p.source {
+        PointSource::Modbus {
+            table,
+            address,
+            ty,
+            word_order,
+        } => {
+            let n = ty.registers();
+            let place = if n > 1 {
+                format!(
+                    "{} {}-{}",
+                    table.name(),
+                    address,
+                    u32::from(*address) + u32::from(n) - 1
+                )
+            } else {
+                format!("{} {}", table.name(), address)
+            };
+            let ty = match (n > 1, word_order) {
+                (true, WordOrder::HiFirst) => format!("{} hi-first", ty.name()),
+                (true, WordOrder::LoFirst) => format!("{} lo-first", ty.name()),
+                (false, _) => ty.name().to_string(),
+            };
+            (place, ty)
+        }
+        PointSource::Json { pointer, filter } => {
+            let when: Vec<String> = filter.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let ty = if when.is_empty() {
+                String::new()
+            } else {
+                format!("when {}", when.join(" "))
+            };
+            (format!("json {pointer}"), ty)
+        }
+    };
+    let mut scale = if p.scale == 1.0 {
+        String::new()
+    } else {
+        format!("×{}", p.scale)
+    };
+    if p.offset != 0.0 {
+        scale.push_str(&format!(" {:+}", p.offset));
+    }
+    let mut kind = p.kind.name().to_string();
+    if p.writable {
+        kind.push_str(", writable");
+    }
+    vec![
+        p.name.clone(),
+        place,
+        ty,
+        scale,
+        p.unit.clone().unwrap_or_default(),
+        kind,
+    ]
+}
+
+fn rule(site: &Site, r: &RuleDef) -> Vec<String> {
+    let on = if r.devices.is_empty() {
+        String::new()
+    } else {
+        let n = site.devices.iter().filter(|d| r.applies_to(&d.id)).count();
+        format!("{} ({n})", r.devices.join(" "))
+    };
+    let num = |x: f64| format!("{x}");
+    let what = match &r.kind {
+        RuleKind::Threshold {
+            above,
+            clear_below,
+            below,
+            clear_above,
+            hold,
+            trigger,
+        } => {
+            let mut parts = Vec::new();
+            if let Some(a) = above {
+                parts.push(format!("above {}", num(*a)));
+                if let Some(c) = clear_below.filter(|c| c != a) {
+                    parts.push(format!("clear below {}", num(c)));
+                }
+            }
+            if let Some(b) = below {
+                parts.push(format!("below {}", num(*b)));
+                if let Some(c) = clear_above.filter(|c| c != b) {
+                    parts.push(format!("clear above {}", num(c)));
+                }
+            }
+            if !hold.is_zero() {
+                parts.push(format!("for {}", dur(*hold)));
+            }
+            if let Some(t) = trigger {
+                parts.push(format!("judged when {t} moves"));
+            }
+            parts.join(", ")
+        }
+        RuleKind::Spike {
+            window,
+            min_samples,
+            threshold,
+        } => {
+            format!("over {window} samples (from {min_samples}), robust z above {threshold}")
+        }
+        RuleKind::Flatline { duration, epsilon } => {
+            format!("unchanged (±{epsilon}) for {}", dur(*duration))
+        }
+        RuleKind::Offline { failed_polls } => format!("after {failed_polls} failed polls"),
+        RuleKind::Counter { max_rate } => format!("reset, or more than {max_rate}/s"),
+        RuleKind::Capacity {
+            zone,
+            warn,
+            critical,
+            surge_per_min,
+        } => {
+            let mut s = format!(
+                "zone {zone}: warning at {:.0} %, critical at {:.0} %",
+                warn * 100.0,
+                critical * 100.0
+            );
+            if let Some(m) = surge_per_min {
+                s.push_str(&format!(", surge above {m} entries/min"));
+            }
+            s
+        }
+        RuleKind::Event {
+            event_type,
+            zone,
+            min_confidence,
+        } => {
+            let mut parts = vec!["on each rising edge or message".to_string()];
+            if let Some(t) = event_type {
+                parts.push(format!("type {t}"));
+            }
+            if let Some(z) = zone {
+                parts.push(format!("zone {z}"));
+            }
+            if let Some(c) = min_confidence {
+                parts.push(format!("confidence ≥ {c}"));
+            }
+            parts.join(", ")
+        }
+    };
+    let kind = match &r.kind {
+        RuleKind::Threshold { .. } => "threshold",
+        RuleKind::Spike { .. } => "spike",
+        RuleKind::Flatline { .. } => "flatline",
+        RuleKind::Offline { .. } => "offline",
+        RuleKind::Counter { .. } => "counter",
+        RuleKind::Capacity { .. } => "capacity",
+        RuleKind::Event { .. } => "event",
+    };
+    vec![
+        r.name.clone(),
+        kind.to_string(),
+        r.severity.name().to_string(),
+        on,
+        r.point.clone().unwrap_or_default(),
+        what,
+    ]
+}
+
+/// Writes rows as left-aligned columns, each line indented, trailing blanks trimmed.
+fn columns(out: &mut String, indent: &str, rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            let w = cell.chars().count();
+            match widths.get_mut(i) {
+                Some(x) => *x = (*x).max(w),
+                None => widths.push(w),
+            }
+        }
+    }
+    for row in &rows {
+        let mut line = String::from(indent);
+        for (i, cell) in row.iter().enumerate() {
+            if widths[i] == 0 {
+                continue;
+            }
+            line.push_str(cell);
+            let pad = widths[i] - cell.chars().count() + 2;
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        out.push_str(&format!("{}\n", line.trim_end()));
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn dur(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn size(bytes: u64) -> String {
+    bytesize::ByteSize(bytes).display().iec().to_string()
+}
+
+fn time_of_day(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}", s / 3600 % 24, s / 60 % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    /// The listing of the shipped example, with runs of spaces collapsed.
+    fn example() -> Vec<String> {
+        let text = include_str!("../../config/sitewarden.toml");
+        let site = crate::config::load_from(text, "sitewarden.toml", &[], &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        render(&site)
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    #[test]
+    fn lists_connections_devices_points_zones_and_rules() {
+        let lines = example();
+        let expected = [
+            "site xitang, gateway gw-north, data in /var/lib/sitewarden",
+            "uplink mqtts://platform.example:8883 as gw-north, topics sitewarden/xitang/gw-north/…, summaries every 1m, inflight 100, keep-alive 30s",
+            "buffer raw ring 256.0 MiB, outbox 512.0 MiB",
+            "connections (6)",
+            "gate-lan modbus-tcp 192.168.10.20:502, timeout 500ms 4 devices",
+            "rs485-1 modbus-rtu /dev/ttyUSB0 9600 8N1, timeout 1s 3 devices",
+            "rs485-2 modbus-rtu /dev/ttyUSB1 19200 8E1, timeout 1s 1 device",
+            "camera-lan mqtt mqtt://192.168.10.5:1883, max payload 64.0 KiB 2 devices",
+            "devices (12)",
+            "gate-n1 (turnstile) on gate-lan, unit 1, every 1s, zone north-entrance",
+            "entries input 0-1 u32 hi-first counter",
+            "status input 4 u16 state",
+            "open coil 0 bool command, writable",
+            "gate-n3 (turnstile) on gate-lan, unit 3, every 1s, reads skip gaps of up to 4 registers, zone north-entrance",
+            "body_temp input 0 u16 ×0.01 °C gauge",
+            "level_m holding 0-1 f32 lo-first m gauge",
+            "cam-bridge (camera) on camera-lan, heartbeat within 1m 30s, zone bridge",
+            "events on cameras/cam-bridge/events, status on cameras/cam-bridge/status",
+            "people_count json /count when /type=people_count people gauge",
+            "zones (4)",
+            "north-entrance capacity 5000 resets daily at 20:00 UTC 4 devices",
+            "rules (10)",
+            "fever threshold critical kiosk-* (2) body_temp above 37.3, clear below 37, judged when scans moves",
+            "south-crowding capacity critical zone south-entrance: warning at 80 %, critical at 100 %",
+            "offline offline warning * (12) after 3 failed polls",
+            "river-flatline flatline warning river-level (1) level_m unchanged (±0.001) for 2h",
+        ];
+        for line in expected {
+            assert!(
+                lines.iter().any(|l| l == line),
+                "missing line: {line}\n\n{}",
+                lines.join("\n")
+            );
+        }
+        let points = lines.iter().filter(|l| l.starts_with("entries ")).count();
+        assert_eq!(points, 4, "one entries row per turnstile");
+    }
+}

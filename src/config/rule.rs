@@ -1,0 +1,385 @@
+//! `[[rule]]` tables: their keys and defaults per rule type, and their checks against
+//! the devices and zones of the site.
+//!
+//! `read` takes one table to a `RuleFile`: keys that belong to another rule type are
+//! errors, absent parameters take their defaults. Checks against the devices and zones
+//! of the site are `validate`'s. Never evaluates a rule; that is `rules`'.
+
+use super::error::{ConfigError, Loc};
+use super::file::{check, positive};
+use super::format::a;
+use super::read::{Reader, Val};
+use crate::site::{RuleKind, Severity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RuleType {
+    Threshold,
+    Spike,
+    Flatline,
+    Offline,
+    Counter,
+    Capacity,
+    Event,
+}
+
+const RULE_TYPES: [(&str, RuleType); 7] = [
+    ("threshold", RuleType::Threshold),
+    ("spike", RuleType::Spike),
+    ("flatline", RuleType::Flatline),
+    ("offline", RuleType::Offline),
+    ("counter", RuleType::Counter),
+    ("capacity", RuleType::Capacity),
+    ("event", RuleType::Event),
+];
+
+const SEVERITIES: [(&str, Severity); 3] = [
+    ("info", Severity::Info),
+    ("warning", Severity::Warning),
+    ("critical", Severity::Critical),
+];
+
+/// Every parameter key of any rule type; each type accepts its own subset.
+const PARAMS: [&str; 18] = [
+    "above",
+    "clear_below",
+    "below",
+    "clear_above",
+    "for",
+    "trigger",
+    "window",
+    "min_samples",
+    "threshold",
+    "epsilon",
+    "failed_polls",
+    "max_rate",
+    "zone",
+    "warn",
+    "critical",
+    "surge_per_min",
+    "event_type",
+    "min_confidence",
+];
+
+fn params(ty: RuleType) -> &'static [&'static str] {
+    match ty {
+        RuleType::Threshold => &[
+            "above",
+            "clear_below",
+            "below",
+            "clear_above",
+            "for",
+            "trigger",
+        ],
+        RuleType::Spike => &["window", "min_samples", "threshold"],
+        RuleType::Flatline => &["for", "epsilon"],
+        RuleType::Offline => &["failed_polls"],
+        RuleType::Counter => &["max_rate"],
+        RuleType::Capacity => &["zone", "warn", "critical", "surge_per_min"],
+        RuleType::Event => &["event_type", "zone", "min_confidence"],
+    }
+}
+
+pub(super) const DEFAULT_SPIKE_WINDOW: i64 = 30;
+pub(super) const DEFAULT_SPIKE_MIN_SAMPLES: i64 = 10;
+pub(super) const DEFAULT_SPIKE_THRESHOLD: f64 = 6.0;
+pub(super) const DEFAULT_FAILED_POLLS: i64 = 3;
+pub(super) const DEFAULT_CAPACITY_WARN: f64 = 0.8;
+pub(super) const DEFAULT_CAPACITY_CRITICAL: f64 = 1.0;
+
+/// One `[[rule]]`, read but not yet checked against the site.
+#[derive(Debug)]
+pub(super) struct RuleFile {
+    pub(super) loc: Loc,
+    pub(super) name: Val<String>,
+    pub(super) ty: Option<RuleType>,
+    /// Absent means every device (`*`); capacity rules take no devices.
+    pub(super) devices: Option<Val<Vec<String>>>,
+    /// `devices` was written (it may have been refused).
+    pub(super) devices_given: bool,
+    pub(super) point: Option<Val<String>>,
+    pub(super) trigger: Option<Val<String>>,
+    pub(super) zone: Option<Val<String>>,
+    pub(super) severity: Severity,
+    /// None when the type or a parameter was bad.
+    pub(super) kind: Option<RuleKind>,
+}
+
+pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<RuleFile> {
+    let name = r.required("name", errors, Reader::get::<String>);
+    if let Some(name) = &name {
+        let ok = !name.v.is_empty()
+            && (name.v.bytes())
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok {
+            errors.push(name.loc.error(format!(
+                "`{}` is not a valid rule name, use lowercase letters, digits, `-` and `_`",
+                name.v
+            )));
+        }
+    }
+    let ty = r.required("type", errors, |r, k, e| {
+        r.choice(k, "rule type", &RULE_TYPES, e)
+    });
+    let ty = ty.map(|t| t.v);
+    let severity = r.choice("severity", "severity", &SEVERITIES, errors);
+    let devices = check(
+        r.get::<Vec<String>>("devices", errors),
+        errors,
+        |globs| match globs.iter().find(|g| !plausible_glob(g)) {
+            Some(g) => Err(format!(
+                "`{g}` can never match a device id ([a-z0-9-] with * and ?)"
+            )),
+            None if globs.is_empty() => Err("an empty list matches no device".to_string()),
+            None => Ok(globs.clone()),
+        },
+    );
+    let devices_given = r.given("devices").is_some();
+    let mut point = r.get::<String>("point", errors);
+    let before = errors.len();
+    let mut zone = None;
+    let mut trigger = None;
+    let kind = match ty {
+        None => {
+            // Unknown type: accept every parameter quietly; the type error says it all.
+            for key in PARAMS {
+                r.given(key);
+            }
+            None
+        }
+        Some(ty) => {
+            let type_name = RULE_TYPES
+                .iter()
+                .find(|(_, t)| *t == ty)
+                .map_or("", |(n, _)| *n);
+            let others: Vec<&'static str> = PARAMS
+                .into_iter()
+                .filter(|k| !params(ty).contains(k))
+                .collect();
+            r.not_here(&others, &format!("to a {type_name} rule"), errors);
+            match ty {
+                RuleType::Offline | RuleType::Capacity => {
+                    if let Some(p) = point.take() {
+                        let message =
+                            format!("{} rule judges no point, remove `point`", a(type_name));
+                        errors.push(p.loc.error(message));
+                    }
+                }
+                _ if point.is_none() && r.given("point").is_none() => {
+                    errors.push(r.missing("point"))
+                }
+                _ => {}
+            }
+            if ty == RuleType::Capacity
+                && let Some(d) = &devices
+            {
+                errors
+                    .push(d.loc.error(
+                        "a capacity rule takes its devices from the zone, remove `devices`",
+                    ));
+            }
+            let kind = params_of(ty, r, &mut zone, &mut trigger, errors);
+            kind.filter(|_| errors.len() == before)
+        }
+    };
+    Some(RuleFile {
+        loc: r.loc().clone(),
+        name: name?,
+        ty,
+        devices,
+        devices_given,
+        point,
+        trigger,
+        zone,
+        severity: severity.map_or(Severity::Warning, |s| s.v),
+        kind,
+    })
+}
+
+/// Reads the parameters of one rule type, with their defaults.
+fn params_of(
+    ty: RuleType,
+    r: &mut Reader<'_, '_>,
+    zone: &mut Option<Val<String>>,
+    trigger: &mut Option<Val<String>>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<RuleKind> {
+    let v = |x: Option<Val<f64>>| x.map(|x| x.v);
+    match ty {
+        RuleType::Threshold => {
+            let above = r.number("above", errors);
+            let clear_below = r.number("clear_below", errors);
+            let below = r.number("below", errors);
+            let clear_above = r.number("clear_above", errors);
+            let hold = r.duration("for", errors);
+            *trigger = r.get::<String>("trigger", errors);
+            if above.is_none() && below.is_none() {
+                errors.push(
+                    r.loc()
+                        .error("a threshold rule needs `above`, `below` or both"),
+                );
+            }
+            hysteresis(
+                &above,
+                &clear_below,
+                "above",
+                "clear_below",
+                |l, c| c <= l,
+                errors,
+            );
+            hysteresis(
+                &below,
+                &clear_above,
+                "below",
+                "clear_above",
+                |l, c| c >= l,
+                errors,
+            );
+            if let (Some(a), Some(b)) = (&above, &below)
+                && b.v >= a.v
+            {
+                errors.push(
+                    b.loc
+                        .error(format!("below ({}) must be less than above ({})", b.v, a.v)),
+                );
+            }
+            Some(RuleKind::Threshold {
+                clear_below: v(clear_below.clone()).or(v(above.clone())),
+                clear_above: v(clear_above).or(v(below.clone())),
+                above: v(above),
+                below: v(below),
+                hold: hold.map_or(std::time::Duration::ZERO, |h| h.v),
+                trigger: trigger.as_ref().map(|t| t.v.clone()),
+            })
+        }
+        RuleType::Spike => {
+            let window = r.int_in("window", 3..=10_000, errors);
+            let window = window.map_or(DEFAULT_SPIKE_WINDOW, |w| w.v);
+            let min = r.int_in("min_samples", 3..=window, errors);
+            let min = min.map_or(DEFAULT_SPIKE_MIN_SAMPLES.min(window), |m| m.v);
+            let threshold = check(r.number("threshold", errors), errors, |&t| {
+                if t > 0.0 {
+                    Ok(t)
+                } else {
+                    Err(format!("{t} must be above 0"))
+                }
+            });
+            Some(RuleKind::Spike {
+                window: window as usize,
+                min_samples: min as usize,
+                threshold: threshold.map_or(DEFAULT_SPIKE_THRESHOLD, |t| t.v),
+            })
+        }
+        RuleType::Flatline => {
+            let duration = r.required("for", errors, Reader::duration);
+            let duration = positive(duration, errors);
+            let epsilon = check(r.number("epsilon", errors), errors, |&e| {
+                if e >= 0.0 {
+                    Ok(e)
+                } else {
+                    Err(format!("{e} must not be negative"))
+                }
+            });
+            Some(RuleKind::Flatline {
+                duration: duration?.v,
+                epsilon: epsilon.map_or(0.0, |e| e.v),
+            })
+        }
+        RuleType::Offline => {
+            let n = r.int_in("failed_polls", 1..=1_000_000, errors);
+            Some(RuleKind::Offline {
+                failed_polls: n.map_or(DEFAULT_FAILED_POLLS, |n| n.v) as u32,
+            })
+        }
+        RuleType::Counter => {
+            let rate = r.required("max_rate", errors, Reader::number);
+            let rate = check(rate, errors, |&m| {
+                if m > 0.0 {
+                    Ok(m)
+                } else {
+                    Err(format!("{m} must be above 0"))
+                }
+            });
+            Some(RuleKind::Counter { max_rate: rate?.v })
+        }
+        RuleType::Capacity => {
+            *zone = r.required("zone", errors, Reader::get::<String>);
+            let share = |x: Option<Val<f64>>, errors: &mut Vec<ConfigError>| {
+                check(x, errors, |&s| {
+                    if s > 0.0 && s <= 10.0 {
+                        Ok(s)
+                    } else {
+                        Err(format!("{s} is not a share of capacity (0.8 = 80 %)"))
+                    }
+                })
+            };
+            let warn = share(r.number("warn", errors), errors);
+            let critical = share(r.number("critical", errors), errors);
+            let surge = check(r.number("surge_per_min", errors), errors, |&s| {
+                if s > 0.0 {
+                    Ok(s)
+                } else {
+                    Err(format!("{s} must be above 0"))
+                }
+            });
+            let (w, c) = (
+                warn.as_ref().map_or(DEFAULT_CAPACITY_WARN, |w| w.v),
+                critical.as_ref().map_or(DEFAULT_CAPACITY_CRITICAL, |c| c.v),
+            );
+            if w > c {
+                let at = warn
+                    .as_ref()
+                    .or(critical.as_ref())
+                    .map_or(r.loc(), |v| &v.loc);
+                errors.push(at.error(format!("warn ({w}) must not exceed critical ({c})")));
+            }
+            Some(RuleKind::Capacity {
+                zone: zone.as_ref()?.v.clone(),
+                warn: w,
+                critical: c,
+                surge_per_min: surge.map(|s| s.v),
+            })
+        }
+        RuleType::Event => {
+            let event_type = r.get::<String>("event_type", errors).map(|t| t.v);
+            *zone = r.get::<String>("zone", errors);
+            let min_confidence = check(r.number("min_confidence", errors), errors, |&c| {
+                if (0.0..=1.0).contains(&c) {
+                    Ok(c)
+                } else {
+                    Err(format!("{c} is not a confidence between 0 and 1"))
+                }
+            });
+            Some(RuleKind::Event {
+                event_type,
+                zone: zone.as_ref().map(|z| z.v.clone()),
+                min_confidence: min_confidence.map(|c| c.v),
+            })
+        }
+    }
+}
+
+/// A clear level must sit on the safe side of its raise level.
+fn hysteresis(
+    level: &Option<Val<f64>>,
+    clear: &Option<Val<f64>>,
+    level_key: &str,
+    clear_key: &str,
+    ok: impl Fn(f64, f64) -> bool,
+    errors: &mut Vec<ConfigError>,
+) {
+    match (level, clear) {
+        (None, Some(c)) => errors.push(c.loc.error(format!("`{clear_key}` needs `{level_key}`"))),
+        (Some(l), Some(c)) if !ok(l.v, c.v) => errors.push(c.loc.error(format!(
+            "{clear_key} ({}) is on the wrong side of {level_key} ({}), the alarm could never clear",
+            c.v, l.v
+        ))),
+        _ => {}
+    }
+}
+
+fn plausible_glob(g: &str) -> bool {
+    !g.is_empty()
+        && g.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'*' | b'?')
+        })
+}

@@ -1,0 +1,148 @@
+//! Profile files: each mistake in a `[[point]]` map, reported against the profile's own
+//! file, line and key path; and a broken profile surfacing through the site that uses it.
+
+use std::path::Path;
+
+use super::{BASE, line_of};
+use crate::config::{load_from, load_profile};
+
+/// Writes `text` as `<dir>/p.toml` and loads profile `p` from `dir`.
+fn load_in(dir: &Path, text: &str) -> Result<Vec<crate::site::Point>, crate::config::ConfigErrors> {
+    std::fs::write(dir.join("p.toml"), text).unwrap();
+    load_profile("p", &[dir.to_path_buf()])
+}
+
+const HEAD: &str = "[[point]]\nname = \"x\"\nkind = \"gauge\"\n";
+
+#[rustfmt::skip]
+const CASES: &[(&str, &str, &str, &str, &str)] = &[
+    // (what, point keys after HEAD, key path, text on the error's line, message part)
+    ("u32 in a coil table", "table = \"coil\"\naddress = 0\ntype = \"u32\"\n",
+        "point[0].type", "u32", "type u32 does not fit a coil table, which holds bool only"),
+    ("bool in a holding table", "table = \"holding\"\naddress = 0\ntype = \"bool\"\n",
+        "point[0].type", "bool", "type bool does not fit a holding table"),
+    ("registers past 65535", "table = \"holding\"\naddress = 65535\ntype = \"u32\"\n",
+        "point[0].address", "65535", "u32 at 65535 runs to 65536, past the last address 65535"),
+    ("address out of range", "table = \"holding\"\naddress = 70000\ntype = \"u16\"\n",
+        "point[0].address", "70000", "70000 is out of range 0..=65535"),
+    ("writable input register", "table = \"input\"\naddress = 0\ntype = \"u16\"\nwritable = true\n",
+        "point[0].writable", "writable", "a input table is read-only"),
+    ("misspelt key", "table = \"input\"\naddress = 0\ntype = \"u16\"\nsacle = 0.1\n",
+        "point[0].sacle", "sacle", "unknown key `sacle` (did you mean `scale`?)"),
+    ("misspelt table", "table = \"holdings\"\naddress = 0\ntype = \"u16\"\n",
+        "point[0].table", "holdings", "unknown table `holdings` (did you mean `holding`?)"),
+    ("unknown word order", "table = \"input\"\naddress = 0\ntype = \"u32\"\nword_order = \"dcba\"\n",
+        "point[0].word_order", "dcba", "unknown word order `dcba`"),
+    ("scale of zero", "table = \"input\"\naddress = 0\ntype = \"u16\"\nscale = 0\n",
+        "point[0].scale", "scale", "scale must not be 0"),
+    ("json pointer on a modbus point", "table = \"input\"\naddress = 0\ntype = \"u16\"\npointer = \"/x\"\n",
+        "point[0].pointer", "pointer", "`pointer` does not apply to a Modbus point"),
+    ("modbus point without a table", "address = 0\ntype = \"u16\"\n",
+        "point[0].table", "[[point]]", "missing key `table`"),
+];
+
+#[test]
+fn each_point_mistake_names_the_profile_file_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.toml").display().to_string();
+    for (what, keys, key, at, says) in CASES {
+        let text = format!("{HEAD}{keys}");
+        let errors = load_in(dir.path(), &text).expect_err(what);
+        assert_eq!(errors.0.len(), 1, "{what}:\n{errors}");
+        let e = &errors.0[0];
+        assert_eq!(
+            (e.file.as_str(), e.key.as_str(), e.line),
+            (file.as_str(), *key, Some(line_of(&text, at))),
+            "{what}"
+        );
+        assert!(e.message.contains(says), "{what}: {}", e.message);
+    }
+}
+
+#[test]
+fn command_points_must_be_writable_and_point_names_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[[point]]\nname = \"open\"\nkind = \"command\"\ntable = \"coil\"\naddress = 0\ntype = \"bool\"\n\
+                [[point]]\nname = \"open\"\nkind = \"event\"\ntable = \"discrete\"\naddress = 0\ntype = \"bool\"\n";
+    let errors = load_in(dir.path(), text).unwrap_err();
+    let got: Vec<(&str, Option<usize>)> =
+        errors.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+    assert_eq!(
+        got,
+        [("point[0].kind", Some(3)), ("point[1].name", Some(8))],
+        "\n{errors}"
+    );
+    assert!(errors.0[0].message.contains("must be writable"));
+    assert!(errors.0[1].message.contains("duplicate point name `open`"));
+}
+
+#[test]
+fn camera_profiles_take_json_points_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[camera]\nheartbeat_timeout = \"0s\"\n\n[[point]]\nname = \"n\"\nkind = \"gauge\"\npointer = \"count\"\ntable = \"input\"\n";
+    let errors = load_in(dir.path(), text).unwrap_err();
+    let got: Vec<(&str, Option<usize>)> =
+        errors.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+    assert_eq!(
+        got,
+        [
+            ("camera.heartbeat_timeout", Some(2)),
+            ("point[0].pointer", Some(7)),
+            ("point[0].table", Some(8))
+        ],
+        "\n{errors}"
+    );
+    assert!(
+        errors.0[1].message.contains("not a JSON pointer"),
+        "{errors}"
+    );
+    assert!(
+        errors.0[2]
+            .message
+            .contains("does not apply to a camera point"),
+        "{errors}"
+    );
+    let empty = load_in(dir.path(), "# nothing here\n").unwrap_err();
+    assert!(
+        empty.0[0].message.contains("needs at least one [[point]]"),
+        "{empty}"
+    );
+}
+
+#[test]
+fn a_broken_profile_is_reported_once_against_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("turnstile.toml"), "[[point]]\nname = \"x\"\nkind = \"gauge\"\ntable = \"coil\"\naddress = 0\ntype = \"u16\"\n").unwrap();
+    let text = BASE.replace("[[zone]]", "[[device]]\nid = \"gate-2\"\nprofile = \"turnstile\"\nconnection = \"lan\"\nunit = 9\n\n[[zone]]");
+    let errors = load_from(&text, "sitewarden.toml", &[], &[dir.path().to_path_buf()]).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "\n{errors}");
+    assert_eq!(
+        errors.0[0].file,
+        dir.path().join("turnstile.toml").display().to_string()
+    );
+    assert_eq!(
+        (errors.0[0].key.as_str(), errors.0[0].line),
+        ("point[0].type", Some(6))
+    );
+}
+
+#[test]
+fn word_orders_take_their_byte_letter_names_too() {
+    use crate::site::{PointSource, WordOrder};
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("", WordOrder::HiFirst),
+        ("word_order = \"hi-first\"\n", WordOrder::HiFirst),
+        ("word_order = \"abcd\"\n", WordOrder::HiFirst),
+        ("word_order = \"lo-first\"\n", WordOrder::LoFirst),
+        ("word_order = \"cdab\"\n", WordOrder::LoFirst),
+    ];
+    for (line, expected) in cases {
+        let text = format!("{HEAD}table = \"holding\"\naddress = 0\ntype = \"f32\"\n{line}");
+        let points = load_in(dir.path(), &text).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(
+            matches!(points[0].source, PointSource::Modbus { word_order, .. } if word_order == expected),
+            "{line}"
+        );
+    }
+}

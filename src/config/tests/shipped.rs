@@ -1,0 +1,234 @@
+//! The files shipped with sitewarden: the example site loads, and the profiles match
+//! the spec's register table.
+
+use std::time::Duration;
+
+use super::{EXAMPLE, load_text};
+use crate::config::{load_profile, shipped_profiles};
+use crate::site::{
+    ConnectionKind, Parity, PointKind, PointSource, PointType, RuleKind, Severity, Table, WordOrder,
+};
+
+#[test]
+fn the_example_site_loads_with_every_device_rule_and_default() {
+    let site = load_text(EXAMPLE, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (site.gateway.site.as_str(), site.gateway.id.as_str()),
+        ("xitang", "gw-north")
+    );
+    assert_eq!(
+        site.uplink.broker.to_string(),
+        "mqtts://platform.example:8883"
+    );
+    assert_eq!(site.uplink.summary_interval, Duration::from_secs(60));
+    assert_eq!(site.buffer.raw_max_bytes, 256 << 20);
+    assert_eq!(site.connections.len(), 6);
+    assert_eq!(site.devices.len(), 12);
+    assert_eq!(site.zones.len(), 4);
+    assert_eq!(site.rules.len(), 10);
+
+    let gate = &site.devices[site.device_index("gate-n2").unwrap()];
+    assert_eq!(
+        (
+            gate.unit,
+            gate.poll,
+            gate.max_registers_per_read,
+            gate.max_gap
+        ),
+        (2, Duration::from_secs(1), 125, 0)
+    );
+    assert_eq!(site.connections[gate.connection].name, "gate-lan");
+    assert_eq!(gate.points.len(), 7);
+    let kiosk = &site.devices[site.device_index("kiosk-s1").unwrap()];
+    assert!(matches!(&site.connections[kiosk.connection].kind,
+        ConnectionKind::ModbusTcp { address, timeout } if address == "192.168.10.32:502" && *timeout == Duration::from_millis(500)));
+    let river = &site.devices[site.device_index("river-level").unwrap()];
+    assert!(matches!(&site.connections[river.connection].kind,
+        ConnectionKind::ModbusRtu { baud: 19200, parity: Parity::Even, data_bits: 8, stop_bits: 1, timeout, .. } if *timeout == Duration::from_secs(1)));
+    let cam = &site.devices[site.device_index("cam-bridge").unwrap()];
+    let camera = cam.camera.as_ref().unwrap();
+    assert_eq!(camera.events_topic, "cameras/cam-bridge/events");
+    assert_eq!(camera.status_topic, "cameras/cam-bridge/status");
+    assert_eq!(camera.heartbeat_timeout, Duration::from_secs(90));
+    assert_eq!(cam.unit, 0);
+    assert!(matches!(
+        &site.connections[cam.connection].kind,
+        ConnectionKind::Mqtt {
+            max_payload_bytes: 65_536,
+            ..
+        }
+    ));
+
+    // 04:00 at +08:00 is 20:00 UTC.
+    let north = site
+        .zones
+        .iter()
+        .find(|z| z.name == "north-entrance")
+        .unwrap();
+    assert_eq!(north.daily_reset, Duration::from_secs(20 * 3600));
+    let bridge = site.zones.iter().find(|z| z.name == "bridge").unwrap();
+    assert_eq!(bridge.daily_reset, Duration::from_secs(16 * 3600));
+
+    let fever = site.rules.iter().find(|r| r.name == "fever").unwrap();
+    assert_eq!(fever.severity, Severity::Critical);
+    assert_eq!(
+        fever.kind,
+        RuleKind::Threshold {
+            above: Some(37.3),
+            clear_below: Some(37.0),
+            below: None,
+            clear_above: None,
+            hold: Duration::ZERO,
+            trigger: Some("scans".to_string()),
+        }
+    );
+    let south = site
+        .rules
+        .iter()
+        .find(|r| r.name == "south-crowding")
+        .unwrap();
+    assert_eq!(
+        south.kind,
+        RuleKind::Capacity {
+            zone: "south-entrance".into(),
+            warn: 0.8,
+            critical: 1.0,
+            surge_per_min: None
+        }
+    );
+    assert!(south.devices.is_empty() && south.point.is_none());
+    let offline = site.rules.iter().find(|r| r.name == "offline").unwrap();
+    assert_eq!(offline.kind, RuleKind::Offline { failed_polls: 3 });
+}
+
+/// One row of the spec's register table.
+type Row = (
+    &'static str,
+    Table,
+    u16,
+    PointType,
+    WordOrder,
+    f64,
+    PointKind,
+    bool,
+);
+
+#[test]
+fn shipped_profiles_match_the_spec_register_table() {
+    use PointKind::*;
+    use PointType::*;
+    use Table::*;
+    use WordOrder::*;
+    let spec: [(&str, &[Row]); 4] = [
+        (
+            "turnstile",
+            &[
+                ("entries", Input, 0, U32, HiFirst, 1.0, Counter, false),
+                ("exits", Input, 2, U32, HiFirst, 1.0, Counter, false),
+                ("status", Input, 4, U16, HiFirst, 1.0, State, false),
+                (
+                    "forced_entry",
+                    Discrete,
+                    0,
+                    Bool,
+                    HiFirst,
+                    1.0,
+                    Event,
+                    false,
+                ),
+                ("tailgating", Discrete, 1, Bool, HiFirst, 1.0, Event, false),
+                ("open", Coil, 0, Bool, HiFirst, 1.0, Command, true),
+                ("locked", Coil, 1, Bool, HiFirst, 1.0, Command, true),
+            ],
+        ),
+        (
+            "rs485-th",
+            &[
+                ("humidity", Holding, 0, U16, HiFirst, 0.1, Gauge, false),
+                ("temperature", Holding, 1, I16, HiFirst, 0.1, Gauge, false),
+            ],
+        ),
+        (
+            "fever-kiosk",
+            &[
+                ("body_temp", Input, 0, U16, HiFirst, 0.01, Gauge, false),
+                ("scans", Input, 1, U32, HiFirst, 1.0, Counter, false),
+            ],
+        ),
+        (
+            "water-level",
+            &[("level_m", Holding, 0, F32, LoFirst, 1.0, Gauge, false)],
+        ),
+    ];
+    for (profile, rows) in spec {
+        let points = load_profile(profile, &[]).unwrap_or_else(|e| panic!("{profile}: {e}"));
+        let got: Vec<Row> = points
+            .iter()
+            .map(|p| match &p.source {
+                PointSource::Modbus {
+                    table,
+                    address,
+                    ty,
+                    word_order,
+                } => (
+                    leak(&p.name),
+                    *table,
+                    *address,
+                    *ty,
+                    *word_order,
+                    p.scale,
+                    p.kind,
+                    p.writable,
+                ),
+                PointSource::Json { .. } => panic!("{profile}: json point {}", p.name),
+            })
+            .collect();
+        assert_eq!(got, rows, "{profile}");
+    }
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+#[test]
+fn every_shipped_profile_loads_and_the_camera_reads_json() {
+    let names: Vec<&str> = shipped_profiles().collect();
+    assert_eq!(
+        names,
+        [
+            "turnstile",
+            "rs485-th",
+            "fever-kiosk",
+            "water-level",
+            "camera"
+        ]
+    );
+    for name in names {
+        assert!(load_profile(name, &[]).is_ok(), "{name}");
+    }
+    let camera = load_profile("camera", &[]).unwrap();
+    let got: Vec<(&str, &PointSource, PointKind)> = camera
+        .iter()
+        .map(|p| (p.name.as_str(), &p.source, p.kind))
+        .collect();
+    let json = |pointer: &str, ty: &str| PointSource::Json {
+        pointer: pointer.into(),
+        filter: vec![("/type".into(), ty.into())],
+    };
+    assert_eq!(
+        got,
+        [
+            (
+                "people_count",
+                &json("/count", "people_count"),
+                PointKind::Gauge
+            ),
+            (
+                "intrusion",
+                &json("/confidence", "intrusion"),
+                PointKind::Event
+            ),
+        ]
+    );
+}

@@ -1,0 +1,330 @@
+//! Cross-references: the read file tables plus their profiles become a `Site`.
+//!
+//! Checks what no single key can: duplicate names, a device's profile, connection and
+//! zone, whether the connection suits the profile (a camera needs an mqtt connection),
+//! a unit id for every Modbus device and none for cameras; and for rules: each glob
+//! matches a device, the point (and trigger) exist on every matched device with a
+//! fitting kind, and zones exist. Every problem is pushed; a `Site` comes out only when
+//! there are none. Pure: no I/O, no clock, no environment.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::error::{ConfigError, Loc};
+use super::file::{ConnectionFile, DEFAULT_POLL, DeviceFile, FileConfig, MAX_REGISTERS_PER_READ};
+use super::format::{a, unknown};
+use super::profile::{Found, Profile};
+use super::read::Val;
+use super::rule::{RuleFile, RuleType};
+use crate::site::{
+    Connection, ConnectionKind, Device, Point, PointKind, RuleDef, Site, glob_match,
+};
+
+pub(super) fn site(
+    file: FileConfig,
+    profiles: &BTreeMap<String, Found>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Site> {
+    duplicates(
+        file.connections.iter().map(|c| &c.name),
+        "connection name",
+        errors,
+    );
+    duplicates(file.zones.iter().map(|z| &z.name), "zone name", errors);
+    duplicates(
+        file.devices.iter().filter_map(|d| d.id.as_ref()),
+        "device id",
+        errors,
+    );
+    let zone_names: Vec<&str> = file.zones.iter().map(|z| z.name.v.as_str()).collect();
+
+    let mut devices = Vec::new();
+    let mut views = Vec::new();
+    for d in &file.devices {
+        let profile = d.profile.as_ref().and_then(|p| match profiles.get(&p.v) {
+            Some(Found::Profile(profile)) => Some(profile),
+            Some(Found::Missing(message)) => {
+                errors.push(p.loc.error(message.clone()));
+                None
+            }
+            Some(Found::Broken) | None => None,
+        });
+        devices.extend(device(d, profile, &file.connections, &zone_names, errors));
+        if let Some(id) = &d.id {
+            let points = profile.map(|p| p.points.as_slice());
+            views.push(DeviceView { id: &id.v, points });
+        }
+    }
+    let rules = resolve_rules(file.rules, &views, &zone_names, errors);
+
+    let connections: Option<Vec<Connection>> = (file.connections.iter())
+        .map(|c| {
+            Some(Connection {
+                name: c.name.v.clone(),
+                kind: c.kind.clone()?,
+            })
+        })
+        .collect();
+    let zones: Option<Vec<_>> = file.zones.into_iter().map(|z| z.zone).collect();
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(Site {
+        gateway: file.gateway?,
+        uplink: file.uplink?,
+        buffer: file.buffer,
+        connections: connections?,
+        devices,
+        zones: zones?,
+        rules,
+    })
+}
+
+/// Checks one device against its profile, connection and zone; the `Device` when all
+/// of it is sound.
+fn device(
+    d: &DeviceFile,
+    profile: Option<&Profile>,
+    connections: &[ConnectionFile],
+    zone_names: &[&str],
+    errors: &mut Vec<ConfigError>,
+) -> Option<Device> {
+    let conn_names: Vec<&str> = connections.iter().map(|c| c.name.v.as_str()).collect();
+    let conn = d.connection.as_ref().and_then(|c| {
+        let index = conn_names.iter().position(|n| *n == c.v);
+        if index.is_none() {
+            errors.push(c.loc.error(unknown("connection", &c.v, &conn_names)));
+        }
+        index
+    });
+    let conn_kind = conn.and_then(|i| connections[i].kind.as_ref());
+    if let (Some(p), Some(kind), Some(c)) = (profile, conn_kind, &d.connection) {
+        suits(p, d.profile.as_ref(), kind, c, errors);
+    }
+    let is_camera = profile
+        .map(|p| p.camera.is_some())
+        .or_else(|| conn_kind.map(|k| matches!(k, ConnectionKind::Mqtt { .. })));
+    match is_camera {
+        Some(false) if !d.unit_given => errors.push(
+            d.loc
+                .with_key(format!("{}.unit", d.loc.key))
+                .error("missing key `unit` (the Modbus unit id, 1..=247)"),
+        ),
+        Some(true) => {
+            let given = [
+                ("unit", d.unit.as_ref().map(|v| &v.loc)),
+                ("poll", d.poll.as_ref().map(|v| &v.loc)),
+                (
+                    "max_registers_per_read",
+                    d.max_registers_per_read.as_ref().map(|v| &v.loc),
+                ),
+                ("max_gap", d.max_gap.as_ref().map(|v| &v.loc)),
+            ];
+            for (key, loc) in given {
+                if let Some(loc) = loc {
+                    errors.push(loc.error(format!(
+                        "`{key}` does not apply to a camera device, it publishes on its own"
+                    )));
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(z) = &d.zone
+        && !zone_names.contains(&z.v.as_str())
+    {
+        errors.push(z.loc.error(unknown("zone", &z.v, zone_names)));
+    }
+    let (true, Some(p), Some(connection), Some(id), Some(name)) =
+        (d.clean, profile, conn, &d.id, &d.profile)
+    else {
+        return None;
+    };
+    Some(Device {
+        id: id.v.clone(),
+        profile: name.v.clone(),
+        connection,
+        unit: d.unit.as_ref().map_or(0, |u| u.v),
+        poll: d.poll.as_ref().map_or(DEFAULT_POLL, |p| p.v),
+        zone: d.zone.as_ref().map(|z| z.v.clone()),
+        max_registers_per_read: (d.max_registers_per_read.as_ref())
+            .map_or(MAX_REGISTERS_PER_READ as u16, |m| m.v),
+        max_gap: d.max_gap.as_ref().map_or(0, |g| g.v),
+        points: p.points.clone(),
+        camera: p.camera_for(&id.v),
+    })
+}
+
+/// A camera profile needs an mqtt connection; a Modbus profile a Modbus one.
+fn suits(
+    profile: &Profile,
+    name: Option<&Val<String>>,
+    kind: &ConnectionKind,
+    conn: &Val<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let name = name.map_or("", |n| n.v.as_str());
+    let kind_name = match kind {
+        ConnectionKind::ModbusTcp { .. } => "modbus-tcp",
+        ConnectionKind::ModbusRtu { .. } => "modbus-rtu",
+        ConnectionKind::Mqtt { .. } => "mqtt",
+    };
+    let is_mqtt = matches!(kind, ConnectionKind::Mqtt { .. });
+    let message = match (profile.camera.is_some(), is_mqtt) {
+        (true, false) => format!(
+            "profile `{name}` is a camera profile and needs an mqtt connection, `{}` is {kind_name}",
+            conn.v
+        ),
+        (false, true) => format!(
+            "profile `{name}` is a Modbus profile and needs a modbus-tcp or modbus-rtu \
+             connection, `{}` is mqtt",
+            conn.v
+        ),
+        _ => return,
+    };
+    errors.push(conn.loc.error(message));
+}
+
+/// Every repeat of a name is an error pointing back at the first.
+fn duplicates<'v>(
+    names: impl Iterator<Item = &'v Val<String>>,
+    what: &str,
+    errors: &mut Vec<ConfigError>,
+) {
+    let mut first: HashMap<&str, &Loc> = HashMap::new();
+    for name in names {
+        match first.get(name.v.as_str()) {
+            Some(at) => {
+                let line = at
+                    .line
+                    .map_or(String::new(), |l| format!(", first at line {l}"));
+                errors.push(
+                    name.loc
+                        .error(format!("duplicate {what} `{}`{line}", name.v)),
+                );
+            }
+            None => {
+                first.insert(&name.v, &name.loc);
+            }
+        }
+    }
+}
+
+/// A device as rules see it: its id, and its points when its profile resolved.
+struct DeviceView<'a> {
+    id: &'a str,
+    points: Option<&'a [Point]>,
+}
+
+/// Checks every rule against the devices and zones, and returns the valid ones.
+fn resolve_rules(
+    rules: Vec<RuleFile>,
+    devices: &[DeviceView<'_>],
+    zones: &[&str],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<RuleDef> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut out = Vec::new();
+    for rule in rules {
+        let before = errors.len();
+        if !seen.insert(rule.name.v.clone()) {
+            errors.push(
+                rule.name
+                    .loc
+                    .error(format!("duplicate rule name `{}`", rule.name.v)),
+            );
+        }
+        if let Some(zone) = &rule.zone
+            && !zones.contains(&zone.v.as_str())
+        {
+            errors.push(zone.loc.error(unknown("zone", &zone.v, zones)));
+        }
+        // A refused `devices` list matches nothing rather than everything, so its one
+        // error is not followed by "no point on ..." for every other device.
+        let globs = match (&rule.devices, rule.ty) {
+            (_, Some(RuleType::Capacity)) => Vec::new(),
+            (Some(d), _) => d.v.clone(),
+            (None, _) if rule.devices_given => Vec::new(),
+            (None, _) => vec!["*".to_string()],
+        };
+        let mut matched: Vec<&DeviceView<'_>> = Vec::new();
+        for (i, glob) in globs.iter().enumerate() {
+            let hits: Vec<&DeviceView<'_>> =
+                devices.iter().filter(|d| glob_match(glob, d.id)).collect();
+            if hits.is_empty() {
+                let at = rule.devices.as_ref().map_or(&rule.loc, |d| &d.loc);
+                let at = at.with_key(format!("{}.devices[{i}]", rule.loc.key));
+                errors.push(at.error(format!("`{glob}` matches no device")));
+            }
+            for d in hits {
+                if !matched.iter().any(|m| m.id == d.id) {
+                    matched.push(d);
+                }
+            }
+        }
+        if let Some(point) = &rule.point {
+            let want = match rule.ty {
+                Some(RuleType::Counter) => Some(PointKind::Counter),
+                Some(RuleType::Event) => Some(PointKind::Event),
+                _ => None,
+            };
+            check_point(point, "point", want, &matched, errors);
+        }
+        if let Some(trigger) = &rule.trigger {
+            check_point(
+                trigger,
+                "trigger",
+                Some(PointKind::Counter),
+                &matched,
+                errors,
+            );
+        }
+        if errors.len() != before {
+            continue;
+        }
+        let Some(kind) = rule.kind else { continue };
+        out.push(RuleDef {
+            name: rule.name.v,
+            devices: globs,
+            point: rule.point.map(|p| p.v),
+            severity: rule.severity,
+            kind,
+        });
+    }
+    out
+}
+
+/// The point must exist on every matched device (whose profile resolved), with the
+/// wanted kind if one is given. One error lists every device at fault.
+fn check_point(
+    name: &Val<String>,
+    what: &str,
+    want: Option<PointKind>,
+    matched: &[&DeviceView<'_>],
+    errors: &mut Vec<ConfigError>,
+) {
+    let mut missing = Vec::new();
+    let mut wrong = Vec::new();
+    for d in matched {
+        let Some(points) = d.points else { continue };
+        match points.iter().find(|p| p.name == name.v) {
+            None => missing.push(d.id),
+            Some(p) if want.is_some_and(|k| k != p.kind) => wrong.push((d.id, p.kind)),
+            Some(_) => {}
+        }
+    }
+    if !missing.is_empty() {
+        errors.push(name.loc.error(format!(
+            "no point `{}` on {} (the {what} must exist on every matched device)",
+            name.v,
+            missing.join(", ")
+        )));
+    }
+    if let (Some(want), Some((id, kind))) = (want, wrong.first()) {
+        errors.push(name.loc.error(format!(
+            "the {what} must be {} point, `{}` on {id} is {}",
+            a(want.name()),
+            name.v,
+            a(kind.name())
+        )));
+    }
+}
