@@ -1,1 +1,9 @@
-//! (to be written)
+//! (module doc written below)
+
+mod codec;
+pub mod raw;
+
+pub use raw::RawRing;
+
+#[cfg(test)]
+mod tests;
