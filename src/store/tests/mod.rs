@@ -1,5 +1,6 @@
 //! Tests of the store: the raw ring's format and bounds, the outbox's durability.
 
+mod outbox_basic;
 mod raw_ring;
 
 use crate::reading::Sample;
