@@ -1,0 +1,134 @@
+//! Files beside the outbox: free-space checks, the ballast, the seq floor, quarantine
+//! and the open-attempt marker.
+//!
+//! Plain file operations; nothing here knows redb. Every write that must survive a power
+//! cut is written to a temporary name, synced, renamed and its directory synced.
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Space kept in reserve in the data directory, given back to the outbox on ENOSPC so
+/// it can commit the transaction that sheds old records.
+pub(crate) const BALLAST_BYTES: u64 = 2 << 20;
+
+/// Bytes the filesystem of `dir` still grants to an unprivileged writer.
+pub(crate) fn free_bytes(dir: &Path) -> io::Result<u64> {
+    let c = CString::new(dir.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// Creates the ballast file if it is missing; allocates its blocks without writing them
+/// where the filesystem can, so it costs no flash wear.
+pub(crate) fn ensure_ballast(path: &Path) -> io::Result<()> {
+    if fs::metadata(path).is_ok_and(|m| m.len() >= BALLAST_BYTES) {
+        return Ok(());
+    }
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    // SAFETY: a valid open descriptor and a non-negative range.
+    let rc = unsafe {
+        libc::posix_fallocate(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            0,
+            BALLAST_BYTES as libc::off_t,
+        )
+    };
+    if rc != 0 {
+        // No fallocate here (or it failed): write the zeros instead.
+        let zeros = vec![0u8; 64 << 10];
+        let mut f = &f;
+        for _ in 0..BALLAST_BYTES / zeros.len() as u64 {
+            f.write_all(&zeros)?;
+        }
+    }
+    f.sync_all()
+}
+
+/// Deletes the ballast; true if there was one to give back.
+pub(crate) fn release_ballast(path: &Path) -> bool {
+    fs::remove_file(path).is_ok()
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` to `path` atomically and durably.
+fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Reads the seq floor: every seq ever committed is below it. 0 when absent or unreadable
+/// (a fresh data directory).
+pub(crate) fn read_floor(path: &Path) -> u64 {
+    let Ok(b) = fs::read(path) else {
+        return 0;
+    };
+    if b.len() != 12 {
+        return 0;
+    }
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[..8]);
+    let crc = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+    if crc32fast::hash(&v) != crc {
+        return 0;
+    }
+    u64::from_le_bytes(v)
+}
+
+pub(crate) fn write_floor(path: &Path, floor: u64) -> io::Result<()> {
+    let v = floor.to_le_bytes();
+    let mut b = v.to_vec();
+    b.extend_from_slice(&crc32fast::hash(&v).to_le_bytes());
+    write_durably(path, &b)
+}
+
+/// How many opens started since the last one that finished.
+pub(crate) fn read_attempts(marker: &Path) -> u32 {
+    fs::read_to_string(marker)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+pub(crate) fn write_attempts(marker: &Path, n: u32) -> io::Result<()> {
+    fs::write(marker, format!("{n}\n"))
+}
+
+pub(crate) fn clear_attempts(marker: &Path) {
+    let _ = fs::remove_file(marker);
+}
+
+/// Renames `path` to `<path>.corrupt-<unix seconds>` (plus `-N` if taken) and syncs the
+/// directory; returns the new name.
+pub(crate) fn quarantine(path: &Path, unix_secs: i64) -> io::Result<PathBuf> {
+    let base = format!("{}.corrupt-{unix_secs}", path.display());
+    let mut target = PathBuf::from(&base);
+    let mut n = 1;
+    while target.exists() {
+        target = PathBuf::from(format!("{base}-{n}"));
+        n += 1;
+    }
+    fs::rename(path, &target)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(target)
+}

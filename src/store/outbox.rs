@@ -1,0 +1,539 @@
+//! The durable outbox: every summary, zone summary, alarm, command result and snapshot,
+//! with its final bytes and its seq, on disk before anyone may publish it.
+//!
+//! Owns the redb tables listed in the module doc of `store`; it never publishes, never
+//! decides when to ack (the uplink does) and never reads the clock except to stamp a
+//! quarantined file. Opening, quarantine and recovery live in `open.rs`.
+
+use super::open::{Db, Location, State};
+use super::record::{self, Head, Kind, NewRecord, Record};
+use super::{StoreError, disk};
+use crate::reading::Ms;
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub(crate) const ALARMS: TableDefinition<u64, &[u8]> = TableDefinition::new("alarms");
+pub(crate) const OTHERS: TableDefinition<u64, &[u8]> = TableDefinition::new("others");
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+
+/// Share of `outbox_max_bytes` that pending records may take (by `record::cost`); the
+/// rest is headroom for redb's copy-on-write pages, freed pages awaiting reuse and the
+/// allocator state, so the file itself stays within `outbox_max_bytes`.
+const BUDGET_PERCENT: u64 = 50;
+/// Free space below which the outbox stops growing: each new record then displaces old
+/// ones (oldest summaries first), so a filling disk sheds instead of failing.
+const LOW_WATER: u64 = 16 << 20;
+/// Reopen-and-retry rounds after an I/O error before an append gives up.
+const RETRIES: usize = 2;
+/// Seqs reserved in the floor file at a time: one small durable write per million seqs.
+const SEQ_LEASE: u64 = 1 << 20;
+
+/// Per-kind counters, indexed by `Kind`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindCounts(pub [u64; 5]);
+
+impl KindCounts {
+    pub fn get(&self, kind: Kind) -> u64 {
+        self.0[kind.index()]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// What `sitewarden outbox` and `P/health` report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub pending: KindCounts,
+    /// `created_ms` of the lowest pending seq.
+    pub oldest_pending_ms: Option<Ms>,
+    /// Size of the outbox file (0 when not file-backed).
+    pub bytes_on_disk: u64,
+    pub payload_bytes: u64,
+    /// Records dropped to stay within `outbox_max_bytes` or a full disk, ever (durable).
+    pub dropped: KindCounts,
+    pub next_seq: u64,
+    /// I/O errors survived by reopening since this handle was opened.
+    pub recoveries: u64,
+}
+
+/// How hard an append must squeeze to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pressure {
+    Normal,
+    /// Little free space: do not grow.
+    Tight,
+    /// A write just failed: shed twice what is added.
+    Full,
+}
+
+/// The durable outbox. `Send + Sync`: ingest appends from its thread while the uplink
+/// reads and acks from blocking tasks; redb serialises the write transactions.
+pub struct Outbox {
+    pub(crate) state: RwLock<State>,
+    pub(crate) location: Location,
+    pub(crate) max_bytes: u64,
+    /// Seqs below this are covered by the floor file.
+    pub(crate) lease: AtomicU64,
+    pub(crate) recoveries: AtomicU64,
+}
+
+/// The counters kept in `META`, loaded and stored once per write transaction.
+#[derive(Debug, Clone, Default)]
+struct Counters {
+    next_seq: u64,
+    cost: u64,
+    payload: u64,
+    pending: KindCounts,
+    dropped: KindCounts,
+}
+
+const PENDING_KEYS: [&str; 5] = [
+    "pending.alarm",
+    "pending.summary",
+    "pending.zone",
+    "pending.cmd_result",
+    "pending.snapshot",
+];
+const DROPPED_KEYS: [&str; 5] = [
+    "dropped.alarm",
+    "dropped.summary",
+    "dropped.zone",
+    "dropped.cmd_result",
+    "dropped.snapshot",
+];
+
+impl Counters {
+    fn load(meta: &impl ReadableTable<&'static str, u64>) -> Result<Counters, StoreError> {
+        let get =
+            |k: &str| -> Result<u64, StoreError> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
+        let mut c = Counters {
+            next_seq: get("next_seq")?.max(1),
+            cost: get("cost")?,
+            payload: get("payload")?,
+            ..Counters::default()
+        };
+        for i in 0..5 {
+            c.pending.0[i] = get(PENDING_KEYS[i])?;
+            c.dropped.0[i] = get(DROPPED_KEYS[i])?;
+        }
+        Ok(c)
+    }
+
+    fn store(&self, meta: &mut Table<&'static str, u64>) -> Result<(), StoreError> {
+        meta.insert("next_seq", self.next_seq)?;
+        meta.insert("cost", self.cost)?;
+        meta.insert("payload", self.payload)?;
+        for i in 0..5 {
+            meta.insert(PENDING_KEYS[i], self.pending.0[i])?;
+            meta.insert(DROPPED_KEYS[i], self.dropped.0[i])?;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, h: Head, stored: usize) {
+        self.pending.0[h.kind.index()] += 1;
+        self.cost += record::cost(stored);
+        self.payload += h.payload_len;
+    }
+
+    fn remove(&mut self, h: Head, stored: usize) {
+        let p = &mut self.pending.0[h.kind.index()];
+        *p = p.saturating_sub(1);
+        self.cost = self.cost.saturating_sub(record::cost(stored));
+        self.payload = self.payload.saturating_sub(h.payload_len);
+    }
+}
+
+impl Outbox {
+    /// Appends `items` and writes `state` entries in ONE durable transaction and returns
+    /// their seqs, consecutive and in order, once the commit has synced. The seqs come
+    /// from a durable counter, never from the last key.
+    ///
+    /// If the pending records would exceed the budget, the oldest summaries go first,
+    /// then command results and snapshots, alarms last (new records included, by the same
+    /// rule); each drop is counted per kind in the same transaction. On an I/O error
+    /// (a full disk) the ballast is released, the database reopened and the append
+    /// retried while shedding more; only then does it fail.
+    pub fn append(
+        &self,
+        items: Vec<NewRecord>,
+        state: &[(&str, Vec<u8>)],
+    ) -> Result<Vec<u64>, StoreError> {
+        if let Some(r) = items.iter().find(|r| r.topic.len() > record::MAX_TOPIC) {
+            return Err(StoreError::Invalid(format!(
+                "topic of {} bytes is too long",
+                r.topic.len()
+            )));
+        }
+        if items.is_empty() && state.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pressure = self.pressure();
+        let mut attempt = 0;
+        loop {
+            let result = self.with_db(|db| self.try_append(db, &items, state, pressure));
+            match result {
+                Err(e) if e.needs_reopen() && attempt < RETRIES => {
+                    attempt += 1;
+                    pressure = Pressure::Full;
+                    self.recover(&e);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Deletes the acknowledged records in one transaction. Seqs no longer pending (already
+    /// acked or dropped) are ignored.
+    pub fn ack(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let mut attempt = 0;
+        loop {
+            match self.with_db(|db| self.try_ack(db, seqs)) {
+                Err(e) if e.needs_reopen() && attempt < RETRIES => {
+                    attempt += 1;
+                    self.recover(&e);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Up to `limit` pending alarms with seq > `after_seq`, in seq order.
+    pub fn alarms_after(&self, after_seq: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        self.after(ALARMS, after_seq, limit)
+    }
+
+    /// Up to `limit` pending non-alarm records with seq > `after_seq`, in seq order.
+    pub fn others_after(&self, after_seq: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        self.after(OTHERS, after_seq, limit)
+    }
+
+    /// A state entry written by `append`, e.g. `window.last_closed`.
+    pub fn state(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let table = match txn.open_table(STATE) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            Ok(table.get(key)?.map(|v| v.value().to_vec()))
+        })
+    }
+
+    pub fn stats(&self) -> Result<OutboxStats, StoreError> {
+        let mut stats = self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let (meta, alarms, others) = match (
+                txn.open_table(META),
+                txn.open_table(ALARMS),
+                txn.open_table(OTHERS),
+            ) {
+                (Ok(m), Ok(a), Ok(o)) => (m, a, o),
+                (Err(redb::TableError::TableDoesNotExist(_)), ..) => {
+                    return Ok(OutboxStats::default());
+                }
+                (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Err(e.into()),
+            };
+            let c = Counters::load(&meta)?;
+            let first =
+                |t: &redb::ReadOnlyTable<u64, &[u8]>| -> Result<Option<(u64, Ms)>, StoreError> {
+                    Ok(t.first()?
+                        .and_then(|(k, v)| Some((k.value(), record::head(v.value())?.created_ms))))
+                };
+            let oldest = [first(&alarms)?, first(&others)?]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|(_, ms)| ms);
+            Ok(OutboxStats {
+                pending: c.pending,
+                oldest_pending_ms: oldest,
+                bytes_on_disk: 0,
+                payload_bytes: c.payload,
+                dropped: c.dropped,
+                next_seq: c.next_seq,
+                recoveries: 0,
+            })
+        })?;
+        stats.bytes_on_disk = self.location.file_len();
+        stats.recoveries = self.recoveries.load(Ordering::Relaxed);
+        Ok(stats)
+    }
+
+    /// The budget pending records may use, by `record::cost`.
+    pub(crate) fn budget(&self) -> u64 {
+        self.max_bytes / 100 * BUDGET_PERCENT
+    }
+
+    fn after(
+        &self,
+        def: TableDefinition<u64, &[u8]>,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let table = match txn.open_table(def) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut out = Vec::with_capacity(limit.min(1024));
+            let Some(from) = after_seq.checked_add(1) else {
+                return Ok(out);
+            };
+            for entry in table.range(from..)? {
+                if out.len() >= limit {
+                    break;
+                }
+                let (k, v) = entry?;
+                match record::decode(k.value(), v.value()) {
+                    Some(r) => out.push(r),
+                    None => tracing::warn!(seq = k.value(), "outbox: undecodable record skipped"),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn try_append(
+        &self,
+        db: &Db,
+        items: &[NewRecord],
+        state: &[(&str, Vec<u8>)],
+        pressure: Pressure,
+    ) -> Result<Vec<u64>, StoreError> {
+        let txn = self.write_txn(db)?;
+        let seqs = {
+            let mut meta = txn.open_table(META)?;
+            let mut alarms = txn.open_table(ALARMS)?;
+            let mut others = txn.open_table(OTHERS)?;
+            let mut c = Counters::load(&meta)?;
+            let before = c.cost;
+            let first = c.next_seq;
+            let end = first + items.len() as u64;
+            self.reserve_seqs(end)?;
+            let mut seqs = Vec::with_capacity(items.len());
+            for (seq, it) in (first..).zip(items) {
+                let payload = (it.build)(seq);
+                let bytes = record::encode(it.kind, &it.topic, it.retain, it.created_ms, &payload);
+                let table = if it.kind == Kind::Alarm {
+                    &mut alarms
+                } else {
+                    &mut others
+                };
+                table.insert(seq, bytes.as_slice())?;
+                c.add(
+                    Head {
+                        kind: it.kind,
+                        created_ms: it.created_ms,
+                        payload_len: payload.len() as u64,
+                    },
+                    bytes.len(),
+                );
+                seqs.push(seq);
+            }
+            c.next_seq = end;
+            let added = c.cost - before;
+            let budget = match pressure {
+                Pressure::Normal => self.budget(),
+                Pressure::Tight => self.budget().min(before),
+                Pressure::Full => self.budget().min(before.saturating_sub(added)),
+            };
+            shed(&mut alarms, &mut others, &mut c, budget)?;
+            let mut st = txn.open_table(STATE)?;
+            for (k, v) in state {
+                st.insert(*k, v.as_slice())?;
+            }
+            c.store(&mut meta)?;
+            seqs
+        };
+        txn.commit()?;
+        Ok(seqs)
+    }
+
+    fn try_ack(&self, db: &Db, seqs: &[u64]) -> Result<(), StoreError> {
+        let txn = self.write_txn(db)?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let mut alarms = txn.open_table(ALARMS)?;
+            let mut others = txn.open_table(OTHERS)?;
+            let mut c = Counters::load(&meta)?;
+            let mut changed = false;
+            for &seq in seqs {
+                let removed = match alarms.remove(seq)? {
+                    Some(v) => Some(v.value().to_vec()),
+                    None => others.remove(seq)?.map(|v| v.value().to_vec()),
+                };
+                if let Some(v) = removed
+                    && let Some(h) = record::head(&v)
+                {
+                    c.remove(h, v.len());
+                    changed = true;
+                }
+            }
+            if changed {
+                c.store(&mut meta)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn write_txn(&self, db: &Db) -> Result<WriteTransaction, StoreError> {
+        let Db::Rw(db) = db else {
+            return Err(StoreError::ReadOnly);
+        };
+        let mut txn = db.begin_write()?;
+        // Quick repair: the allocator state is saved with each commit and the commit is
+        // two-phase, so reopening after a crash is instant instead of a full-file walk.
+        txn.set_quick_repair(true);
+        if !self.location.durable() {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| StoreError::Engine(e.to_string()))?;
+        }
+        Ok(txn)
+    }
+
+    /// Makes sure the floor file covers every seq below `end` before they are committed.
+    fn reserve_seqs(&self, end: u64) -> Result<(), StoreError> {
+        let Some(floor_path) = self.location.floor_path() else {
+            return Ok(());
+        };
+        if end <= self.lease.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let lease = end + SEQ_LEASE;
+        disk::write_floor(&floor_path, lease)?;
+        self.lease.store(lease, Ordering::Release);
+        Ok(())
+    }
+
+    /// How full the disk under the outbox is; also puts the ballast back once there is
+    /// room for it again.
+    fn pressure(&self) -> Pressure {
+        let Some(dir) = self.location.dir() else {
+            return Pressure::Normal;
+        };
+        match disk::free_bytes(dir) {
+            Ok(free) if free < LOW_WATER => Pressure::Tight,
+            Ok(free) => {
+                if free > LOW_WATER + 2 * disk::BALLAST_BYTES
+                    && let Some(b) = self.location.ballast_path()
+                    && let Err(e) = disk::ensure_ballast(&b)
+                {
+                    tracing::debug!(error = %e, "outbox: ballast not restored");
+                }
+                Pressure::Normal
+            }
+            Err(_) => Pressure::Normal,
+        }
+    }
+
+    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the open database, reopening it first if an earlier recovery failed.
+    fn with_db<T>(&self, f: impl FnOnce(&Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        {
+            let st = self.read_state();
+            if let Some(db) = &st.db {
+                return f(db);
+            }
+        }
+        let mut st = self.write_state();
+        if st.db.is_none() {
+            self.open_db(&mut st)?;
+        }
+        match &st.db {
+            Some(db) => f(db),
+            None => Err(StoreError::Unavailable("outbox is closed".into())),
+        }
+    }
+
+    /// After an I/O error: give back the ballast on a full disk, close and reopen. A
+    /// failed reopen leaves the outbox closed; the next call tries again.
+    fn recover(&self, e: &StoreError) {
+        self.recoveries.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = %e, "outbox: i/o error; reopening the database");
+        if let Some(b) = self.location.ballast_path()
+            && disk::release_ballast(&b)
+        {
+            tracing::warn!("outbox: ballast released to make room");
+        }
+        let mut st = self.write_state();
+        st.db = None;
+        if let Err(e) = self.open_db(&mut st) {
+            tracing::warn!(error = %e, "outbox: reopen failed; will retry");
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.location.path()
+    }
+}
+
+/// Drops the oldest records, by drop class, until the accounted cost fits `budget`.
+fn shed<'t>(
+    alarms: &mut Table<'t, u64, &'static [u8]>,
+    others: &mut Table<'t, u64, &'static [u8]>,
+    c: &mut Counters,
+    budget: u64,
+) -> Result<(), StoreError> {
+    for class in 0..=2u8 {
+        if c.cost <= budget {
+            return Ok(());
+        }
+        let table = if class == 2 {
+            &mut *alarms
+        } else {
+            &mut *others
+        };
+        let mut victims = Vec::new();
+        let mut excess = c.cost - budget;
+        for entry in table.iter()? {
+            if excess == 0 {
+                break;
+            }
+            let (k, v) = entry?;
+            let v = v.value();
+            match record::head(v) {
+                Some(h) if h.kind.drop_class() == class => {
+                    excess = excess.saturating_sub(record::cost(v.len()));
+                    victims.push((k.value(), h, v.len()));
+                }
+                Some(_) => {}
+                // An undecodable record is dropped first; it could never be published.
+                None => victims.push((
+                    k.value(),
+                    Head {
+                        kind: Kind::Summary,
+                        created_ms: 0,
+                        payload_len: 0,
+                    },
+                    v.len(),
+                )),
+            }
+        }
+        for (seq, h, len) in victims {
+            table.remove(seq)?;
+            c.remove(h, len);
+            c.dropped.0[h.kind.index()] += 1;
+        }
+    }
+    Ok(())
+}
