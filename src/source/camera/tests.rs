@@ -133,28 +133,35 @@ impl Rig {
     }
 
     /// Adds simulated cameras that publish nothing on their own except a heartbeat every
-    /// `heartbeat_every`, and waits until the task hears each of them.
-    async fn cameras(&mut self, port: u16, ids: &[&str], heartbeat_every: Duration) {
-        for (i, id) in ids.iter().enumerate() {
+    /// `heartbeat_every`, and waits until the task hears each of them. Returns the
+    /// samples other than readiness markers that arrived meanwhile.
+    async fn cameras(&mut self, port: u16, ids: &[&str], heartbeat_every: Duration) -> Vec<Sample> {
+        let mut others = Vec::new();
+        for id in ids {
             let mut spec = SimCamera::new(id, "bridge");
             spec.heartbeat_every = heartbeat_every;
             let (handle, runner) = camera(port, spec);
             handle.set_events(false);
             tokio::spawn(runner.run(self.cancel.clone()));
             self.cams.push(handle);
-            self.ready(i).await;
+            others.extend(self.ready(self.cams.len() - 1).await);
         }
+        others
     }
 
-    /// Publishes the marker from camera `i` until its sample comes back.
-    async fn ready(&mut self, i: usize) {
+    /// Publishes the marker from camera `i` until its sample comes back. Returns the
+    /// samples other than markers that arrived meanwhile.
+    async fn ready(&mut self, i: usize) -> Vec<Sample> {
+        let mut others = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             self.cams[i].publish_event(count(MARK as u64)).await;
             let wait = Instant::now() + Duration::from_millis(300);
             while let Ok(Some(s)) = tokio::time::timeout_at(wait, self.rx.recv()).await {
-                if s.device == i && s.values[0] == Some(MARK) {
-                    return;
+                if s.values.first() != Some(&Some(MARK)) {
+                    others.push(s);
+                } else if s.device == i {
+                    return others;
                 }
             }
         }
@@ -206,7 +213,7 @@ async fn a_people_count_lands_in_its_slot_and_an_intrusion_in_its_own() {
     bounded(async {
         let b = Broker::start();
         let mut rig = Rig::start(b.port, &["cam-1"], LONG, 4096);
-        rig.cameras(b.port, &["cam-1"], LONG).await;
+        assert_eq!(rig.cameras(b.port, &["cam-1"], LONG).await, vec![]);
         let before = crate::clock::now_ms();
         rig.cams[0].publish_event(count(37)).await;
         let s = rig.expect(SOON).await;
@@ -238,7 +245,7 @@ async fn filter_mismatches_and_status_messages_yield_no_sample() {
     bounded(async {
         let b = Broker::start();
         let mut rig = Rig::start(b.port, &["cam-1"], LONG, 4096);
-        rig.cameras(b.port, &["cam-1"], LONG).await;
+        assert_eq!(rig.cameras(b.port, &["cam-1"], LONG).await, vec![]);
         let polls = get(&rig.health.polls);
         rig.cams[0]
             .publish_event(r#"{"type":"loitering","count":3}"#)
@@ -265,7 +272,7 @@ async fn bad_messages_are_counted_and_skipped_and_the_next_one_gets_through() {
         let b = Broker::start();
         let limit = 256;
         let mut rig = Rig::start(b.port, &["cam-1"], LONG, limit);
-        rig.cameras(b.port, &["cam-1"], LONG).await;
+        assert_eq!(rig.cameras(b.port, &["cam-1"], LONG).await, vec![]);
         let oversized = format!(
             r#"{{"type":"people_count","count":1,"pad":"{}"}}"#,
             "x".repeat(limit)
@@ -302,11 +309,11 @@ async fn a_payload_too_big_to_buffer_costs_one_reconnect_and_nothing_else() {
     bounded(async {
         let b = Broker::start();
         let mut rig = Rig::start(b.port, &["cam-1"], LONG, 256);
-        rig.cameras(b.port, &["cam-1"], LONG).await;
+        assert_eq!(rig.cameras(b.port, &["cam-1"], LONG).await, vec![]);
         let huge = format!(r#"{{"pad":"{}"}}"#, "x".repeat(HARD_LIMIT_FLOOR + 1));
         rig.cams[0].publish_event(huge).await;
         // The task reconnects after its backoff and subscribes again.
-        rig.ready(0).await;
+        assert_eq!(rig.ready(0).await, vec![], "nothing else came through");
         rig.cams[0].publish_event(count(8)).await;
         assert_eq!(rig.expect(SOON).await.values, vec![Some(8.0), None]);
         assert_eq!(get(&rig.health.camera_rejected), 1);
@@ -322,8 +329,10 @@ async fn a_silent_camera_yields_one_silent_sample_per_timeout_and_recovers() {
         let b = Broker::start();
         let timeout = Duration::from_millis(1000);
         let mut rig = Rig::start(b.port, &["cam-1"], timeout, 4096);
-        rig.cameras(b.port, &["cam-1"], Duration::from_millis(100))
+        let others = rig
+            .cameras(b.port, &["cam-1"], Duration::from_millis(100))
             .await;
+        assert_eq!(others, vec![]);
         assert!(
             rig.next(Duration::from_millis(1500)).await.is_none(),
             "heard: no sample"
@@ -367,7 +376,8 @@ async fn two_cameras_on_one_connection_are_kept_apart() {
         let timeout = Duration::from_millis(1000);
         let ids = ["cam-a", "cam-b"];
         let mut rig = Rig::start(b.port, &ids, timeout, 4096);
-        rig.cameras(b.port, &ids, Duration::from_millis(100)).await;
+        let others = rig.cameras(b.port, &ids, Duration::from_millis(100)).await;
+        assert_eq!(others, vec![], "nothing but markers while getting ready");
         rig.cams[0].publish_event(count(5)).await;
         rig.cams[1].publish_event(count(7)).await;
         let mut got = vec![rig.expect(SOON).await, rig.expect(SOON).await];
@@ -421,28 +431,39 @@ async fn without_a_broker_cameras_go_silent_and_recover_when_it_comes() {
     .await;
 }
 
+/// Publishes `payload` retained on `topic` and waits for the broker's PUBACK.
+async fn publish_retained(port: u16, topic: &str, payload: &str) {
+    let (client, mut eventloop) =
+        AsyncClient::new(MqttOptions::new("retainer", "127.0.0.1", port), 10);
+    client
+        .publish(topic, QoS::AtLeastOnce, true, payload)
+        .await
+        .expect("queue the retained message");
+    loop {
+        let ev = eventloop
+            .poll()
+            .await
+            .expect("publish the retained message");
+        if let Event::Incoming(Incoming::PubAck(_)) = ev {
+            return;
+        }
+    }
+}
+
 #[tokio::test]
-async fn a_retained_status_is_no_proof_of_life() {
+async fn retained_messages_are_old_news_not_readings_or_heartbeats() {
     bounded(async {
         let b = Broker::start();
-        let (client, mut eventloop) =
-            AsyncClient::new(MqttOptions::new("retainer", "127.0.0.1", b.port), 10);
-        client
-            .publish(
-                "cameras/cam-1/status",
-                QoS::AtLeastOnce,
-                true,
-                r#"{"state":"online"}"#,
-            )
-            .await
-            .expect("queue the retained status");
-        loop {
-            if let Event::Incoming(Incoming::PubAck(_)) =
-                eventloop.poll().await.expect("publish retained")
-            {
-                break;
-            }
-        }
+        publish_retained(b.port, "cameras/cam-1/events", &count(42)).await;
+        publish_retained(b.port, "cameras/cam-1/status", r#"{"state":"online"}"#).await;
+        let mut rig = Rig::start(b.port, &["cam-1"], LONG, 4096);
+        let others = rig.cameras(b.port, &["cam-1"], LONG).await;
+        assert_eq!(others, vec![], "the retained count is no sample");
+        rig.cams[0].publish_event(count(5)).await;
+        assert_eq!(rig.expect(SOON).await.values, vec![Some(5.0), None]);
+        rig.stop().await;
+
+        // Nothing but a retained status: the camera still goes silent on time.
         let timeout = Duration::from_millis(500);
         let mut rig = Rig::start(b.port, &["cam-1"], timeout, 4096);
         let s = rig.expect(timeout + Duration::from_secs(3)).await;
