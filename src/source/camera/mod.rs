@@ -16,9 +16,9 @@
 //!
 //! # Messages
 //!
-//! A message on a camera's events topic is one poll (`health.polls`). If any point of
-//! the device applies to it, one `Sample` carries the values (the others `None`), with
-//! `ts` the time it arrived. Bad JSON, a point that finds no number and a payload over
+//! Every message on a camera's topics is one poll (`health.polls`). If a message on the
+//! events topic has a point of the device that applies to it, one `Sample` carries the
+//! values (the others `None`), with `ts` the time it arrived. Bad JSON, a point that finds no number and a payload over
 //! `max_payload_bytes` are counted (`camera_rejected`; bad JSON also `malformed`),
 //! logged at most once a minute per device with the count since the last line, and
 //! skipped. Retained messages are skipped too: the broker hands them out on every
@@ -41,6 +41,11 @@
 //! limit is set well above `max_payload_bytes` (`HARD_LIMIT_FACTOR`), so an oversized
 //! message is normally counted and skipped with the connection kept; only a payload
 //! beyond the hard limit costs a reconnect (and is counted as rejected as well).
+//!
+//! Samples go to ingest with `try_send`: if the channel is full the sample is counted in
+//! `samples_dropped` rather than stalling the keep-alive. rumqttc is built without TLS
+//! in this crate, so an `mqtts://` site broker is refused with an error line and its
+//! cameras report silent.
 
 pub mod decode;
 mod feed;
