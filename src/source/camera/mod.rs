@@ -78,6 +78,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const HARD_LIMIT_FACTOR: usize = 4;
 /// The hard limit is never below this, so a small `max_payload_bytes` still leaves room.
 const HARD_LIMIT_FLOOR: usize = 1 << 20;
+/// A connection that lasted this long resets the reconnect backoff.
+const STABLE: Duration = Duration::from_secs(10);
 /// How long a clean shutdown waits for the DISCONNECT to be written.
 const DISCONNECT_WAIT: Duration = Duration::from_millis(200);
 
@@ -218,6 +220,8 @@ struct Link {
     warned: bool,
     /// Backing off: no connect attempt until then.
     retry_at: Option<Instant>,
+    /// When the current connection was accepted.
+    since: Option<Instant>,
     backoff: Backoff,
 }
 
@@ -229,7 +233,7 @@ impl Link {
         self.connected_once = true;
         self.online = true;
         self.warned = false;
-        self.backoff.reset();
+        self.since = Some(Instant::now());
         tracing::info!(connection = %ctx.connection, broker = %broker, "site broker connected");
     }
 
@@ -247,9 +251,15 @@ impl Link {
         } else {
             tracing::debug!(connection = %ctx.connection, error = %e, "site broker still unreachable");
         }
+        // Only a connection that held resets the backoff: a broker that accepts and then
+        // drops us at once (a duplicate client id, an ACL kick) is retried ever slower.
+        let now = Instant::now();
+        if self.online && self.since.is_some_and(|t| now - t >= STABLE) {
+            self.backoff.reset();
+        }
         self.online = false;
         let delay = self.backoff.next(jitter());
-        self.retry_at = Some(Instant::now() + delay);
+        self.retry_at = Some(now + delay);
     }
 }
 
