@@ -5,4 +5,7 @@
 //!
 //! - `modbus`: one task per Modbus TCP or RTU connection, our own small client codec.
 
+//! - `camera`: one task per site-LAN MQTT connection, JSON pointers → samples, heartbeats.
+
+pub mod camera;
 pub mod modbus;
