@@ -429,3 +429,11 @@ mod tests {
         assert_eq!(points, 4, "one entries row per turnstile");
     }
 }
+
+/// `sitewarden check`: validate, list, exit 1 on error.
+pub fn main(config: &std::path::Path) -> anyhow::Result<()> {
+    let site = super::load_site(config)?;
+    print!("{}", render(&site));
+    println!("{}: ok", config.display());
+    Ok(())
+}

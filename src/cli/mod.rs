@@ -13,7 +13,11 @@ use std::path::PathBuf;
 pub const DEFAULT_CONFIG: &str = "/etc/sitewarden/sitewarden.toml";
 
 #[derive(Debug, Parser)]
-#[command(name = "sitewarden", version, about = "Edge gateway: field devices in, summaries and alarms out, nothing lost")]
+#[command(
+    name = "sitewarden",
+    version,
+    about = "Edge gateway: field devices in, summaries and alarms out, nothing lost"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,

@@ -18,8 +18,7 @@ use crate::health::Health;
 use crate::ingest;
 use crate::site::{ConnectionKind, Site};
 use crate::source;
-use crate::store::outbox::Outbox;
-use crate::store::raw::RawRing;
+use crate::store::{Outbox, RawRing};
 use crate::systemd;
 use crate::uplink::{self, UplinkParams, command::Router};
 use anyhow::Context;
@@ -122,7 +121,13 @@ pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyho
             }
             ConnectionKind::Mqtt { .. } => {
                 writes.push(None);
-                tracing::warn!(connection = %conn.name, "camera connections are not supported yet; skipped");
+                sources.spawn(source::camera::run_connection(
+                    Arc::clone(&site),
+                    i,
+                    Arc::clone(&health),
+                    sample_tx.clone(),
+                    sources_cancel.clone(),
+                ));
             }
         }
     }
@@ -165,7 +170,10 @@ pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyho
 
     // 1. Sources.
     sources_cancel.cancel();
-    if tokio::time::timeout(STOP_SOURCES, sources.wait()).await.is_err() {
+    if tokio::time::timeout(STOP_SOURCES, sources.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown: connection tasks late; abandoning them");
     }
     // 2. Ingest: it ends once every sample sender is gone.

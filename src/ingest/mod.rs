@@ -21,8 +21,8 @@ use crate::health::{self, Health};
 use crate::reading::{Ms, Sample};
 use crate::rules::{AlarmChange, Engine};
 use crate::site::Site;
-use crate::store::outbox::{NewRecord, Outbox};
-use crate::store::raw::RawRing;
+use crate::store::RawRing;
+use crate::store::{NewRecord, Outbox};
 use crate::summary::Carry;
 use crate::summary::window::start_of;
 use crate::summary::zone::ZoneTracker;
@@ -207,8 +207,14 @@ impl Ingest {
             .zip(&device.points)
             .map(|(v, p)| v.map(|raw| p.engineering(raw)))
             .collect();
-        self.rules
-            .on_sample(&site, s.device, s.ts, &values, s.error.as_ref(), &mut self.changes);
+        self.rules.on_sample(
+            &site,
+            s.device,
+            s.ts,
+            &values,
+            s.error.as_ref(),
+            &mut self.changes,
+        );
         if let Some(zone) = &device.zone
             && let Some(z) = site.zones.iter().find(|z| &z.name == zone)
         {
@@ -244,9 +250,10 @@ impl Ingest {
             health::bump(&self.health.store_errors);
             tracing::error!(error = %e, "raw ring flush failed; readings of the last second may be lost");
         }
-        self.health
-            .raw_bytes
-            .store(self.raw.bytes_on_disk(), std::sync::atomic::Ordering::Relaxed);
+        self.health.raw_bytes.store(
+            self.raw.bytes_on_disk(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.health
             .raw_dropped
             .store(self.raw.dropped(), std::sync::atomic::Ordering::Relaxed);
@@ -289,7 +296,12 @@ impl Ingest {
         let now = clock::now_ms();
         let mut recs = Vec::with_capacity(closed.summaries.len() + zone_summaries.len());
         for (i, s) in closed.summaries {
-            recs.push(records::summary(&self.topics, &self.site.devices[i].id, s, now));
+            recs.push(records::summary(
+                &self.topics,
+                &self.site.devices[i].id,
+                s,
+                now,
+            ));
         }
         for z in zone_summaries {
             recs.push(records::zone(&self.topics, z, now));
@@ -306,7 +318,12 @@ impl Ingest {
         let n = recs.len();
         match self.outbox.append(recs, state) {
             Ok(seqs) => {
-                tracing::debug!(what, records = n, first_seq = seqs.first().copied().unwrap_or(0), "accepted");
+                tracing::debug!(
+                    what,
+                    records = n,
+                    first_seq = seqs.first().copied().unwrap_or(0),
+                    "accepted"
+                );
                 self.wake.notify_one();
             }
             Err(e) => {

@@ -3,7 +3,7 @@
 use crate::reading::Ms;
 use crate::rules::{Alarm, AlarmChange};
 use crate::site::Site;
-use crate::store::outbox::{Kind, NewRecord};
+use crate::store::{Kind, NewRecord};
 use crate::summary::DeviceSummary;
 use crate::summary::zone::ZoneSummary;
 use crate::uplink::payload::{self, ActiveAlarms, AlarmBody, AlarmEvent, Head};
@@ -16,6 +16,7 @@ pub(crate) fn summary(topics: &Topics, device: &str, s: DeviceSummary, now: Ms) 
         kind: Kind::Summary,
         topic,
         retain: false,
+        created_ms: now,
         build: Box::new(move |seq| {
             payload::to_bytes(&payload::Summary {
                 head: Head::new(seq, now),
@@ -38,6 +39,7 @@ pub(crate) fn zone(topics: &Topics, z: ZoneSummary, now: Ms) -> NewRecord {
         kind: Kind::Zone,
         topic: topics.zone(&z.zone),
         retain: false,
+        created_ms: now,
         build: Box::new(move |seq| {
             payload::to_bytes(&payload::Zone {
                 head: Head::new(seq, now),
@@ -59,6 +61,7 @@ pub(crate) fn alarm(topics: &Topics, change: AlarmChange) -> NewRecord {
         kind: Kind::Alarm,
         topic: topics.alarm(&change.alarm.device),
         retain: false,
+        created_ms: change.ts,
         build: Box::new(move |seq| {
             payload::to_bytes(&AlarmEvent {
                 head: Head::new(seq, change.ts),
@@ -76,6 +79,7 @@ pub(crate) fn active(topics: &Topics, active: Vec<Alarm>, now: Ms) -> NewRecord 
         kind: Kind::Alarm,
         topic: topics.alarms_active(),
         retain: true,
+        created_ms: now,
         build: Box::new(move |seq| {
             payload::to_bytes(&ActiveAlarms {
                 head: Head::new(seq, now),

@@ -5,7 +5,6 @@
 //!
 //! - `modbus`: register images per unit id, served with tokio-modbus's TCP and RTU
 //!   servers, with faults (silent, slow, exception) switchable while serving.
-
 //! - `camera`: a simulated camera publishing JSON events and heartbeats to a broker.
 
 pub mod camera;

@@ -4,7 +4,6 @@
 //! uplink: samples flow out through a channel, write requests come in through one.
 //!
 //! - `modbus`: one task per Modbus TCP or RTU connection, our own small client codec.
-
 //! - `camera`: one task per site-LAN MQTT connection, JSON pointers → samples, heartbeats.
 
 pub mod camera;

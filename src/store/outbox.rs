@@ -188,6 +188,25 @@ impl Outbox {
         }
     }
 
+    /// Allocates one seq for a message that is published but not stored (status, the last
+    /// will, health), durably: it is never handed out again, even after a crash.
+    pub fn reserve_seq(&self) -> Result<u64, StoreError> {
+        self.with_db(|db| {
+            let txn = self.write_txn(db)?;
+            let seq = {
+                let mut meta = txn.open_table(META)?;
+                let mut c = Counters::load(&meta)?;
+                let seq = c.next_seq;
+                self.reserve_seqs(seq + 1)?;
+                c.next_seq = seq + 1;
+                c.store(&mut meta)?;
+                seq
+            };
+            txn.commit()?;
+            Ok(seq)
+        })
+    }
+
     /// Deletes the acknowledged records in one transaction. Seqs no longer pending (already
     /// acked or dropped) are ignored.
     pub fn ack(&self, seqs: &[u64]) -> Result<(), StoreError> {

@@ -7,7 +7,7 @@
 //! (byte-identical, same seq): never a loss.
 
 use crate::health::{self, Health};
-use crate::store::outbox::Outbox;
+use crate::store::Outbox;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;

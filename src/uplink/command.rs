@@ -13,7 +13,7 @@ use crate::health::{self, Health};
 use crate::reading::Ms;
 use crate::site::{PointKind, PointSource, Site, Table};
 use crate::source::modbus::WriteRequest;
-use crate::store::outbox::{Kind, NewRecord, Outbox};
+use crate::store::{Kind, NewRecord, Outbox};
 use crate::uplink::payload::{self, CmdResult, Head};
 use crate::uplink::topics::Topics;
 use serde::Deserialize;
@@ -63,7 +63,10 @@ pub fn parse(site: &Site, bytes: &[u8], now: Ms) -> Result<Command, Refusal> {
     if bytes.len() > MAX_COMMAND_BYTES {
         return Err(refuse(
             "",
-            format!("command of {} bytes exceeds {MAX_COMMAND_BYTES}", bytes.len()),
+            format!(
+                "command of {} bytes exceeds {MAX_COMMAND_BYTES}",
+                bytes.len()
+            ),
         ));
     }
     let wire: Wire = match serde_json::from_slice(bytes) {
@@ -91,12 +94,18 @@ pub fn parse(site: &Site, bytes: &[u8], now: Ms) -> Result<Command, Refusal> {
         .device_index(&wire.device)
         .ok_or_else(|| refuse(id, format!("unknown device `{}`", wire.device)))?;
     let dev = &site.devices[device];
-    let point = dev
-        .point_index(&wire.point)
-        .ok_or_else(|| refuse(id, format!("device `{}` has no point `{}`", dev.id, wire.point)))?;
+    let point = dev.point_index(&wire.point).ok_or_else(|| {
+        refuse(
+            id,
+            format!("device `{}` has no point `{}`", dev.id, wire.point),
+        )
+    })?;
     let p = &dev.points[point];
     if !p.writable {
-        return Err(refuse(id, format!("point `{}` of `{}` is not writable", p.name, dev.id)));
+        return Err(refuse(
+            id,
+            format!("point `{}` of `{}` is not writable", p.name, dev.id),
+        ));
     }
     let is_coil = matches!(
         p.source,
@@ -113,8 +122,18 @@ pub fn parse(site: &Site, bytes: &[u8], now: Ms) -> Result<Command, Refusal> {
         (serde_json::Value::Number(n), false) => n
             .as_f64()
             .ok_or_else(|| refuse(id, format!("value {n} is not a number")))?,
-        (v, true) => return Err(refuse(id, format!("coil `{}` takes true/false, not {v}", p.name))),
-        (v, false) => return Err(refuse(id, format!("point `{}` takes a number, not {v}", p.name))),
+        (v, true) => {
+            return Err(refuse(
+                id,
+                format!("coil `{}` takes true/false, not {v}", p.name),
+            ));
+        }
+        (v, false) => {
+            return Err(refuse(
+                id,
+                format!("point `{}` takes a number, not {v}", p.name),
+            ));
+        }
     };
     debug_assert!(p.kind == PointKind::Command || p.writable);
     Ok(Command {
@@ -153,7 +172,9 @@ impl Router {
                 tokio::spawn(async move {
                     let outcome = router.execute(&cmd).await;
                     match &outcome {
-                        Ok(()) => tracing::info!(id = %cmd.id, device = %router.site.devices[cmd.device].id, "command carried out"),
+                        Ok(()) => {
+                            tracing::info!(id = %cmd.id, device = %router.site.devices[cmd.device].id, "command carried out")
+                        }
                         Err(e) => tracing::warn!(id = %cmd.id, error = %e, "command failed"),
                     }
                     router.record(&cmd.id, outcome).await;
@@ -196,12 +217,7 @@ impl Router {
                 error: outcome.as_ref().err().map(String::as_str),
             })
         };
-        let rec = NewRecord {
-            kind: Kind::CmdResult,
-            topic,
-            retain: false,
-            build: Box::new(build),
-        };
+        let rec = NewRecord::new(Kind::CmdResult, topic, false, now, build);
         match tokio::task::spawn_blocking(move || outbox.append(vec![rec], &[])).await {
             Ok(Ok(_)) => self.wake.notify_one(),
             Ok(Err(e)) => tracing::error!(error = %e, "command result lost: outbox append failed"),

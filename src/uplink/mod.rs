@@ -27,7 +27,7 @@ pub mod topics;
 
 use crate::clock;
 use crate::health::{self, Health};
-use crate::store::outbox::{Outbox, Record};
+use crate::store::{Kind, Outbox, Record};
 use payload::{Head, Status};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS};
 use std::collections::{HashMap, VecDeque};
@@ -104,7 +104,9 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
             // Each connection registers its own last will with a seq of its own.
             match reserve_seq(&p.outbox).await {
                 Ok(seq) => {
-                    eventloop.mqtt_options.set_last_will(will(&topics, seq, p.started_ms));
+                    eventloop
+                        .mqtt_options
+                        .set_last_will(will(&topics, seq, p.started_ms));
                     will_fresh = true;
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot reserve a seq for the last will"),
@@ -201,7 +203,10 @@ async fn drain(
     while session.outstanding() > 0 {
         match tokio::time::timeout_at(deadline, eventloop.poll()).await {
             Err(_) => {
-                tracing::warn!(outstanding = session.outstanding(), "shutdown: acks still outstanding, left in the outbox");
+                tracing::warn!(
+                    outstanding = session.outstanding(),
+                    "shutdown: acks still outstanding, left in the outbox"
+                );
                 break;
             }
             Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => on_outgoing(session, pkid),
@@ -232,7 +237,10 @@ fn on_outgoing(session: &mut Session, pkid: u16) {
             session.inflight.insert(pkid, tag);
         }
         Some(_) => {} // QoS 0: nothing comes back.
-        None => tracing::error!(pkid, "publish event with nothing awaiting it; ack mapping lost"),
+        None => tracing::error!(
+            pkid,
+            "publish event with nothing awaiting it; ack mapping lost"
+        ),
     }
 }
 
@@ -283,7 +291,7 @@ fn send_record(client: &AsyncClient, s: &mut Session, rec: &Record) -> bool {
     ) {
         Ok(()) => {
             s.awaiting.push_back(Tag::Record(rec.seq));
-            if rec.kind.is_alarm() {
+            if rec.kind == Kind::Alarm {
                 s.alarm_cursor = rec.seq;
             } else {
                 s.other_cursor = rec.seq;
@@ -339,9 +347,21 @@ async fn publish_health(
             return;
         }
     };
-    let report = report::health(&p.health, &p.outbox, rate, seq, p.started_ms, clock::now_ms());
+    let report = report::health(
+        &p.health,
+        &p.outbox,
+        rate,
+        seq,
+        p.started_ms,
+        clock::now_ms(),
+    );
     if client
-        .try_publish(topics.health(), QoS::AtMostOnce, false, payload::to_bytes(&report))
+        .try_publish(
+            topics.health(),
+            QoS::AtMostOnce,
+            false,
+            payload::to_bytes(&report),
+        )
         .is_ok()
     {
         s.awaiting.push_back(Tag::Other);
@@ -431,7 +451,8 @@ mod tests {
     #[test]
     fn publish_events_map_packet_ids_in_order() {
         let mut s = Session::default();
-        s.awaiting.extend([Tag::Record(7), Tag::Other, Tag::Record(8)]);
+        s.awaiting
+            .extend([Tag::Record(7), Tag::Other, Tag::Record(8)]);
         on_outgoing(&mut s, 1);
         on_outgoing(&mut s, 0);
         on_outgoing(&mut s, 2);

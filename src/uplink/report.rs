@@ -5,7 +5,7 @@ use super::payload::{
 };
 use crate::health::{Health, get};
 use crate::reading::Ms;
-use crate::store::outbox::Outbox;
+use crate::store::{Kind, Outbox};
 
 /// Polls per second between two reports.
 #[derive(Debug, Default)]
@@ -39,14 +39,14 @@ pub fn health(
         uptime_s: ((now - started_ms).max(0) / 1000) as u64,
         devices: DeviceCounts { ok, failing },
         backlog: Backlog {
-            alarms: stats.pending_alarms(),
-            messages: stats.pending_others(),
+            alarms: stats.pending.get(Kind::Alarm),
+            messages: stats.pending.total() - stats.pending.get(Kind::Alarm),
             oldest_s: stats
-                .oldest_created_ms
+                .oldest_pending_ms
                 .map(|t| ((now - t).max(0) / 1000) as u64),
         },
         disk: Disk {
-            outbox_bytes: stats.file_bytes,
+            outbox_bytes: stats.bytes_on_disk,
             raw_bytes: get(&h.raw_bytes),
         },
         polls_per_s: rate.per_second(get(&h.polls), now),
@@ -60,8 +60,8 @@ pub fn health(
             store: get(&h.store_errors),
         },
         dropped: Dropped {
-            summaries: stats.dropped_others(),
-            alarms: stats.dropped_alarms(),
+            summaries: stats.dropped.total() - stats.dropped.get(Kind::Alarm),
+            alarms: stats.dropped.get(Kind::Alarm),
             raw_readings: get(&h.raw_dropped),
             samples: get(&h.samples_dropped),
         },

@@ -68,7 +68,10 @@ impl Daemon {
                 return st;
             }
             if Instant::now() > deadline {
-                panic!("daemon did not exit within {within:?}; log:\n{}", self.logs());
+                panic!(
+                    "daemon did not exit within {within:?}; log:\n{}",
+                    self.logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -99,7 +99,11 @@ impl Drop for Mosquitto {
 }
 
 fn mosquitto_binary() -> PathBuf {
-    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"] {
+    for p in [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ] {
         if std::path::Path::new(p).exists() {
             return PathBuf::from(p);
         }

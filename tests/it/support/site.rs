@@ -52,7 +52,12 @@ impl SimSite {
                 faults,
             });
         }
-        let text = config_text(&devices, "mqtt://127.0.0.1:1", "1s", std::path::Path::new("/tmp/unused"));
+        let text = config_text(
+            &devices,
+            "mqtt://127.0.0.1:1",
+            "1s",
+            std::path::Path::new("/tmp/unused"),
+        );
         let site = sitewarden::config::load_from(&text, "sim.toml", &[], &[])
             .unwrap_or_else(|e| panic!("sim config invalid:\n{e}"));
         SimSite {
@@ -64,15 +69,29 @@ impl SimSite {
     }
 
     fn device(&self, id: &str) -> &SimDevice {
-        self.devices.iter().find(|d| d.id == id).expect("known sim device")
+        self.devices
+            .iter()
+            .find(|d| d.id == id)
+            .expect("known sim device")
     }
 
     /// Sets a point's RAW value (before scale) in the device's registers.
     pub fn set(&self, device: &str, point: &str, raw: f64) {
-        let d = self.site.devices.iter().find(|d| d.id == device).expect("device");
+        let d = self
+            .site
+            .devices
+            .iter()
+            .find(|d| d.id == device)
+            .expect("device");
         let p = &d.points[d.point_index(point).expect("point")];
         let sd = self.device(device);
-        sd.units.lock().unwrap().get_mut(&1).expect("unit 1").set_point(p, raw).expect("encodable value");
+        sd.units
+            .lock()
+            .unwrap()
+            .get_mut(&1)
+            .expect("unit 1")
+            .set_point(p, raw)
+            .expect("encodable value");
     }
 
     /// The device stops answering (requests are read and ignored).
@@ -124,7 +143,12 @@ impl TestSite {
     }
 }
 
-fn config_text(devices: &[SimDevice], broker: &str, interval: &str, data: &std::path::Path) -> String {
+fn config_text(
+    devices: &[SimDevice],
+    broker: &str,
+    interval: &str,
+    data: &std::path::Path,
+) -> String {
     let mut t = format!(
         "[gateway]\nsite = \"test\"\nid = \"gw-1\"\ndata_dir = \"{}\"\n\n[uplink]\nbroker = \"{broker}\"\nsummary_interval = \"{interval}\"\n\n",
         data.display()

@@ -92,7 +92,11 @@ impl Subscriber {
             }
             if Instant::now() > deadline {
                 let seen: Vec<String> = self.snapshot().iter().map(|m| m.topic.clone()).collect();
-                panic!("no message for `{what}` within {within:?}; saw {} messages: {:?}", seen.len(), &seen[seen.len().saturating_sub(20)..]);
+                panic!(
+                    "no message for `{what}` within {within:?}; saw {} messages: {:?}",
+                    seen.len(),
+                    &seen[seen.len().saturating_sub(20)..]
+                );
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -106,7 +110,10 @@ impl Subscriber {
                 return;
             }
             if Instant::now() > deadline {
-                panic!("`{what}` did not happen within {within:?} ({} messages seen)", self.snapshot().len());
+                panic!(
+                    "`{what}` did not happen within {within:?} ({} messages seen)",
+                    self.snapshot().len()
+                );
             }
             std::thread::sleep(Duration::from_millis(25));
         }
