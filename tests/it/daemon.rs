@@ -141,8 +141,10 @@ fn summaries_status_and_offline_reach_the_platform() {
 fn dead_device_does_not_delay_other_connections() {
     let broker = Mosquitto::start();
     let sim = SimSite::start(&["th-1:rs485-th", "th-2:rs485-th"]);
-    sim.set("th-1", "temperature", 215.0);
-    sim.set("th-2", "temperature", 180.0);
+    for (d, t) in [("th-1", 215.0), ("th-2", 180.0)] {
+        sim.set(d, "temperature", t);
+        sim.set(d, "humidity", 400.0);
+    }
     let site = TestSite::new(&broker, &sim, "1s");
     let sub = Subscriber::start(
         broker.port,

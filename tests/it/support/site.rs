@@ -42,7 +42,10 @@ impl SimSite {
             let units = sim::Units::default();
             units.lock().unwrap().insert(1, sim::Image::default());
             let faults = sim::Faults::default();
-            let handle = rt.spawn(sim::serve_tcp(listener, units.clone(), faults.clone()));
+            let handle = {
+                let _in_rt = rt.enter();
+                sim::serve_tcp(listener, units.clone(), faults.clone())
+            };
             servers.insert(id.to_string(), handle);
             devices.push(SimDevice {
                 id: id.to_string(),
