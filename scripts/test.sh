@@ -18,10 +18,13 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# pymodbus: the independent Modbus implementation the interop tests serve devices with.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pymodbus, serial' >/dev/null 2>&1; then
+# pymodbus: the independent Modbus implementation the interop tests serve devices with
+# (tests/fixtures/pymodbus_server.py). The version is the one the interop suite is verified
+# against; a venv holding another is brought to it.
+PYMODBUS=3.8.6
+if ! .venv/bin/python -c "import pymodbus, serial, sys; sys.exit(pymodbus.__version__ != '$PYMODBUS')" >/dev/null 2>&1; then
   python3 -m venv .venv
-  .venv/bin/pip install -q 'pymodbus==3.8.6' 'pyserial>=3.5'
+  .venv/bin/pip install -q "pymodbus==$PYMODBUS" 'pyserial==3.5'
 fi
 export SITEWARDEN_TEST_PYTHON="$PWD/.venv/bin/python"
 
