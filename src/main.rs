@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         Cmd::Run { config } => cli::run::main(&config),
         Cmd::Check { config } => cli::check::main(&config),
         Cmd::Outbox { config } => cli::outbox::main(&config),
+        Cmd::Probe(args) => cli::probe::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

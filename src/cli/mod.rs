@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod outbox;
+pub mod probe;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,8 @@ pub enum Cmd {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Read one Modbus device once and print its points; exit 1 if any failed.
+    Probe(probe::ProbeArgs),
     /// Show the outbox: backlog per kind, oldest pending, disk use, dropped counts.
     Outbox {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]

@@ -28,6 +28,8 @@ pub(crate) struct Conn<'a> {
     retry_at: Option<Instant>,
     delay: Option<Duration>,
     last_open_error: String,
+    /// Requests sent so far (for `read_once`'s report).
+    pub(crate) requests: usize,
 }
 
 impl<'a> Conn<'a> {
@@ -40,6 +42,7 @@ impl<'a> Conn<'a> {
             retry_at: None,
             delay: None,
             last_open_error: String::new(),
+            requests: 0,
         }
     }
 
@@ -80,7 +83,11 @@ impl<'a> Conn<'a> {
 
     /// One request, with the link closed afterwards if the fault calls for it.
     pub(crate) async fn call(&mut self, unit: u8, req: &Request) -> Result<Answer, CallError> {
-        let link = self.link().await?;
+        self.link().await?;
+        self.requests += 1;
+        let Some(link) = self.link.as_mut() else {
+            return Err(CallError::Transport("not connected".into()));
+        };
         let result = link.call(unit, req).await;
         if let Err(e) = &result {
             if link.must_reopen(e) {

@@ -253,12 +253,18 @@ pub struct PointReading {
     pub error: Option<PollError>,
 }
 
-/// Reads every point of `device` once over a fresh link (for `sitewarden probe`): one
-/// entry per point, in profile order. `Err` only when the transport cannot be opened.
-pub async fn read_once(
-    kind: &ConnectionKind,
-    device: &Device,
-) -> Result<Vec<PointReading>, PollError> {
+/// What `read_once` found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadOnce {
+    /// One entry per point of the device, in profile order.
+    pub points: Vec<PointReading>,
+    /// Requests sent (fewer than planned when the device fell silent).
+    pub requests: usize,
+}
+
+/// Reads every point of `device` once over a fresh link (for `sitewarden probe`). `Err`
+/// only when the transport cannot be opened.
+pub async fn read_once(kind: &ConnectionKind, device: &Device) -> Result<ReadOnce, PollError> {
     let health = Health::default();
     let plan = plan::plan(device);
     let mut conn = Conn::new(kind, &health);
@@ -291,7 +297,10 @@ pub async fn read_once(
         }
     })
     .await;
-    Ok(out)
+    Ok(ReadOnce {
+        points: out,
+        requests: conn.requests,
+    })
 }
 
 fn registers_of(slot: plan::Slot, answer: &frame::Answer) -> Vec<u16> {

@@ -324,8 +324,9 @@ async fn read_once_shows_registers_values_and_errors() {
         let dev = device("water", 0, 1, 1000, vec![level, missing]);
         let conn = tcp(&address, 500);
         let got = read_once(&conn.kind, &dev).await.expect("connects");
+        assert_eq!(got.requests, 2);
         assert_eq!(
-            got,
+            got.points,
             vec![
                 PointReading {
                     raw_registers: vec![0x0000, 0x3FC0],
@@ -343,8 +344,10 @@ async fn read_once_shows_registers_values_and_errors() {
         faults.set(1, Fault::Silent);
         let conn = tcp(&address, 50);
         let got = read_once(&conn.kind, &dev).await.expect("connects");
+        assert_eq!(got.requests, 1);
         assert!(
-            got.iter()
+            got.points
+                .iter()
                 .all(|r| r.error == Some(PollError::Timeout) && r.raw.is_none())
         );
         // Nobody listens on a port that was just released.

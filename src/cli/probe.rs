@@ -1,0 +1,439 @@
+//! `sitewarden probe`: reads one Modbus device once and prints what it holds, for a
+//! technician at the cabinet.
+//!
+//! The device comes from the configuration by id (`probe gate-n1 -c FILE`), or is
+//! described on the command line (`--tcp host:port` or `--serial PORT --baud …`, with
+//! `--unit` and `--profile`). Either way it becomes a `Device` and a `ConnectionKind`,
+//! and `source::modbus::read_once` does the reading: the same coalesced plan, codec,
+//! timeouts and RTU recovery as the daemon, so what probe sees is what the daemon will.
+//! The output is a table — point, table, address, type, raw registers in hex, value with
+//! unit (or the error by name), kind — and a summary line with the requests sent and the time
+//! taken.
+//!
+//! Exit codes: 0 when every point was read, 1 when any failed (or the device could not
+//! be reached), 2 on a usage or configuration error. Probe never writes to a device and
+//! never touches the store or the broker.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{ArgGroup, Args, ValueEnum};
+
+use super::{DEFAULT_CONFIG, Reported};
+use crate::config;
+use crate::reading::PollError;
+use crate::site::{
+    ConnectionKind, Device, Parity, Point, PointSource, PointType, Site, Table, WordOrder,
+};
+use crate::source::modbus::plan::{self, MAX_REGISTERS};
+use crate::source::modbus::{PointReading, ReadOnce, read_once};
+
+const DEFAULT_TCP_TIMEOUT: Duration = Duration::from_millis(500);
+const DEFAULT_SERIAL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `sitewarden probe` arguments: a configured device by id, or an ad-hoc one.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").args(["device", "tcp", "serial"]).required(true)))]
+pub struct ProbeArgs {
+    /// Id of a device in the configuration.
+    pub device: Option<String>,
+    /// Configuration file (with a device id).
+    #[arg(short, long, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Modbus TCP device or TCP-to-RTU gateway: host[:port], port 502 if omitted.
+    #[arg(long, value_name = "HOST:PORT", requires = "profile")]
+    pub tcp: Option<String>,
+    /// Serial port of a Modbus RTU bus.
+    #[arg(long, value_name = "PORT", requires = "profile")]
+    pub serial: Option<PathBuf>,
+    /// Serial speed.
+    #[arg(long, default_value_t = 9600, requires = "serial")]
+    pub baud: u32,
+    /// Serial parity.
+    #[arg(long, value_enum, default_value = "none", requires = "serial")]
+    pub parity: ParityArg,
+    /// Serial stop bits.
+    #[arg(long, default_value_t = 1, requires = "serial",
+          value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub stop_bits: u8,
+    /// Modbus unit id (slave address).
+    #[arg(long, default_value_t = 1, conflicts_with = "device",
+          value_parser = clap::value_parser!(u8).range(1..=247))]
+    pub unit: u8,
+    /// Profile: a shipped or installed profile name, or the path of a profile file.
+    #[arg(long, conflicts_with = "device")]
+    pub profile: Option<String>,
+    /// Time allowed for each answer [default: the connection's; 500ms TCP, 1s serial].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Largest register count in one read, for devices that refuse big reads.
+    #[arg(long, conflicts_with = "device",
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_REGISTERS)))]
+    pub max_registers_per_read: Option<u16>,
+    /// Registers a read may skip to join two points.
+    #[arg(long, conflicts_with = "device",
+          value_parser = clap::value_parser!(u16).range(0..=i64::from(MAX_REGISTERS)))]
+    pub max_gap: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParityArg {
+    None,
+    Even,
+    Odd,
+}
+
+/// Runs the probe and prints its table to stdout.
+pub fn main(args: &ProbeArgs) -> anyhow::Result<()> {
+    let (kind, device) = target(args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let started = Instant::now();
+    let result = runtime.block_on(read_once(&kind, &device));
+    let took = started.elapsed();
+    println!("{}", header(&kind, &device));
+    match result {
+        Ok(read) => {
+            print!("{}", render(&device, &read, took));
+            if read.points.iter().all(|p| p.error.is_none()) {
+                Ok(())
+            } else {
+                Err(Reported(1).into())
+            }
+        }
+        Err(e) => {
+            println!("cannot reach the device: {e}");
+            Err(Reported(1).into())
+        }
+    }
+}
+
+/// The connection and device to probe, from the config or the command line. Errors are
+/// printed here and become exit code 2.
+fn target(args: &ProbeArgs) -> anyhow::Result<(ConnectionKind, Device)> {
+    match &args.device {
+        Some(id) => from_config(args, id),
+        None => ad_hoc(args),
+    }
+    .map_err(|message| {
+        eprintln!("{message}");
+        Reported(2).into()
+    })
+}
+
+fn from_config(args: &ProbeArgs, id: &str) -> Result<(ConnectionKind, Device), String> {
+    let site: Site = config::load(&args.config)
+        .map_err(|errors| format!("{errors}\n{}: configuration refused", args.config.display()))?;
+    let Some(device) = site.devices.iter().find(|d| d.id == id) else {
+        let ids: Vec<&str> = site.devices.iter().map(|d| d.id.as_str()).collect();
+        return Err(format!(
+            "no device `{id}` in {}; devices: {}",
+            args.config.display(),
+            ids.join(", ")
+        ));
+    };
+    let mut kind = site
+        .connections
+        .get(device.connection)
+        .map(|c| c.kind.clone())
+        .ok_or_else(|| format!("device `{id}` has no connection"))?;
+    if matches!(kind, ConnectionKind::Mqtt { .. }) {
+        return Err(format!(
+            "`{id}` is a camera on an mqtt connection; probe reads modbus devices"
+        ));
+    }
+    if let Some(t) = args.timeout {
+        set_timeout(&mut kind, t);
+    }
+    Ok((kind, device.clone()))
+}
+
+fn ad_hoc(args: &ProbeArgs) -> Result<(ConnectionKind, Device), String> {
+    let kind = match (&args.tcp, &args.serial) {
+        (Some(address), None) => ConnectionKind::ModbusTcp {
+            address: with_port(address),
+            timeout: args.timeout.unwrap_or(DEFAULT_TCP_TIMEOUT),
+        },
+        (None, Some(port)) => ConnectionKind::ModbusRtu {
+            port: port.clone(),
+            baud: args.baud,
+            parity: match args.parity {
+                ParityArg::None => Parity::None,
+                ParityArg::Even => Parity::Even,
+                ParityArg::Odd => Parity::Odd,
+            },
+            data_bits: 8,
+            stop_bits: args.stop_bits,
+            timeout: args.timeout.unwrap_or(DEFAULT_SERIAL_TIMEOUT),
+        },
+        _ => return Err("give a device id, or --tcp or --serial".into()),
+    };
+    let profile = args.profile.as_deref().ok_or("--profile is required")?;
+    let points = load_profile(profile, &args.config)?;
+    if !points
+        .iter()
+        .any(|p| matches!(p.source, PointSource::Modbus { .. }))
+    {
+        return Err(format!(
+            "profile `{profile}` has no modbus points (a camera profile?)"
+        ));
+    }
+    let device = Device {
+        id: format!("unit-{}", args.unit),
+        profile: profile.to_string(),
+        connection: 0,
+        unit: args.unit,
+        poll: Duration::from_secs(1),
+        zone: None,
+        max_registers_per_read: args.max_registers_per_read.unwrap_or(MAX_REGISTERS),
+        max_gap: args.max_gap.unwrap_or(0),
+        points,
+        camera: None,
+    };
+    Ok((kind, device))
+}
+
+/// A profile by name (in `<config dir>/profiles/`, `/etc/sitewarden/profiles/`, then the
+/// shipped ones) or by file path (anything with a `/` or ending in `.toml`).
+fn load_profile(profile: &str, config_path: &Path) -> Result<Vec<Point>, String> {
+    let is_path = profile.contains('/') || profile.ends_with(".toml");
+    let (name, dirs) = if is_path {
+        let path = Path::new(profile);
+        if !path.is_file() {
+            return Err(format!("no profile file {profile}"));
+        }
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| format!("cannot name a profile after {profile}"))?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        (name, vec![dir])
+    } else {
+        (profile, config::profile_dirs(config_path))
+    };
+    config::load_profile(name, &dirs).map_err(|e| e.to_string())
+}
+
+fn with_port(address: &str) -> String {
+    // An IPv6 literal carries its port after `]`; anything else after its only `:`.
+    let has_port = match address.rsplit_once(']') {
+        Some((_, rest)) => rest.starts_with(':'),
+        None => address.contains(':'),
+    };
+    if has_port {
+        address.to_string()
+    } else {
+        format!("{address}:502")
+    }
+}
+
+fn set_timeout(kind: &mut ConnectionKind, t: Duration) {
+    match kind {
+        ConnectionKind::ModbusTcp { timeout, .. } | ConnectionKind::ModbusRtu { timeout, .. } => {
+            *timeout = t;
+        }
+        ConnectionKind::Mqtt { .. } => {}
+    }
+}
+
+/// The first line: what is probed, where.
+pub fn header(kind: &ConnectionKind, device: &Device) -> String {
+    let link = match kind {
+        ConnectionKind::ModbusTcp { address, timeout } => {
+            format!("modbus-tcp {address}, timeout {}", ms(*timeout))
+        }
+        ConnectionKind::ModbusRtu {
+            port,
+            baud,
+            parity,
+            data_bits,
+            stop_bits,
+            timeout,
+        } => {
+            let p = match parity {
+                Parity::None => 'N',
+                Parity::Even => 'E',
+                Parity::Odd => 'O',
+            };
+            format!(
+                "modbus-rtu {} {baud} {data_bits}{p}{stop_bits}, timeout {}",
+                port.display(),
+                ms(*timeout)
+            )
+        }
+        ConnectionKind::Mqtt { broker, .. } => format!("mqtt {broker}"),
+    };
+    format!(
+        "{} ({}), unit {}, on {link}",
+        device.id, device.profile, device.unit
+    )
+}
+
+/// The table and the summary line, each line ending in a newline. Pure, for the tests.
+pub fn render(device: &Device, read: &ReadOnce, took: Duration) -> String {
+    let mut rows = vec![
+        [
+            "point",
+            "table",
+            "address",
+            "type",
+            "registers",
+            "value",
+            "kind",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut failed = 0;
+    for (point, reading) in device.points.iter().zip(&read.points) {
+        let PointSource::Modbus {
+            table,
+            address,
+            ty,
+            word_order,
+        } = &point.source
+        else {
+            continue;
+        };
+        let width = if table.is_bits() { 1 } else { ty.registers() };
+        let place = if width > 1 {
+            format!("{address}-{}", u32::from(*address) + u32::from(width) - 1)
+        } else {
+            address.to_string()
+        };
+        if reading.error.is_some() {
+            failed += 1;
+        }
+        rows.push(vec![
+            point.name.clone(),
+            table.name().to_string(),
+            place,
+            type_name(*ty, *word_order),
+            registers(*table, &reading.raw_registers),
+            value(point, reading),
+            point.kind.name().to_string(),
+        ]);
+    }
+    let mut out = String::new();
+    for row in columns(&rows) {
+        out.push_str(&row);
+        out.push('\n');
+    }
+    let planned = plan::reads_per_poll(device);
+    let points = rows.len() - 1;
+    let mut summary = format!(
+        "{} in {} ms; {} of {points} points read",
+        plural(read.requests, "request"),
+        took.as_millis(),
+        points - failed
+    );
+    if read.requests < planned {
+        summary.push_str(&format!(
+            " ({planned} planned; the rest skipped after silence)"
+        ));
+    }
+    out.push_str(&summary);
+    out.push('\n');
+    out
+}
+
+fn registers(table: Table, raw: &[u16]) -> String {
+    if raw.is_empty() {
+        return "-".to_string();
+    }
+    let each: Vec<String> = if table.is_bits() {
+        raw.iter().map(u16::to_string).collect()
+    } else {
+        raw.iter().map(|w| format!("{w:04X}")).collect()
+    };
+    each.join(" ")
+}
+
+fn value(point: &Point, reading: &PointReading) -> String {
+    match (&reading.error, reading.raw) {
+        (Some(e), _) => error(e),
+        (None, Some(raw)) => {
+            let v = point.engineering(raw);
+            let f32_point = matches!(
+                point.source,
+                PointSource::Modbus {
+                    ty: PointType::F32,
+                    ..
+                }
+            );
+            // An f32 is shown as the f32 it is, not as its longer f64 widening.
+            let mut s = if f32_point {
+                (v as f32).to_string()
+            } else {
+                v.to_string()
+            };
+            if let Some(unit) = &point.unit {
+                s.push(' ');
+                s.push_str(unit);
+            }
+            s
+        }
+        (None, None) => "-".to_string(),
+    }
+}
+
+fn error(e: &PollError) -> String {
+    match e {
+        PollError::Timeout => "no answer (timeout)".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Left-aligned columns, two spaces apart, trailing spaces trimmed.
+fn columns(rows: &[Vec<String>]) -> Vec<String> {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let mut line = String::new();
+            for (cell, w) in r.iter().zip(&widths) {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn ms(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// `u16`, `u32 hi-first`, `f32 lo-first`: word order only where there are words to order.
+fn type_name(ty: PointType, order: WordOrder) -> String {
+    match (ty.registers() > 1, order) {
+        (true, WordOrder::HiFirst) => format!("{} hi-first", ty.name()),
+        (true, WordOrder::LoFirst) => format!("{} lo-first", ty.name()),
+        (false, _) => ty.name().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+use super::*;
+use crate::site::PointKind;
+
+fn point(name: &str, table: Table, address: u16, ty: PointType, order: WordOrder) -> Point {
+    Point {
+        name: name.into(),
+        source: PointSource::Modbus {
+            table,
+            address,
+            ty,
+            word_order: order,
+        },
+        scale: 1.0,
+        offset: 0.0,
+        unit: None,
+        kind: PointKind::Gauge,
+        writable: false,
+    }
+}
+
+fn device(points: Vec<Point>) -> Device {
+    Device {
+        id: "th-1".into(),
+        profile: "mixed".into(),
+        connection: 0,
+        unit: 7,
+        poll: Duration::from_secs(1),
+        zone: None,
+        max_registers_per_read: 125,
+        max_gap: 0,
+        points,
+        camera: None,
+    }
+}
+
+fn ok(registers: &[u16], raw: f64) -> PointReading {
+    PointReading {
+        raw_registers: registers.to_vec(),
+        raw: Some(raw),
+        error: None,
+    }
+}
+
+fn failed(error: PollError) -> PointReading {
+    PointReading {
+        raw_registers: vec![],
+        raw: None,
+        error: Some(error),
+    }
+}
+
+#[test]
+fn the_table_shows_registers_in_hex_values_with_units_and_errors_by_name() {
+    let mut temperature = point(
+        "temperature",
+        Table::Holding,
+        1,
+        PointType::I16,
+        WordOrder::HiFirst,
+    );
+    temperature.scale = 0.1;
+    temperature.unit = Some("°C".into());
+    let mut level = point(
+        "level_m",
+        Table::Holding,
+        2,
+        PointType::F32,
+        WordOrder::LoFirst,
+    );
+    level.unit = Some("m".into());
+    let mut entries = point(
+        "entries",
+        Table::Input,
+        0,
+        PointType::U32,
+        WordOrder::HiFirst,
+    );
+    entries.kind = PointKind::Counter;
+    let mut forced = point(
+        "forced_entry",
+        Table::Discrete,
+        0,
+        PointType::Bool,
+        WordOrder::HiFirst,
+    );
+    forced.kind = PointKind::Event;
+    let d = device(vec![temperature, level, entries, forced]);
+    let read = ReadOnce {
+        points: vec![
+            ok(&[0xFFCC], -52.0),
+            ok(&[0x70A4, 0x4145], f64::from(12.34_f32)),
+            failed(PollError::Exception(2)),
+            ok(&[1], 1.0),
+        ],
+        requests: 3,
+    };
+    let got = render(&d, &read, Duration::from_millis(12));
+    let want = "\
+point         table     address  type          registers  value                                  kind
+temperature   holding   1        i16           FFCC       -5.2 °C                                gauge
+level_m       holding   2-3      f32 lo-first  70A4 4145  12.34 m                                gauge
+entries       input     0-1      u32 hi-first  -          exception 0x02 (illegal data address)  counter
+forced_entry  discrete  0        bool          1          1                                      event
+3 requests in 12 ms; 3 of 4 points read
+";
+    assert_eq!(got, want, "got:\n{got}");
+}
+
+#[test]
+fn the_summary_says_when_reads_were_skipped_after_silence() {
+    let d = device(vec![
+        point("a", Table::Input, 0, PointType::U16, WordOrder::HiFirst),
+        point("b", Table::Holding, 0, PointType::U16, WordOrder::HiFirst),
+    ]);
+    let read = ReadOnce {
+        points: vec![failed(PollError::Timeout), failed(PollError::Timeout)],
+        requests: 1,
+    };
+    let got = render(&d, &read, Duration::from_millis(300));
+    let last = got.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "1 request in 300 ms; 0 of 2 points read (2 planned; the rest skipped after silence)"
+    );
+    assert!(got.contains("no answer (timeout)"), "{got}");
+}
+
+#[test]
+fn tcp_addresses_get_port_502_when_none_is_given() {
+    let cases = [
+        ("192.168.10.20", "192.168.10.20:502"),
+        ("192.168.10.20:5020", "192.168.10.20:5020"),
+        ("gate-gw.local", "gate-gw.local:502"),
+        ("[::1]", "[::1]:502"),
+        ("[::1]:1502", "[::1]:1502"),
+    ];
+    for (given, want) in cases {
+        assert_eq!(with_port(given), want, "{given}");
+    }
+}
+
+#[test]
+fn the_header_names_device_unit_and_link() {
+    let d = device(vec![]);
+    let tcp = ConnectionKind::ModbusTcp {
+        address: "127.0.0.1:5020".into(),
+        timeout: Duration::from_millis(500),
+    };
+    assert_eq!(
+        header(&tcp, &d),
+        "th-1 (mixed), unit 7, on modbus-tcp 127.0.0.1:5020, timeout 500ms"
+    );
+    let rtu = ConnectionKind::ModbusRtu {
+        port: "/dev/ttyUSB0".into(),
+        baud: 9600,
+        parity: Parity::Even,
+        data_bits: 8,
+        stop_bits: 1,
+        timeout: Duration::from_secs(1),
+    };
+    assert_eq!(
+        header(&rtu, &d),
+        "th-1 (mixed), unit 7, on modbus-rtu /dev/ttyUSB0 9600 8E1, timeout 1s"
+    );
+}
+
+#[test]
+fn profiles_load_by_shipped_name_or_by_file_path() {
+    let nowhere = Path::new("/nonexistent/sitewarden.toml");
+    let points = load_profile("water-level", nowhere).expect("shipped profile");
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].name, "level_m");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("meter.toml");
+    std::fs::write(
+        &file,
+        "[[point]]\nname = \"volts\"\ntable = \"input\"\naddress = 9\ntype = \"u16\"\nkind = \"gauge\"\n",
+    )
+    .expect("write profile");
+    let points = load_profile(&file.display().to_string(), nowhere).expect("profile file");
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].name, "volts");
+
+    let missing = dir.path().join("absent.toml");
+    let err = load_profile(&missing.display().to_string(), nowhere).expect_err("no file");
+    assert!(err.starts_with("no profile file"), "{err}");
+    let err = load_profile("no-such-profile", nowhere).expect_err("unknown name");
+    assert!(err.contains("no-such-profile"), "{err}");
+}
