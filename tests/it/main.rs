@@ -6,5 +6,8 @@ mod support;
 // The daemon end to end: polling, summaries, status (issue 2).
 mod daemon;
 
+// Issue 6: pymodbus and mbpoll against our client, probe and the daemon.
+mod interop;
+
 // The systemd unit, maintainer scripts and the .deb (issue 5).
 mod packaging;

@@ -1,0 +1,16 @@
+//! Interop (issue 6): our Modbus client against implementations we did not write.
+//!
+//! pymodbus (tests/fixtures/pymodbus_server.py, from the venv scripts/test.sh makes)
+//! plays the devices, over TCP and over RTU on a socat pty pair; mbpoll (libmodbus)
+//! reads the same registers as `sitewarden probe` and must agree. Without
+//! `SITEWARDEN_TEST_PYTHON` these tests fail and say to run scripts/test.sh: they are
+//! never skipped.
+//!
+//! - `values`: every shipped profile decoded right, TCP and RTU, several unit ids.
+//! - `faults`: exceptions, a silent unit, slow answers either side of the timeout, a
+//!   corrupted frame; the other units keep their poll rate.
+//! - `mbpoll`: the cross-check, and `probe`'s exit codes.
+//! - `daemon`: the values through to the summaries at the broker.
+
+mod fixture;
+mod values;
