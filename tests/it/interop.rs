@@ -12,5 +12,7 @@
 //! - `mbpoll`: the cross-check, and `probe`'s exit codes.
 //! - `daemon`: the values through to the summaries at the broker.
 
+mod faults;
 mod fixture;
+mod proxy;
 mod values;
