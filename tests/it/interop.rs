@@ -14,5 +14,6 @@
 
 mod faults;
 mod fixture;
+mod mbpoll;
 mod proxy;
 mod values;

@@ -9,6 +9,11 @@ pub struct Daemon {
     pub log: PathBuf,
 }
 
+/// Exported by scripts/test.sh for the interop tests. The daemon refuses unknown
+/// `SITEWARDEN*` variables (a misspelt override must not pass silently), so it is kept
+/// from the processes under test.
+const TEST_PYTHON: &str = "SITEWARDEN_TEST_PYTHON";
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sitewarden")
 }
@@ -24,6 +29,7 @@ impl Daemon {
             .arg(config)
             .env("RUST_LOG", "sitewarden=debug,info")
             .env_remove("NOTIFY_SOCKET")
+            .env_remove(TEST_PYTHON)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)
@@ -92,6 +98,7 @@ impl Drop for Daemon {
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin())
         .args(args)
+        .env_remove(TEST_PYTHON)
         .stdin(Stdio::null())
         .output()
         .expect("run sitewarden");
