@@ -12,6 +12,7 @@
 //! - `mbpoll`: the cross-check, and `probe`'s exit codes.
 //! - `daemon`: the values through to the summaries at the broker.
 
+mod daemon;
 mod faults;
 mod fixture;
 mod mbpoll;
