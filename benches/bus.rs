@@ -85,10 +85,14 @@ fn open_pty() -> Pty {
     }
 }
 
-/// The shared line: when it falls quiet, and which way the last byte went.
+/// The shared line: when it falls quiet, which way the last byte went, and how long it
+/// stood idle beyond the silent interval before a frame, by the side that sent it.
 struct Line {
     busy_until: Instant,
     last_up: bool,
+    /// [slaves, master]: idle time beyond 3.5 characters before their frames.
+    idle: [Duration; 2],
+    frames: [u64; 2],
 }
 
 /// Copies `from` to `to`, each byte delivered when the modelled line has carried it.
@@ -108,7 +112,10 @@ fn pace(mut from: File, mut to: File, up: bool, line: Arc<Mutex<Line>>) {
                 let free = if l.last_up == up {
                     l.busy_until
                 } else {
-                    l.busy_until + gap
+                    let free = l.busy_until + gap;
+                    l.idle[usize::from(up)] += arrived.saturating_duration_since(free);
+                    l.frames[usize::from(up)] += 1;
+                    free
                 };
                 let end = arrived.max(free) + c;
                 l.busy_until = end;
@@ -132,6 +139,8 @@ fn rtu_bus() {
     let line = Arc::new(Mutex::new(Line {
         busy_until: Instant::now(),
         last_up: false,
+        idle: [Duration::ZERO; 2],
+        frames: [0; 2],
     }));
     let clone = |f: &File| f.try_clone().expect("dup pty master");
     for (from, to, up) in [
@@ -173,6 +182,7 @@ fn rtu_bus() {
     let site = Arc::new(site(kind, devices));
     let health = Arc::new(Health::new(usize::from(SLAVES)));
     let rt = runtime();
+    let mut idle_ms = [0.0; 2];
     let (polls, errors, seconds) = rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
         let (_writes, writes_rx) = tokio::sync::mpsc::channel(1);
@@ -192,10 +202,19 @@ fn rtu_bus() {
             }
             errors
         });
+        let idle = || {
+            let l = line.lock().unwrap_or_else(|e| e.into_inner());
+            (l.idle, l.frames)
+        };
         tokio::time::sleep(WARM_UP).await;
-        let (p0, t0) = (get(&health.polls), Instant::now());
+        let (p0, t0, i0) = (get(&health.polls), Instant::now(), idle());
         tokio::time::sleep(MEASURE).await;
-        let (p1, t1) = (get(&health.polls), Instant::now());
+        let (p1, t1, i1) = (get(&health.polls), Instant::now(), idle());
+        let per_frame = |side: usize| {
+            let frames = (i1.1[side] - i0.1[side]).max(1);
+            (i1.0[side] - i0.0[side]).as_secs_f64() * 1000.0 / frames as f64
+        };
+        idle_ms = [per_frame(0), per_frame(1)];
         cancel.cancel();
         let _ = task.await;
         let errors = drain.await.unwrap_or(u64::MAX);
@@ -236,6 +255,10 @@ fn rtu_bus() {
         1000.0 / achieved,
         1000.0 / achieved - chars * c_ms,
         chars * c_ms
+    );
+    println!(
+        "  line idle beyond the silent interval: {:.2} ms before a request (the poller), {:.2} ms before a response (the slave)",
+        idle_ms[1], idle_ms[0]
     );
     println!(
         "  bus utilisation      {:.1} % of the limit (target >= 85 %)",
