@@ -137,7 +137,12 @@ fn device(out: &mut String, site: &Site, d: &Device) {
             head.push_str(&format!(", heartbeat within {}", dur(c.heartbeat_timeout)));
         }
         None => {
-            head.push_str(&format!(", unit {}, every {}", d.unit, dur(d.poll)));
+            let reads = plural(crate::source::modbus::plan::reads_per_poll(d), "read");
+            head.push_str(&format!(
+                ", unit {}, every {}, {reads} per poll",
+                d.unit,
+                dur(d.poll)
+            ));
             if d.max_registers_per_read != 125 {
                 let n = d.max_registers_per_read;
                 head.push_str(&format!(", reads of at most {n} registers"));
@@ -400,11 +405,11 @@ mod tests {
             "rs485-2 modbus-rtu /dev/ttyUSB1 19200 8E1, timeout 1s 1 device",
             "camera-lan mqtt mqtt://192.168.10.5:1883, max payload 64.0 KiB 2 devices",
             "devices (12)",
-            "gate-n1 (turnstile) on gate-lan, unit 1, every 1s, zone north-entrance",
+            "gate-n1 (turnstile) on gate-lan, unit 1, every 1s, 3 reads per poll, zone north-entrance",
             "entries input 0-1 u32 hi-first counter",
             "status input 4 u16 state",
             "open coil 0 bool command, writable",
-            "gate-n3 (turnstile) on gate-lan, unit 3, every 1s, reads skip gaps of up to 4 registers, zone north-entrance",
+            "gate-n3 (turnstile) on gate-lan, unit 3, every 1s, 3 reads per poll, reads skip gaps of up to 4 registers, zone north-entrance",
             "body_temp input 0 u16 ×0.01 °C gauge",
             "level_m holding 0-1 f32 lo-first m gauge",
             "cam-bridge (camera) on camera-lan, heartbeat within 1m 30s, zone bridge",
