@@ -189,7 +189,12 @@ pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyho
         tracing::error!(error = %e, "shutdown: uplink task failed");
     }
     // 4. Acks: the thread ends once the uplink's sender is dropped.
-    let _ = tokio::task::spawn_blocking(move || ack_thread.join()).await;
+    if !matches!(
+        tokio::task::spawn_blocking(move || ack_thread.join()).await,
+        Ok(Ok(()))
+    ) {
+        tracing::error!("shutdown: ack thread failed; acked records will be published again");
+    }
     tracing::info!("sitewarden stopped");
     Ok(())
 }

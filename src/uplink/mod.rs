@@ -223,11 +223,14 @@ async fn drain(
         }
     }
     if client.try_disconnect().is_ok() {
-        // Let the event loop write the DISCONNECT.
-        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        // Let the event loop write the DISCONNECT; it ends the loop with an error.
+        let flushed = tokio::time::timeout(Duration::from_millis(500), async {
             while eventloop.poll().await.is_ok() {}
         })
         .await;
+        if flushed.is_err() {
+            tracing::debug!("shutdown: disconnect not confirmed within 500 ms");
+        }
     }
 }
 
