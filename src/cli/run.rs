@@ -78,6 +78,7 @@ pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyho
         ),
         None => None,
     };
+    let transport = uplink::tls::transport(&site.uplink)?;
     let health = Arc::new(Health::new(site.devices.len()));
     let outbox = Arc::new(
         Outbox::open(&data_dir.join("outbox.redb"), site.buffer.outbox_max_bytes)
@@ -147,6 +148,7 @@ pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyho
         UplinkParams {
             site: Arc::clone(&site),
             password,
+            transport,
             outbox: Arc::clone(&outbox),
             wake: Arc::clone(&wake),
             health: Arc::clone(&health),

@@ -8,3 +8,6 @@ mod daemon;
 
 // The systemd unit, maintainer scripts and the .deb (issue 5).
 mod packaging;
+
+// mqtts:// to the platform broker (spec: uplink.broker, ca_file).
+mod tls;
