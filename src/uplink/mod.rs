@@ -141,6 +141,9 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 }
                 connected_once = true;
                 online = true;
+                p.health
+                    .uplink_online
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 will_fresh = false;
                 backoff.reset();
                 session = Session::default();
@@ -177,6 +180,9 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                     tracing::debug!(error = %e, "uplink connect failed");
                 }
                 online = false;
+                p.health
+                    .uplink_online
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 session = Session::default();
                 let delay = backoff.next();
                 tokio::select! {

@@ -11,3 +11,6 @@ mod packaging;
 
 // mqtts:// to the platform broker (spec: uplink.broker, ca_file).
 mod tls;
+
+// SIGHUP reload (issue 5).
+mod reload;
