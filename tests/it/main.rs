@@ -14,3 +14,6 @@ mod tls;
 
 // SIGHUP reload (issue 5).
 mod reload;
+
+// sd_notify: READY, STATUS, WATCHDOG, RELOADING, STOPPING (issue 5).
+mod notify;
