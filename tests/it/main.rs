@@ -17,3 +17,6 @@ mod reload;
 
 // sd_notify: READY, STATUS, WATCHDOG, RELOADING, STOPPING (issue 5).
 mod notify;
+
+// check, env overrides, outbox errors (issues 2, 3).
+mod cli;
