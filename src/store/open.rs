@@ -191,16 +191,12 @@ impl Outbox {
     /// Opens the database into `st`, quarantining a corrupt file.
     pub(crate) fn open_db(&self, st: &mut State) -> Result<(), StoreError> {
         let (path, read_only) = match &self.location {
-            Location::Factory { make, durable } => {
+            Location::Factory { make, .. } => {
                 let mut b = builder();
-                if !durable {
-                    // Non-durable commits are refused where other processes could read.
-                    b.set_concurrency_mode(ConcurrencyMode::ExclusiveWriter);
-                }
-                let db = match make(&b) {
-                    Ok(db) => db,
-                    Err(e) => return Err(e.into()),
-                };
+                // A simulated disk has no locks, and non-durable commits are refused
+                // where other processes could read: one exclusive writer.
+                b.set_concurrency_mode(ConcurrencyMode::ExclusiveWriter);
+                let db = make(&b)?;
                 init(&db, self.lease_floor())?;
                 st.db = Some(Db::Rw(db));
                 return Ok(());

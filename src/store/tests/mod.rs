@@ -1,6 +1,8 @@
 //! Tests of the store: the raw ring's format and bounds, the outbox's durability.
 
+mod corruption;
 mod outbox_basic;
+mod powercut;
 mod raw_ring;
 
 use crate::reading::Sample;
