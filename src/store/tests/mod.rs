@@ -2,6 +2,7 @@
 
 mod corruption;
 mod outbox_basic;
+mod outbox_model;
 mod powercut;
 mod raw_ring;
 
