@@ -40,7 +40,10 @@ fn payload(seq: u64, size: usize) -> Vec<u8> {
 
 impl Model {
     fn cost(&self) -> u64 {
-        self.pending.values().map(|(_, p)| (13 + TOPIC.len() + p.len() + 32) as u64).sum()
+        self.pending
+            .values()
+            .map(|(_, p)| (13 + TOPIC.len() + p.len() + 32) as u64)
+            .sum()
     }
 
     fn append(&mut self, items: &[(Kind, usize)], budget: u64) -> Vec<u64> {
@@ -49,7 +52,11 @@ impl Model {
             self.pending.insert(seq, (kind, payload(seq, size)));
         }
         self.next_seq += items.len() as u64;
-        let mut order: Vec<(u8, u64)> = self.pending.iter().map(|(s, (k, _))| (class(*k), *s)).collect();
+        let mut order: Vec<(u8, u64)> = self
+            .pending
+            .iter()
+            .map(|(s, (k, _))| (class(*k), *s))
+            .collect();
         order.sort();
         for (_, seq) in order {
             if self.cost() <= budget {
