@@ -39,6 +39,10 @@ impl StoreError {
     pub(crate) fn needs_reopen(&self) -> bool {
         matches!(self, StoreError::Io(_) | StoreError::Corrupt(_))
     }
+
+    pub(crate) fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Io(e) if raw::is_disk_full(e))
+    }
 }
 
 /// Every redb error type converts through `redb::Error`, sorted into our variants.

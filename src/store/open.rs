@@ -16,7 +16,7 @@ use redb::{
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 /// redb's page cache. The daemon's RSS budget is small and the outbox is written and read
 /// mostly sequentially, so 1 MiB is enough (redb's default, 1 GiB, lets RSS follow the
@@ -179,6 +179,7 @@ impl Outbox {
             max_bytes,
             lease: AtomicU64::new(lease),
             recoveries: AtomicU64::new(0),
+            squeezed: AtomicBool::new(false),
         }
     }
 

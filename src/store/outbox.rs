@@ -11,7 +11,7 @@ use super::{StoreError, disk};
 use crate::reading::Ms;
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub(crate) const ALARMS: TableDefinition<u64, &[u8]> = TableDefinition::new("alarms");
@@ -26,6 +26,9 @@ const BUDGET_PERCENT: u64 = 50;
 /// Free space below which the outbox stops growing: each new record then displaces old
 /// ones (oldest summaries first), so a filling disk sheds instead of failing.
 const LOW_WATER: u64 = 16 << 20;
+/// Under pressure the outbox may still grow to this, so a nearly empty outbox on a
+/// nearly full disk keeps new alarms instead of dropping them on arrival.
+const TIGHT_FLOOR: u64 = 256 << 10;
 /// Reopen-and-retry rounds after an I/O error before an append gives up.
 const RETRIES: usize = 2;
 /// Seqs reserved in the floor file at a time: one small durable write per million seqs.
@@ -65,12 +68,12 @@ pub struct OutboxStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pressure {
     Normal,
-    /// Little free space: do not grow.
+    /// Little free space: grow no further than `TIGHT_FLOOR`; past it each new record
+    /// displaces old ones.
     Tight,
-    /// A write just failed: shed twice what is added.
+    /// A write failed for lack of space: do not grow at all.
     Full,
 }
-
 /// The durable outbox. `Send + Sync`: ingest appends from its thread while the uplink
 /// reads and acks from blocking tasks; redb serialises the write transactions.
 pub struct Outbox {
@@ -80,6 +83,8 @@ pub struct Outbox {
     /// Seqs below this are covered by the floor file.
     pub(crate) lease: AtomicU64,
     pub(crate) recoveries: AtomicU64,
+    /// Set by a full disk; appends stay `Tight` until free space is back.
+    pub(crate) squeezed: AtomicBool,
 }
 
 /// The counters kept in `META`, loaded and stored once per write transaction.
@@ -182,6 +187,18 @@ impl Outbox {
                     attempt += 1;
                     pressure = Pressure::Full;
                     self.recover(&e);
+                    if e.is_disk_full() {
+                        self.squeezed.store(true, Ordering::Relaxed);
+                    }
+                    // Room first, in a transaction of its own: the pages it frees can
+                    // be reused by the append that follows.
+                    let room = 2 * items
+                        .iter()
+                        .map(|r| record::cost(r.topic.len() + (r.build)(0).len() + 16))
+                        .sum::<u64>();
+                    if let Err(e) = self.with_db(|db| self.try_shed(db, room)) {
+                        tracing::warn!(error = %e, "outbox: could not shed to make room");
+                    }
                 }
                 other => return other,
             }
@@ -343,11 +360,10 @@ impl Outbox {
                 seqs.push(seq);
             }
             c.next_seq = end;
-            let added = c.cost - before;
             let budget = match pressure {
                 Pressure::Normal => self.budget(),
-                Pressure::Tight => self.budget().min(before),
-                Pressure::Full => self.budget().min(before.saturating_sub(added)),
+                Pressure::Tight => self.budget().min(before.max(TIGHT_FLOOR)),
+                Pressure::Full => self.budget().min(before),
             };
             shed(&mut alarms, &mut others, &mut c, budget)?;
             let mut st = txn.open_table(STATE)?;
@@ -359,6 +375,22 @@ impl Outbox {
         };
         txn.commit()?;
         Ok(seqs)
+    }
+
+    /// Drops at least `room` bytes of the oldest records (by drop class) and commits.
+    fn try_shed(&self, db: &Db, room: u64) -> Result<(), StoreError> {
+        let txn = self.write_txn(db)?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let mut alarms = txn.open_table(ALARMS)?;
+            let mut others = txn.open_table(OTHERS)?;
+            let mut c = Counters::load(&meta)?;
+            let budget = c.cost.saturating_sub(room);
+            shed(&mut alarms, &mut others, &mut c, budget)?;
+            c.store(&mut meta)?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     fn try_ack(&self, db: &Db, seqs: &[u64]) -> Result<(), StoreError> {
@@ -421,21 +453,27 @@ impl Outbox {
     /// How full the disk under the outbox is; also puts the ballast back once there is
     /// room for it again.
     fn pressure(&self) -> Pressure {
+        let squeezed = self.squeezed.load(Ordering::Relaxed);
         let Some(dir) = self.location.dir() else {
-            return Pressure::Normal;
+            return if squeezed {
+                Pressure::Full
+            } else {
+                Pressure::Normal
+            };
         };
         match disk::free_bytes(dir) {
-            Ok(free) if free < LOW_WATER => Pressure::Tight,
-            Ok(free) => {
-                if free > LOW_WATER + 2 * disk::BALLAST_BYTES
-                    && let Some(b) = self.location.ballast_path()
+            Ok(free) if free > LOW_WATER + 2 * disk::BALLAST_BYTES => {
+                if let Some(b) = self.location.ballast_path()
                     && let Err(e) = disk::ensure_ballast(&b)
                 {
                     tracing::debug!(error = %e, "outbox: ballast not restored");
                 }
+                self.squeezed.store(false, Ordering::Relaxed);
                 Pressure::Normal
             }
-            Err(_) => Pressure::Normal,
+            _ if squeezed => Pressure::Full,
+            Ok(free) if free < LOW_WATER => Pressure::Tight,
+            _ => Pressure::Normal,
         }
     }
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 const SECTOR: u64 = 512;
 
 #[derive(Debug)]
-struct Disk {
+pub(super) struct Disk {
     durable: Vec<u8>,
     volatile: Vec<u8>,
     /// Sectors written since the last sync.
@@ -27,10 +27,12 @@ struct Disk {
     /// The image the disk came back with, once the power went.
     cut: Option<Vec<u8>>,
     rng: Rng,
+    /// Writes past this size fail with ENOSPC.
+    pub(super) capacity: u64,
 }
 
 impl Disk {
-    fn new(image: Vec<u8>, seed: u64) -> Arc<Mutex<Disk>> {
+    pub(super) fn new(image: Vec<u8>, seed: u64) -> Arc<Mutex<Disk>> {
         Arc::new(Mutex::new(Disk {
             durable: image.clone(),
             volatile: image,
@@ -38,6 +40,7 @@ impl Disk {
             fuse: None,
             cut: None,
             rng: Rng(seed),
+            capacity: u64::MAX,
         }))
     }
 
@@ -83,6 +86,10 @@ impl Disk {
     }
 }
 
+fn full() -> BackendIoError {
+    std::io::Error::from_raw_os_error(libc::ENOSPC)
+}
+
 fn dead() -> BackendIoError {
     std::io::Error::other("power cut")
 }
@@ -114,6 +121,9 @@ impl StorageBackend for SimBackend {
     fn set_len(&self, len: u64) -> Result<(), BackendIoError> {
         let mut d = self.disk();
         d.tick()?;
+        if len > d.capacity {
+            return Err(full());
+        }
         let old = d.volatile.len() as u64;
         d.volatile.resize(len as usize, 0);
         d.mark(old.min(len), old.max(len));
@@ -143,6 +153,9 @@ impl StorageBackend for SimBackend {
         let mut d = self.disk();
         d.tick()?;
         let end = offset as usize + data.len();
+        if end as u64 > d.capacity {
+            return Err(full());
+        }
         if end > d.volatile.len() {
             d.volatile.resize(end, 0);
         }
@@ -153,10 +166,19 @@ impl StorageBackend for SimBackend {
 }
 
 fn open(disk: &Arc<Mutex<Disk>>, durable: bool) -> Result<Outbox, crate::store::StoreError> {
+    open_sized(disk, durable, 1 << 30)
+}
+
+/// An outbox of `max_bytes` on the simulated disk.
+pub(super) fn open_sized(
+    disk: &Arc<Mutex<Disk>>,
+    durable: bool,
+    max_bytes: u64,
+) -> Result<Outbox, crate::store::StoreError> {
     let disk = Arc::clone(disk);
     Outbox::open_with(
         Box::new(move |b| b.create_with_backend(SimBackend(Arc::clone(&disk)))),
-        1 << 30,
+        max_bytes,
         durable,
     )
 }
