@@ -61,6 +61,11 @@ pub(crate) fn release_ballast(path: &Path) -> bool {
     fs::remove_file(path).is_ok()
 }
 
+/// ENOSPC, whichever way it is reported.
+pub(crate) fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc::ENOSPC)
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }

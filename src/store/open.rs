@@ -277,7 +277,7 @@ impl Outbox {
                 {
                     return Err(Failure::Corrupt(e.to_string()));
                 }
-                StoreError::Io(e) if super::raw::is_disk_full(&e) && !retried => {
+                StoreError::Io(e) if disk::is_disk_full(&e) && !retried => {
                     // The repair at open needs room: give it the ballast, once.
                     retried = true;
                     if let Some(b) = self.location.ballast_path() {

@@ -9,6 +9,7 @@ use super::codec::{
     self, Catalog, DecodeError, DeltaState, FRAME_HEADER, Reader, SEAL_BODY, SEAL_FRAME,
     SEGMENT_MAGIC, Seal, TYPE_CATALOG, TYPE_SAMPLES, TYPE_SEAL,
 };
+use super::disk::{is_disk_full, sync_dir};
 use crate::reading::{Ms, Sample};
 use crate::site::Site;
 use std::collections::VecDeque;
@@ -381,10 +382,6 @@ impl Chunk {
     }
 }
 
-pub(crate) fn is_disk_full(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc::ENOSPC)
-}
-
 fn no_segment() -> io::Error {
     io::Error::other("raw ring has no open segment")
 }
@@ -407,10 +404,6 @@ fn parse_segment_name(name: &str) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(hex, 16).ok()
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// Reads what a segment holds at open. A sealed segment is trusted by its seal; an
