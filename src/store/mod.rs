@@ -4,7 +4,7 @@
 //! decides when to flush or ack, and never reads the clock for data (callers pass
 //! timestamps); the one clock read stamps a quarantined file's name.
 //!
-//! # Raw ring (`RawRing`, `raw.rs` + `codec.rs`)
+//! # Raw ring (`RawRing`, `raw.rs` + `segment.rs` + `codec.rs`)
 //!
 //! Why not redb: a redb commit writes ~29 KB however little it carries, and the flash
 //! budget is 0.5 MB/min for 1170 points polled every second. An append-only log costs
@@ -32,7 +32,8 @@
 //!   there and sealed. A bit flip elsewhere costs the rest of its segment (the deltas
 //!   after it cannot be decoded), never the other segments.
 //!
-//! # Outbox (`Outbox`, `outbox.rs` + `open.rs` + `record.rs` + `disk.rs`)
+//! # Outbox (`Outbox`, `outbox.rs` + `ledger.rs` + `record.rs` + `open.rs` +
+//! `recovery.rs` + `disk.rs`)
 //!
 //! * Files in the data dir: `outbox.redb` (redb 4.6), `outbox.redb.seq` (seq floor),
 //!   `outbox.redb.opening` (open attempts in progress), `outbox.ballast` (2 MiB kept
@@ -69,10 +70,13 @@
 
 mod codec;
 mod disk;
+mod ledger;
 mod open;
 pub mod outbox;
 pub mod raw;
 mod record;
+mod recovery;
+mod segment;
 
 pub use open::Quarantine;
 pub use outbox::{KindCounts, Outbox, OutboxStats};

@@ -6,6 +6,7 @@ mod kill9;
 mod outbox_basic;
 mod outbox_model;
 mod powercut;
+mod raw_faults;
 mod raw_ring;
 
 use crate::reading::Sample;
