@@ -75,6 +75,17 @@ fn kill_9_never_loses_an_accepted_seq() {
             accepted.windows(2).all(|w| w[0] < w[1]),
             "round {round}: a seq was reused"
         );
+        // `sitewarden outbox` after a crash, before the daemon restarts: it reads, or
+        // says clearly why it cannot.
+        match Outbox::open_read_only(&tmp.path().join("outbox.redb")) {
+            Ok(ro) => {
+                assert!(ro.stats().unwrap().pending.total() >= accepted.len() as u64)
+            }
+            Err(crate::store::StoreError::Unavailable(why)) => {
+                assert!(why.contains("start the daemon"), "{why}")
+            }
+            Err(e) => panic!("round {round}: read-only open after a crash: {e}"),
+        }
         let ob = Outbox::open(&tmp.path().join("outbox.redb"), 1 << 30).unwrap();
         assert!(
             ob.quarantined().is_none(),
