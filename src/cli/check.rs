@@ -377,6 +377,14 @@ fn time_of_day(d: Duration) -> String {
     format!("{:02}:{:02}", s / 3600 % 24, s / 60 % 60)
 }
 
+/// `sitewarden check`: validate, list, exit 1 on error.
+pub fn main(config: &std::path::Path) -> anyhow::Result<()> {
+    let site = super::load_site(config)?;
+    print!("{}", render(&site));
+    println!("{}: ok", config.display());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::render;
@@ -433,12 +441,4 @@ mod tests {
         let points = lines.iter().filter(|l| l.starts_with("entries ")).count();
         assert_eq!(points, 4, "one entries row per turnstile");
     }
-}
-
-/// `sitewarden check`: validate, list, exit 1 on error.
-pub fn main(config: &std::path::Path) -> anyhow::Result<()> {
-    let site = super::load_site(config)?;
-    print!("{}", render(&site));
-    println!("{}: ok", config.display());
-    Ok(())
 }

@@ -18,12 +18,10 @@ pub fn main(config: &Path) -> anyhow::Result<()> {
 }
 
 pub fn render(path: &Path, s: &crate::store::OutboxStats, now: crate::reading::Ms) -> String {
-    use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "outbox       {}", path.display());
-    let _ = writeln!(
-        out,
-        "pending      {} ({})",
+    out += &format!("outbox       {}\n", path.display());
+    out += &format!(
+        "pending      {} ({})\n",
         s.pending.total(),
         Kind::ALL
             .iter()
@@ -41,16 +39,14 @@ pub fn render(path: &Path, s: &crate::store::OutboxStats, now: crate::reading::M
         ),
         None => "-".to_string(),
     };
-    let _ = writeln!(out, "oldest       {oldest}");
-    let _ = writeln!(
-        out,
-        "disk         {} file, {} payload pending",
+    out += &format!("oldest       {oldest}\n");
+    out += &format!(
+        "disk         {} file, {} payload pending\n",
         bytesize::ByteSize(s.bytes_on_disk),
         bytesize::ByteSize(s.payload_bytes)
     );
-    let _ = writeln!(
-        out,
-        "dropped      {} ({})",
+    out += &format!(
+        "dropped      {} ({})\n",
         s.dropped.total(),
         Kind::ALL
             .iter()
@@ -58,6 +54,6 @@ pub fn render(path: &Path, s: &crate::store::OutboxStats, now: crate::reading::M
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let _ = writeln!(out, "next seq     {}", s.next_seq);
+    out += &format!("next seq     {}\n", s.next_seq);
     out
 }

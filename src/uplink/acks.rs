@@ -29,15 +29,19 @@ pub struct AckSender {
 impl AckSender {
     pub fn ack(&self, seq: u64) {
         // The thread only stops when every sender is gone, so a send cannot fail while
-        // the uplink holds one.
-        let _ = self.tx.send(Msg::Ack(seq));
+        // the uplink holds one; if it did, the record is simply published again.
+        if self.tx.send(Msg::Ack(seq)).is_err() {
+            tracing::debug!(seq, "ack thread gone");
+        }
     }
 
     /// Blocks until every ack sent so far is deleted (bounded by one commit).
     pub fn flush(&self) {
         let (done_tx, done_rx) = mpsc::channel();
-        if self.tx.send(Msg::Flush(done_tx)).is_ok() {
-            let _ = done_rx.recv_timeout(Duration::from_secs(5));
+        if self.tx.send(Msg::Flush(done_tx)).is_ok()
+            && done_rx.recv_timeout(Duration::from_secs(5)).is_err()
+        {
+            tracing::warn!("ack flush not confirmed within 5 s");
         }
     }
 }
@@ -76,7 +80,8 @@ pub fn spawn(outbox: Arc<Outbox>, health: Arc<Health>) -> (AckSender, std::threa
                     batch.clear();
                 }
                 for w in waiters {
-                    let _ = w.send(());
+                    // The flusher may have given up waiting; nothing to do then.
+                    w.send(()).ok();
                 }
             }
         })
