@@ -18,6 +18,13 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sitewarden")
 }
 
+/// `sitewarden`, without the test harness's own `SITEWARDEN_*` variables.
+pub fn command() -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove(TEST_PYTHON);
+    c
+}
+
 impl Daemon {
     /// `sitewarden run -c <config>`; stderr (the log) goes to `<dir>/daemon-<n>.log`.
     pub fn start(config: &Path, dir: &Path) -> Daemon {
@@ -29,12 +36,11 @@ impl Daemon {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let log = dir.join(format!("daemon-{n}.log"));
         let err = std::fs::File::create(&log).expect("create daemon log");
-        let child = Command::new(bin())
+        let child = command()
             .args(["run", "-c"])
             .arg(config)
             .env("RUST_LOG", "sitewarden=debug,info")
             .env_remove("NOTIFY_SOCKET")
-            .env_remove(TEST_PYTHON)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -102,9 +108,8 @@ impl Drop for Daemon {
 
 /// Runs `sitewarden <args>` to completion and returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
+    let out = command()
         .args(args)
-        .env_remove(TEST_PYTHON)
         .stdin(Stdio::null())
         .output()
         .expect("run sitewarden");
