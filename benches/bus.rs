@@ -216,7 +216,9 @@ fn rtu_bus() {
         };
         idle_ms = [per_frame(0), per_frame(1)];
         cancel.cancel();
-        let _ = task.await;
+        if let Err(e) = task.await {
+            eprintln!("connection task: {e}");
+        }
         let errors = drain.await.unwrap_or(u64::MAX);
         (p1 - p0, errors, (t1 - t0).as_secs_f64())
     });

@@ -108,12 +108,14 @@ fn mixed_bus(connection: String, name: &str) -> Site {
 /// The healthy devices (indexes 4..8) answer every tick with the right values while the
 /// faulty ones fail as themselves, and no answer is taken for another's.
 async fn healthy_units_keep_their_rate(site: &Site, how: &str) {
-    const HEALTHY: std::ops::Range<usize> = 4..8;
+    const HEALTHY: [usize; 4] = [4, 5, 6, 7];
     const SAMPLES: usize = 4;
     let mut polling = Polling::start(site, 0);
     polling
         .until("four samples of every healthy device", |s| {
-            HEALTHY.all(|i| s.iter().filter(|s| s.device == i).count() >= SAMPLES)
+            HEALTHY
+                .iter()
+                .all(|&i| s.iter().filter(|s| s.device == i).count() >= SAMPLES)
         })
         .await;
     for i in HEALTHY {
