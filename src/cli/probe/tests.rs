@@ -1,5 +1,7 @@
 use super::*;
-use crate::site::PointKind;
+use crate::reading::PollError;
+use crate::site::{PointKind, PointType, Table, WordOrder};
+use crate::source::modbus::{PointReading, ReadOnce};
 
 fn point(name: &str, table: Table, address: u16, ty: PointType, order: WordOrder) -> Point {
     Point {

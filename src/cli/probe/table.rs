@@ -1,0 +1,205 @@
+//! `probe`'s output: the header line, the table of points and the summary line.
+//!
+//! Pure formatting of what `read_once` returned; nothing here talks to a device.
+
+use std::time::Duration;
+
+use crate::reading::PollError;
+use crate::site::{
+    ConnectionKind, Device, Parity, Point, PointSource, PointType, Table, WordOrder,
+};
+use crate::source::modbus::plan;
+use crate::source::modbus::{PointReading, ReadOnce};
+
+/// The first line: what is probed, where.
+pub(super) fn header(kind: &ConnectionKind, device: &Device) -> String {
+    let link = match kind {
+        ConnectionKind::ModbusTcp { address, timeout } => {
+            format!("modbus-tcp {address}, timeout {}", ms(*timeout))
+        }
+        ConnectionKind::ModbusRtu {
+            port,
+            baud,
+            parity,
+            data_bits,
+            stop_bits,
+            timeout,
+        } => {
+            let p = match parity {
+                Parity::None => 'N',
+                Parity::Even => 'E',
+                Parity::Odd => 'O',
+            };
+            format!(
+                "modbus-rtu {} {baud} {data_bits}{p}{stop_bits}, timeout {}",
+                port.display(),
+                ms(*timeout)
+            )
+        }
+        ConnectionKind::Mqtt { broker, .. } => format!("mqtt {broker}"),
+    };
+    format!(
+        "{} ({}), unit {}, on {link}",
+        device.id, device.profile, device.unit
+    )
+}
+
+/// The table and the summary line, each line ending in a newline. Pure, for the tests.
+pub(super) fn render(device: &Device, read: &ReadOnce, took: Duration) -> String {
+    let mut rows = vec![
+        [
+            "point",
+            "table",
+            "address",
+            "type",
+            "registers",
+            "value",
+            "kind",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut failed = 0;
+    for (point, reading) in device.points.iter().zip(&read.points) {
+        let PointSource::Modbus {
+            table,
+            address,
+            ty,
+            word_order,
+        } = &point.source
+        else {
+            continue;
+        };
+        let width = if table.is_bits() { 1 } else { ty.registers() };
+        let place = if width > 1 {
+            format!("{address}-{}", u32::from(*address) + u32::from(width) - 1)
+        } else {
+            address.to_string()
+        };
+        if reading.error.is_some() {
+            failed += 1;
+        }
+        rows.push(vec![
+            point.name.clone(),
+            table.name().to_string(),
+            place,
+            type_name(*ty, *word_order),
+            registers(*table, &reading.raw_registers),
+            value(point, reading),
+            point.kind.name().to_string(),
+        ]);
+    }
+    let mut out = String::new();
+    for row in columns(&rows) {
+        out.push_str(&row);
+        out.push('\n');
+    }
+    let planned = plan::reads_per_poll(device);
+    let points = rows.len() - 1;
+    let mut summary = format!(
+        "{} in {} ms; {} of {points} points read",
+        plural(read.requests, "request"),
+        took.as_millis(),
+        points - failed
+    );
+    if read.requests < planned {
+        summary.push_str(&format!(
+            " ({planned} planned; the rest skipped after silence)"
+        ));
+    }
+    out.push_str(&summary);
+    out.push('\n');
+    out
+}
+
+fn registers(table: Table, raw: &[u16]) -> String {
+    if raw.is_empty() {
+        return "-".to_string();
+    }
+    let each: Vec<String> = if table.is_bits() {
+        raw.iter().map(u16::to_string).collect()
+    } else {
+        raw.iter().map(|w| format!("{w:04X}")).collect()
+    };
+    each.join(" ")
+}
+
+fn value(point: &Point, reading: &PointReading) -> String {
+    match (&reading.error, reading.raw) {
+        (Some(e), _) => error(e),
+        (None, Some(raw)) => {
+            let v = point.engineering(raw);
+            let f32_point = matches!(
+                point.source,
+                PointSource::Modbus {
+                    ty: PointType::F32,
+                    ..
+                }
+            );
+            // An f32 is shown as the f32 it is, not as its longer f64 widening.
+            let mut s = if f32_point {
+                (v as f32).to_string()
+            } else {
+                v.to_string()
+            };
+            if let Some(unit) = &point.unit {
+                s.push(' ');
+                s.push_str(unit);
+            }
+            s
+        }
+        (None, None) => "-".to_string(),
+    }
+}
+
+fn error(e: &PollError) -> String {
+    match e {
+        PollError::Timeout => "no answer (timeout)".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Left-aligned columns, two spaces apart, trailing spaces trimmed.
+fn columns(rows: &[Vec<String>]) -> Vec<String> {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let mut line = String::new();
+            for (cell, w) in r.iter().zip(&widths) {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn ms(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// `u16`, `u32 hi-first`, `f32 lo-first`: word order only where there are words to order.
+fn type_name(ty: PointType, order: WordOrder) -> String {
+    match (ty.registers() > 1, order) {
+        (true, WordOrder::HiFirst) => format!("{} hi-first", ty.name()),
+        (true, WordOrder::LoFirst) => format!("{} lo-first", ty.name()),
+        (false, _) => ty.name().to_string(),
+    }
+}
