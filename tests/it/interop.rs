@@ -7,8 +7,8 @@
 //! never skipped.
 //!
 //! - `values`: every shipped profile decoded right, TCP and RTU, several unit ids.
-//! - `faults`: exceptions, a silent unit, slow answers either side of the timeout, a
-//!   corrupted frame; the other units keep their poll rate.
+//! - `faults`: exceptions, a silent unit, slow answers either side of the timeout,
+//!   garbled replies (`proxy`, TCP and RTU); the other units keep their poll rate.
 //! - `mbpoll`: the cross-check, and `probe`'s exit codes.
 //! - `daemon`: the values through to the summaries at the broker.
 

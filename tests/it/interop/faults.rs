@@ -11,7 +11,7 @@ use super::fixture::{
     FAILING, Polling, PtyPair, Pymodbus, RS485_TH, SILENT, SLOW, TURNSTILE, assert_expected,
     bounded, device, rtu, site, tcp, values,
 };
-use super::proxy::Garbler;
+use super::proxy::{Garbler, garble_rtu};
 
 /// pymodbus's slow unit answers after this long.
 const SLOW_MS: u64 = 200;
@@ -196,8 +196,9 @@ fn dead_slow_and_refusing_units_do_not_cost_the_others_their_rate_over_rtu() {
 fn a_garbled_reply_is_counted_malformed_and_the_connection_recovers() {
     let server = Pymodbus::tcp(SLOW_MS);
     bounded(async {
-        // Replies 3, 6 and 9 get a flipped protocol id, function code and byte count.
-        let flips = [(3, 2), (6, 7), (9, 8)];
+        // A sweep is four replies (three for the turnstile, one for the thermometer).
+        // Replies 3, 8 and 10 get a flipped protocol id, function code and byte count.
+        let flips = [(3, 2), (8, 7), (10, 8)];
         let proxy = Garbler::start(&server.address, &flips).await;
         let site = site(
             &[
@@ -213,7 +214,7 @@ fn a_garbled_reply_is_counted_malformed_and_the_connection_recovers() {
                 (0..2).all(|i| s.iter().filter(|s| s.device == i).count() >= 8)
             })
             .await;
-        assert!(proxy.replies() >= 9, "every garbled reply was sent");
+        assert!(proxy.replies() >= 10, "every garbled reply was sent");
         let failed: Vec<&Sample> = polling
             .samples
             .iter()
@@ -224,6 +225,8 @@ fn a_garbled_reply_is_counted_malformed_and_the_connection_recovers() {
             flips.len(),
             "one failed poll per garbled reply: {failed:?}"
         );
+        let hit: std::collections::BTreeSet<usize> = failed.iter().map(|s| s.device).collect();
+        assert_eq!(hit.len(), 2, "both units had a garbled reply: {failed:?}");
         assert!(
             failed
                 .iter()
@@ -244,6 +247,67 @@ fn a_garbled_reply_is_counted_malformed_and_the_connection_recovers() {
             let last = samples.last().expect("samples");
             assert_eq!(last.error, None, "{} recovered", d.id);
             assert_expected(&d.profile, &values(&site, last), "after garbling");
+        }
+        polling.stop().await;
+    });
+}
+
+#[test]
+fn a_garbled_rtu_answer_fails_its_crc_and_the_bus_goes_on() {
+    // sitewarden ─ pty pair ─ garbling relay ─ pty pair ─ pymodbus
+    let near = PtyPair::open();
+    let far = PtyPair::open();
+    let _server = Pymodbus::rtu(&far.device, SLOW_MS);
+    // A sweep is four answers (three for the turnstile, one for the thermometer).
+    // Answers 3 and 8 get a data byte flipped: only the CRC can tell.
+    let flips = [(3, 3), (8, 4)];
+    garble_rtu(&near.device, &far.gateway, &flips);
+    let site = site(
+        &[
+            rtu("bus", &near.gateway, "200ms"),
+            device("gate", "turnstile", "bus", TURNSTILE, "500ms"),
+            device("th", "rs485-th", "bus", RS485_TH, "500ms"),
+        ]
+        .concat(),
+    );
+    bounded(async {
+        let mut polling = Polling::start(&site, 0);
+        polling
+            .until("six samples of each device", |s| {
+                (0..2).all(|i| s.iter().filter(|s| s.device == i).count() >= 6)
+            })
+            .await;
+        let failed: Vec<&Sample> = polling
+            .samples
+            .iter()
+            .filter(|s| s.error.is_some())
+            .collect();
+        assert_eq!(
+            failed.len(),
+            flips.len(),
+            "one failed poll per garbled answer: {failed:?}"
+        );
+        let hit: std::collections::BTreeSet<usize> = failed.iter().map(|s| s.device).collect();
+        assert_eq!(hit.len(), 2, "both units had a garbled answer: {failed:?}");
+        for s in &failed {
+            assert!(
+                matches!(&s.error, Some(PollError::Malformed(m)) if m.starts_with("crc")),
+                "{s:?}"
+            );
+        }
+        assert_eq!(get(&polling.health.malformed), flips.len() as u64);
+        assert_eq!(get(&polling.health.timeouts), 0);
+        for (i, d) in site.devices.iter().enumerate() {
+            let samples = polling.of(i);
+            let ticks: Vec<i64> = samples.iter().map(|s| s.ts).collect();
+            assert!(
+                ticks.windows(2).all(|w| w[1] - w[0] == 500),
+                "{} skipped a tick: {ticks:?}",
+                d.id
+            );
+            let last = samples.last().expect("samples");
+            assert_eq!(last.error, None, "{} recovered", d.id);
+            assert_expected(&d.profile, &values(&site, last), "after a bad crc");
         }
         polling.stop().await;
     });

@@ -1,10 +1,12 @@
-//! A Modbus TCP proxy that garbles chosen replies: a cable, a gateway or a device firmware
-//! having a bad moment.
+//! Proxies that garble chosen replies: a cable, a gateway or a device firmware having a
+//! bad moment.
 //!
-//! Requests pass untouched. Replies are cut into frames by their MBAP length, numbered
-//! from 1 across every connection, and the listed ones get one byte flipped (XOR 0xFF)
-//! at the listed offset before they go on.
+//! Requests pass untouched. Replies are cut into frames (by their MBAP length on TCP, by
+//! function and byte count on RTU), numbered from 1, and the listed ones get one byte
+//! flipped (XOR 0xFF) at the listed offset before they go on.
 
+use std::io::{Read, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -86,4 +88,57 @@ async fn relay(
         }
     }
     up.abort();
+}
+
+/// The same on an RTU line: a relay between two pty pairs that copies requests as they
+/// come and frames the answers (unit, function, byte count or exception, CRC), flipping
+/// byte `offset` of the listed answers, numbered from 1. Its threads end when the pty
+/// pairs close.
+pub fn garble_rtu(gateway_side: &Path, device_side: &Path, flips: &[(usize, usize)]) {
+    let open = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(p)
+            .unwrap_or_else(|e| panic!("open {}: {e}", p.display()))
+    };
+    let (gateway, device) = (open(gateway_side), open(device_side));
+    let (mut requests_in, mut requests_out) = (clone(&gateway), clone(&device));
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n @ 1..) = requests_in.read(&mut buf) {
+            if requests_out.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut answers_in, mut answers_out) = (device, gateway);
+    let flips = flips.to_vec();
+    std::thread::spawn(move || {
+        let mut frame = [0u8; 260];
+        for n in 1.. {
+            // Unit and function, then the byte count of a read; an exception is 5 bytes.
+            if answers_in.read_exact(&mut frame[..3]).is_err() {
+                break;
+            }
+            let len = if frame[1] & 0x80 != 0 {
+                5
+            } else {
+                5 + usize::from(frame[2])
+            };
+            if answers_in.read_exact(&mut frame[3..len]).is_err() {
+                break;
+            }
+            for &(_, at) in flips.iter().filter(|(k, at)| *k == n && *at < len) {
+                frame[at] ^= 0xFF;
+            }
+            if answers_out.write_all(&frame[..len]).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+fn clone(f: &std::fs::File) -> std::fs::File {
+    f.try_clone().expect("duplicate a pty descriptor")
 }
