@@ -2,6 +2,7 @@
 //! with several mistakes, env overrides, and `outbox` without a store.
 
 use crate::support::daemon::run_cli;
+use std::process::Command;
 
 fn example() -> String {
     format!("{}/config/sitewarden.toml", env!("CARGO_MANIFEST_DIR"))
@@ -82,7 +83,7 @@ pol = "1s"
 
 #[test]
 fn an_unknown_sitewarden_variable_is_refused_not_ignored() {
-    let out = crate::support::daemon::command()
+    let out = Command::new(crate::support::daemon::bin())
         .args(["check", "-c", &example()])
         .env("SITEWARDEN__UPLINK__BROKR", "mqtt://127.0.0.1:1")
         .output()
@@ -94,7 +95,7 @@ fn an_unknown_sitewarden_variable_is_refused_not_ignored() {
         "{err}"
     );
 
-    let out = crate::support::daemon::command()
+    let out = Command::new(crate::support::daemon::bin())
         .args(["check", "-c", &example()])
         .env("SITEWARDEN__UPLINK__SUMMARY_INTERVAL", "15s")
         .output()

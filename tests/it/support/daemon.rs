@@ -9,20 +9,8 @@ pub struct Daemon {
     pub log: PathBuf,
 }
 
-/// Exported by scripts/test.sh for the interop tests. The daemon refuses unknown
-/// `SITEWARDEN*` variables (a misspelt override must not pass silently), so it is kept
-/// from the processes under test.
-const TEST_PYTHON: &str = "SITEWARDEN_TEST_PYTHON";
-
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sitewarden")
-}
-
-/// `sitewarden`, without the test harness's own `SITEWARDEN_*` variables.
-pub fn command() -> Command {
-    let mut c = Command::new(bin());
-    c.env_remove(TEST_PYTHON);
-    c
 }
 
 impl Daemon {
@@ -36,7 +24,7 @@ impl Daemon {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let log = dir.join(format!("daemon-{n}.log"));
         let err = std::fs::File::create(&log).expect("create daemon log");
-        let child = command()
+        let child = Command::new(bin())
             .args(["run", "-c"])
             .arg(config)
             .env("RUST_LOG", "sitewarden=debug,info")
@@ -108,7 +96,7 @@ impl Drop for Daemon {
 
 /// Runs `sitewarden <args>` to completion and returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
-    let out = command()
+    let out = Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
         .output()
