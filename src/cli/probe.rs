@@ -6,9 +6,9 @@
 //! `--unit` and `--profile`). Either way it becomes a `Device` and a `ConnectionKind`,
 //! and `source::modbus::read_once` does the reading: the same coalesced plan, codec,
 //! timeouts and RTU recovery as the daemon, so what probe sees is what the daemon will.
-//! The output is a table — point, table, address, type, raw registers in hex, value with
-//! unit (or the error by name), kind — and a summary line with the requests sent and the time
-//! taken.
+//! The output (`table`) is a table — point, table, address, type, raw registers in hex,
+//! value with unit (or the error by name), kind — and a summary line with the requests
+//! sent and the time taken.
 //!
 //! Exit codes: 0 when every point was read, 1 when any failed (or the device could not
 //! be reached), 2 on a usage or configuration error. Probe never writes to a device and
