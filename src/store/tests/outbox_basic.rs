@@ -349,3 +349,69 @@ fn file_stays_within_max_bytes_under_churn() {
     );
     assert!(largest <= max, "file {largest} > max_bytes {max}");
 }
+
+#[test]
+fn a_second_writer_is_refused_without_quarantine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("outbox.redb");
+    let ob = Outbox::open(&path, 1 << 20).unwrap();
+    ob.append(vec![rec(Kind::Alarm, "t", "a")], &[]).unwrap();
+    match Outbox::open(&path, 1 << 20) {
+        Err(crate::store::StoreError::Unavailable(_)) => {}
+        Err(e) => panic!("wrong error for a held outbox: {e}"),
+        Ok(_) => panic!("two writers on one outbox"),
+    }
+    assert!(path.exists());
+    assert_eq!(ob.alarms_after(0, 10).unwrap().len(), 1);
+    drop(ob);
+    let ob = Outbox::open(&path, 1 << 20).unwrap();
+    assert!(ob.quarantined().is_none());
+    assert_eq!(ob.alarms_after(0, 10).unwrap().len(), 1);
+}
+
+/// Ingest appends while the uplink acks from another thread: the counters stay exact.
+#[test]
+fn concurrent_appends_and_acks_keep_counts_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ob = std::sync::Arc::new(open(tmp.path(), 1 << 30));
+    let writer = {
+        let ob = std::sync::Arc::clone(&ob);
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            for i in 0..100 {
+                let kind = if i % 5 == 0 {
+                    Kind::Alarm
+                } else {
+                    Kind::Summary
+                };
+                all.extend(
+                    ob.append(vec![rec(kind, "t", "b"), rec(Kind::Zone, "t", "z")], &[])
+                        .unwrap(),
+                );
+            }
+            all
+        })
+    };
+    let mut acked = std::collections::BTreeSet::new();
+    loop {
+        // Read `done` before the page: an empty page after the writer finished means
+        // everything it appended has been seen.
+        let done = writer.is_finished();
+        let mut page = ob.alarms_after(0, 7).unwrap();
+        page.extend(ob.others_after(0, 7).unwrap());
+        let seqs: Vec<u64> = page.iter().map(|r| r.seq).collect();
+        ob.ack(&seqs).unwrap();
+        acked.extend(seqs);
+        if done && page.is_empty() {
+            break;
+        }
+    }
+    let appended: std::collections::BTreeSet<u64> = writer.join().unwrap().into_iter().collect();
+    assert_eq!(appended, acked);
+    let st = ob.stats().unwrap();
+    assert_eq!(
+        (st.pending.total(), st.payload_bytes, st.dropped.total()),
+        (0, 0, 0)
+    );
+    assert_eq!(st.next_seq, 201);
+}
