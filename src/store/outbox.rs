@@ -11,7 +11,7 @@ pub use super::ledger::KindCounts;
 use super::ledger::{Counters, shed};
 use super::open::{Db, Location, State};
 use super::record::{self, Head, Kind, NewRecord, Record};
-use super::recovery::{Pressure, RETRIES, TIGHT_FLOOR};
+use super::recovery::{FULL_FLOOR, Pressure, RETRIES, TIGHT_FLOOR};
 use crate::reading::Ms;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use std::path::Path;
@@ -85,7 +85,12 @@ impl Outbox {
         loop {
             let result = self.with_db(|db| self.try_append(db, &items, state, pressure));
             match result {
-                Err(e) if e.needs_reopen() && attempt < RETRIES => {
+                Err(e) if e.needs_reopen() && attempt == RETRIES => {
+                    // Leave a usable handle for the next call.
+                    self.recover(&e);
+                    return Err(e);
+                }
+                Err(e) if e.needs_reopen() => {
                     attempt += 1;
                     pressure = Pressure::Full;
                     self.recover(&e);
@@ -113,16 +118,7 @@ impl Outbox {
         if seqs.is_empty() {
             return Ok(());
         }
-        let mut attempt = 0;
-        loop {
-            match self.with_db(|db| self.try_ack(db, seqs)) {
-                Err(e) if e.needs_reopen() && attempt < RETRIES => {
-                    attempt += 1;
-                    self.recover(&e);
-                }
-                other => return other,
-            }
-        }
+        self.run(|db| self.try_ack(db, seqs))
     }
 
     /// Up to `limit` pending alarms with seq > `after_seq`, in seq order.
@@ -137,7 +133,7 @@ impl Outbox {
 
     /// A state entry written by `append`, e.g. `window.last_closed`.
     pub fn state(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with_db(|db| {
+        self.run(|db| {
             let txn = db.begin_read()?;
             let table = match txn.open_table(STATE) {
                 Ok(t) => t,
@@ -149,7 +145,7 @@ impl Outbox {
     }
 
     pub fn stats(&self) -> Result<OutboxStats, StoreError> {
-        let mut stats = self.with_db(|db| {
+        let mut stats = self.run(|db| {
             let txn = db.begin_read()?;
             let (meta, alarms, others) = match (
                 txn.open_table(META),
@@ -199,7 +195,7 @@ impl Outbox {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
-        self.with_db(|db| {
+        self.run(|db| {
             let txn = db.begin_read()?;
             let table = match txn.open_table(def) {
                 Ok(t) => t,
@@ -265,7 +261,7 @@ impl Outbox {
             let budget = match pressure {
                 Pressure::Normal => self.budget(),
                 Pressure::Tight => self.budget().min(before.max(TIGHT_FLOOR)),
-                Pressure::Full => self.budget().min(before),
+                Pressure::Full => self.budget().min(before.max(FULL_FLOOR)),
             };
             shed(&mut alarms, &mut others, &mut c, budget)?;
             let mut st = txn.open_table(STATE)?;
