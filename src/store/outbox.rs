@@ -27,6 +27,7 @@ pub(crate) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("sta
 /// rest is headroom for redb's copy-on-write pages, freed pages awaiting reuse and the
 /// allocator state, so the file itself stays within `outbox_max_bytes`.
 const BUDGET_PERCENT: u64 = 50;
+
 /// What `sitewarden outbox` and `P/health` report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxStats {
@@ -52,7 +53,7 @@ pub struct Outbox {
     /// Seqs below this are covered by the floor file.
     pub(crate) lease: AtomicU64,
     pub(crate) recoveries: AtomicU64,
-    /// Set by a full disk; appends stay `Tight` until free space is back.
+    /// Set by a full disk; appends stay `Pressure::Full` until free space is back.
     pub(crate) squeezed: AtomicBool,
 }
 
@@ -144,6 +145,7 @@ impl Outbox {
         })
     }
 
+    /// Backlog, drops and disk use, for `sitewarden outbox` and `P/health`.
     pub fn stats(&self) -> Result<OutboxStats, StoreError> {
         let mut stats = self.run(|db| {
             let txn = db.begin_read()?;
@@ -311,9 +313,13 @@ impl Outbox {
                     changed = true;
                 }
             }
-            if changed {
-                c.store(&mut meta)?;
+            if !changed {
+                // Nothing was pending: spare the disk a commit.
+                drop((meta, alarms, others));
+                txn.abort()?;
+                return Ok(());
             }
+            c.store(&mut meta)?;
         }
         txn.commit()?;
         Ok(())
@@ -334,7 +340,17 @@ impl Outbox {
         Ok(txn)
     }
 
+    /// The outbox file (None for a test database on a simulated disk).
     pub fn path(&self) -> Option<&Path> {
         self.location.path()
+    }
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("path", &self.location.path())
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
     }
 }
