@@ -12,6 +12,7 @@ use crate::sim::camera::CameraHandle;
 use crate::sim::modbus::{self, Fault, Faults, Image, Units};
 use crate::site::{Point, Site};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -63,7 +64,7 @@ pub(crate) fn serve(servers: &mut [Server], site: &Site) {
         if let Some(listener) = s.listener.take() {
             s.task = Some(modbus::serve_tcp(
                 listener,
-                s.units.clone(),
+                Arc::clone(&s.units),
                 s.faults.clone(),
             ));
         }

@@ -2,8 +2,8 @@
 //! embedded broker, as the central platform would be, printing what arrives.
 //!
 //! Owns the terminal while the demo runs: the live table redrawn in place once a second
-//! on the alternate screen (restored on the way out, whatever the way), or one plain line
-//! per message. Reads only what the gateway published; it never asks the daemon anything
+//! (the last one stays on screen when the demo ends, the cursor comes back whatever the
+//! way out), or one plain line per message. Reads only what the gateway published; it never asks the daemon anything
 //! and never publishes.
 
 use super::scenario::SiteTime;
@@ -140,19 +140,20 @@ fn draw(out: &mut impl Write, view: &View, look: &Look) {
     }
 }
 
-/// The alternate screen with the cursor hidden, for as long as this lives.
+/// A cleared screen with the cursor hidden, for as long as this lives.
 struct Screen;
 
 impl Screen {
     fn enter() -> Screen {
-        print!("\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J");
+        print!("\x1b[?25l\x1b[H\x1b[2J");
         Screen
     }
 }
 
 impl Drop for Screen {
     fn drop(&mut self) {
-        print!("\x1b[?25h\x1b[?1049l");
+        // Below the last table, which stays for the final words.
+        println!("\x1b[?25h");
         if std::io::stdout().flush().is_err() {
             tracing::debug!("stdout closed before the screen was restored");
         }

@@ -201,7 +201,7 @@ fn init_logging(path: &Path) -> anyhow::Result<()> {
     let file = std::fs::File::create(path)
         .with_context(|| format!("creating the demo log {}", path.display()))?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off"));
     tracing_subscriber::registry()
         .with(filter)
         .with(

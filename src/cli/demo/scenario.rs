@@ -114,8 +114,9 @@ const TAILGATING: &[(&str, f64, f64)] = &[("gate-n6", 560.0, 570.0), ("gate-s1",
 const HELD_OPEN: &[(&str, f64, f64)] = &[("gate-n5", 720.0, 745.0)];
 /// A thermometer's supply fails for 45 minutes.
 const SILENT: &[(&str, f64, f64)] = &[("th-museum", 840.0, 885.0)];
-/// The river meter freezes for an hour and a half.
-const RIVER_FROZEN: (f64, f64) = (600.0, 690.0);
+/// The river meter freezes for 70 minutes (20 s): longer than the flatline rule's 12 s,
+/// shorter than a third of the spike rule's window, so thawing is not a spike.
+const RIVER_FROZEN: (f64, f64) = (600.0, 670.0);
 /// A wave or a floating log: one wild reading.
 const RIVER_SPIKE: (f64, f64) = (1020.0, 1026.0);
 /// Fever scans `(kiosk, minute, °C)`: the first makes the demo's first alarm.
@@ -379,7 +380,7 @@ impl Scenario {
             self.river = river_level(t.minute, noise);
         }
         let spike = (RIVER_SPIKE.0..RIVER_SPIKE.1).contains(&t.minute);
-        let level = if spike { self.river + 1.2 } else { self.river };
+        let level = if spike { self.river + 1.5 } else { self.river };
         frame.writes.push(("river-level", "level_m", level));
     }
 
@@ -413,7 +414,7 @@ impl Scenario {
 
 /// The river: a semidiurnal tide around 1.8 m.
 fn river_level(minute: f64, noise: f64) -> f64 {
-    1.8 + 0.45 * (std::f64::consts::TAU * (minute - OPEN_MIN) / 745.0).sin() + noise
+    1.8 + 0.3 * (std::f64::consts::TAU * (minute - OPEN_MIN) / 745.0).sin() + noise
 }
 
 /// Whether the simulated `minute` of some day falls in the real interval (from, to].
