@@ -114,9 +114,12 @@ const TAILGATING: &[(&str, f64, f64)] = &[("gate-n6", 560.0, 570.0), ("gate-s1",
 const HELD_OPEN: &[(&str, f64, f64)] = &[("gate-n5", 720.0, 745.0)];
 /// A thermometer's supply fails for 45 minutes.
 const SILENT: &[(&str, f64, f64)] = &[("th-museum", 840.0, 885.0)];
-/// The river meter freezes for 70 minutes (20 s): longer than the flatline rule's 12 s,
-/// shorter than a third of the spike rule's window, so thawing is not a spike.
-const RIVER_FROZEN: (f64, f64) = (600.0, 670.0);
+/// The river meter freezes for 70 minutes (20 s, more than the flatline rule's 12 s)
+/// at mid-tide. The level keeps falling meanwhile, so the spike rule's window holds
+/// readings on both sides of the frozen one and the thaw is not taken for a spike (a
+/// freeze near slack water would leave a tight cluster that makes the next rise look
+/// like one).
+const RIVER_FROZEN: (f64, f64) = (697.0, 767.0);
 /// A wave or a floating log: one wild reading.
 const RIVER_SPIKE: (f64, f64) = (1020.0, 1026.0);
 /// Fever scans `(kiosk, minute, °C)`: the first makes the demo's first alarm.
@@ -376,7 +379,7 @@ impl Scenario {
     fn river(&mut self, t: SiteTime, frame: &mut Frame) {
         let frozen = (RIVER_FROZEN.0..RIVER_FROZEN.1).contains(&t.minute);
         if !frozen {
-            let noise = (self.rng.below(7) as f64 - 3.0) / 1000.0;
+            let noise = (self.rng.below(21) as f64 - 10.0) / 1000.0;
             self.river = river_level(t.minute, noise);
         }
         let spike = (RIVER_SPIKE.0..RIVER_SPIKE.1).contains(&t.minute);
@@ -468,5 +471,7 @@ impl Rng {
     }
 }
 
+#[cfg(test)]
+mod story;
 #[cfg(test)]
 mod tests;

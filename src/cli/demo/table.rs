@@ -103,6 +103,14 @@ pub(crate) fn render(
     colour: bool,
 ) -> Vec<String> {
     let width = width.max(40);
+    let mut zones: Vec<Line> = view.zones.iter().map(zone).collect();
+    if zones.is_empty() {
+        zones.push(Line::default().add("  waiting for the first zone window…", Style::Dim));
+    }
+    // Header (2), three section rules, the footer; then a few alarms always get room,
+    // and the devices what is left.
+    let alarm_rows = view.alarms.len().clamp(1, ALARMS_MIN);
+    let device_room = height.saturating_sub(6 + zones.len() + alarm_rows);
     let mut top = vec![title(view, header), health_line(view)];
     top.push(rule(
         &format!(
@@ -111,12 +119,9 @@ pub(crate) fn render(
         ),
         width,
     ));
-    top.extend(devices(&view.devices, width));
+    top.extend(devices(&view.devices, width, device_room));
     top.push(rule("zones", width));
-    if view.zones.is_empty() {
-        top.push(Line::default().add("  waiting for the first zone window…", Style::Dim));
-    }
-    top.extend(view.zones.iter().map(zone));
+    top.extend(zones);
     let active = view
         .active
         .map_or(String::new(), |n| format!(" · {n} active"));
@@ -191,24 +196,53 @@ fn rule(title: &str, width: usize) -> Line {
 /// Widest device id, so the values line up.
 const ID_WIDTH: usize = 17;
 /// Narrowest device cell worth a second column.
-const CELL_MIN: usize = 58;
+const CELL_MIN: usize = 48;
+/// Alarms always shown (when there are that many), however short the terminal.
+const ALARMS_MIN: usize = 5;
 
-fn devices(rows: &[DeviceRow], width: usize) -> Vec<Line> {
-    let two = width >= 2 * CELL_MIN + 3;
-    if !two {
-        return rows.iter().map(|r| device(r, width)).collect();
+/// The device rows, in two columns when the terminal is wide enough, cut to `room`
+/// lines with a note of how many did not fit.
+fn devices(rows: &[DeviceRow], width: usize, room: usize) -> Vec<Line> {
+    let two = width >= 2 * CELL_MIN + 2;
+    let mut lines: Vec<Line> = if two {
+        let cell = (width - 2) / 2;
+        let half = rows.len().div_ceil(2);
+        (0..half)
+            .map(|i| {
+                let left = device(&rows[i], cell);
+                match rows.get(half + i) {
+                    Some(r) => left.add(" │", Style::Dim).append(device(r, cell)),
+                    None => left,
+                }
+            })
+            .collect()
+    } else {
+        rows.iter().map(|r| device(r, width)).collect()
+    };
+    if lines.len() > room {
+        let shown = room.saturating_sub(1);
+        let per_line = if two { 2 } else { 1 };
+        let hidden = rows.len().saturating_sub(shown * per_line);
+        lines.truncate(shown);
+        lines.push(Line::default().add(
+            format!("  … and {hidden} more devices (a taller or wider terminal shows them)"),
+            Style::Dim,
+        ));
     }
-    let cell = (width - 3) / 2;
-    let half = rows.len().div_ceil(2);
-    (0..half)
-        .map(|i| {
-            let left = device(&rows[i], cell);
-            match rows.get(half + i) {
-                Some(r) => left.add(" │ ", Style::Dim).append(device(r, cell)),
-                None => left,
-            }
-        })
-        .collect()
+    lines
+}
+
+/// How the table labels a point: short, or not at all where the unit or the value says
+/// it (`21.4°C`, `passing`). The plain lines keep the full point names.
+fn label(point: &str) -> &str {
+    match point {
+        "entries" => "in",
+        "exits" => "out",
+        "forced_entry" => "forced",
+        "tailgating" => "tailgate",
+        "status" | "body_temp" | "humidity" | "temperature" | "level_m" | "people_count" => "",
+        p => p,
+    }
 }
 
 fn device(r: &DeviceRow, width: usize) -> Line {
@@ -230,7 +264,15 @@ fn device(r: &DeviceRow, width: usize) -> Line {
     let values = if r.values.is_empty() {
         "waiting for a window…".to_string()
     } else {
-        r.values.join("  ")
+        let shown: Vec<String> = r
+            .values
+            .iter()
+            .map(|(p, v)| match label(p) {
+                "" => v.clone(),
+                l => format!("{l} {v}"),
+            })
+            .collect();
+        shown.join("  ")
     };
     Line::default()
         .add(format!(" {:<ID_WIDTH$} ", r.id), Style::Bold)

@@ -28,9 +28,9 @@ pub(crate) struct Quality {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct DeviceRow {
     pub(crate) id: String,
-    /// `point value` pairs, e.g. `entries +12`, `temperature 21.4°C`; empty before the
-    /// first summary.
-    pub(crate) values: Vec<String>,
+    /// (point, value) pairs, e.g. (`entries`, `+12`), (`temperature`, `21.4°C`); empty
+    /// before the first summary.
+    pub(crate) values: Vec<(String, String)>,
     pub(crate) quality: Option<Quality>,
 }
 
@@ -158,9 +158,10 @@ impl View {
             Some(d) => point_values(d, &json["points"]),
             None => Vec::new(),
         };
+        let pairs: Vec<String> = values.iter().map(|(p, v)| format!("{p} {v}")).collect();
         let line = format!(
             "summary {device} {window} {} · {}",
-            values.join("  "),
+            pairs.join("  "),
             quality_text(&quality)
         );
         if let Some(row) = self.devices.iter_mut().find(|r| r.id == device) {
@@ -221,8 +222,8 @@ impl View {
     }
 }
 
-/// `name value` for each point of a summary that says something.
-fn point_values(device: &Device, points: &Value) -> Vec<String> {
+/// (name, value) for each point of a summary that says something.
+fn point_values(device: &Device, points: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for p in &device.points {
         let v = &points[p.name.as_str()];
@@ -239,7 +240,7 @@ fn point_values(device: &Device, points: &Value) -> Vec<String> {
                 Some(n) => format!("×{n}"),
             },
         };
-        out.push(format!("{} {shown}", p.name));
+        out.push((p.name.clone(), shown));
     }
     out
 }

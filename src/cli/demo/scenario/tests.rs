@@ -192,11 +192,11 @@ fn the_daily_happenings_come_at_their_hour() {
     assert!(during(840.0, 885.0).all(silent));
     assert!(outside(840.0, 885.0).all(|f| !silent(f)));
 
-    let river: Vec<f64> = during(600.0, 670.0)
+    let river: Vec<f64> = during(697.0, 767.0)
         .filter_map(|f| value(f, "river-level", "level_m"))
         .collect();
     assert!(river.windows(2).all(|w| w[0] == w[1]), "frozen meter moved");
-    let outside_river: Vec<f64> = outside(600.0, 670.0)
+    let outside_river: Vec<f64> = outside(697.0, 767.0)
         .filter_map(|f| value(f, "river-level", "level_m"))
         .collect();
     assert!(outside_river.windows(2).filter(|w| w[0] == w[1]).count() < outside_river.len() / 10);

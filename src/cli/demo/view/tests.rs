@@ -38,11 +38,10 @@ fn summaries_become_one_line_per_device_with_units_and_status_names() {
             line,
             format!("[day 1 06:44] summary {device} 10:00:00–10:00:05 {expected}")
         );
-        let row = v
-            .devices
-            .iter()
-            .find(|r| r.id == device)
-            .map(|r| r.values.join("  "));
+        let row = v.devices.iter().find(|r| r.id == device).map(|r| {
+            let pairs: Vec<String> = r.values.iter().map(|(p, v)| format!("{p} {v}")).collect();
+            pairs.join("  ")
+        });
         assert!(row.is_some_and(|r| expected.starts_with(&r)), "{device}");
     };
     check(
@@ -251,4 +250,46 @@ fn the_table_fits_the_terminal_and_shows_every_part() {
     check(160, 50, 1);
     check(100, 40, 2);
     check(80, 30, 2);
+}
+
+#[test]
+fn a_short_terminal_keeps_five_alarms_and_says_how_many_devices_it_hides() {
+    let mut v = view();
+    for i in 0..8 {
+        let body = format!(
+            r#"{{"state":"raised","severity":"critical","rule":"r{i}","device":"kiosk-n1","message":"m"}}"#
+        );
+        v.apply(&format!("{P}/alarm/kiosk-n1"), body.as_bytes(), AT);
+    }
+    let header = Header {
+        clock: AT,
+        elapsed: Duration::ZERO,
+        until: None,
+        broker: String::new(),
+        log: String::new(),
+    };
+    let check = |width: usize, height: usize, hidden: Option<usize>| {
+        let lines = table::render(&v, &header, width, height, false);
+        let screen = lines.join("\n");
+        assert!(lines.len() <= height, "{screen}");
+        for rule in ["r7", "r6", "r5", "r4", "r3"] {
+            assert!(
+                screen.contains(&format!("{rule}: m")),
+                "{rule} hidden:\n{screen}"
+            );
+        }
+        let note = hidden.map(|n| format!("… and {n} more devices"));
+        match note {
+            Some(n) => assert!(screen.contains(&n), "no {n:?}:\n{screen}"),
+            None => assert!(!screen.contains("more devices"), "{screen}"),
+        }
+    };
+    // 21 devices. Header, rules, footer, a zone line and five alarms take 12 rows; 24
+    // rows leave 12 for the devices: 11 shown and the note.
+    check(80, 24, Some(10));
+    // Two columns of 11 rows fit in 40 × 120, and in 24 × 120.
+    check(120, 40, None);
+    check(120, 24, None);
+    // 20 rows leave 8: 7 lines of two and the note.
+    check(120, 20, Some(7));
 }
