@@ -19,7 +19,7 @@
 
 mod script;
 
-pub(crate) use script::{CAMERAS, DAY_MS, SiteTime};
+pub(crate) use script::{CAMERAS, SiteTime};
 
 use super::layout::{DEVICES, ZONES};
 use crate::reading::Ms;

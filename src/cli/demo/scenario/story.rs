@@ -74,7 +74,7 @@ fn play(seed: u64, until_ms: u64) -> Vec<(String, String, String, bool)> {
                 }
                 continue;
             }
-            if elapsed % d.poll.as_millis() as u64 != 0 {
+            if !elapsed.is_multiple_of(d.poll.as_millis() as u64) {
                 continue;
             }
             if frame.silent.contains(&d.id.as_str()) {
