@@ -4,7 +4,7 @@
 //! (`P/health`, `sitewarden outbox`, the systemd STATUS line), so no ordering between
 //! them is needed.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
 pub struct Health {
@@ -34,6 +34,12 @@ pub struct Health {
     pub raw_bytes: AtomicU64,
     /// Store I/O errors survived (ENOSPC and the like).
     pub store_errors: AtomicU64,
+    /// Wall-clock ms of the last sample ingest took in (watchdog: polling is alive).
+    pub last_sample_ms: AtomicI64,
+    /// Wall-clock ms of ingest's last housekeeping tick (watchdog: ingest is alive).
+    pub ingest_tick_ms: AtomicI64,
+    /// Is the platform broker connected right now?
+    pub uplink_online: AtomicBool,
     /// Per device (index into `Site::devices`): did its last poll succeed?
     devices_ok: std::sync::RwLock<Vec<AtomicBool>>,
 }
@@ -74,4 +80,9 @@ pub fn bump(counter: &AtomicU64) {
 /// Shorthand for a relaxed read.
 pub fn get(counter: &AtomicU64) -> u64 {
     counter.load(Ordering::Relaxed)
+}
+
+/// Shorthand for a relaxed read of a timestamp.
+pub fn get_ms(t: &AtomicI64) -> i64 {
+    t.load(Ordering::Relaxed)
 }

@@ -14,13 +14,16 @@
 //! 4. the ack thread deletes the last acked records; exit 0.
 
 use crate::clock;
-use crate::health::Health;
+use crate::health::{self, Health};
 use crate::ingest;
-use crate::site::{ConnectionKind, Site};
+use crate::site::{ConnectionKind, Site, Uplink};
 use crate::source;
 use crate::store::{Outbox, RawRing};
 use crate::systemd;
-use crate::uplink::{self, UplinkParams, command::Router};
+use crate::uplink::{
+    self, UplinkParams,
+    command::{Router, Routes},
+};
 use anyhow::Context;
 use std::future::Future;
 use std::path::Path;
@@ -44,7 +47,7 @@ pub fn main(config: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve(site, shutdown_signal()))
+    rt.block_on(serve_with_reload(site, Some(config), shutdown_signal()))
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -63,8 +66,77 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Runs the daemon for `site` until `shutdown` resolves.
+/// Runs the daemon for `site` until `shutdown` resolves (no reload).
 pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    serve_with_reload(site, None, shutdown).await
+}
+
+/// The running sources of one configuration.
+struct Sources {
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Sources {
+    /// One task per connection; returns them and the write channels for commands.
+    fn spawn(
+        site: &Arc<Site>,
+        health: &Arc<Health>,
+        samples: &mpsc::Sender<crate::reading::Sample>,
+    ) -> (
+        Sources,
+        Vec<Option<mpsc::Sender<source::modbus::WriteRequest>>>,
+    ) {
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let mut writes = Vec::with_capacity(site.connections.len());
+        for (i, conn) in site.connections.iter().enumerate() {
+            match conn.kind {
+                ConnectionKind::ModbusTcp { .. } | ConnectionKind::ModbusRtu { .. } => {
+                    // A few queued writes per connection; more means the platform is
+                    // hammering one device, and the command is answered as busy.
+                    let (wtx, wrx) = mpsc::channel(8);
+                    writes.push(Some(wtx));
+                    tasks.spawn(source::modbus::run_connection(
+                        Arc::clone(site),
+                        i,
+                        Arc::clone(health),
+                        samples.clone(),
+                        wrx,
+                        cancel.clone(),
+                    ));
+                }
+                ConnectionKind::Mqtt { .. } => {
+                    writes.push(None);
+                    tasks.spawn(source::camera::run_connection(
+                        Arc::clone(site),
+                        i,
+                        Arc::clone(health),
+                        samples.clone(),
+                        cancel.clone(),
+                    ));
+                }
+            }
+        }
+        tasks.close();
+        (Sources { cancel, tasks }, writes)
+    }
+
+    /// Cancels and waits (bounded); returns whether every task ended in time.
+    async fn stop(&self) -> bool {
+        self.cancel.cancel();
+        tokio::time::timeout(STOP_SOURCES, self.tasks.wait())
+            .await
+            .is_ok()
+    }
+}
+
+/// Runs the daemon; with `config`, SIGHUP re-reads it.
+pub async fn serve_with_reload(
+    site: Arc<Site>,
+    config: Option<&Path>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let started_ms = clock::now_ms();
     let data_dir = &site.gateway.data_dir;
     std::fs::create_dir_all(data_dir)
@@ -78,16 +150,22 @@ pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyho
         ),
         None => None,
     };
+    let transport = uplink::tls::transport(&site.uplink)?;
     let health = Arc::new(Health::new(site.devices.len()));
     let outbox = Arc::new(
         Outbox::open(&data_dir.join("outbox.redb"), site.buffer.outbox_max_bytes)
             .context("opening the outbox")?,
     );
+    if let Some(q) = outbox.quarantined() {
+        health::bump(&health.store_errors);
+        tracing::error!(quarantine = ?q, "the outbox was corrupt: moved aside, started afresh");
+    }
     let raw = RawRing::open(&data_dir.join("raw"), site.buffer.raw_max_bytes)
         .with_context(|| format!("opening the raw ring in {}", data_dir.display()))?;
     let wake = Arc::new(Notify::new());
 
     let (sample_tx, sample_rx) = mpsc::channel(SAMPLE_CHANNEL);
+    let (reload_tx, reload_rx) = mpsc::channel(1);
     let ingest_params = ingest::Params {
         site: Arc::clone(&site),
         raw,
@@ -97,48 +175,17 @@ pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyho
     };
     let ingest_thread = std::thread::Builder::new()
         .name("sitewarden-ingest".into())
-        .spawn(move || ingest::run(ingest_params, sample_rx))
+        .spawn(move || ingest::run(ingest_params, sample_rx, reload_rx))
         .context("spawning the ingest thread")?;
 
-    let sources_cancel = CancellationToken::new();
-    let sources = TaskTracker::new();
-    let mut writes = Vec::with_capacity(site.connections.len());
-    for (i, conn) in site.connections.iter().enumerate() {
-        match conn.kind {
-            ConnectionKind::ModbusTcp { .. } | ConnectionKind::ModbusRtu { .. } => {
-                // A few queued writes per connection; more means the platform is
-                // hammering one device, and the command is answered as busy.
-                let (wtx, wrx) = mpsc::channel(8);
-                writes.push(Some(wtx));
-                sources.spawn(source::modbus::run_connection(
-                    Arc::clone(&site),
-                    i,
-                    Arc::clone(&health),
-                    sample_tx.clone(),
-                    wrx,
-                    sources_cancel.clone(),
-                ));
-            }
-            ConnectionKind::Mqtt { .. } => {
-                writes.push(None);
-                sources.spawn(source::camera::run_connection(
-                    Arc::clone(&site),
-                    i,
-                    Arc::clone(&health),
-                    sample_tx.clone(),
-                    sources_cancel.clone(),
-                ));
-            }
-        }
-    }
-    drop(sample_tx);
-    sources.close();
-
+    let (mut sources, writes) = Sources::spawn(&site, &health, &sample_tx);
     let (acks, ack_thread) = uplink::acks::spawn(Arc::clone(&outbox), Arc::clone(&health));
     let uplink_stop = CancellationToken::new();
     let router = Router {
-        site: Arc::clone(&site),
-        writes,
+        routes: Arc::new(std::sync::RwLock::new(Arc::new(Routes {
+            site: Arc::clone(&site),
+            writes,
+        }))),
         outbox: Arc::clone(&outbox),
         wake: Arc::clone(&wake),
         health: Arc::clone(&health),
@@ -147,11 +194,12 @@ pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyho
         UplinkParams {
             site: Arc::clone(&site),
             password,
+            transport,
             outbox: Arc::clone(&outbox),
             wake: Arc::clone(&wake),
             health: Arc::clone(&health),
             acks,
-            commands: router,
+            commands: router.clone(),
             started_ms,
         },
         uplink_stop.clone(),
@@ -164,18 +212,72 @@ pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyho
         broker = %site.uplink.broker,
         "sitewarden running"
     );
-    systemd::ready(&format!("{} devices", site.devices.len()));
-    shutdown.await;
+    systemd::ready(&status_line(&health, &outbox));
+
+    // The main loop: signals, the watchdog and the status line.
+    let mut current = Arc::clone(&site);
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    let watchdog = systemd::watchdog_interval();
+    let mut beat = tokio::time::interval(watchdog.map_or(Duration::from_secs(10), |w| {
+        (w / 3).min(Duration::from_secs(10))
+    }));
+    let mut beats = 0u64;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = hup.recv() => {
+                let Some(path) = config else {
+                    tracing::info!("SIGHUP ignored: no configuration file to re-read");
+                    continue;
+                };
+                if let Some(next) = reload(path, &current) {
+                    systemd::reloading();
+                    if !sources.stop().await {
+                        tracing::warn!("reload: old connection tasks late; abandoning them");
+                    }
+                    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+                    let sent = reload_tx.send(ingest::Reload { site: Arc::clone(&next), done: done_tx }).await;
+                    if sent.is_err() || tokio::time::timeout(STOP_INGEST, done_rx).await.is_err() {
+                        tracing::error!("reload: ingest did not follow; stopping");
+                        break;
+                    }
+                    health.resize(next.devices.len());
+                    let (s, writes) = Sources::spawn(&next, &health, &sample_tx);
+                    sources = s;
+                    router.replace(Routes { site: Arc::clone(&next), writes });
+                    current = next;
+                    tracing::info!(devices = current.devices.len(), rules = current.rules.len(), "configuration reloaded");
+                    systemd::ready(&status_line(&health, &outbox));
+                }
+            }
+            _ = beat.tick() => {
+                let live = systemd::Liveness {
+                    now: clock::now_ms(),
+                    ingest_tick: health::get_ms(&health.ingest_tick_ms),
+                    last_sample: health::get_ms(&health.last_sample_ms),
+                    devices: current.devices.len(),
+                    started: started_ms,
+                };
+                if watchdog.is_some() && systemd::healthy(live) {
+                    systemd::watchdog();
+                }
+                beats += 1;
+                if beats.is_multiple_of(3) || watchdog.is_none() {
+                    systemd::status(&status_line(&health, &outbox));
+                }
+            }
+        }
+    }
     systemd::stopping();
 
-    // 1. Sources.
-    sources_cancel.cancel();
-    if tokio::time::timeout(STOP_SOURCES, sources.wait())
-        .await
-        .is_err()
-    {
+    // 1. Sources; then drop our sender so the sample channel closes when they are gone.
+    if !sources.stop().await {
         tracing::warn!("shutdown: connection tasks late; abandoning them");
     }
+    drop(sample_tx);
+    drop(reload_tx);
     // 2. Ingest: it ends once every sample sender is gone.
     let joined = tokio::task::spawn_blocking(move || ingest_thread.join());
     match tokio::time::timeout(STOP_INGEST, joined).await {
@@ -197,4 +299,56 @@ pub async fn serve(site: Arc<Site>, shutdown: impl Future<Output = ()>) -> anyho
     }
     tracing::info!("sitewarden stopped");
     Ok(())
+}
+
+/// Re-reads the configuration. A refused one is logged in full and the running one kept.
+/// Changes to `[gateway]`, `[buffer]` and the uplink connection need a restart; the
+/// summary interval, connections, devices, zones and rules follow at once.
+fn reload(path: &Path, current: &Site) -> Option<Arc<Site>> {
+    match crate::config::load(path) {
+        Err(errors) => {
+            for e in &errors.0 {
+                tracing::error!(error = %e, "reload refused");
+            }
+            tracing::error!(file = %path.display(), problems = errors.0.len(), "reload refused; the running configuration stays");
+            systemd::status("reload refused; running the previous configuration");
+            None
+        }
+        Ok(mut next) => {
+            let kept = Uplink {
+                summary_interval: next.uplink.summary_interval,
+                ..current.uplink.clone()
+            };
+            if next.gateway != current.gateway
+                || next.buffer != current.buffer
+                || kept != next.uplink
+            {
+                tracing::warn!(
+                    "changes to [gateway], [buffer] or the uplink connection take effect at the next restart"
+                );
+            }
+            next.gateway = current.gateway.clone();
+            next.buffer = current.buffer.clone();
+            next.uplink = kept;
+            Some(Arc::new(next))
+        }
+    }
+}
+
+/// The one-line state `systemctl status` shows.
+fn status_line(health: &Health, outbox: &Outbox) -> String {
+    let (ok, failing) = health.device_counts();
+    let backlog = outbox.stats().map(|s| s.pending.total()).unwrap_or(0);
+    let uplink = if health
+        .uplink_online
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        "online"
+    } else {
+        "offline"
+    };
+    format!(
+        "{ok}/{} devices ok, backlog {backlog}, uplink {uplink}",
+        ok + failing
+    )
 }

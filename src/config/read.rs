@@ -153,10 +153,24 @@ impl<'a, 'i> Reader<'a, 'i> {
     ) -> Option<T> {
         if self.env(key).is_none() && self.entry(key).is_none() {
             self.learn(key);
-            errors.push(self.missing(key));
+            // A misspelt required key is reported once, as the unknown key that suggests
+            // this one, not a second time as missing.
+            if !self.misspelt(key) {
+                errors.push(self.missing(key));
+            }
             return None;
         }
         read(self, key, errors)
+    }
+
+    /// Does the table hold an unknown key that reads as a misspelling of `key`?
+    fn misspelt(&self, key: &str) -> bool {
+        self.table.is_some_and(|t| {
+            t.iter().any(|(k, _)| {
+                let name: &str = k.get_ref();
+                name != key && closest(name, &[key]).is_some()
+            })
+        })
     }
 
     /// The error for a required key that is absent.

@@ -43,6 +43,13 @@ const STATE_CARRY: &str = "window.carry";
 const STATE_ZONES: &str = "zones";
 const STATE_ALARMS: &str = "alarms.active";
 
+/// A validated new site for ingest to switch to (SIGHUP). Sent only once the old sources
+/// have stopped; `done` answers when ingest runs on the new site.
+pub struct Reload {
+    pub site: Arc<Site>,
+    pub done: tokio::sync::oneshot::Sender<()>,
+}
+
 pub struct Params {
     pub site: Arc<Site>,
     pub raw: RawRing,
@@ -69,7 +76,7 @@ struct Ingest {
 }
 
 /// Runs until every sample sender is dropped, then flushes the raw ring and returns.
-pub fn run(p: Params, mut samples: mpsc::Receiver<Sample>) {
+pub fn run(p: Params, mut samples: mpsc::Receiver<Sample>, mut reloads: mpsc::Receiver<Reload>) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -92,6 +99,15 @@ pub fn run(p: Params, mut samples: mpsc::Receiver<Sample>) {
                     None => break,
                 },
                 _ = tick.tick() => ingest.housekeeping(clock::now_ms()),
+                Some(r) = reloads.recv() => {
+                    // The old sources are stopped: take in what they sent first, so no
+                    // sample is read against the wrong site.
+                    while let Ok(s) = samples.try_recv() {
+                        ingest.sample(s);
+                    }
+                    ingest.reload(r.site);
+                    r.done.send(()).ok();
+                }
             }
         }
     });
@@ -131,19 +147,7 @@ impl Ingest {
         {
             tracing::warn!(error = %e, "saved alarm state unreadable; active alarms forgotten");
         }
-        let grace = site
-            .connections
-            .iter()
-            .map(|c| match &c.kind {
-                crate::site::ConnectionKind::ModbusTcp { timeout, .. }
-                | crate::site::ConnectionKind::ModbusRtu { timeout, .. } => {
-                    timeout.as_millis() as Ms
-                }
-                crate::site::ConnectionKind::Mqtt { .. } => 0,
-            })
-            .max()
-            .unwrap_or(0)
-            + 250;
+        let grace = grace_of(&site);
         let interval = site.uplink.summary_interval;
         let mut ingest = Ingest {
             topics: Topics::new(&site),
@@ -193,7 +197,29 @@ impl Ingest {
         tracing::info!(samples = count, since = %clock::rfc3339(from), "open window rebuilt from the raw ring");
     }
 
+    /// Switches to a reloaded site, keeping open windows, occupancy and active alarms.
+    fn reload(&mut self, site: Arc<Site>) {
+        self.windows.reconfigure(&self.site, &site);
+        self.zones = ZoneTracker::from_bytes(&site, &self.zones.to_bytes())
+            .unwrap_or_else(|_| ZoneTracker::new(&site));
+        let alarms = self.rules.export_state();
+        self.rules = Engine::new(&site);
+        if let Err(e) = self.rules.import_state(&alarms) {
+            tracing::warn!(error = %e, "active alarms could not follow the reload");
+        }
+        self.grace = grace_of(&site);
+        self.site = site;
+        tracing::info!(
+            devices = self.site.devices.len(),
+            rules = self.site.rules.len(),
+            "ingest follows the new configuration"
+        );
+    }
+
     fn sample(&mut self, s: Sample) {
+        self.health
+            .last_sample_ms
+            .store(clock::now_ms(), std::sync::atomic::Ordering::Relaxed);
         let site = Arc::clone(&self.site);
         let Some(device) = site.devices.get(s.device) else {
             return;
@@ -233,6 +259,9 @@ impl Ingest {
     }
 
     fn housekeeping(&mut self, now: Ms) {
+        self.health
+            .ingest_tick_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
         self.rules.tick(now, &mut self.changes);
         self.commit_alarms(now);
         self.zones.roll(now);
@@ -353,4 +382,19 @@ fn decode_carries(site: &Site, bytes: &[u8]) -> Vec<Carry> {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// How long after its end a window waits for late replies: the longest request timeout of
+/// any connection, plus a margin.
+fn grace_of(site: &Site) -> Ms {
+    site.connections
+        .iter()
+        .map(|c| match &c.kind {
+            crate::site::ConnectionKind::ModbusTcp { timeout, .. }
+            | crate::site::ConnectionKind::ModbusRtu { timeout, .. } => timeout.as_millis() as Ms,
+            crate::site::ConnectionKind::Mqtt { .. } => 0,
+        })
+        .max()
+        .unwrap_or(0)
+        + 250
 }

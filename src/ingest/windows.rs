@@ -64,12 +64,47 @@ impl Windows {
         }
     }
 
+    /// Follows a reloaded site: devices whose id and points are unchanged keep their open
+    /// window; new or changed devices start an empty one; removed devices are dropped (their
+    /// readings stay in the raw ring). A new interval applies from the next window on.
+    pub(crate) fn reconfigure(&mut self, old: &Site, new: &Site) {
+        let mut old_windows: Vec<Option<DeviceWindow>> = std::mem::take(&mut self.devices)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.devices = new
+            .devices
+            .iter()
+            .map(|d| {
+                let same = old
+                    .devices
+                    .iter()
+                    .position(|o| o.id == d.id && o.points == d.points);
+                same.and_then(|i| old_windows.get_mut(i).and_then(Option::take))
+                    .unwrap_or_else(|| DeviceWindow::new(d, self.start, self.end, Carry::default()))
+            })
+            .collect();
+        self.interval = new.uplink.summary_interval;
+        // Held samples carry old device indices: re-index them by id.
+        let held = std::mem::take(&mut self.held);
+        self.held = held
+            .into_iter()
+            .filter_map(|mut s| {
+                let id = &old.devices.get(s.device)?.id;
+                s.device = new.device_index(id)?;
+                Some(s)
+            })
+            .collect();
+    }
+
     /// Closes the current window and opens the one holding `next_ts` (normally the
     /// very next window; later after a gap, so empty windows are skipped), replaying
     /// held samples into it. Samples held beyond the new window stay held.
     pub(crate) fn close(&mut self, site: &Site, next_ts: Ms) -> Closed {
-        let next_start = start_of(next_ts.max(self.end), self.interval);
-        let next_end = next_start + interval_ms(self.interval);
+        // After an interval change the first window may start unaligned (never before the
+        // old end); it ends on the new grid and every later window is aligned.
+        let next_start = start_of(next_ts.max(self.end), self.interval).max(self.end);
+        let next_end = start_of(next_start, self.interval) + interval_ms(self.interval);
         let mut summaries = Vec::with_capacity(self.devices.len());
         let mut carries = Vec::with_capacity(self.devices.len());
         let old = std::mem::take(&mut self.devices);

@@ -61,6 +61,11 @@ pub(crate) fn release_ballast(path: &Path) -> bool {
     fs::remove_file(path).is_ok()
 }
 
+/// ENOSPC, whichever way it is reported.
+pub(crate) fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc::ENOSPC)
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -96,10 +101,15 @@ pub(crate) fn read_floor(path: &Path) -> u64 {
 }
 
 pub(crate) fn write_floor(path: &Path, floor: u64) -> io::Result<()> {
+    write_durably(path, &floor_bytes(floor))
+}
+
+/// The floor file's bytes: the floor (u64 LE) and its CRC-32 (u32 LE).
+pub(crate) fn floor_bytes(floor: u64) -> Vec<u8> {
     let v = floor.to_le_bytes();
     let mut b = v.to_vec();
     b.extend_from_slice(&crc32fast::hash(&v).to_le_bytes());
-    write_durably(path, &b)
+    b
 }
 
 /// How many opens started since the last one that finished.
@@ -115,7 +125,8 @@ pub(crate) fn write_attempts(marker: &Path, n: u32) -> io::Result<()> {
 }
 
 pub(crate) fn clear_attempts(marker: &Path) {
-    let _ = fs::remove_file(marker);
+    // Already gone is fine; anything else leaves a count the next open will see.
+    fs::remove_file(marker).ok();
 }
 
 /// Renames `path` to `<path>.corrupt-<unix seconds>` (plus `-N` if taken) and syncs the

@@ -1,11 +1,82 @@
-//! (module doc written below)
+//! Durable state: the raw ring of readings and the outbox of everything bound upstream.
+//!
+//! The only module that names the storage engine (redb). It never publishes, never
+//! decides when to flush or ack, and never reads the clock for data (callers pass
+//! timestamps); the one clock read stamps a quarantined file's name.
+//!
+//! # Raw ring (`RawRing`, `raw.rs` + `segment.rs` + `codec.rs`)
+//!
+//! Why not redb: a redb commit writes ~29 KB however little it carries, and the flash
+//! budget is 0.5 MB/min for 1170 points polled every second. An append-only log costs
+//! what it carries (measured: 0.9 bytes per reading for turnstiles).
+//!
+//! * Layout: `<dir>/raw-<16 hex digits>.seg`, numbered in write order. A segment is
+//!   closed at `max_bytes / 8` (within 4 KiB..16 MiB), so dropping one frees ≤ 1/8.
+//! * Segment: the magic `SWRAW\0\0\x01` (last byte = format version), then frames.
+//!   A frame is `len: u32 LE | crc32(len ‖ body): u32 LE | body`; the body's first byte
+//!   is its type: 1 catalog (device ids and point names, the first frame of every
+//!   segment, so decoding never depends on the running config), 2 samples, 3 seal
+//!   (counts and ts range, always the last 41 bytes of a closed segment).
+//! * Samples frame: count and readings (varints), then per sample: device (catalog
+//!   index, varint), ts delta to the previous sample of the segment (zigzag varint),
+//!   a head byte (error kind, bit 3 = explicit value count), the error's detail, then
+//!   2-bit tags per value: same as this device's previous value in the segment /
+//!   integer delta (zigzag varint) / f64 (8 bytes LE) / absent.
+//! * Durability: `append` only encodes in memory; `flush` (ingest calls it at least
+//!   every second) writes one frame per segment touched with `pwrite` and fdatasyncs;
+//!   creating or deleting a segment also syncs the directory.
+//! * Bound: before each write the oldest closed segments are deleted until the new
+//!   bytes fit `max_bytes`; their readings are counted in `dropped()`.
+//! * A crash loses what was appended since the last flush (≤ 1 s). At open, a segment
+//!   without a seal is read to its first bad frame (torn tail, bad CRC), truncated
+//!   there and sealed. A bit flip elsewhere costs the rest of its segment (the deltas
+//!   after it cannot be decoded), never the other segments.
+//!
+//! # Outbox (`Outbox`, `outbox.rs` + `ledger.rs` + `record.rs` + `open.rs` +
+//! `recovery.rs` + `disk.rs`)
+//!
+//! * Files in the data dir: `outbox.redb` (redb 4.6), `outbox.redb.seq` (seq floor),
+//!   `outbox.redb.opening` (open attempts in progress), `outbox.ballast` (2 MiB kept
+//!   in reserve), and `outbox.redb.corrupt-<unix ts>` for quarantined files.
+//! * Tables: `alarms: u64 seq → record`, `others: u64 seq → record` (summaries, zones,
+//!   command results, snapshots; two tables so alarms replay first and live alarms
+//!   jump the queue), `meta: str → u64` (`format`, `next_seq`, `cost`, `payload`,
+//!   `pending.<kind>`, `dropped.<kind>`), `state: str → bytes` (e.g.
+//!   `window.last_closed`, `alarms.active`).
+//! * Record (version 1): `1 | kind u8 | retain u8 | created_ms i64 LE | topic len u16
+//!   LE | topic | payload`. The payload is built with its seq inside the transaction and
+//!   never rewritten, so every replay is byte-identical.
+//! * Durability: every `append` and every `ack` is one redb write transaction committed
+//!   with `Durability::Immediate` and quick repair (two-phase commit plus the allocator
+//!   state, so a reopen after a crash is instant). "Accepted" means `append` returned
+//!   Ok: the commit has fdatasynced. Seqs come from `meta.next_seq` in the same
+//!   transaction, never from the last key; the floor file is raised (durably, a million
+//!   seqs at a time) before any seq above it commits, so even a quarantined outbox's
+//!   successor starts above every seq ever used.
+//! * Bound: pending records may use half of `max_bytes` (by bytes + 32 per record); the
+//!   rest is headroom for redb's copy-on-write pages. Past it, records go oldest first
+//!   by class: summaries and zones, then command results and snapshots, alarms last,
+//!   each drop counted per kind in `meta` in the same transaction.
+//! * Full disk: below 16 MiB free (statvfs) the outbox stops growing past 256 KiB; on an
+//!   I/O error it releases the ballast, reopens, sheds in a transaction of its own,
+//!   retries with no growth, and stays that way until space is back. Never a panic.
+//! * A crash loses nothing accepted. An ack lost in a crash only re-sends its record
+//!   (same seq, same bytes). A file that fails the integrity check at open (every page
+//!   checksum is verified, which turns what could be an engine panic into an error),
+//!   or whose open died three times in a row, is quarantined and a fresh outbox
+//!   started; `Outbox::quarantined` reports it.
+//! * Sharing: `Outbox` is `Send + Sync`. The daemon opens it as redb's single writer;
+//!   `Outbox::open_read_only` (for `sitewarden outbox`) follows its commits.
 
 mod codec;
 mod disk;
+mod ledger;
 mod open;
 pub mod outbox;
 pub mod raw;
 mod record;
+mod recovery;
+mod segment;
 
 pub use open::Quarantine;
 pub use outbox::{KindCounts, Outbox, OutboxStats};
@@ -38,6 +109,10 @@ impl StoreError {
     /// Errors after which the database must be closed and reopened.
     pub(crate) fn needs_reopen(&self) -> bool {
         matches!(self, StoreError::Io(_) | StoreError::Corrupt(_))
+    }
+
+    pub(crate) fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Io(e) if disk::is_disk_full(e))
     }
 }
 

@@ -16,7 +16,7 @@ use redb::{
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 /// redb's page cache. The daemon's RSS budget is small and the outbox is written and read
 /// mostly sequentially, so 1 MiB is enough (redb's default, 1 GiB, lets RSS follow the
@@ -179,6 +179,7 @@ impl Outbox {
             max_bytes,
             lease: AtomicU64::new(lease),
             recoveries: AtomicU64::new(0),
+            squeezed: AtomicBool::new(false),
         }
     }
 
@@ -191,16 +192,12 @@ impl Outbox {
     /// Opens the database into `st`, quarantining a corrupt file.
     pub(crate) fn open_db(&self, st: &mut State) -> Result<(), StoreError> {
         let (path, read_only) = match &self.location {
-            Location::Factory { make, durable } => {
+            Location::Factory { make, .. } => {
                 let mut b = builder();
-                if !durable {
-                    // Non-durable commits are refused where other processes could read.
-                    b.set_concurrency_mode(ConcurrencyMode::ExclusiveWriter);
-                }
-                let db = match make(&b) {
-                    Ok(db) => db,
-                    Err(e) => return Err(e.into()),
-                };
+                // A simulated disk has no locks, and non-durable commits are refused
+                // where other processes could read: one exclusive writer.
+                b.set_concurrency_mode(ConcurrencyMode::ExclusiveWriter);
+                let db = make(&b)?;
                 init(&db, self.lease_floor())?;
                 st.db = Some(Db::Rw(db));
                 return Ok(());
@@ -280,7 +277,7 @@ impl Outbox {
                 {
                     return Err(Failure::Corrupt(e.to_string()));
                 }
-                StoreError::Io(e) if super::raw::is_disk_full(&e) && !retried => {
+                StoreError::Io(e) if disk::is_disk_full(&e) && !retried => {
                     // The repair at open needs room: give it the ballast, once.
                     retried = true;
                     if let Some(b) = self.location.ballast_path() {

@@ -3,16 +3,20 @@
 //!
 //! Owns the redb tables listed in the module doc of `store`; it never publishes, never
 //! decides when to ack (the uplink does) and never reads the clock except to stamp a
-//! quarantined file. Opening, quarantine and recovery live in `open.rs`.
+//! quarantined file. Opening and quarantine live in `open.rs`, the
+//! bookkeeping in `ledger.rs`, surviving a full disk in `recovery.rs`.
 
+use super::StoreError;
+pub use super::ledger::KindCounts;
+use super::ledger::{Counters, shed};
 use super::open::{Db, Location, State};
 use super::record::{self, Head, Kind, NewRecord, Record};
-use super::{StoreError, disk};
+use super::recovery::{Pressure, RETRIES, TIGHT_FLOOR};
 use crate::reading::Ms;
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub(crate) const ALARMS: TableDefinition<u64, &[u8]> = TableDefinition::new("alarms");
 pub(crate) const OTHERS: TableDefinition<u64, &[u8]> = TableDefinition::new("others");
@@ -23,28 +27,6 @@ pub(crate) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("sta
 /// rest is headroom for redb's copy-on-write pages, freed pages awaiting reuse and the
 /// allocator state, so the file itself stays within `outbox_max_bytes`.
 const BUDGET_PERCENT: u64 = 50;
-/// Free space below which the outbox stops growing: each new record then displaces old
-/// ones (oldest summaries first), so a filling disk sheds instead of failing.
-const LOW_WATER: u64 = 16 << 20;
-/// Reopen-and-retry rounds after an I/O error before an append gives up.
-const RETRIES: usize = 2;
-/// Seqs reserved in the floor file at a time: one small durable write per million seqs.
-const SEQ_LEASE: u64 = 1 << 20;
-
-/// Per-kind counters, indexed by `Kind`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KindCounts(pub [u64; 5]);
-
-impl KindCounts {
-    pub fn get(&self, kind: Kind) -> u64 {
-        self.0[kind.index()]
-    }
-
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-}
-
 /// What `sitewarden outbox` and `P/health` report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxStats {
@@ -61,16 +43,6 @@ pub struct OutboxStats {
     pub recoveries: u64,
 }
 
-/// How hard an append must squeeze to fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pressure {
-    Normal,
-    /// Little free space: do not grow.
-    Tight,
-    /// A write just failed: shed twice what is added.
-    Full,
-}
-
 /// The durable outbox. `Send + Sync`: ingest appends from its thread while the uplink
 /// reads and acks from blocking tasks; redb serialises the write transactions.
 pub struct Outbox {
@@ -80,73 +52,8 @@ pub struct Outbox {
     /// Seqs below this are covered by the floor file.
     pub(crate) lease: AtomicU64,
     pub(crate) recoveries: AtomicU64,
-}
-
-/// The counters kept in `META`, loaded and stored once per write transaction.
-#[derive(Debug, Clone, Default)]
-struct Counters {
-    next_seq: u64,
-    cost: u64,
-    payload: u64,
-    pending: KindCounts,
-    dropped: KindCounts,
-}
-
-const PENDING_KEYS: [&str; 5] = [
-    "pending.alarm",
-    "pending.summary",
-    "pending.zone",
-    "pending.cmd_result",
-    "pending.snapshot",
-];
-const DROPPED_KEYS: [&str; 5] = [
-    "dropped.alarm",
-    "dropped.summary",
-    "dropped.zone",
-    "dropped.cmd_result",
-    "dropped.snapshot",
-];
-
-impl Counters {
-    fn load(meta: &impl ReadableTable<&'static str, u64>) -> Result<Counters, StoreError> {
-        let get =
-            |k: &str| -> Result<u64, StoreError> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
-        let mut c = Counters {
-            next_seq: get("next_seq")?.max(1),
-            cost: get("cost")?,
-            payload: get("payload")?,
-            ..Counters::default()
-        };
-        for i in 0..5 {
-            c.pending.0[i] = get(PENDING_KEYS[i])?;
-            c.dropped.0[i] = get(DROPPED_KEYS[i])?;
-        }
-        Ok(c)
-    }
-
-    fn store(&self, meta: &mut Table<&'static str, u64>) -> Result<(), StoreError> {
-        meta.insert("next_seq", self.next_seq)?;
-        meta.insert("cost", self.cost)?;
-        meta.insert("payload", self.payload)?;
-        for i in 0..5 {
-            meta.insert(PENDING_KEYS[i], self.pending.0[i])?;
-            meta.insert(DROPPED_KEYS[i], self.dropped.0[i])?;
-        }
-        Ok(())
-    }
-
-    fn add(&mut self, h: Head, stored: usize) {
-        self.pending.0[h.kind.index()] += 1;
-        self.cost += record::cost(stored);
-        self.payload += h.payload_len;
-    }
-
-    fn remove(&mut self, h: Head, stored: usize) {
-        let p = &mut self.pending.0[h.kind.index()];
-        *p = p.saturating_sub(1);
-        self.cost = self.cost.saturating_sub(record::cost(stored));
-        self.payload = self.payload.saturating_sub(h.payload_len);
-    }
+    /// Set by a full disk; appends stay `Tight` until free space is back.
+    pub(crate) squeezed: AtomicBool,
 }
 
 impl Outbox {
@@ -182,6 +89,18 @@ impl Outbox {
                     attempt += 1;
                     pressure = Pressure::Full;
                     self.recover(&e);
+                    if e.is_disk_full() {
+                        self.squeezed.store(true, Ordering::Relaxed);
+                    }
+                    // Room first, in a transaction of its own: the pages it frees can
+                    // be reused by the append that follows.
+                    let room = 2 * items
+                        .iter()
+                        .map(|r| record::cost(r.topic.len() + (r.build)(0).len() + 16))
+                        .sum::<u64>();
+                    if let Err(e) = self.with_db(|db| self.try_shed(db, room)) {
+                        tracing::warn!(error = %e, "outbox: could not shed to make room");
+                    }
                 }
                 other => return other,
             }
@@ -362,11 +281,10 @@ impl Outbox {
                 seqs.push(seq);
             }
             c.next_seq = end;
-            let added = c.cost - before;
             let budget = match pressure {
                 Pressure::Normal => self.budget(),
-                Pressure::Tight => self.budget().min(before),
-                Pressure::Full => self.budget().min(before.saturating_sub(added)),
+                Pressure::Tight => self.budget().min(before.max(TIGHT_FLOOR)),
+                Pressure::Full => self.budget().min(before),
             };
             shed(&mut alarms, &mut others, &mut c, budget)?;
             let mut st = txn.open_table(STATE)?;
@@ -378,6 +296,22 @@ impl Outbox {
         };
         txn.commit()?;
         Ok(seqs)
+    }
+
+    /// Drops at least `room` bytes of the oldest records (by drop class) and commits.
+    fn try_shed(&self, db: &Db, room: u64) -> Result<(), StoreError> {
+        let txn = self.write_txn(db)?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let mut alarms = txn.open_table(ALARMS)?;
+            let mut others = txn.open_table(OTHERS)?;
+            let mut c = Counters::load(&meta)?;
+            let budget = c.cost.saturating_sub(room);
+            shed(&mut alarms, &mut others, &mut c, budget)?;
+            c.store(&mut meta)?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     fn try_ack(&self, db: &Db, seqs: &[u64]) -> Result<(), StoreError> {
@@ -423,136 +357,7 @@ impl Outbox {
         Ok(txn)
     }
 
-    /// Makes sure the floor file covers every seq below `end` before they are committed.
-    fn reserve_seqs(&self, end: u64) -> Result<(), StoreError> {
-        let Some(floor_path) = self.location.floor_path() else {
-            return Ok(());
-        };
-        if end <= self.lease.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let lease = end + SEQ_LEASE;
-        disk::write_floor(&floor_path, lease)?;
-        self.lease.store(lease, Ordering::Release);
-        Ok(())
-    }
-
-    /// How full the disk under the outbox is; also puts the ballast back once there is
-    /// room for it again.
-    fn pressure(&self) -> Pressure {
-        let Some(dir) = self.location.dir() else {
-            return Pressure::Normal;
-        };
-        match disk::free_bytes(dir) {
-            Ok(free) if free < LOW_WATER => Pressure::Tight,
-            Ok(free) => {
-                if free > LOW_WATER + 2 * disk::BALLAST_BYTES
-                    && let Some(b) = self.location.ballast_path()
-                    && let Err(e) = disk::ensure_ballast(&b)
-                {
-                    tracing::debug!(error = %e, "outbox: ballast not restored");
-                }
-                Pressure::Normal
-            }
-            Err(_) => Pressure::Normal,
-        }
-    }
-
-    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Runs `f` on the open database, reopening it first if an earlier recovery failed.
-    fn with_db<T>(&self, f: impl FnOnce(&Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        {
-            let st = self.read_state();
-            if let Some(db) = &st.db {
-                return f(db);
-            }
-        }
-        let mut st = self.write_state();
-        if st.db.is_none() {
-            self.open_db(&mut st)?;
-        }
-        match &st.db {
-            Some(db) => f(db),
-            None => Err(StoreError::Unavailable("outbox is closed".into())),
-        }
-    }
-
-    /// After an I/O error: give back the ballast on a full disk, close and reopen. A
-    /// failed reopen leaves the outbox closed; the next call tries again.
-    fn recover(&self, e: &StoreError) {
-        self.recoveries.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(error = %e, "outbox: i/o error; reopening the database");
-        if let Some(b) = self.location.ballast_path()
-            && disk::release_ballast(&b)
-        {
-            tracing::warn!("outbox: ballast released to make room");
-        }
-        let mut st = self.write_state();
-        st.db = None;
-        if let Err(e) = self.open_db(&mut st) {
-            tracing::warn!(error = %e, "outbox: reopen failed; will retry");
-        }
-    }
-
     pub fn path(&self) -> Option<&Path> {
         self.location.path()
     }
-}
-
-/// Drops the oldest records, by drop class, until the accounted cost fits `budget`.
-fn shed<'t>(
-    alarms: &mut Table<'t, u64, &'static [u8]>,
-    others: &mut Table<'t, u64, &'static [u8]>,
-    c: &mut Counters,
-    budget: u64,
-) -> Result<(), StoreError> {
-    for class in 0..=2u8 {
-        if c.cost <= budget {
-            return Ok(());
-        }
-        let table = if class == 2 {
-            &mut *alarms
-        } else {
-            &mut *others
-        };
-        let mut victims = Vec::new();
-        let mut excess = c.cost - budget;
-        for entry in table.iter()? {
-            if excess == 0 {
-                break;
-            }
-            let (k, v) = entry?;
-            let v = v.value();
-            match record::head(v) {
-                Some(h) if h.kind.drop_class() == class => {
-                    excess = excess.saturating_sub(record::cost(v.len()));
-                    victims.push((k.value(), h, v.len()));
-                }
-                Some(_) => {}
-                // An undecodable record is dropped first; it could never be published.
-                None => victims.push((
-                    k.value(),
-                    Head {
-                        kind: Kind::Summary,
-                        created_ms: 0,
-                        payload_len: 0,
-                    },
-                    v.len(),
-                )),
-            }
-        }
-        for (seq, h, len) in victims {
-            table.remove(seq)?;
-            c.remove(h, len);
-            c.dropped.0[h.kind.index()] += 1;
-        }
-    }
-    Ok(())
 }

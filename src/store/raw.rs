@@ -6,14 +6,18 @@
 //! layout, the bound and what a crash can lose are in the module doc of `store`.
 
 use super::codec::{
-    self, Catalog, DecodeError, DeltaState, FRAME_HEADER, Reader, SEAL_BODY, SEAL_FRAME,
-    SEGMENT_MAGIC, Seal, TYPE_CATALOG, TYPE_SAMPLES, TYPE_SEAL,
+    self, Catalog, DeltaState, FRAME_HEADER, SEAL_FRAME, SEGMENT_MAGIC, Seal, TYPE_CATALOG,
+    TYPE_SAMPLES,
+};
+use super::disk::{is_disk_full, sync_dir};
+use super::segment::{
+    Segment, decode_block, ignore_not_found, inspect, parse_segment_name, segment_name, walk,
 };
 use crate::reading::{Ms, Sample};
 use crate::site::Site;
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -44,15 +48,6 @@ pub struct RawRing {
     /// Readings made durable by the flush in progress (a rotation syncs mid-flush), so a
     /// failed flush counts as dropped only what it really lost.
     flush_committed: u64,
-}
-
-#[derive(Debug)]
-struct Segment {
-    path: PathBuf,
-    /// Bytes known durable (synced) in the file.
-    bytes: u64,
-    /// Counts and time range of the durable samples.
-    seal: Seal,
 }
 
 #[derive(Debug)]
@@ -381,189 +376,6 @@ impl Chunk {
     }
 }
 
-pub(crate) fn is_disk_full(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc::ENOSPC)
-}
-
 fn no_segment() -> io::Error {
     io::Error::other("raw ring has no open segment")
-}
-
-fn ignore_not_found(e: io::Error) -> io::Result<()> {
-    if e.kind() == io::ErrorKind::NotFound {
-        Ok(())
-    } else {
-        Err(e)
-    }
-}
-
-fn segment_name(id: u64) -> String {
-    format!("raw-{id:016x}.seg")
-}
-
-fn parse_segment_name(name: &str) -> Option<u64> {
-    let hex = name.strip_prefix("raw-")?.strip_suffix(".seg")?;
-    if hex.len() != 16 {
-        return None;
-    }
-    u64::from_str_radix(hex, 16).ok()
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Reads what a segment holds at open. A sealed segment is trusted by its seal; an
-/// unsealed one (the crash left it so) is decoded to its first bad frame, truncated
-/// there and sealed. An empty or headless segment is deleted.
-fn inspect(path: &Path) -> io::Result<Option<Segment>> {
-    let len = fs::metadata(path)?.len();
-    let file = OpenOptions::new().read(true).write(true).open(path)?;
-    let mut magic = [0u8; 8];
-    if len < magic.len() as u64 || file.read_exact_at(&mut magic, 0).is_err() {
-        fs::remove_file(path)?;
-        return Ok(None);
-    }
-    if magic != SEGMENT_MAGIC {
-        tracing::warn!(path = %path.display(), "raw ring: not a segment of this version; kept until it ages out");
-        let seal = Seal::default();
-        return Ok(Some(Segment {
-            path: path.to_path_buf(),
-            bytes: len,
-            seal,
-        }));
-    }
-    if let Some(seal) = read_seal(&file, len) {
-        return Ok(Some(Segment {
-            path: path.to_path_buf(),
-            bytes: len,
-            seal,
-        }));
-    }
-    let mut seal = Seal::default();
-    let good = walk(path, len, |body, state, catalog| {
-        if body[0] == TYPE_CATALOG {
-            return Ok(());
-        }
-        decode_block(body, state, catalog, |s| {
-            seal.add(&Seal {
-                samples: 1,
-                readings: s.values.len() as u64,
-                first_ts: s.ts,
-                last_ts: s.ts,
-            })
-        })
-    })?;
-    if seal.samples == 0 {
-        fs::remove_file(path)?;
-        return Ok(None);
-    }
-    if good < len {
-        tracing::warn!(path = %path.display(), kept = good, lost = len - good,
-            "raw ring: torn or corrupt tail truncated");
-    }
-    let mut frame = Vec::with_capacity(SEAL_FRAME);
-    codec::frame(&seal.encode(), &mut frame);
-    file.set_len(good)?;
-    file.write_all_at(&frame, good)?;
-    file.sync_data()?;
-    Ok(Some(Segment {
-        path: path.to_path_buf(),
-        bytes: good + frame.len() as u64,
-        seal,
-    }))
-}
-
-fn read_seal(file: &File, len: u64) -> Option<Seal> {
-    let at = len.checked_sub(SEAL_FRAME as u64)?;
-    if at < SEGMENT_MAGIC.len() as u64 {
-        return None;
-    }
-    let mut buf = [0u8; SEAL_FRAME];
-    file.read_exact_at(&mut buf, at).ok()?;
-    let mut header = [0u8; FRAME_HEADER];
-    header.copy_from_slice(&buf[..FRAME_HEADER]);
-    let (blen, crc) = codec::frame_header(header).ok()?;
-    let body = &buf[FRAME_HEADER..];
-    if blen as usize != SEAL_BODY || codec::frame_crc(header[..4].try_into().ok()?, body) != crc {
-        return None;
-    }
-    Seal::decode(body).ok()
-}
-
-/// Decodes the samples of one samples block, calling `f` with catalog-indexed samples.
-fn decode_block(
-    body: &[u8],
-    state: &mut DeltaState,
-    catalog: &Catalog,
-    mut f: impl FnMut(Sample),
-) -> Result<(), DecodeError> {
-    let mut r = Reader(&body[1..]);
-    let samples = r.varint()?;
-    let readings = r.varint()?;
-    let mut seen = 0u64;
-    for _ in 0..samples {
-        let s = state.decode(&mut r, catalog)?;
-        seen += s.values.len() as u64;
-        f(s);
-    }
-    if seen != readings || !r.is_empty() {
-        return Err(DecodeError::Bad("block counts"));
-    }
-    Ok(())
-}
-
-/// Walks the frames of a segment up to `limit` bytes, handing each body (catalog or
-/// samples) to `f` with the segment's delta state and catalog. Stops at the first frame
-/// that is short, fails its CRC or fails `f`; returns the end of the last good frame.
-fn walk(
-    path: &Path,
-    limit: u64,
-    mut f: impl FnMut(&[u8], &mut DeltaState, &Catalog) -> Result<(), DecodeError>,
-) -> io::Result<u64> {
-    let mut r = BufReader::with_capacity(64 << 10, File::open(path)?.take(limit));
-    let mut magic = [0u8; 8];
-    if r.read_exact(&mut magic).is_err() || magic != SEGMENT_MAGIC {
-        return Ok(0);
-    }
-    let mut good = magic.len() as u64;
-    let mut catalog: Option<Catalog> = None;
-    let mut state = DeltaState::default();
-    let mut body = Vec::new();
-    loop {
-        let mut header = [0u8; FRAME_HEADER];
-        if r.read_exact(&mut header).is_err() {
-            break;
-        }
-        let Ok((len, crc)) = codec::frame_header(header) else {
-            break;
-        };
-        body.resize(len as usize, 0);
-        if r.read_exact(&mut body).is_err()
-            || codec::frame_crc([header[0], header[1], header[2], header[3]], &body) != crc
-        {
-            break;
-        }
-        let ok = match (body[0], &catalog) {
-            (TYPE_CATALOG, None) => match Catalog::decode(&body) {
-                Ok(c) => {
-                    let c = catalog.insert(c);
-                    f(&body, &mut state, c).is_ok()
-                }
-                Err(_) => false,
-            },
-            (TYPE_SAMPLES, Some(c)) => f(&body, &mut state, c).is_ok(),
-            (TYPE_SEAL, Some(_)) => {
-                good += (FRAME_HEADER + body.len()) as u64;
-                break;
-            }
-            _ => false,
-        };
-        if !ok {
-            tracing::warn!(path = %path.display(), at = good, "raw ring: undecodable block; rest of segment skipped");
-            break;
-        }
-        good += (FRAME_HEADER + body.len()) as u64;
-    }
-    Ok(good)
 }

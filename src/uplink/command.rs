@@ -144,13 +144,19 @@ pub fn parse(site: &Site, bytes: &[u8], now: Ms) -> Result<Command, Refusal> {
     })
 }
 
+/// Where commands go: the site they are checked against and one write channel per
+/// connection (index into `Site::connections`; None where it takes no writes, cameras).
+/// Replaced as a whole on reload.
+pub struct Routes {
+    pub site: Arc<Site>,
+    pub writes: Vec<Option<mpsc::Sender<WriteRequest>>>,
+}
+
 /// Routes checked commands to connection tasks and records their outcome.
 #[derive(Clone)]
 pub struct Router {
-    pub site: Arc<Site>,
-    /// One write channel per connection (index into `Site::connections`); None where the
-    /// connection takes no writes (cameras).
-    pub writes: Vec<Option<mpsc::Sender<WriteRequest>>>,
+    /// Read per command, written once per reload; never held across an await.
+    pub routes: Arc<std::sync::RwLock<Arc<Routes>>>,
     pub outbox: Arc<Outbox>,
     pub wake: Arc<Notify>,
     pub health: Arc<Health>,
@@ -162,7 +168,8 @@ impl Router {
     pub fn submit(&self, bytes: &[u8]) {
         let now = clock::now_ms();
         let router = self.clone();
-        match parse(&self.site, bytes, now) {
+        let routes = self.current();
+        match parse(&routes.site, bytes, now) {
             Err(refusal) => {
                 health::bump(&self.health.commands_rejected);
                 tracing::warn!(id = %refusal.id, error = %refusal.error, "command refused");
@@ -170,10 +177,10 @@ impl Router {
             }
             Ok(cmd) => {
                 tokio::spawn(async move {
-                    let outcome = router.execute(&cmd).await;
+                    let outcome = router.execute(&routes, &cmd).await;
                     match &outcome {
                         Ok(()) => {
-                            tracing::info!(id = %cmd.id, device = %router.site.devices[cmd.device].id, "command carried out")
+                            tracing::info!(id = %cmd.id, device = %routes.site.devices[cmd.device].id, "command carried out")
                         }
                         Err(e) => tracing::warn!(id = %cmd.id, error = %e, "command failed"),
                     }
@@ -183,9 +190,18 @@ impl Router {
         }
     }
 
-    async fn execute(&self, cmd: &Command) -> Result<(), String> {
-        let conn = self.site.devices[cmd.device].connection;
-        let Some(Some(tx)) = self.writes.get(conn) else {
+    fn current(&self) -> Arc<Routes> {
+        Arc::clone(&self.routes.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Points commands at a reloaded site's connections.
+    pub fn replace(&self, routes: Routes) {
+        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routes);
+    }
+
+    async fn execute(&self, routes: &Routes, cmd: &Command) -> Result<(), String> {
+        let conn = routes.site.devices[cmd.device].connection;
+        let Some(Some(tx)) = routes.writes.get(conn) else {
             return Err("the device's connection takes no writes".into());
         };
         let (reply, rx) = oneshot::channel();
@@ -205,7 +221,7 @@ impl Router {
     }
 
     async fn record(&self, id: &str, outcome: Result<(), String>) {
-        let topic = Topics::new(&self.site).cmd_result();
+        let topic = Topics::new(&self.current().site).cmd_result();
         let id = id.to_string();
         let outbox = Arc::clone(&self.outbox);
         let now = clock::now_ms();

@@ -23,6 +23,7 @@ pub mod acks;
 pub mod command;
 pub mod payload;
 pub mod report;
+pub mod tls;
 pub mod topics;
 
 use crate::clock;
@@ -49,6 +50,8 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 pub struct UplinkParams {
     pub site: Arc<crate::site::Site>,
     pub password: Option<String>,
+    /// Plain TCP or TLS, resolved (files read) at start by `tls::transport`.
+    pub transport: rumqttc::Transport,
     pub outbox: Arc<Outbox>,
     /// Signalled whenever ingest or a command committed new records.
     pub wake: Arc<Notify>,
@@ -138,6 +141,9 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 }
                 connected_once = true;
                 online = true;
+                p.health
+                    .uplink_online
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 will_fresh = false;
                 backoff.reset();
                 session = Session::default();
@@ -174,6 +180,9 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                     tracing::debug!(error = %e, "uplink connect failed");
                 }
                 online = false;
+                p.health
+                    .uplink_online
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 session = Session::default();
                 let delay = backoff.next();
                 tokio::select! {
@@ -400,6 +409,7 @@ fn connect_options(p: &UplinkParams, window: usize) -> (AsyncClient, EventLoop) 
     o.set_inflight(u16::try_from(window + 1).unwrap_or(u16::MAX));
     o.set_request_channel_capacity(CHANNEL_CAPACITY);
     o.set_max_packet_size(256 * 1024, 256 * 1024);
+    o.set_transport(p.transport.clone());
     if let Some(user) = &up.username {
         o.set_credentials(user.clone(), p.password.clone().unwrap_or_default());
     }

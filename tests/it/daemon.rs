@@ -8,7 +8,7 @@ use crate::support::subscriber::{Msg, Subscriber};
 use serde_json::Value;
 use std::time::Duration;
 
-fn summary_of<'a>(msgs: &'a [Msg], topic: &str, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+fn summary_of(msgs: &[Msg], topic: &str, pred: impl Fn(&Value) -> bool) -> Option<Value> {
     msgs.iter()
         .filter(|m| m.topic == topic)
         .map(Msg::json)

@@ -1,6 +1,12 @@
 //! The one integration-test binary: the real daemon against a real Mosquitto and real
 //! Modbus servers on loopback.
 
+// Helpers in `support` are `pub` for their sibling test modules, not a public API, and
+// their cleanup on drop is best effort (a broker already gone is fine).
+#![allow(unreachable_pub, clippy::let_underscore_must_use)]
+
+// Not every helper is used by every test module.
+#[allow(dead_code)]
 mod support;
 
 // The daemon end to end: polling, summaries, status (issue 2).
@@ -8,3 +14,15 @@ mod daemon;
 
 // The systemd unit, maintainer scripts and the .deb (issue 5).
 mod packaging;
+
+// mqtts:// to the platform broker (spec: uplink.broker, ca_file).
+mod tls;
+
+// SIGHUP reload (issue 5).
+mod reload;
+
+// sd_notify: READY, STATUS, WATCHDOG, RELOADING, STOPPING (issue 5).
+mod notify;
+
+// check, env overrides, outbox errors (issues 2, 3).
+mod cli;

@@ -1,6 +1,12 @@
 //! Tests of the store: the raw ring's format and bounds, the outbox's durability.
 
+mod corruption;
+mod diskfull;
+mod kill9;
 mod outbox_basic;
+mod outbox_model;
+mod powercut;
+mod raw_faults;
 mod raw_ring;
 
 use crate::reading::Sample;

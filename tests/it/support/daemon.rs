@@ -16,6 +16,11 @@ pub fn bin() -> &'static str {
 impl Daemon {
     /// `sitewarden run -c <config>`; stderr (the log) goes to `<dir>/daemon-<n>.log`.
     pub fn start(config: &Path, dir: &Path) -> Daemon {
+        Self::start_with_env(config, dir, &[])
+    }
+
+    /// Like `start`, with extra environment variables (e.g. NOTIFY_SOCKET).
+    pub fn start_with_env(config: &Path, dir: &Path, env: &[(&str, &str)]) -> Daemon {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let log = dir.join(format!("daemon-{n}.log"));
         let err = std::fs::File::create(&log).expect("create daemon log");
@@ -24,6 +29,7 @@ impl Daemon {
             .arg(config)
             .env("RUST_LOG", "sitewarden=debug,info")
             .env_remove("NOTIFY_SOCKET")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 pub struct Mosquitto {
     pub port: u16,
+    /// Extra configuration lines (e.g. a TLS listener).
+    extra: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -22,9 +24,15 @@ impl Mosquitto {
     /// Starts a broker with persistence on (so persistent test subscribers keep their
     /// sessions across a broker restart) and waits until it accepts connections.
     pub fn start() -> Mosquitto {
+        Self::start_with(String::new())
+    }
+
+    /// Like `start`, with extra lines appended to the broker's configuration.
+    pub fn start_with(extra: String) -> Mosquitto {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut m = Mosquitto {
             port: free_port(),
+            extra,
             dir,
             child: None,
         };
@@ -38,12 +46,14 @@ impl Mosquitto {
         let mut f = std::fs::File::create(&conf).expect("write mosquitto.conf");
         writeln!(
             f,
-            "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\nmax_inflight_messages 0\nlog_dest file {}/mosquitto.log\nlog_type error\nlog_type warning\n",
+            "listener {} 127.0.0.1\nallow_anonymous true\n# Stay the user that runs the tests (as root, mosquitto would switch to `mosquitto`\n# and lose access to this temp dir).\nuser {}\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\nmax_inflight_messages 0\nlog_dest file {}/mosquitto.log\nlog_type error\nlog_type warning\n",
             self.port,
+            current_user(),
             self.dir.path().display(),
             self.dir.path().display()
         )
         .expect("write mosquitto.conf");
+        writeln!(f, "{}", self.extra).expect("write mosquitto.conf");
     }
 
     fn spawn(&mut self) {
@@ -121,4 +131,10 @@ pub fn wait_for_port(port: u16, within: Duration) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("nothing listens on 127.0.0.1:{port} after {within:?}");
+}
+
+/// The name of the user running the tests.
+fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

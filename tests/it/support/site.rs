@@ -44,7 +44,7 @@ impl SimSite {
             let faults = sim::Faults::default();
             let handle = {
                 let _in_rt = rt.enter();
-                sim::serve_tcp(listener, units.clone(), faults.clone())
+                sim::serve_tcp(listener, std::sync::Arc::clone(&units), faults.clone())
             };
             servers.insert(id.to_string(), handle);
             devices.push(SimDevice {
