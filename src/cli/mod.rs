@@ -48,7 +48,8 @@ pub enum Cmd {
         /// End after this long (e.g. `20s`, `5m`); without it, run until Ctrl-C.
         #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
         run_for: Option<std::time::Duration>,
-        /// One line per received message instead of the live table.
+        /// One line per received message instead of the live table (the default when
+        /// stdout is not a terminal).
         #[arg(long)]
         plain: bool,
     },

@@ -10,8 +10,11 @@ const WITHIN: Duration = Duration::from_secs(90);
 
 #[test]
 fn demo_for_20s_plain_shows_summaries_a_zone_window_and_an_alarm_then_exits_0() {
+    // The demo keeps its state in a new directory under TMPDIR; this one goes at the end.
+    let tmp = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(bin())
         .args(["demo", "--for", "20s", "--plain"])
+        .env("TMPDIR", tmp.path())
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -60,4 +63,14 @@ fn demo_for_20s_plain_shows_summaries_a_zone_window_and_an_alarm_then_exits_0() 
         err.trim().is_empty(),
         "the daemon logs to its file, not the terminal: {context}"
     );
+    let kept: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("read TMPDIR")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    for file in ["sitewarden.toml", "demo.log", "data"] {
+        assert!(kept[0].join(file).exists(), "no {file} in {kept:?}");
+    }
+    let log = std::fs::read_to_string(kept[0].join("demo.log")).unwrap_or_default();
+    assert!(log.contains("sitewarden stopped"), "log:\n{log}");
 }

@@ -30,6 +30,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -81,6 +82,17 @@ async fn demo(
     run_for: Option<Duration>,
     plain: bool,
 ) -> anyhow::Result<view::View> {
+    // Listen for Ctrl-C from the start: the view hides the cursor, and an early Ctrl-C
+    // must still end in order and give it back.
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let stopped = async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT: stopping the demo"),
+            _ = terminate.recv() => tracing::info!("SIGTERM: stopping the demo"),
+        }
+    };
     let mut servers = driver::bind()
         .await
         .context("binding the simulated devices")?;
@@ -151,9 +163,9 @@ async fn demo(
         match run_for {
             Some(d) => tokio::select! {
                 _ = tokio::time::sleep(d) => {}
-                _ = crate::cli::run::shutdown_signal() => {}
+                _ = stopped => {}
             },
-            None => crate::cli::run::shutdown_signal().await,
+            None => stopped.await,
         }
     };
     let served = tokio::select! {
