@@ -19,6 +19,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 const REDRAW: Duration = Duration::from_secs(1);
+/// Lines the demo prints after the view: a blank one, two of summary, the shell prompt.
+const FINAL_WORDS: usize = 4;
 /// Wait after a broker error before polling again.
 const RETRY: Duration = Duration::from_millis(200);
 
@@ -64,7 +66,7 @@ pub(crate) async fn run(p: Params, cancel: CancellationToken) -> View {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = redraw.tick(), if !p.plain => draw(&mut out, &view, &look),
+            _ = redraw.tick(), if !p.plain => draw(&mut out, &view, &look, 0),
             ev = events.poll() => match ev {
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
                     if let Some(tx) = subscribed.take()
@@ -100,7 +102,8 @@ pub(crate) async fn run(p: Params, cancel: CancellationToken) -> View {
         }
     }
     if !p.plain {
-        draw(&mut out, &view, &look);
+        // The last table leaves room for the demo's closing lines below it.
+        draw(&mut out, &view, &look, FINAL_WORDS);
     }
     if client.try_disconnect().is_err() {
         tracing::debug!("demo view already disconnected");
@@ -117,8 +120,10 @@ struct Look {
     colour: bool,
 }
 
-fn draw(out: &mut impl Write, view: &View, look: &Look) {
+/// Draws the table in the terminal's size less `spare` rows.
+fn draw(out: &mut impl Write, view: &View, look: &Look, spare: usize) {
     let (width, height) = terminal_size();
+    let height = height.saturating_sub(spare);
     let header = Header {
         clock: SiteTime::at(look.start.elapsed().as_millis() as u64),
         elapsed: look.start.elapsed(),
