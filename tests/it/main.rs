@@ -26,3 +26,6 @@ mod notify;
 
 // check, env overrides, outbox errors (issues 2, 3).
 mod cli;
+
+// `sitewarden demo` (issue 5).
+mod demo;
