@@ -3,5 +3,6 @@
 
 pub mod daemon;
 pub mod mosquitto;
+pub mod platform;
 pub mod site;
 pub mod subscriber;
