@@ -8,7 +8,9 @@
 //! With a `trigger` point (the fever kiosk's `scans` counter) the value is judged only
 //! when the trigger moved since the last judgement: each scan is a new visitor, judged
 //! once, without hysteresis or hold. A fever scan raises; the next scan clears that alarm,
-//! and raises a new one if it is a fever scan too. Never reads a clock.
+//! and raises a new one if it is a fever scan too. The trigger value of a raised scan
+//! travels with the alarm state (`state.rs`), so after a restart the kiosk's repeat of
+//! that scan is not a new visitor. Never reads a clock.
 
 use super::alarm::{Labels, Slot, Step, Verdict, num};
 use super::{AlarmChange, value_at};
@@ -97,6 +99,19 @@ impl Threshold {
 
     pub(crate) fn slot_mut(&mut self, tag: &str) -> Option<&mut Slot> {
         self.sides().find(|s| s.tag == tag).map(|s| &mut s.slot)
+    }
+
+    /// The trigger value of the last judged scan (per-scan rules only).
+    pub(crate) fn last_trigger(&self) -> Option<f64> {
+        self.trigger.and(self.last_trigger)
+    }
+
+    /// After restoring a raised per-scan alarm: the scan that raised it, so the same
+    /// scan, still on the kiosk's display, is not judged again as a new visitor.
+    pub(crate) fn set_last_trigger(&mut self, value: f64) {
+        if self.trigger.is_some() {
+            self.last_trigger = Some(value);
+        }
     }
 
     pub(crate) fn sample(
