@@ -1,9 +1,10 @@
 //! `threshold`: a value at or above `above` (or at or below `below`), with separate clear
 //! levels for hysteresis and a hold time `for`.
 //!
-//! Two independent alarms per instance, high and low. A clear level left out of the
-//! config defaults to the limit moved by `DEFAULT_DEADBAND` of its size, so a value
-//! hovering at its limit never flaps even when nobody wrote a clear level.
+//! Two independent alarms per instance, high and low. A clear level left out, or at
+//! the limit itself (what the config fills in when none is written), is the limit moved
+//! by `DEFAULT_DEADBAND` of its size, so a value hovering at its limit never flaps even
+//! when nobody wrote a clear level.
 //!
 //! With a `trigger` point (the fever kiosk's `scans` counter) the value is judged only
 //! when the trigger moved since the last judgement: each scan is a new visitor, judged
@@ -62,8 +63,8 @@ impl Threshold {
             limit,
             clear: limits
                 .clear_below
-                .unwrap_or(limit - limit.abs() * DEFAULT_DEADBAND)
-                .min(limit),
+                .filter(|c| *c < limit)
+                .unwrap_or(limit - limit.abs() * DEFAULT_DEADBAND),
             tag: "",
             slot: Slot::Idle,
         });
@@ -72,8 +73,8 @@ impl Threshold {
             limit,
             clear: limits
                 .clear_above
-                .unwrap_or(limit + limit.abs() * DEFAULT_DEADBAND)
-                .max(limit),
+                .filter(|c| *c > limit)
+                .unwrap_or(limit + limit.abs() * DEFAULT_DEADBAND),
             // The only alarm of a below-only rule needs no tag.
             tag: if high.is_some() { "low" } else { "" },
             slot: Slot::Idle,
