@@ -95,7 +95,13 @@ fn a_default_clear_level_gives_a_deadband_of_one_percent() {
 /// above`), which would leave no band: noise at the limit must still not flap.
 #[test]
 fn a_clear_level_at_the_limit_gets_the_default_deadband() {
-    let noise = [V(1, 100.0), V(2, 99.99), V(3, 100.0), V(4, 99.5), V(5, 98.9)];
+    let noise = [
+        V(1, 100.0),
+        V(2, 99.99),
+        V(3, 100.0),
+        V(4, 99.5),
+        V(5, 98.9),
+    ];
     let high = Limits {
         above: Some(100.0),
         clear_below: Some(100.0),
