@@ -11,7 +11,14 @@
 //! `cargo bench --bench alarm_latency` (needs `mosquitto` installed); `TRIALS=n` sets
 //! the number of trials (default 40, half raises and half clears).
 
-#[allow(dead_code, unreachable_pub)]
+// The integration tests' support, shared rather than copied; its lints are judged there,
+// and this bench uses only part of it.
+#[allow(
+    dead_code,
+    unreachable_pub,
+    clippy::let_underscore_must_use,
+    clippy::clone_on_ref_ptr
+)]
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 

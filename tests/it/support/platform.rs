@@ -16,29 +16,29 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// Every wait in the alarm tests is bounded by this unless it says otherwise.
-pub const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
-pub struct Platform {
-    pub broker: Mosquitto,
-    pub sim: SimSite,
-    pub site: TestSite,
-    pub sub: Subscriber,
-    pub daemon: Daemon,
+pub(crate) struct Platform {
+    pub(crate) broker: Mosquitto,
+    pub(crate) sim: SimSite,
+    pub(crate) site: TestSite,
+    pub(crate) sub: Subscriber,
+    pub(crate) daemon: Daemon,
 }
 
 /// One received message, parsed, with when it arrived.
 #[derive(Debug, Clone)]
-pub struct Seen {
-    pub topic: String,
-    pub json: Value,
-    pub at: Instant,
+pub(crate) struct Seen {
+    pub(crate) topic: String,
+    pub(crate) json: Value,
+    pub(crate) at: Instant,
 }
 
 impl Platform {
     /// Starts the devices (`SimSite::start` specs), lets `setup` set their registers,
     /// then the broker, the subscriber and the daemon with `extra` config (zones, rules)
     /// and 1 s windows; returns once the gateway is online.
-    pub fn start(specs: &[&str], setup: impl FnOnce(&SimSite), extra: &str) -> Platform {
+    pub(crate) fn start(specs: &[&str], setup: impl FnOnce(&SimSite), extra: &str) -> Platform {
         let broker = Mosquitto::start();
         let sim = SimSite::start(specs);
         setup(&sim);
@@ -61,13 +61,13 @@ impl Platform {
         p
     }
 
-    pub fn topic(&self, suffix: &str) -> String {
+    pub(crate) fn topic(&self, suffix: &str) -> String {
         format!("{}/{suffix}", self.site.prefix)
     }
 
     /// Waits until `done` holds, checking every 10 ms; panics after `WAIT` with the
     /// alarm events so far and the daemon's log.
-    pub fn until(&self, what: &str, done: impl Fn() -> bool) {
+    pub(crate) fn until(&self, what: &str, done: impl Fn() -> bool) {
         let deadline = Instant::now() + WAIT;
         while !done() {
             if Instant::now() > deadline {
@@ -83,7 +83,7 @@ impl Platform {
     }
 
     /// Waits for an `online` status received after the first `after` messages.
-    pub fn wait_online(&self, after: usize) {
+    pub(crate) fn wait_online(&self, after: usize) {
         let topic = self.topic("status");
         self.until("gateway online", || {
             let msgs: Vec<Msg> = self.sub.snapshot();
@@ -95,7 +95,7 @@ impl Platform {
 
     /// Every message so far whose topic starts with `P/<prefix>`, parsed, first
     /// delivery of each seq only.
-    pub fn seen(&self, prefix: &str) -> Vec<Seen> {
+    pub(crate) fn seen(&self, prefix: &str) -> Vec<Seen> {
         let want = self.topic(prefix);
         let mut seqs = HashSet::new();
         self.sub
@@ -112,12 +112,12 @@ impl Platform {
     }
 
     /// Alarm events (`P/alarm/{device}`), in order of arrival.
-    pub fn events(&self) -> Vec<Seen> {
+    pub(crate) fn events(&self) -> Vec<Seen> {
         self.seen("alarm/")
     }
 
     /// The alarm ids of every `P/alarms/active` snapshot, in order of arrival.
-    pub fn snapshots(&self) -> Vec<Vec<String>> {
+    pub(crate) fn snapshots(&self) -> Vec<Vec<String>> {
         self.seen("alarms/active")
             .iter()
             .map(|s| ids(&s.json["alarms"]))
@@ -125,7 +125,7 @@ impl Platform {
     }
 
     /// Waits until `n` alarm events have arrived and returns them all.
-    pub fn wait_events(&self, n: usize, what: &str) -> Vec<Seen> {
+    pub(crate) fn wait_events(&self, n: usize, what: &str) -> Vec<Seen> {
         self.until(&format!("{what} ({n} alarm events)"), || {
             self.events().len() >= n
         });
@@ -133,7 +133,7 @@ impl Platform {
     }
 
     /// Waits until the latest `P/alarms/active` snapshot holds exactly `expected` ids.
-    pub fn wait_active(&self, expected: &[String]) {
+    pub(crate) fn wait_active(&self, expected: &[String]) {
         self.until(&format!("active snapshot {expected:?}"), || {
             self.snapshots().last().map(Vec::as_slice).unwrap_or(&[]) == expected
         });
@@ -141,7 +141,7 @@ impl Platform {
 
     /// Waits until `device` has been polled in `n` summary windows starting at or after
     /// `since` (an RFC 3339 timestamp), i.e. until `n` more polls were judged.
-    pub fn wait_polls(&self, device: &str, since: &str, n: usize) {
+    pub(crate) fn wait_polls(&self, device: &str, since: &str, n: usize) {
         let since = ms(since);
         let topic = self.topic(&format!("summary/{device}"));
         self.until(&format!("{n} polls of {device}"), || {
@@ -156,7 +156,7 @@ impl Platform {
     }
 
     /// The retained `P/alarms/active` a newly connected platform client receives.
-    pub fn retained_active(&self, client: &str) -> Vec<String> {
+    pub(crate) fn retained_active(&self, client: &str) -> Vec<String> {
         let late = Subscriber::start(
             self.broker.port,
             &self.topic("alarms/active"),
@@ -169,7 +169,7 @@ impl Platform {
 }
 
 /// Unix milliseconds of an RFC 3339 timestamp (0 if unreadable).
-pub fn ms(rfc3339: &str) -> u128 {
+pub(crate) fn ms(rfc3339: &str) -> u128 {
     humantime::parse_rfc3339(rfc3339)
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -189,7 +189,7 @@ fn ids(alarms: &Value) -> Vec<String> {
 
 /// An alarm event as one comparable line: `state rule device point value limit`, after
 /// checking that its topic names its device.
-pub fn line(s: &Seen) -> String {
+pub(crate) fn line(s: &Seen) -> String {
     let j = &s.json;
     let device = j["device"].as_str().unwrap_or("?");
     assert!(
@@ -212,12 +212,12 @@ pub fn line(s: &Seen) -> String {
     )
 }
 
-pub fn lines(events: &[Seen]) -> Vec<String> {
+pub(crate) fn lines(events: &[Seen]) -> Vec<String> {
     events.iter().map(line).collect()
 }
 
 /// The id of the `i`th event.
-pub fn id(events: &[Seen], i: usize) -> String {
+pub(crate) fn id(events: &[Seen], i: usize) -> String {
     events[i].json["id"]
         .as_str()
         .unwrap_or_default()
