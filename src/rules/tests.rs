@@ -9,6 +9,7 @@ use std::time::Duration;
 
 mod fixture;
 mod props;
+mod shipped;
 
 /// Which (rule, device, point) instances the site compiles to.
 fn compiled(e: &Engine) -> Vec<String> {
