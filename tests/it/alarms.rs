@@ -383,6 +383,18 @@ critical = 1.0
     });
     let windows = p.seen("zone/north");
     assert!(windows.iter().all(|w| w.topic == zone));
+    // Each window's occupancy is the one before it plus its own entries minus exits:
+    // visitors of the next window are not in it yet.
+    let mut inside = 0;
+    for w in &windows {
+        let n = |k: &str| {
+            w.json[k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{k}: {}", w.json))
+        };
+        inside = inside + n("entries") - n("exits");
+        assert_eq!(n("occupancy"), inside, "{}", w.json);
+    }
     let full = windows
         .iter()
         .find(|w| w.json["occupancy"] == 10)
