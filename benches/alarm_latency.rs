@@ -9,7 +9,8 @@
 //! publish, broker delivery). Target: total ≤ poll interval + 100 ms.
 //!
 //! `cargo bench --bench alarm_latency` (needs `mosquitto` installed); `TRIALS=n` sets
-//! the number of trials (default 40, half raises and half clears).
+//! the number of trials (default 40, half raises and half clears). Under `cargo test`
+//! (no `--bench` argument) it makes 4 trials: a smoke test, not a measurement.
 
 // The integration tests' support, shared rather than copied; its lints are judged there,
 // and this bench uses only part of it.
@@ -74,10 +75,12 @@ fn stats(
 }
 
 fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
     let n: usize = std::env::var("TRIALS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
+        .unwrap_or(if bench { 40 } else { 4 })
+        .max(2);
     let p = Platform::start(&["gate-1:turnstile"], |_| {}, RULE);
     p.wait_polls("gate-1", "1970-01-01T00:00:00Z", 1);
     // A fixed seed: the phases are random but the run is repeatable.

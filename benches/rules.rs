@@ -8,7 +8,8 @@
 //! spikes, and 1 % failed polls. A reading is one point's value in a sample.
 //!
 //! `cargo bench --bench rules` prints one row per workload; the target is the `mixed`
-//! row at ≥ 1 000 000 readings/s.
+//! row at ≥ 1 000 000 readings/s. Under `cargo test` (no `--bench` argument) each
+//! workload runs once, briefly: a smoke test of the bench, not a measurement.
 
 use sitewarden::reading::PollError;
 use sitewarden::rules::{AlarmChange, Engine};
@@ -26,6 +27,9 @@ const UNITS_PER_CONNECTION: usize = 200;
 /// How long each timed run lasts, and how many runs make a row (the median is shown).
 const RUN: Duration = Duration::from_millis(600);
 const RUNS: usize = 5;
+/// The same under `cargo test`.
+const QUICK_RUN: Duration = Duration::from_millis(50);
+const QUICK_RUNS: usize = 1;
 const TARGET: f64 = 1_000_000.0;
 
 /// The two rule bodies (everything but `name` and `devices`) of group `g`.
@@ -129,7 +133,12 @@ struct Row {
     changes: u64,
 }
 
-fn run(name: &'static str, rules: Rules, data: &[Vec<Step>]) -> Row {
+fn run(
+    name: &'static str,
+    rules: Rules,
+    data: &[Vec<Step>],
+    (run, runs): (Duration, usize),
+) -> Row {
     let text = config(rules);
     let site: Site = sitewarden::config::load_from(&text, "bench.toml", &[], &[])
         .unwrap_or_else(|e| panic!("bench config invalid:\n{e}"));
@@ -160,11 +169,11 @@ fn run(name: &'static str, rules: Rules, data: &[Vec<Step>]) -> Row {
     for _ in 0..STEPS {
         sweep(&mut engine);
     }
-    let mut rates = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
+    let mut rates = Vec::with_capacity(runs);
+    for _ in 0..runs {
         let start = Instant::now();
         let mut sweeps = 0u64;
-        while start.elapsed() < RUN {
+        while start.elapsed() < run {
             for _ in 0..16 {
                 sweep(black_box(&mut engine));
             }
@@ -176,12 +185,17 @@ fn run(name: &'static str, rules: Rules, data: &[Vec<Step>]) -> Row {
     Row {
         name,
         instances,
-        samples_per_s: rates[RUNS / 2],
+        samples_per_s: rates[runs / 2],
         changes,
     }
 }
 
 fn main() {
+    let timing = if std::env::args().any(|a| a == "--bench") {
+        (RUN, RUNS)
+    } else {
+        (QUICK_RUN, QUICK_RUNS)
+    };
     let data = readings();
     let workloads: [(&'static str, Rules); 3] = [
         ("mixed", mixed),
@@ -189,9 +203,11 @@ fn main() {
         ("spike only", spikes),
     ];
     println!(
-        "rules: {DEVICES} devices, {} points, {} rules, one thread; median of {RUNS} runs of {RUN:?}",
+        "rules: {DEVICES} devices, {} points, {} rules, one thread; median of {} runs of {:?}",
         2 * DEVICES,
-        2 * GROUPS
+        2 * GROUPS,
+        timing.1,
+        timing.0
     );
     println!(
         "{:<16} {:>9} {:>12} {:>14} {:>11} {:>9}",
@@ -199,7 +215,7 @@ fn main() {
     );
     let mut mixed_rate = 0.0;
     for (name, rules) in workloads {
-        let r = run(name, rules, &data);
+        let r = run(name, rules, &data, timing);
         let readings = r.samples_per_s * 2.0;
         if name == "mixed" {
             mixed_rate = readings;
