@@ -114,6 +114,10 @@ fn main() {
     stats("  clears", &trials, |i| i % 2 == 1, |t| t.total);
     stats("poll tick -> platform", &trials, |_| true, |t| t.after_poll);
     let max = trials.iter().map(|t| t.total).max().unwrap_or_default();
-    let verdict = if max <= TARGET { "met" } else { "MISSED" };
+    let verdict = match (bench, max <= TARGET) {
+        (false, _) => "not judged (a smoke run under cargo test)",
+        (true, true) => "met",
+        (true, false) => "MISSED",
+    };
     println!("target: max <= poll + 100 ms = {TARGET:?}: {verdict}");
 }

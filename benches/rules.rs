@@ -230,10 +230,10 @@ fn main() {
             r.changes
         );
     }
-    let verdict = if mixed_rate >= TARGET {
-        "met"
-    } else {
-        "MISSED"
+    let verdict = match (timing.1 == RUNS, mixed_rate >= TARGET) {
+        (false, _) => "not judged (a smoke run under cargo test)",
+        (true, true) => "met",
+        (true, false) => "MISSED",
     };
     println!("target: mixed >= {TARGET:.0} readings/s: {verdict}");
 }

@@ -26,9 +26,12 @@ fn values(site: &Site, device: usize, set: &[(&str, f64)]) -> Vec<Option<f64>> {
     v
 }
 
+/// Point values of one sample, by name; `None` is a failed poll.
+type Set<'a> = Option<&'a [(&'a str, f64)]>;
+
 /// Feeds `script` — (ts, point values) or a failed poll (`None`) — for one device and
 /// returns the changes as `state rule point value`.
-fn judge(device: &str, script: &[(Ms, Option<&[(&str, f64)]>)]) -> Vec<String> {
+fn judge(device: &str, script: &[(Ms, Set<'_>)]) -> Vec<String> {
     let site = shipped();
     let mut e = Engine::new(&site);
     let d = site.device_index(device).expect("shipped device");
@@ -145,7 +148,7 @@ fn the_river_level_is_judged_for_spikes_and_for_freezing() {
     let frozen_from = 160_000;
     script.extend((0..=1_440).map(|i| (frozen_from + i * 5_000, 1.234)));
     let steps: Vec<[(&str, f64); 1]> = script.iter().map(|&(_, v)| [("level_m", v)]).collect();
-    let script: Vec<(Ms, Option<&[(&str, f64)]>)> = script
+    let script: Vec<(Ms, Set<'_>)> = script
         .iter()
         .zip(&steps)
         .map(|(&(ts, _), s)| (ts, Some(&s[..])))
