@@ -27,8 +27,8 @@ if ! .venv/bin/python -c "import pymodbus, serial, sys; sys.exit(pymodbus.__vers
   python3 -m venv .venv
   .venv/bin/pip install -q "pymodbus==$PYMODBUS" 'pyserial==3.5'
 fi
-# Not SITEWARDEN_*: the daemon refuses unknown SITEWARDEN* variables, and the tests run it.
-export PYMODBUS_PYTHON="$PWD/.venv/bin/python"
+# Not SITEWARDEN_*: the daemon refuses unknown SITEWARDEN_ variables (typo guard).
+export SW_TEST_PYTHON="$PWD/.venv/bin/python"
 
 # cargo-deb 3.x: the packaging test builds the .deb with it (a few minutes, once per machine).
 cargo deb --version >/dev/null 2>&1 || cargo install cargo-deb --version '^3.8' --locked

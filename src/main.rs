@@ -6,11 +6,15 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo logs to a file of its own, so its terminal shows only the live view.
+    if !matches!(cli.command, Cmd::Demo { .. }) {
+        init_logging();
+    }
     let result = match cli.command {
         Cmd::Run { config } => cli::run::main(&config),
         Cmd::Check { config } => cli::check::main(&config),
         Cmd::Outbox { config } => cli::outbox::main(&config),
+        Cmd::Demo { run_for, plain } => cli::demo::main(run_for, plain),
         Cmd::Probe(args) => cli::probe::main(&args),
     };
     match result {

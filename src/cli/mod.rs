@@ -4,6 +4,7 @@
 //! code. `check` and a refused config exit 1.
 
 pub mod check;
+pub mod demo;
 pub mod outbox;
 pub mod probe;
 pub mod run;
@@ -43,6 +44,17 @@ pub enum Cmd {
     Outbox {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+    },
+    /// A whole simulated site on this machine: devices, cameras, broker, the daemon and a
+    /// live view of what it publishes. No hardware, no setup; state in a temp dir.
+    Demo {
+        /// End after this long (e.g. `20s`, `5m`); without it, run until Ctrl-C.
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        run_for: Option<std::time::Duration>,
+        /// One line per received message instead of the live table (the default when
+        /// stdout is not a terminal).
+        #[arg(long)]
+        plain: bool,
     },
 }
 

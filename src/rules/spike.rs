@@ -6,8 +6,11 @@
 //! window, so a lasting level shift is flagged and then, once it fills half the window,
 //! becomes the new normal and clears. Nothing is judged before `min_samples` values.
 //! When MAD is 0 (a quantised, mostly constant signal) the mean absolute deviation
-//! (× 1.2533) stands in, as in the usual modified z-score. No allocation per sample:
-//! the window and the scratch buffer are sized once.
+//! (× 1.2533) stands in, as in the usual modified z-score. That stand-in comes from the
+//! few values off the median and is tiny, so under it a value the window already holds
+//! (within its lowest and highest) is never a spike: a meter wobbling by its last digit
+//! after a still run must not flap. No allocation per sample: the window and the
+//! scratch buffer are sized once.
 
 use super::alarm::{Labels, Slot, Step, Verdict, num};
 use super::{AlarmChange, value_at};
@@ -28,8 +31,9 @@ pub(crate) struct Spike {
     slot: Slot,
 }
 
-/// Median and robust scale of a window, or None when the window has no spread at all.
-fn robust(scratch: &mut [f64]) -> (f64, Option<f64>) {
+/// Median and robust scale of a window (None when the window has no spread at all),
+/// and whether the scale is the mean-deviation stand-in (MAD is 0).
+fn robust(scratch: &mut [f64]) -> (f64, Option<f64>, bool) {
     let n = scratch.len();
     let median = median_of(scratch);
     let mean_ad = scratch.iter().map(|x| (x - median).abs()).sum::<f64>() / n as f64;
@@ -42,7 +46,7 @@ fn robust(scratch: &mut [f64]) -> (f64, Option<f64>) {
     } else {
         1.2533 * mean_ad
     };
-    (median, (scale > 0.0).then_some(scale))
+    (median, (scale > 0.0).then_some(scale), mad <= 0.0)
 }
 
 fn median_of(xs: &mut [f64]) -> f64 {
@@ -95,9 +99,14 @@ impl Spike {
         if self.values.len() >= self.min_samples {
             self.scratch.clear();
             self.scratch.extend(self.values.iter().copied());
-            let (median, scale) = robust(&mut self.scratch);
+            let (lo, hi) = (self.scratch.iter())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                    (lo.min(x), hi.max(x))
+                });
+            let (median, scale, stand_in) = robust(&mut self.scratch);
             let dev = v - median;
             let z = match scale {
+                Some(_) if stand_in && (lo..=hi).contains(&v) => 0.0,
                 Some(s) => dev.abs() / s,
                 None if dev == 0.0 => 0.0,
                 None => f64::INFINITY,
@@ -179,15 +188,15 @@ mod tests {
 
     #[test]
     fn median_and_mad_of_small_windows() {
-        let cases: &[(&[f64], f64, Option<f64>)] = &[
-            (&[1.0, 2.0, 3.0], 2.0, Some(1.4826)),
-            (&[4.0, 1.0, 3.0, 2.0], 2.5, Some(1.4826)),
-            (&[5.0, 5.0, 5.0], 5.0, None),
-            (&[5.0, 5.0, 5.0, 9.0], 5.0, Some(1.2533)),
+        let cases: &[(&[f64], f64, Option<f64>, bool)] = &[
+            (&[1.0, 2.0, 3.0], 2.0, Some(1.4826), false),
+            (&[4.0, 1.0, 3.0, 2.0], 2.5, Some(1.4826), false),
+            (&[5.0, 5.0, 5.0], 5.0, None, true),
+            (&[5.0, 5.0, 5.0, 9.0], 5.0, Some(1.2533), true),
         ];
-        for (xs, median, scale) in cases {
+        for (xs, median, scale, stand_in) in cases {
             let mut v = xs.to_vec();
-            assert_eq!(robust(&mut v), (*median, *scale), "{xs:?}");
+            assert_eq!(robust(&mut v), (*median, *scale, *stand_in), "{xs:?}");
         }
     }
 
@@ -229,6 +238,23 @@ mod tests {
         assert_eq!(changes[0], (20, R));
         assert_eq!(changes[1].1, C);
         assert!(changes[1].0 > 25 && changes[1].0 <= 32, "{changes:?}");
+    }
+
+    /// A meter that read 1.250 for a long while, then wobbles by its last digit: the
+    /// spread is a stand-in from a handful of values, and must not flap.
+    #[test]
+    fn quantised_noise_after_a_still_run_does_not_flap() {
+        let mut s = Spike::new(0, 30, 10, 6.0);
+        let mut v = vec![1.250; 30];
+        v.extend([1.251, 1.250, 1.251, 1.250, 1.251, 1.251, 1.250, 1.251]);
+        // The first change after a still run has no spread to compare with: one alarm,
+        // cleared by the next value, and then no more.
+        assert_eq!(run(&mut s, &v), vec![(30, R), (31, C)]);
+        // A real jump is still a spike.
+        v.push(1.9);
+        let mut s = Spike::new(0, 30, 10, 6.0);
+        let changes = run(&mut s, &v);
+        assert_eq!(changes.last(), Some(&(38, R)), "{changes:?}");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! An alarm whose slot no longer exists (the rule was removed or no longer matches the
 //! device) is kept as an orphan and cleared on the next `tick`, so the platform never
 //! keeps an alarm nobody will clear. Only alarm state travels: windows, runs and
-//! previous counter values restart empty. This is local state, not an upstream payload.
+//! previous counter values restart empty, except the scan count a raised per-scan alarm
+//! was judged at, which the alarm needs to know its own scan. This is local state, not an
+//! upstream payload.
 
 use super::alarm::{Alarm, Slot};
 use super::{Engine, Eval};
@@ -38,6 +40,9 @@ struct StoredAlarm {
     /// Camera events: the last occurrence, for the quiet-period clear.
     #[serde(default)]
     seen: Option<Ms>,
+    /// Per-scan thresholds: the trigger value (scan count) of the scan that raised it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trigger: Option<f64>,
 }
 
 fn severity(name: &str) -> Result<Severity, String> {
@@ -49,7 +54,7 @@ fn severity(name: &str) -> Result<Severity, String> {
     }
 }
 
-fn stored(a: &Alarm, tag: &str, seen: Option<Ms>) -> StoredAlarm {
+fn stored(a: &Alarm, tag: &str, seen: Option<Ms>, trigger: Option<f64>) -> StoredAlarm {
     StoredAlarm {
         id: a.id.clone(),
         rule: a.rule.clone(),
@@ -62,6 +67,7 @@ fn stored(a: &Alarm, tag: &str, seen: Option<Ms>) -> StoredAlarm {
         message: a.message.clone(),
         raised_at: a.raised_at,
         seen,
+        trigger: trigger.filter(|t| t.is_finite()),
     }
 }
 
@@ -70,25 +76,26 @@ impl Engine {
     pub fn export_state(&self) -> Vec<u8> {
         let mut alarms = Vec::new();
         for inst in &self.insts {
-            let seen = match &inst.eval {
-                Eval::Event(e) => e.last_seen(),
-                _ => None,
+            let (seen, trigger) = match &inst.eval {
+                Eval::Event(e) => (e.last_seen(), None),
+                Eval::Threshold(t) => (None, t.last_trigger()),
+                _ => (None, None),
             };
             for (tag, slot) in inst.eval.slots() {
                 if let Some(a) = slot.raised() {
-                    alarms.push(stored(a, tag, seen));
+                    alarms.push(stored(a, tag, seen, trigger));
                 }
             }
         }
         for z in &self.zones {
             for (tag, slot) in z.cap.slots() {
                 if let Some(a) = slot.raised() {
-                    alarms.push(stored(a, tag, None));
+                    alarms.push(stored(a, tag, None, None));
                 }
             }
         }
         // An orphan's tag no longer matters: it will not find a slot again.
-        alarms.extend(self.orphans.iter().map(|a| stored(a, "", None)));
+        alarms.extend(self.orphans.iter().map(|a| stored(a, "", None, None)));
         let state = Stored { v: VERSION, alarms };
         // Plain structs of strings and numbers always serialise.
         serde_json::to_vec(&state).unwrap_or_default()
@@ -118,15 +125,15 @@ impl Engine {
                 message: s.message,
                 raised_at: s.raised_at,
             };
-            restored.push((alarm, s.tag, s.seen));
+            restored.push((alarm, s.tag, s.seen, s.trigger));
         }
-        for (alarm, tag, seen) in restored {
-            self.restore(alarm, &tag, seen);
+        for (alarm, tag, seen, trigger) in restored {
+            self.restore(alarm, &tag, seen, trigger);
         }
         Ok(())
     }
 
-    fn restore(&mut self, alarm: Alarm, tag: &str, seen: Option<Ms>) {
+    fn restore(&mut self, alarm: Alarm, tag: &str, seen: Option<Ms>, trigger: Option<f64>) {
         let rule = self.rules.iter().position(|r| r.name == alarm.rule);
         let devices = &self.devices;
         let zone = rule.and_then(|r| {
@@ -152,8 +159,14 @@ impl Engine {
             Some(slot) if !slot.is_raised() => {
                 let raised_at = alarm.raised_at;
                 slot.restore(alarm);
-                if let Some(Eval::Event(e)) = inst.map(|i| &mut self.insts[i].eval) {
-                    e.set_last_seen(seen.unwrap_or(raised_at));
+                match inst.map(|i| &mut self.insts[i].eval) {
+                    Some(Eval::Event(e)) => e.set_last_seen(seen.unwrap_or(raised_at)),
+                    Some(Eval::Threshold(t)) => {
+                        if let Some(v) = trigger {
+                            t.set_last_trigger(v);
+                        }
+                    }
+                    _ => {}
                 }
             }
             // Imported twice: the alarm is already there.

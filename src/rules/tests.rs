@@ -9,6 +9,7 @@ use std::time::Duration;
 
 mod fixture;
 mod props;
+mod shipped;
 
 /// Which (rule, device, point) instances the site compiles to.
 fn compiled(e: &Engine) -> Vec<String> {
@@ -150,6 +151,40 @@ fn active_alarms_survive_a_restart_and_are_cleared_once_afterwards() {
     ids.sort();
     assert_eq!(cleared, ids);
     assert!(after.active().is_empty());
+}
+
+/// A kiosk repeats its last scan until the next one, and a restart must not take that
+/// repeat for a new visitor: (sample after the restart, expected changes).
+#[test]
+fn a_per_scan_alarm_restored_after_a_restart_waits_for_the_next_scan() {
+    let s = site();
+    let check = |after_restart: [Option<f64>; 2], expected: &[(AlarmState, f64)]| {
+        let mut before = Engine::new(&s);
+        let mut out = Vec::new();
+        before.on_sample(&s, 0, 1_000, &[Some(36.5), Some(6.0)], None, &mut out);
+        before.on_sample(&s, 0, 2_000, &[Some(38.4), Some(7.0)], None, &mut out);
+        assert_eq!(out.len(), 1);
+        let raised = out[0].alarm.id.clone();
+        let mut after = Engine::new(&s);
+        after
+            .import_state(&before.export_state())
+            .expect("state imports");
+        let mut out = Vec::new();
+        after.on_sample(&s, 0, 10_000, &after_restart, None, &mut out);
+        after.on_sample(&s, 0, 11_000, &after_restart, None, &mut out);
+        let got: Vec<_> = out.iter().map(|c| (c.state, c.alarm.value)).collect();
+        assert_eq!(got, expected, "after the restart: {after_restart:?}");
+        if let Some(c) = out.first() {
+            assert_eq!(c.alarm.id, raised, "the restored alarm is the one cleared");
+        }
+    };
+    use AlarmState::{Cleared, Raised};
+    // The same scan, still on display: nothing, however often it is polled.
+    check([Some(38.4), Some(7.0)], &[]);
+    // A normal scan while the daemon was down clears the alarm.
+    check([Some(36.6), Some(8.0)], &[(Cleared, 36.6)]);
+    // Another fever scan while it was down: that visitor's own alarm.
+    check([Some(39.0), Some(8.0)], &[(Cleared, 39.0), (Raised, 39.0)]);
 }
 
 #[test]

@@ -1,14 +1,17 @@
 //! `threshold`: a value at or above `above` (or at or below `below`), with separate clear
 //! levels for hysteresis and a hold time `for`.
 //!
-//! Two independent alarms per instance, high and low. A clear level left out of the
-//! config defaults to the limit moved by `DEFAULT_DEADBAND` of its size, so a value
-//! hovering at its limit never flaps even when nobody wrote a clear level.
+//! Two independent alarms per instance, high and low. A clear level left out, or at
+//! the limit itself (what the config fills in when none is written), is the limit moved
+//! by `DEFAULT_DEADBAND` of its size, so a value hovering at its limit never flaps even
+//! when nobody wrote a clear level.
 //!
 //! With a `trigger` point (the fever kiosk's `scans` counter) the value is judged only
 //! when the trigger moved since the last judgement: each scan is a new visitor, judged
 //! once, without hysteresis or hold. A fever scan raises; the next scan clears that alarm,
-//! and raises a new one if it is a fever scan too. Never reads a clock.
+//! and raises a new one if it is a fever scan too. The trigger value of a raised scan
+//! travels with the alarm state (`state.rs`), so after a restart the kiosk's repeat of
+//! that scan is not a new visitor. Never reads a clock.
 
 use super::alarm::{Labels, Slot, Step, Verdict, num};
 use super::{AlarmChange, value_at};
@@ -60,8 +63,8 @@ impl Threshold {
             limit,
             clear: limits
                 .clear_below
-                .unwrap_or(limit - limit.abs() * DEFAULT_DEADBAND)
-                .min(limit),
+                .filter(|c| *c < limit)
+                .unwrap_or(limit - limit.abs() * DEFAULT_DEADBAND),
             tag: "",
             slot: Slot::Idle,
         });
@@ -70,8 +73,8 @@ impl Threshold {
             limit,
             clear: limits
                 .clear_above
-                .unwrap_or(limit + limit.abs() * DEFAULT_DEADBAND)
-                .max(limit),
+                .filter(|c| *c > limit)
+                .unwrap_or(limit + limit.abs() * DEFAULT_DEADBAND),
             // The only alarm of a below-only rule needs no tag.
             tag: if high.is_some() { "low" } else { "" },
             slot: Slot::Idle,
@@ -97,6 +100,19 @@ impl Threshold {
 
     pub(crate) fn slot_mut(&mut self, tag: &str) -> Option<&mut Slot> {
         self.sides().find(|s| s.tag == tag).map(|s| &mut s.slot)
+    }
+
+    /// The trigger value of the last judged scan (per-scan rules only).
+    pub(crate) fn last_trigger(&self) -> Option<f64> {
+        self.trigger.and(self.last_trigger)
+    }
+
+    /// After restoring a raised per-scan alarm: the scan that raised it, so the same
+    /// scan, still on the kiosk's display, is not judged again as a new visitor.
+    pub(crate) fn set_last_trigger(&mut self, value: f64) {
+        if self.trigger.is_some() {
+            self.last_trigger = Some(value);
+        }
     }
 
     pub(crate) fn sample(

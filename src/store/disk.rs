@@ -26,12 +26,25 @@ pub(crate) fn free_bytes(dir: &Path) -> io::Result<u64> {
     Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
-/// Creates the ballast file if it is missing; allocates its blocks without writing them
-/// where the filesystem can, so it costs no flash wear.
-pub(crate) fn ensure_ballast(path: &Path) -> io::Result<()> {
+/// Creates the ballast file if it is missing and the disk can spare it with
+/// `keep_free` bytes still free afterwards. Allocates its blocks without writing them
+/// where the filesystem can (no flash wear); a failed attempt leaves no partial file.
+pub(crate) fn ensure_ballast(path: &Path, keep_free: u64) -> io::Result<()> {
     if fs::metadata(path).is_ok_and(|m| m.len() >= BALLAST_BYTES) {
         return Ok(());
     }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if free_bytes(dir)? < BALLAST_BYTES + keep_free {
+        return Ok(());
+    }
+    let made = allocate(path);
+    if made.is_err() {
+        fs::remove_file(path).ok();
+    }
+    made
+}
+
+fn allocate(path: &Path) -> io::Result<()> {
     let f = OpenOptions::new()
         .write(true)
         .create(true)
@@ -45,13 +58,17 @@ pub(crate) fn ensure_ballast(path: &Path) -> io::Result<()> {
             BALLAST_BYTES as libc::off_t,
         )
     };
-    if rc != 0 {
-        // No fallocate here (or it failed): write the zeros instead.
-        let zeros = vec![0u8; 64 << 10];
-        let mut f = &f;
-        for _ in 0..BALLAST_BYTES / zeros.len() as u64 {
-            f.write_all(&zeros)?;
+    match rc {
+        0 => {}
+        libc::EOPNOTSUPP | libc::EINVAL => {
+            // No fallocate on this filesystem: write the zeros instead.
+            let zeros = vec![0u8; 64 << 10];
+            let mut f = &f;
+            for _ in 0..BALLAST_BYTES / zeros.len() as u64 {
+                f.write_all(&zeros)?;
+            }
         }
+        e => return Err(io::Error::from_raw_os_error(e)),
     }
     f.sync_all()
 }

@@ -26,7 +26,9 @@
 //!   every second) writes one frame per segment touched with `pwrite` and fdatasyncs;
 //!   creating or deleting a segment also syncs the directory.
 //! * Bound: before each write the oldest closed segments are deleted until the new
-//!   bytes fit `max_bytes`; their readings are counted in `dropped()`.
+//!   bytes fit `max_bytes`; their readings are counted in `dropped()`. Below 32 MiB free
+//!   on its filesystem the ring also gives up its oldest segments (down to about one
+//!   flush of readings), so raw readings yield the disk to the outbox.
 //! * A crash loses what was appended since the last flush (≤ 1 s). At open, a segment
 //!   without a seal is read to its first bad frame (torn tail, bad CRC), truncated
 //!   there and sealed. A bit flip elsewhere costs the rest of its segment (the deltas
@@ -57,9 +59,11 @@
 //!   rest is headroom for redb's copy-on-write pages. Past it, records go oldest first
 //!   by class: summaries and zones, then command results and snapshots, alarms last,
 //!   each drop counted per kind in `meta` in the same transaction.
-//! * Full disk: below 16 MiB free (statvfs) the outbox stops growing past 256 KiB; on an
-//!   I/O error it releases the ballast, reopens, sheds in a transaction of its own,
-//!   retries with no growth, and stays that way until space is back. Never a panic.
+//! * Full disk: below 16 MiB free (statvfs) the outbox grows no further (beyond a
+//!   256 KiB floor): new records displace the oldest. On an I/O error it releases the
+//!   ballast, reopens, sheds twice the batch in a transaction of its own and retries
+//!   (beyond a 64 KiB floor, no growth), and stays that way until space is back. An
+//!   open on a full disk starts closed and retries on each call. Never a panic.
 //! * A crash loses nothing accepted. An ack lost in a crash only re-sends its record
 //!   (same seq, same bytes). A file that fails the integrity check at open (every page
 //!   checksum is verified, which turns what could be an engine panic into an error),

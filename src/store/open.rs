@@ -8,6 +8,7 @@
 //! itself (permissions), is not corruption and is returned as an error instead.
 
 use super::outbox::{ALARMS, META, OTHERS, Outbox, STATE};
+use super::recovery::LOW_WATER;
 use super::{StoreError, disk};
 use redb::{
     Builder, ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction,
@@ -119,8 +120,9 @@ impl Outbox {
     /// Opens (or creates) the outbox file at `path`, bounded to `max_bytes`.
     ///
     /// Never fails on a corrupt or truncated file: it is quarantined and a fresh outbox
-    /// created (see `quarantined`). Fails when the file is held by another process or
-    /// the disk refuses us.
+    /// created (see `quarantined`). Nor on a full disk: the outbox then starts closed,
+    /// every call tries to open it again and fails until there is room. Fails when the
+    /// file is held by another process or the disk refuses us otherwise.
     pub fn open(path: &Path, max_bytes: u64) -> Result<Outbox, StoreError> {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
@@ -130,9 +132,14 @@ impl Outbox {
         };
         let lease = location.floor_path().map_or(0, |p| disk::read_floor(&p));
         let ob = Outbox::with_location(location, max_bytes, lease);
-        ob.open_db(&mut ob.write_state())?;
+        match ob.open_db(&mut ob.write_state()) {
+            Err(e) if e.is_disk_full() => {
+                tracing::error!(error = %e, "outbox: disk full; starting closed, will retry on each use");
+            }
+            other => other?,
+        }
         if let Some(b) = ob.location.ballast_path()
-            && let Err(e) = disk::ensure_ballast(&b)
+            && let Err(e) = disk::ensure_ballast(&b, LOW_WATER)
         {
             tracing::warn!(error = %e, "outbox: no ballast file; a full disk will be harder to survive");
         }
@@ -213,7 +220,10 @@ impl Outbox {
         let reason = if attempts >= MAX_OPEN_ATTEMPTS {
             format!("the last {attempts} opens did not finish")
         } else {
-            disk::write_attempts(&marker, attempts + 1)?;
+            // Best effort: on a full disk the count may not land, and the open goes on.
+            if let Err(e) = disk::write_attempts(&marker, attempts + 1) {
+                tracing::warn!(error = %e, "outbox: open-attempt marker not written");
+            }
             match self.try_open(&path) {
                 Ok(db) => {
                     disk::clear_attempts(&marker);

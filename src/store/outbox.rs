@@ -11,7 +11,7 @@ pub use super::ledger::KindCounts;
 use super::ledger::{Counters, shed};
 use super::open::{Db, Location, State};
 use super::record::{self, Head, Kind, NewRecord, Record};
-use super::recovery::{Pressure, RETRIES, TIGHT_FLOOR};
+use super::recovery::{FULL_FLOOR, Pressure, RETRIES, TIGHT_FLOOR};
 use crate::reading::Ms;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use std::path::Path;
@@ -27,6 +27,7 @@ pub(crate) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("sta
 /// rest is headroom for redb's copy-on-write pages, freed pages awaiting reuse and the
 /// allocator state, so the file itself stays within `outbox_max_bytes`.
 const BUDGET_PERCENT: u64 = 50;
+
 /// What `sitewarden outbox` and `P/health` report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxStats {
@@ -52,7 +53,7 @@ pub struct Outbox {
     /// Seqs below this are covered by the floor file.
     pub(crate) lease: AtomicU64,
     pub(crate) recoveries: AtomicU64,
-    /// Set by a full disk; appends stay `Tight` until free space is back.
+    /// Set by a full disk; appends stay `Pressure::Full` until free space is back.
     pub(crate) squeezed: AtomicBool,
 }
 
@@ -85,7 +86,12 @@ impl Outbox {
         loop {
             let result = self.with_db(|db| self.try_append(db, &items, state, pressure));
             match result {
-                Err(e) if e.needs_reopen() && attempt < RETRIES => {
+                Err(e) if e.needs_reopen() && attempt == RETRIES => {
+                    // Leave a usable handle for the next call.
+                    self.recover(&e);
+                    return Err(e);
+                }
+                Err(e) if e.needs_reopen() => {
                     attempt += 1;
                     pressure = Pressure::Full;
                     self.recover(&e);
@@ -132,16 +138,7 @@ impl Outbox {
         if seqs.is_empty() {
             return Ok(());
         }
-        let mut attempt = 0;
-        loop {
-            match self.with_db(|db| self.try_ack(db, seqs)) {
-                Err(e) if e.needs_reopen() && attempt < RETRIES => {
-                    attempt += 1;
-                    self.recover(&e);
-                }
-                other => return other,
-            }
-        }
+        self.run(|db| self.try_ack(db, seqs))
     }
 
     /// Up to `limit` pending alarms with seq > `after_seq`, in seq order.
@@ -156,7 +153,7 @@ impl Outbox {
 
     /// A state entry written by `append`, e.g. `window.last_closed`.
     pub fn state(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with_db(|db| {
+        self.run(|db| {
             let txn = db.begin_read()?;
             let table = match txn.open_table(STATE) {
                 Ok(t) => t,
@@ -167,8 +164,9 @@ impl Outbox {
         })
     }
 
+    /// Backlog, drops and disk use, for `sitewarden outbox` and `P/health`.
     pub fn stats(&self) -> Result<OutboxStats, StoreError> {
-        let mut stats = self.with_db(|db| {
+        let mut stats = self.run(|db| {
             let txn = db.begin_read()?;
             let (meta, alarms, others) = match (
                 txn.open_table(META),
@@ -218,7 +216,7 @@ impl Outbox {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
-        self.with_db(|db| {
+        self.run(|db| {
             let txn = db.begin_read()?;
             let table = match txn.open_table(def) {
                 Ok(t) => t,
@@ -284,7 +282,7 @@ impl Outbox {
             let budget = match pressure {
                 Pressure::Normal => self.budget(),
                 Pressure::Tight => self.budget().min(before.max(TIGHT_FLOOR)),
-                Pressure::Full => self.budget().min(before),
+                Pressure::Full => self.budget().min(before.max(FULL_FLOOR)),
             };
             shed(&mut alarms, &mut others, &mut c, budget)?;
             let mut st = txn.open_table(STATE)?;
@@ -334,9 +332,13 @@ impl Outbox {
                     changed = true;
                 }
             }
-            if changed {
-                c.store(&mut meta)?;
+            if !changed {
+                // Nothing was pending: spare the disk a commit.
+                drop((meta, alarms, others));
+                txn.abort()?;
+                return Ok(());
             }
+            c.store(&mut meta)?;
         }
         txn.commit()?;
         Ok(())
@@ -357,7 +359,17 @@ impl Outbox {
         Ok(txn)
     }
 
+    /// The outbox file (None for a test database on a simulated disk).
     pub fn path(&self) -> Option<&Path> {
         self.location.path()
+    }
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("path", &self.location.path())
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,7 @@ use super::codec::{
     self, Catalog, DeltaState, FRAME_HEADER, SEAL_FRAME, SEGMENT_MAGIC, Seal, TYPE_CATALOG,
     TYPE_SAMPLES,
 };
-use super::disk::{is_disk_full, sync_dir};
+use super::disk::{free_bytes, is_disk_full, sync_dir};
 use super::segment::{
     Segment, decode_block, ignore_not_found, inspect, parse_segment_name, segment_name, walk,
 };
@@ -26,6 +26,10 @@ const MIN_SEGMENT: u64 = 4 << 10;
 /// Largest segment: replay and recovery read one segment at a time, and a corrupt block
 /// costs at most the rest of its segment.
 const MAX_SEGMENT: u64 = 16 << 20;
+/// Free space the ring leaves on its filesystem: below it, the oldest segments go even
+/// within `max_bytes`, so raw readings yield the disk to the outbox (whose own low-water
+/// mark is lower) instead of starving it.
+const KEEP_FREE: u64 = 32 << 20;
 
 /// A bounded, crash-tolerant log of raw samples. See the module doc of `store`.
 #[derive(Debug)]
@@ -45,6 +49,8 @@ pub struct RawRing {
     writer: Option<Writer>,
     next_id: u64,
     dropped: u64,
+    /// See [`KEEP_FREE`]; a field so tests can raise it.
+    keep_free: u64,
     /// Readings made durable by the flush in progress (a rotation syncs mid-flush), so a
     /// failed flush counts as dropped only what it really lost.
     flush_committed: u64,
@@ -100,6 +106,7 @@ impl RawRing {
             writer: None,
             next_id: ids.last().map_or(0, |id| id + 1),
             dropped: 0,
+            keep_free: KEEP_FREE,
             flush_committed: 0,
         };
         for id in ids {
@@ -163,16 +170,21 @@ impl RawRing {
         let chunks = std::mem::take(&mut self.chunks);
         let pending: u64 = chunks.iter().map(|c| c.seal.readings).sum();
         self.flush_committed = 0;
-        let mut dir_changed = false;
+        // Low on space: make room before writing.
+        let mut dir_changed = self.yield_space();
         let mut result = Ok(());
         for chunk in chunks {
-            result = self.write_chunk(chunk, &mut dir_changed);
             if result.is_err() {
                 break;
             }
+            result = self.write_chunk(chunk, &mut dir_changed);
         }
         if result.is_ok() {
             result = self.sync_current();
+        }
+        if result.is_ok() {
+            // Again after writing: a segment this flush closed may have to go at once.
+            dir_changed |= self.yield_space();
         }
         if result.is_ok() && dir_changed {
             result = sync_dir(&self.dir);
@@ -317,6 +329,41 @@ impl RawRing {
             cur.seg.seal = cur.written_seal;
         }
         Ok(())
+    }
+
+    /// Deletes the oldest sealed segments while the filesystem has less than
+    /// `keep_free` bytes free; true if any went. Best effort: an error stops it.
+    fn yield_space(&mut self) -> bool {
+        let mut removed = false;
+        while !self.sealed.is_empty() && free_bytes(&self.dir).is_ok_and(|f| f < self.keep_free) {
+            let Some(old) = self.sealed.pop_front() else {
+                break;
+            };
+            if let Err(e) = fs::remove_file(&old.path).or_else(ignore_not_found) {
+                tracing::warn!(path = %old.path.display(), error = %e, "raw ring: could not delete a segment");
+                self.sealed.push_front(old);
+                break;
+            }
+            self.dropped += old.seal.readings;
+            removed = true;
+        }
+        if removed {
+            tracing::warn!(dir = %self.dir.display(), "raw ring: low disk space; oldest readings dropped");
+        }
+        // Still short and only the segment being written left: close it at the next
+        // append, so the flush after can let it go too.
+        if self.sealed.is_empty()
+            && self.current.is_some()
+            && free_bytes(&self.dir).is_ok_and(|f| f < self.keep_free)
+        {
+            self.writer = None;
+        }
+        removed
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_keep_free(&mut self, bytes: u64) {
+        self.keep_free = bytes;
     }
 
     /// Deletes the oldest sealed segments until `extra` more bytes fit; true if any went.

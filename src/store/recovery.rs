@@ -8,10 +8,13 @@ use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 /// Free space below which the outbox stops growing: each new record then displaces old
 /// ones (oldest summaries first), so a filling disk sheds instead of failing.
-const LOW_WATER: u64 = 16 << 20;
+pub(crate) const LOW_WATER: u64 = 16 << 20;
 /// Under pressure the outbox may still grow to this, so a nearly empty outbox on a
 /// nearly full disk keeps new alarms instead of dropping them on arrival.
 pub(crate) const TIGHT_FLOOR: u64 = 256 << 10;
+/// After a write failed for lack of space the outbox may still grow to this, so alarms
+/// arriving on a full disk displace old summaries instead of being dropped on arrival.
+pub(crate) const FULL_FLOOR: u64 = 64 << 10;
 /// Reopen-and-retry rounds after an I/O error before an append gives up.
 pub(crate) const RETRIES: usize = 2;
 /// Seqs reserved in the floor file at a time: one small durable write per million seqs.
@@ -24,7 +27,7 @@ pub(crate) enum Pressure {
     /// Little free space: grow no further than `TIGHT_FLOOR`; past it each new record
     /// displaces old ones.
     Tight,
-    /// A write failed for lack of space: do not grow at all.
+    /// A write failed for lack of space: grow no further than `FULL_FLOOR`.
     Full,
 }
 
@@ -57,7 +60,7 @@ impl Outbox {
         match disk::free_bytes(dir) {
             Ok(free) if free > LOW_WATER + 2 * disk::BALLAST_BYTES => {
                 if let Some(b) = self.location.ballast_path()
-                    && let Err(e) = disk::ensure_ballast(&b)
+                    && let Err(e) = disk::ensure_ballast(&b, LOW_WATER)
                 {
                     tracing::debug!(error = %e, "outbox: ballast not restored");
                 }
@@ -76,6 +79,25 @@ impl Outbox {
 
     pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f`, and after an I/O error reopens the database and runs it again, up to
+    /// `RETRIES` times. A last failure still reopens, so the next call finds a usable
+    /// handle instead of redb's "previous i/o error" state.
+    pub(crate) fn run<T>(&self, f: impl Fn(&Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.with_db(&f) {
+                Err(e) if e.needs_reopen() => {
+                    self.recover(&e);
+                    if attempt == RETRIES {
+                        return Err(e);
+                    }
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Runs `f` on the open database, reopening it first if an earlier recovery failed.

@@ -11,7 +11,11 @@
 //!
 //! Flows (entries, exits, clamps) are kept per summary window until [`ZoneTracker::close`]
 //! reports them, so a sample that arrives after its window closed is reported with the
-//! next window instead of being lost. The whole state (occupancy, gate baselines, open
+//! next window instead of being lost. Occupancy is live (the capacity rules judge it at
+//! once), but a window closes only a grace after its end, when the next window's first
+//! readings are already counted: so the first reading of each new window notes the
+//! occupancy at that window's start, readings stamped before it still add to the note,
+//! and `close` reports the note, not the live value. The whole state (occupancy, gate baselines, open
 //! windows, the last minute of entries) exports with [`ZoneTracker::to_bytes`], so a
 //! restart does not zero occupancy, and the first reading after it counts the visitors
 //! who passed while the daemon was down.
@@ -68,6 +72,9 @@ struct ZoneState {
     occupancy: u64,
     /// Flows per window start, not yet reported by `close`.
     pending: BTreeMap<Ms, Flow>,
+    /// Occupancy at the start of windows that have readings, by window start (the end
+    /// of the window before), kept until the window ending there closes.
+    ends: BTreeMap<Ms, u64>,
     /// Entries of the last minute, as (ts, count), oldest first; for the surge rule.
     recent: VecDeque<(Ms, u64)>,
 }
@@ -113,6 +120,7 @@ impl ZoneTracker {
                     period_start: None,
                     occupancy: 0,
                     pending: BTreeMap::new(),
+                    ends: BTreeMap::new(),
                     recent: VecDeque::new(),
                 }
             })
@@ -135,6 +143,7 @@ impl ZoneTracker {
         };
         let start = window::start_of(sample.ts, self.interval);
         let zone = &mut self.zones[z];
+        zone.note_start(start);
         zone.roll(sample.ts);
         let gate = &mut zone.gates[g];
         let value = |i: usize| sample.values.get(i).copied().flatten();
@@ -164,6 +173,12 @@ impl ZoneTracker {
             .iter_mut()
             .map(|zone| {
                 zone.roll(end.saturating_sub(1));
+                let occupancy = zone
+                    .ends
+                    .range(end..)
+                    .next()
+                    .map_or(zone.occupancy, |(_, &o)| o);
+                zone.ends = zone.ends.split_off(&end.saturating_add(1));
                 let later = zone.pending.split_off(&end);
                 let done = std::mem::replace(&mut zone.pending, later);
                 let flow = done.values().fold(Flow::default(), |a, f| Flow {
@@ -177,10 +192,10 @@ impl ZoneTracker {
                     end,
                     entries: flow.entries,
                     exits: flow.exits,
-                    occupancy: zone.occupancy,
+                    occupancy,
                     capacity: zone.capacity,
                     utilisation: (zone.capacity > 0)
-                        .then(|| zone.occupancy as f64 / zone.capacity as f64),
+                        .then(|| occupancy as f64 / zone.capacity as f64),
                     clamped: flow.clamped,
                 }
             })
@@ -234,6 +249,7 @@ impl ZoneTracker {
             zone.period_start = sz.period_start;
             zone.occupancy = sz.occupancy;
             zone.pending = sz.pending.into_iter().collect();
+            zone.ends = sz.ends.into_iter().collect();
             zone.recent = sz.recent.into();
             for sg in sz.gates {
                 if let Some(gate) = zone.gates.iter_mut().find(|g| g.device_id == sg.device) {
@@ -259,6 +275,9 @@ struct SavedZone {
     period_start: Option<Ms>,
     occupancy: u64,
     pending: Vec<(Ms, Flow)>,
+    /// Absent in state saved before it existed.
+    #[serde(default)]
+    ends: Vec<(Ms, u64)>,
     recent: Vec<(Ms, u64)>,
     gates: Vec<SavedGate>,
 }
@@ -277,6 +296,7 @@ impl SavedZone {
             period_start: z.period_start,
             occupancy: z.occupancy,
             pending: z.pending.iter().map(|(&k, &f)| (k, f)).collect(),
+            ends: z.ends.iter().map(|(&k, &o)| (k, o)).collect(),
             recent: z.recent.iter().copied().collect(),
             gates: z
                 .gates
@@ -336,10 +356,29 @@ impl ZoneState {
         }
     }
 
+    /// The first reading of a window later than any noted notes the occupancy at its
+    /// start, after the resets due before it.
+    fn note_start(&mut self, window_start: Ms) {
+        if self
+            .ends
+            .last_key_value()
+            .is_some_and(|(&noted, _)| noted >= window_start)
+        {
+            return;
+        }
+        self.roll(window_start.saturating_sub(1));
+        self.ends.insert(window_start, self.occupancy);
+    }
+
     fn apply(&mut self, ts: Ms, window_start: Ms, entries: u64, exits: u64) {
+        let before = self.occupancy;
         let inside = self.occupancy.saturating_add(entries);
         let clamped = exits > inside;
         self.occupancy = inside.saturating_sub(exits);
+        // A reading stamped before a noted window start still counts in that note.
+        for noted in self.ends.range_mut(ts.saturating_add(1)..).map(|(_, o)| o) {
+            *noted = (*noted + self.occupancy).saturating_sub(before);
+        }
         let flow = self.pending.entry(window_start).or_default();
         flow.entries += entries;
         flow.exits += exits;

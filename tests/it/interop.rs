@@ -3,7 +3,7 @@
 //! pymodbus (tests/fixtures/pymodbus_server.py, from the venv scripts/test.sh makes)
 //! plays the devices, over TCP and over RTU on a socat pty pair; mbpoll (libmodbus)
 //! reads the same registers as `sitewarden probe` and must agree. Without
-//! `PYMODBUS_PYTHON` these tests fail and say to run scripts/test.sh: they are
+//! `SW_TEST_PYTHON` these tests fail and say to run scripts/test.sh: they are
 //! never skipped.
 //!
 //! - `values`: every shipped profile decoded right, TCP and RTU, several unit ids.

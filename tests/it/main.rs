@@ -12,6 +12,9 @@ mod support;
 // The daemon end to end: polling, summaries, status (issue 2).
 mod daemon;
 
+// Alarms: raised once, cleared once, surviving a restart (issue 4).
+mod alarms;
+
 // Issue 6: pymodbus and mbpoll against our client, probe and the daemon.
 mod interop;
 
@@ -29,3 +32,6 @@ mod notify;
 
 // check, env overrides, outbox errors (issues 2, 3).
 mod cli;
+
+// `sitewarden demo` (issue 5).
+mod demo;

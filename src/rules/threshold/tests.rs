@@ -91,6 +91,43 @@ fn a_default_clear_level_gives_a_deadband_of_one_percent() {
     check(t, &script, &[(1, R, "", 100.0), (4, C, "", 98.9)]);
 }
 
+/// The config writes a clear level left out as the limit itself (`clear_below =
+/// above`), which would leave no band: noise at the limit must still not flap.
+#[test]
+fn a_clear_level_at_the_limit_gets_the_default_deadband() {
+    let noise = [
+        V(1, 100.0),
+        V(2, 99.99),
+        V(3, 100.0),
+        V(4, 99.5),
+        V(5, 98.9),
+    ];
+    let high = Limits {
+        above: Some(100.0),
+        clear_below: Some(100.0),
+        ..Limits::default()
+    };
+    check(
+        Threshold::new(0, None, high, 0),
+        &noise,
+        &[(1, R, "", 100.0), (5, C, "", 98.9)],
+    );
+    let low = Limits {
+        below: Some(-100.0),
+        clear_above: Some(-100.0),
+        ..Limits::default()
+    };
+    let noise = noise.map(|s| match s {
+        V(ts, v) => V(ts, -v),
+        other => other,
+    });
+    check(
+        Threshold::new(0, None, low, 0),
+        &noise,
+        &[(1, R, "", -100.0), (5, C, "", -98.9)],
+    );
+}
+
 #[test]
 fn hold_time_is_respected_by_samples_and_by_tick() {
     let t = || {

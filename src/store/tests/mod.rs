@@ -4,6 +4,7 @@ mod corruption;
 mod diskfull;
 mod kill9;
 mod outbox_basic;
+mod outbox_bounds;
 mod outbox_model;
 mod powercut;
 mod raw_faults;

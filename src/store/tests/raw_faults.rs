@@ -163,3 +163,45 @@ fn ring_bound_holds_and_dropped_is_exact() {
     assert!(same(&after, &kept[kept.len() - after.len()..]));
     assert_eq!(ring.dropped(), readings(&kept) - readings(&after));
 }
+
+/// Below the free-space mark the ring gives up its oldest segments, counted, down to
+/// the one being written.
+#[test]
+fn low_disk_space_makes_the_ring_yield() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = three();
+    let mut ring = RawRing::open(tmp.path(), 256 << 10).unwrap();
+    let mut all = Vec::new();
+    for i in 0..3000 {
+        let s = sample(2, i, &[Some(i as f64 * 1.5); 5]);
+        ring.append(&site, &s);
+        all.push(s);
+        if i % 100 == 99 {
+            ring.flush().unwrap();
+        }
+    }
+    assert!(segments(tmp.path()).len() > 2);
+    ring.set_keep_free(u64::MAX);
+    ring.append(&site, &sample(2, 3000, &[None; 5]));
+    all.push(sample(2, 3000, &[None; 5]));
+    ring.flush().unwrap();
+    assert_eq!(
+        segments(tmp.path()).len(),
+        1,
+        "only the segment being written is left"
+    );
+    // Still short of space: each flush starts a new segment and lets the last one go,
+    // so the ring shrinks to about one flush of readings.
+    for i in 3001..3004 {
+        let s = sample(2, i, &[Some(1.0); 5]);
+        ring.append(&site, &s);
+        all.push(s);
+        ring.flush().unwrap();
+        assert_eq!(segments(tmp.path()).len(), 1);
+    }
+    let kept = ring.replay_since(&site, Ms::MIN).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(same(&kept, &all[all.len() - kept.len()..]));
+    let readings = |v: &[Sample]| v.iter().map(|s| s.values.len() as u64).sum::<u64>();
+    assert_eq!(ring.dropped(), readings(&all) - readings(&kept));
+}

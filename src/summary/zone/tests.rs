@@ -243,6 +243,37 @@ fn a_late_sample_is_reported_with_the_next_window() {
     );
 }
 
+/// A window closes a grace after its end, when the next window's first readings are
+/// already in: its occupancy is still the one at its own end.
+#[test]
+fn a_window_reports_its_own_occupancy_not_the_next_windows() {
+    check(
+        "next window first",
+        &[
+            Do::Feed(NOON, 0, 0.0, 0.0),
+            Do::Feed(NOON, 1, 0.0, 0.0),
+            Do::Feed(NOON + 30_000, 0, 8.0, 0.0),
+            Do::Feed(NOON + 60_000, 0, 10.0, 1.0),
+            // Stamped in the first window, delivered after the next one's reading.
+            Do::Feed(NOON + 59_000, 1, 3.0, 0.0),
+            Do::Occupancy(12),
+            Do::Close(NOON, (11, 0, 11, 0)),
+            Do::Close(NOON + 60_000, (2, 1, 12, 0)),
+        ],
+    );
+    check(
+        "next window after the reset",
+        &[
+            Do::Feed(RESET - 50_000, 0, 1_000.0, 500.0),
+            Do::Feed(RESET - 2_000, 0, 1_030.0, 505.0),
+            Do::Feed(RESET + 1_000, 0, 1_032.0, 506.0),
+            Do::Occupancy(1),
+            Do::Close(RESET - 60_000, (30, 5, 25, 0)),
+            Do::Close(RESET, (2, 1, 1, 0)),
+        ],
+    );
+}
+
 #[test]
 fn a_restart_keeps_occupancy_baselines_and_open_flows() {
     check(

@@ -1,7 +1,7 @@
 //! The devices we did not write, and what they hold.
 //!
 //! - `Pymodbus`: `tests/fixtures/pymodbus_server.py` under the venv's Python (the README
-//!   test command, scripts/test.sh, creates it and exports `PYMODBUS_PYTHON`).
+//!   test command, scripts/test.sh, creates it and exports `SW_TEST_PYTHON`).
 //! - `PtyPair`: `socat` joining two pseudo-terminals, an RS485 bus without hardware.
 //! - `EXPECTED`: the values the script serves, as the shipped profiles decode them.
 //! - `site`: a validated `Site` from connection and device tables, through `config`.
@@ -66,12 +66,12 @@ pub const PROFILES: [(&str, u8); 4] = [
 const START_WITHIN: Duration = Duration::from_secs(30);
 
 fn python() -> String {
-    match std::env::var("PYMODBUS_PYTHON") {
+    match std::env::var("SW_TEST_PYTHON") {
         Ok(p) if !p.is_empty() => p,
         _ => panic!(
-            "PYMODBUS_PYTHON is not set: the interop tests need pymodbus; run \
+            "SW_TEST_PYTHON is not set: the interop tests need pymodbus; run \
              scripts/test.sh (it creates .venv with pymodbus and exports the variable), or \
-             export PYMODBUS_PYTHON=$PWD/.venv/bin/python after running it once"
+             export SW_TEST_PYTHON=$PWD/.venv/bin/python after running it once"
         ),
     }
 }
@@ -114,7 +114,7 @@ impl Pymodbus {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start the pymodbus server (is PYMODBUS_PYTHON a python?)");
+            .expect("start the pymodbus server (is SW_TEST_PYTHON a python?)");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

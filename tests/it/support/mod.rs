@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod mosquitto;
+pub mod platform;
 pub mod site;
 pub mod subscriber;
 

@@ -11,6 +11,9 @@ pub struct SimDevice {
     pub id: String,
     pub profile: String,
     pub port: u16,
+    /// The zone the device counts towards (`id:profile@zone`); the test's extra config
+    /// must declare it as a `[[zone]]`.
+    pub zone: Option<String>,
     units: sim::Units,
     faults: sim::Faults,
 }
@@ -24,7 +27,8 @@ pub struct SimSite {
 }
 
 impl SimSite {
-    /// `specs`: `"device-id:profile"`, each served as unit 1 on its own port.
+    /// `specs`: `"device-id:profile"` or `"device-id:profile@zone"`, each served as unit 1
+    /// on its own port, every point reading raw 0 until set.
     pub fn start(specs: &[&str]) -> SimSite {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -34,7 +38,11 @@ impl SimSite {
         let mut devices = Vec::new();
         let mut servers = HashMap::new();
         for spec in specs {
-            let (id, profile) = spec.split_once(':').expect("spec is id:profile");
+            let (id, rest) = spec.split_once(':').expect("spec is id:profile[@zone]");
+            let (profile, zone) = match rest.split_once('@') {
+                Some((p, z)) => (p, Some(z.to_string())),
+                None => (rest, None),
+            };
             let listener = rt
                 .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
                 .expect("bind sim server");
@@ -51,6 +59,7 @@ impl SimSite {
                 id: id.to_string(),
                 profile: profile.to_string(),
                 port,
+                zone,
                 units,
                 faults,
             });
@@ -60,15 +69,23 @@ impl SimSite {
             "mqtt://127.0.0.1:1",
             "1s",
             std::path::Path::new("/tmp/unused"),
+            false,
         );
         let site = sitewarden::config::load_from(&text, "sim.toml", &[], &[])
             .unwrap_or_else(|e| panic!("sim config invalid:\n{e}"));
-        SimSite {
+        let sim = SimSite {
             devices,
             site,
             rt,
             servers,
+        };
+        // Like a real device, every register of the profile exists from the start.
+        for d in &sim.site.devices {
+            for p in &d.points {
+                sim.set(&d.id, &p.name, 0.0);
+            }
         }
+        sim
     }
 
     fn device(&self, id: &str) -> &SimDevice {
@@ -102,6 +119,11 @@ impl SimSite {
         self.device(device).faults.set(1, sim::Fault::Silent);
     }
 
+    /// The device answers again (undoes `silence`).
+    pub fn answer(&self, device: &str) {
+        self.device(device).faults.clear(1);
+    }
+
     /// Stops the device's server entirely (connections refused from now on).
     pub fn stop(&mut self, device: &str) {
         if let Some(h) = self.servers.remove(device) {
@@ -130,7 +152,7 @@ impl TestSite {
     pub fn with_extra(broker: &Mosquitto, sim: &SimSite, interval: &str, extra: &str) -> TestSite {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
-        let mut text = config_text(&sim.devices, &broker.url(), interval, &data);
+        let mut text = config_text(&sim.devices, &broker.url(), interval, &data, true);
         text.push_str(extra);
         let config = dir.path().join("sitewarden.toml");
         std::fs::write(&config, text).expect("write config");
@@ -151,6 +173,7 @@ fn config_text(
     broker: &str,
     interval: &str,
     data: &std::path::Path,
+    zones: bool,
 ) -> String {
     let mut t = format!(
         "[gateway]\nsite = \"test\"\nid = \"gw-1\"\ndata_dir = \"{}\"\n\n[uplink]\nbroker = \"{broker}\"\nsummary_interval = \"{interval}\"\n\n",
@@ -163,6 +186,9 @@ fn config_text(
             port = d.port,
             profile = d.profile
         ));
+        if let (true, Some(zone)) = (zones, &d.zone) {
+            t.push_str(&format!("zone = \"{zone}\"\n\n"));
+        }
     }
     t
 }

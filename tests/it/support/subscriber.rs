@@ -10,6 +10,8 @@ pub struct Msg {
     pub topic: String,
     pub retain: bool,
     pub payload: Vec<u8>,
+    /// When the subscriber received it.
+    pub at: Instant,
 }
 
 impl Msg {
@@ -61,6 +63,7 @@ impl Subscriber {
                             topic: p.topic.clone(),
                             retain: p.retain,
                             payload: p.payload.to_vec(),
+                            at: Instant::now(),
                         });
                     }
                     Ok(_) => {}

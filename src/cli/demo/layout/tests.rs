@@ -1,0 +1,96 @@
+use super::*;
+use crate::site::{ConnectionKind, RuleKind};
+
+#[test]
+fn the_generated_config_loads_with_every_device_zone_and_rule() {
+    let site = site_for_tests();
+    let ids: Vec<&str> = site.devices.iter().map(|d| d.id.as_str()).collect();
+    let expected: Vec<&str> = DEVICES.iter().map(|d| d.id).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(site.zones.len(), ZONES.len());
+    assert_eq!(site.uplink.summary_interval.as_secs(), SUMMARY_INTERVAL_S);
+    assert_eq!(site.uplink.broker.to_string(), "mqtt://127.0.0.1:1883");
+    let kinds: Vec<&str> = site
+        .rules
+        .iter()
+        .map(|r| match r.kind {
+            RuleKind::Threshold { .. } => "threshold",
+            RuleKind::Spike { .. } => "spike",
+            RuleKind::Flatline { .. } => "flatline",
+            RuleKind::Offline { .. } => "offline",
+            RuleKind::Counter { .. } => "counter",
+            RuleKind::Capacity { .. } => "capacity",
+            RuleKind::Event { .. } => "event",
+        })
+        .collect();
+    for kind in [
+        "threshold",
+        "spike",
+        "flatline",
+        "offline",
+        "capacity",
+        "event",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} rule");
+    }
+    for c in &site.connections {
+        match &c.kind {
+            ConnectionKind::ModbusTcp { address, .. } => assert_eq!(address, "127.0.0.1:1502"),
+            ConnectionKind::Mqtt { broker, .. } => assert_eq!(broker.port, 1883),
+            ConnectionKind::ModbusRtu { .. } => panic!("the demo has no serial line"),
+        }
+    }
+}
+
+#[test]
+fn toml_strings_escape_quotes_backslashes_and_controls() {
+    let check = |input: &str, expected: &str| assert_eq!(toml_string(input), expected);
+    check("/tmp/a", r#""/tmp/a""#);
+    check(r#"a"b\c"#, r#""a\"b\\c""#);
+    check("a\nb", r#""a\u000Ab""#);
+}
+
+#[test]
+fn every_device_sits_on_a_declared_server_with_a_unique_unit() {
+    for d in DEVICES {
+        if d.connection == CAMERA_CONNECTION {
+            continue;
+        }
+        assert!(
+            SERVERS.iter().any(|s| s.name == d.connection),
+            "{} on unknown server {}",
+            d.id,
+            d.connection
+        );
+        let same_unit = devices_on(d.connection)
+            .filter(|o| o.unit == d.unit)
+            .count();
+        assert_eq!(
+            same_unit, 1,
+            "{} shares unit {} on {}",
+            d.id, d.unit, d.connection
+        );
+    }
+    for s in SERVERS {
+        assert!(
+            devices_on(s.name).next().is_some(),
+            "{} serves nothing",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn the_site_has_a_dozen_turnstiles_some_behind_one_converter() {
+    let gates: Vec<_> = DEVICES
+        .iter()
+        .filter(|d| d.profile == "turnstile")
+        .collect();
+    assert_eq!(gates.len(), 12);
+    assert_eq!(devices_on("north-gates").count(), 8);
+    assert!(
+        gates
+            .iter()
+            .all(|g| ZONES.iter().any(|z| Some(z.name) == g.zone))
+    );
+}
