@@ -104,7 +104,7 @@ pub(super) fn render(device: &Device, read: &ReadOnce, took: Duration) -> String
     );
     if read.requests < planned {
         summary.push_str(&format!(
-            " ({planned} planned; the rest skipped after silence)"
+            " ({planned} planned; the rest not asked once the device did not answer)"
         ));
     }
     out.push_str(&summary);

@@ -109,7 +109,7 @@ forced_entry  discrete  0        bool          1          1                     
 }
 
 #[test]
-fn the_summary_says_when_reads_were_skipped_after_silence() {
+fn the_summary_says_when_reads_were_not_asked_of_a_silent_device() {
     let d = device(vec![
         point("a", Table::Input, 0, PointType::U16, WordOrder::HiFirst),
         point("b", Table::Holding, 0, PointType::U16, WordOrder::HiFirst),
@@ -122,7 +122,7 @@ fn the_summary_says_when_reads_were_skipped_after_silence() {
     let last = got.lines().last().unwrap_or_default();
     assert_eq!(
         last,
-        "1 request in 300 ms; 0 of 2 points read (2 planned; the rest skipped after silence)"
+        "1 request in 300 ms; 0 of 2 points read (2 planned; the rest not asked once the device did not answer)"
     );
     assert!(got.contains("no answer (timeout)"), "{got}");
 }

@@ -104,8 +104,8 @@ impl<'a> Conn<'a> {
     }
 
     /// Runs every read of `plan` for `unit`, handing each outcome to `on_read` (read
-    /// index, answer or error). A device that does not answer one read is not asked the
-    /// rest: each would cost another timeout. Returns the first error.
+    /// index, answer or error). A device that does not answer one read (`no_answer`) is
+    /// not asked the rest: each would cost another timeout. Returns the first error.
     pub(crate) async fn read_all(
         &mut self,
         unit: u8,
@@ -118,7 +118,7 @@ impl<'a> Conn<'a> {
                 Ok(answer) => on_read(i, Ok(&answer)),
                 Err(e) => {
                     let err = PollError::from(&e);
-                    let silent = matches!(err, PollError::Timeout | PollError::Transport(_));
+                    let silent = no_answer(&err);
                     // After silence the remaining reads get the same verdict without asking.
                     let last = if silent { plan.reads.len() } else { i + 1 };
                     for j in i..last {
@@ -178,6 +178,18 @@ impl<'a> Conn<'a> {
             .map(|_| ())
             .map_err(|e| PollError::from(&e).to_string())
     }
+}
+
+/// Whether `e` means the device itself did not answer: silence, a broken link, or a
+/// TCP-to-RTU gateway saying so (0x0A no path, 0x0B target failed to respond — the
+/// gateway waited out its own timeout on the bus behind it). Such a device is not asked
+/// the rest of a poll and is rested by the schedule; any other exception is the
+/// device's own answer.
+pub(crate) fn no_answer(e: &PollError) -> bool {
+    matches!(
+        e,
+        PollError::Timeout | PollError::Transport(_) | PollError::Exception(0x0A | 0x0B)
+    )
 }
 
 /// The raw value of `point` in the answer to its read.
@@ -256,144 +268,4 @@ pub(crate) fn write_request(point: &Point, value: f64) -> Result<Request, String
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::site::{PointKind, WordOrder};
-
-    fn point(table: Table, ty: PointType, scale: f64, offset: f64, writable: bool) -> Point {
-        Point {
-            name: "p".into(),
-            source: PointSource::Modbus {
-                table,
-                address: 7,
-                ty,
-                word_order: WordOrder::LoFirst,
-            },
-            scale,
-            offset,
-            unit: None,
-            kind: PointKind::Command,
-            writable,
-        }
-    }
-
-    #[test]
-    fn writes_undo_scale_and_offset_and_pick_the_function() {
-        use PointType::*;
-        use Table::*;
-        let ok = [
-            (
-                point(Coil, Bool, 1.0, 0.0, true),
-                1.0,
-                Request::WriteCoil {
-                    address: 7,
-                    on: true,
-                },
-            ),
-            (
-                point(Coil, Bool, 1.0, 0.0, true),
-                0.0,
-                Request::WriteCoil {
-                    address: 7,
-                    on: false,
-                },
-            ),
-            (
-                point(Holding, I16, 0.1, 0.0, true),
-                22.3,
-                Request::WriteRegister {
-                    address: 7,
-                    value: 223,
-                },
-            ),
-            (
-                point(Holding, U16, 1.0, -40.0, true),
-                -20.0,
-                Request::WriteRegister {
-                    address: 7,
-                    value: 20,
-                },
-            ),
-            (
-                point(Holding, U32, 1.0, 0.0, true),
-                65_538.0,
-                Request::WriteRegisters {
-                    address: 7,
-                    values: vec![2, 1],
-                },
-            ),
-            (
-                point(Holding, Bool, 1.0, 0.0, true),
-                1.0,
-                Request::WriteRegister {
-                    address: 7,
-                    value: 1,
-                },
-            ),
-        ];
-        for (p, value, expected) in ok {
-            assert_eq!(
-                write_request(&p, value),
-                Ok(expected),
-                "{:?} ← {value}",
-                p.source
-            );
-        }
-        let refused = [
-            (
-                point(Holding, U16, 1.0, 0.0, false),
-                1.0,
-                "p is not writable",
-            ),
-            (
-                point(Input, U16, 1.0, 0.0, true),
-                1.0,
-                "p is in the read-only input table",
-            ),
-            (
-                point(Holding, U16, 1.0, 0.0, true),
-                -1.0,
-                "-1 is out of range for u16",
-            ),
-            (point(Holding, U16, 0.0, 0.0, true), 1.0, "p has scale 0"),
-        ];
-        for (p, value, message) in refused {
-            assert_eq!(write_request(&p, value), Err(message.to_string()));
-        }
-    }
-
-    #[test]
-    fn raw_values_come_from_the_point_slot() {
-        let p = point(Table::Holding, PointType::U32, 1.0, 0.0, false);
-        let words = Answer::Words(vec![9, 2, 1, 9]);
-        let slot = Slot {
-            read: 0,
-            offset: 1,
-            len: 2,
-        };
-        assert_eq!(raw_of(&p, slot, &words), Ok(65_538.0));
-        let short = Slot {
-            read: 0,
-            offset: 3,
-            len: 2,
-        };
-        assert!(matches!(
-            raw_of(&p, short, &words),
-            Err(PollError::Malformed(_))
-        ));
-        let b = point(Table::Coil, PointType::Bool, 1.0, 0.0, false);
-        let bits = Answer::Bits(vec![false, true]);
-        assert_eq!(
-            raw_of(
-                &b,
-                Slot {
-                    read: 0,
-                    offset: 1,
-                    len: 1
-                },
-                &bits
-            ),
-            Ok(1.0)
-        );
-    }
-}
+mod tests;

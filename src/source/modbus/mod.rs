@@ -181,7 +181,7 @@ async fn sweep(
             continue;
         }
         let (values, error) = link.poll(p.device, &p.plan).await;
-        let answered = !matches!(error, Some(PollError::Timeout | PollError::Transport(_)));
+        let answered = !error.as_ref().is_some_and(conn::no_answer);
         p.backoff.record(tick, p.period, answered);
         p.next_tick = next_tick(now_ms(), p.period);
         bump(&health.polls);

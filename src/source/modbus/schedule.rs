@@ -46,7 +46,8 @@ pub fn next_reconnect_delay(previous: Option<Duration>) -> Duration {
 
 /// Rests a device that does not answer: the first failure is retried at the next tick,
 /// then the rest doubles (2, 4, 8… poll intervals) up to `MAX_DEVICE_BACKOFF_MS`. The
-/// first answer ends it. Exceptions are answers and never count.
+/// first answer ends it. Exceptions are answers and never count, except a gateway's
+/// 0x0A/0x0B, which report the device behind it silent (`conn::no_answer`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Backoff {
     /// Consecutive polls without an answer.

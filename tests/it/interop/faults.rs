@@ -87,6 +87,58 @@ fn a_slow_answer_just_under_the_timeout_is_read_and_just_over_is_not() {
     }
 }
 
+#[test]
+fn a_gateway_reporting_a_dead_unit_gets_it_rested_like_silence() {
+    // A TCP-to-RTU gateway answers for a dead unit with 0x0B after waiting out its own
+    // timeout on the bus behind it: asking again every tick would cost that bus dearly.
+    let server = Pymodbus::tcp_gateway(SLOW_MS);
+    let site = site(
+        &[
+            tcp("gw", &server.address, "300ms"),
+            device("dead", "turnstile", "gw", SILENT, "200ms"),
+            device("th", "rs485-th", "gw", RS485_TH, "200ms"),
+        ]
+        .concat(),
+    );
+    bounded(async {
+        // Not asked the rest of the poll once the gateway said so.
+        let (errors, requests) = errors_of(&site, 0).await;
+        assert!(
+            errors
+                .iter()
+                .all(|e| *e == Some(PollError::Exception(0x0B))),
+            "{errors:?}"
+        );
+        assert_eq!(requests, 1);
+
+        let mut polling = Polling::start(&site, 0);
+        polling
+            .until("twelve samples of the live unit", |s| {
+                s.iter().filter(|s| s.device == 1).count() >= 12
+            })
+            .await;
+        let dead = polling.of(0);
+        assert!(
+            dead.iter()
+                .all(|s| s.error == Some(PollError::Exception(0x0B))),
+            "{dead:?}"
+        );
+        // Rested 1, 2, 4, 8 ticks: at most five tries in twelve ticks.
+        assert!(
+            (1..=5).contains(&dead.len()),
+            "{} tries of a dead unit",
+            dead.len()
+        );
+        assert_eq!(
+            get(&polling.health.exceptions),
+            dead.len() as u64,
+            "one request each"
+        );
+        assert!(polling.of(1).iter().all(|s| s.error.is_none()));
+        polling.stop().await;
+    });
+}
+
 /// Faulty units first, so every sweep meets them before the healthy ones.
 fn mixed_bus(connection: String, name: &str) -> Site {
     let mut t = connection;

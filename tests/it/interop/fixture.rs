@@ -90,6 +90,16 @@ impl Pymodbus {
         Self::start(&["tcp".into(), "--slow-ms".into(), slow_ms.to_string()])
     }
 
+    /// Like `tcp`, but as a TCP-to-RTU gateway: a missing unit gets exception 0x0B.
+    pub fn tcp_gateway(slow_ms: u64) -> Pymodbus {
+        Self::start(&[
+            "tcp".into(),
+            "--slow-ms".into(),
+            slow_ms.to_string(),
+            "--gateway".into(),
+        ])
+    }
+
     /// Serves every unit over RTU on `port` (8N1: this machine's ptys refuse parity).
     pub fn rtu(port: &Path, slow_ms: u64) -> Pymodbus {
         Self::start(&[
