@@ -318,10 +318,13 @@ impl Ingest {
         let n = recs.len();
         match self.outbox.append(recs, state) {
             Ok(seqs) => {
+                // The fault tests read this line: the seqs of one append are consecutive,
+                // so `first_seq..=last_seq` names every record made durable here.
                 tracing::debug!(
                     what,
                     records = n,
                     first_seq = seqs.first().copied().unwrap_or(0),
+                    last_seq = seqs.last().copied().unwrap_or(0),
                     "accepted"
                 );
                 self.wake.notify_one();

@@ -95,14 +95,26 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
     let mut connected_once = false;
     let mut backoff = Backoff::new();
     let mut will_fresh = false;
+    // The seq of the next `online` status, taken just before the will's.
+    let mut online_seq: Option<u64> = None;
     let mut rate = report::PollRate::default();
     let mut health_timer = tokio::time::interval(p.site.uplink.summary_interval);
     health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     loop {
         if !online && !will_fresh {
-            // Each connection registers its own last will with a seq of its own.
-            match reserve_seq(&p.outbox).await {
+            // Each connection registers its own last will with a seq of its own. The
+            // broker publishes the will after this connection's `online` status, so the
+            // status takes its seq first: a platform that orders status by seq then sees
+            // `offline` last, as it happened.
+            online_seq = match reserve_seq(&p.outbox, "status").await {
+                Ok(seq) => Some(seq),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reserve a seq for the status");
+                    None
+                }
+            };
+            match reserve_seq(&p.outbox, "will").await {
                 Ok(seq) => {
                     eventloop
                         .mqtt_options
@@ -142,7 +154,8 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 backoff.reset();
                 session = Session::default();
                 tracing::info!(broker = %p.site.uplink.broker, "uplink connected");
-                publish_status(&client, &p, &topics, &mut session, "online").await;
+                let seq = online_seq.take();
+                publish_status(&client, &p, &topics, &mut session, "online", seq).await;
                 if let Err(e) = client.try_subscribe(topics.cmd(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "cannot subscribe to commands");
                 }
@@ -198,7 +211,7 @@ async fn drain(
     topics: &Topics,
     session: &mut Session,
 ) {
-    publish_status(client, p, topics, session, "offline").await;
+    publish_status(client, p, topics, session, "offline", None).await;
     let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
     while session.outstanding() > 0 {
         match tokio::time::timeout_at(deadline, eventloop.poll()).await {
@@ -314,13 +327,17 @@ async fn publish_status(
     topics: &Topics,
     s: &mut Session,
     state: &str,
+    reserved: Option<u64>,
 ) {
-    let seq = match reserve_seq(&p.outbox).await {
-        Ok(seq) => seq,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot reserve a seq for the status");
-            return;
-        }
+    let seq = match reserved {
+        Some(seq) => seq,
+        None => match reserve_seq(&p.outbox, "status").await {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reserve a seq for the status");
+                return;
+            }
+        },
     };
     let body = payload::to_bytes(&Status {
         head: Head::new(seq, clock::now_ms()),
@@ -343,7 +360,7 @@ async fn publish_health(
     s: &mut Session,
     rate: &mut report::PollRate,
 ) {
-    let seq = match reserve_seq(&p.outbox).await {
+    let seq = match reserve_seq(&p.outbox, "health").await {
         Ok(seq) => seq,
         Err(e) => {
             tracing::warn!(error = %e, "cannot reserve a seq for health");
@@ -381,13 +398,17 @@ fn will(topics: &Topics, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
     LastWill::new(topics.status(), body, QoS::AtLeastOnce, true)
 }
 
-/// A durable seq for a message that is not an outbox record (status, will, health).
-async fn reserve_seq(outbox: &Arc<Outbox>) -> Result<u64, String> {
+/// A durable seq for a message that is not an outbox record (`what`: status, will,
+/// health). Logged at debug, like ingest's `accepted`, so every seq handed out can be
+/// accounted for.
+async fn reserve_seq(outbox: &Arc<Outbox>, what: &'static str) -> Result<u64, String> {
     let outbox = Arc::clone(outbox);
-    match tokio::task::spawn_blocking(move || outbox.reserve_seq()).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+    let seq = match tokio::task::spawn_blocking(move || outbox.reserve_seq()).await {
+        Ok(r) => r.map_err(|e| e.to_string())?,
+        Err(e) => return Err(e.to_string()),
+    };
+    tracing::debug!(seq, what, "seq reserved");
+    Ok(seq)
 }
 
 fn connect_options(p: &UplinkParams, window: usize) -> (AsyncClient, EventLoop) {

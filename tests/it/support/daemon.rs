@@ -23,6 +23,8 @@ impl Daemon {
             .args(["run", "-c"])
             .arg(config)
             .env("RUST_LOG", "sitewarden=debug,info")
+            // Plain text: the tests read the log (support::ledger).
+            .env("NO_COLOR", "1")
             .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -86,6 +88,34 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The logs of every daemon started in `dir`, oldest first.
+pub fn logs_in(dir: &Path) -> Vec<String> {
+    // `start` numbers its logs by the directory's size at the time, so they sort by start.
+    let mut numbered: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            let n = p
+                .file_name()?
+                .to_str()?
+                .strip_prefix("daemon-")?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()?;
+            Some((n, p))
+        })
+        .collect();
+    numbered.sort();
+    numbered
+        .iter()
+        .map(|(_, p)| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
 }
 
 /// Runs `sitewarden <args>` to completion and returns (exit code, stdout, stderr).

@@ -84,6 +84,12 @@ impl Mosquitto {
         self.spawn();
     }
 
+    /// Starts a stopped broker again (same port, same persistence); waits until it listens.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the broker is already running");
+        self.spawn();
+    }
+
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
