@@ -125,6 +125,16 @@ fn assert_consistent(l: &Ledger, msgs: &[Msg]) {
     assert_eq!(topic_mismatches(l, msgs), vec![], "seqs on the wrong topic");
 }
 
+/// Sleeps until the wall clock reads `ms`: windows are cut on the wall clock, so a test
+/// that must crash inside one waits for its instant (this is the scenario, not a wait
+/// for the daemon).
+fn sleep_until_ms(ms: i64) {
+    let now = sitewarden::clock::now_ms();
+    if ms > now {
+        std::thread::sleep(Duration::from_millis((ms - now) as u64));
+    }
+}
+
 /// A small deterministic generator for the crash loop's run times (the seed is printed,
 /// so a failing sequence can be replayed).
 struct XorShift(u64);

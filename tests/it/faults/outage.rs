@@ -2,7 +2,7 @@
 //! killed and restarted (test 2). Nothing accepted may go missing, nothing may be built
 //! twice, and the window open at a crash is rebuilt from the raw ring.
 
-use super::{assert_consistent, ledger_of, wait_delivered, wait_logs};
+use super::{assert_consistent, ledger_of, sleep_until_ms, wait_delivered, wait_logs};
 use crate::support::daemon::Daemon;
 use crate::support::ledger;
 use crate::support::mosquitto::Mosquitto;
@@ -10,7 +10,7 @@ use crate::support::site::{SimSite, TestSite};
 use crate::support::subscriber::Subscriber;
 use sitewarden::summary::window::start_of;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The spec's outage.
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -69,7 +69,7 @@ fn a_30s_broker_outage_loses_no_seq_and_keeps_order_per_topic() {
     let last = at_return.last().unwrap_or(0);
     let expected: BTreeSet<u64> = at_return.accepted.keys().copied().collect();
     wait_delivered(&sub, &expected, Duration::from_secs(10));
-    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    daemon.stop_cleanly();
 
     let l = ledger_of(&site);
     let msgs = sub.snapshot();
@@ -112,25 +112,17 @@ fn a_crash_during_an_outage_rebuilds_the_open_window_and_loses_no_seq() {
     // Restart once that window is over: only the raw ring can still produce it.
     sleep_until_ms(window_end + 500);
     let mut daemon = Daemon::start(&site.config, site.dir.path());
-    let start = Instant::now();
-    while !daemon
-        .logs()
-        .contains("open window rebuilt from the raw ring")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no rebuild logged:\n{}",
-            daemon.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    daemon.wait_log(
+        "open window rebuilt from the raw ring",
+        Duration::from_secs(10),
+    );
     broker.start_again();
 
     let l = ledger_of(&site);
     let expected: BTreeSet<u64> = l.accepted.keys().copied().collect();
     wait_delivered(&sub, &expected, Duration::from_secs(60));
     let msgs = sub.snapshot();
-    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    daemon.stop_cleanly();
 
     // The window open at the crash: published, from the readings the ring kept.
     let start_text = sitewarden::clock::rfc3339(open);
@@ -159,12 +151,4 @@ fn a_crash_during_an_outage_rebuilds_the_open_window_and_loses_no_seq() {
         .collect();
     assert_eq!(gaps, Vec::<u64>::new(), "seqs neither logged nor delivered");
     assert_consistent(&l, &msgs);
-}
-
-/// Sleeps until the wall clock reads `ms` (windows are cut on the wall clock).
-fn sleep_until_ms(ms: i64) {
-    let now = sitewarden::clock::now_ms();
-    if ms > now {
-        std::thread::sleep(Duration::from_millis((ms - now) as u64));
-    }
 }

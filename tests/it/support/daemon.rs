@@ -79,6 +79,30 @@ impl Daemon {
         }
     }
 
+    /// SIGTERM; asserts exit 0 within 20 s, showing the log otherwise.
+    pub fn stop_cleanly(&mut self) {
+        let st = self.terminate(Duration::from_secs(20));
+        assert!(
+            st.success(),
+            "exit {st} after SIGTERM; log:\n{}",
+            self.logs()
+        );
+    }
+
+    /// Waits until the log contains `text`; panics with the log after `within`.
+    pub fn wait_log(&self, text: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.logs().contains(text) {
+            if Instant::now() > deadline {
+                panic!(
+                    "`{text}` not logged within {within:?}; log:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
