@@ -16,6 +16,11 @@ pub fn bin() -> &'static str {
 impl Daemon {
     /// `sitewarden run -c <config>`; stderr (the log) goes to `<dir>/daemon-<n>.log`.
     pub fn start(config: &Path, dir: &Path) -> Daemon {
+        Daemon::start_with_env(config, dir, &[])
+    }
+
+    /// `start`, with extra environment variables (e.g. `SITEWARDEN__…` overrides).
+    pub fn start_with_env(config: &Path, dir: &Path, env: &[(&str, &str)]) -> Daemon {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let log = dir.join(format!("daemon-{n}.log"));
         let err = std::fs::File::create(&log).expect("create daemon log");
@@ -25,6 +30,7 @@ impl Daemon {
             .env("RUST_LOG", "sitewarden=debug,info")
             // Plain text: the tests read the log (support::ledger).
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
