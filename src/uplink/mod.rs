@@ -188,6 +188,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 }
                 online = false;
                 session = Session::default();
+                forget_connection(&mut eventloop);
                 let delay = backoff.next();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -245,6 +246,22 @@ async fn drain(
             tracing::debug!("shutdown: disconnect not confirmed within 500 ms");
         }
     }
+}
+
+/// After a connection error: drops what rumqttc still holds of the dead connection.
+///
+/// rumqttc keeps the events it had buffered when the error struck (the
+/// `Outgoing::Publish` of a publish whose write failed, PUBACKs read just before a reset)
+/// and hands them out after the next CONNACK. A stale `Outgoing::Publish` would take the
+/// tag of the next connection's first publish and shift every pkid→seq pair after it, so
+/// a PUBACK would delete a record the broker never acknowledged; and the shifted count
+/// can push a publish past the in-flight limit into a pkid collision, which rumqttc only
+/// leaves on an ack that a new connection never sends: the uplink would stall for good.
+/// The session is clean, so none of it has a future.
+fn forget_connection(eventloop: &mut EventLoop) {
+    eventloop.state.events.clear();
+    eventloop.state.collision = None;
+    eventloop.pending.clear();
 }
 
 fn on_outgoing(session: &mut Session, pkid: u16) {

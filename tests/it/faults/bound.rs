@@ -129,7 +129,7 @@ fn a_full_outbox_drops_the_oldest_summaries_counts_them_and_keeps_every_alarm() 
 
     // The broker returns; a daemon with room to spare (no drop while it drains) delivers
     // everything that survived, alarms first.
-    broker.start_again();
+    broker.restart();
     let mut daemon = Daemon::start_with_env(
         &site.config,
         site.dir.path(),

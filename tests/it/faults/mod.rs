@@ -7,11 +7,13 @@
 //!
 //! - `outage.rs`: a 30 s broker outage, and a crash while the broker is down;
 //! - `crash.rs`: a crash loop with the broker up, and the last will's seq;
-//! - `bound.rs`: a tiny outbox with the broker down, and `sitewarden outbox`.
+//! - `bound.rs`: a tiny outbox with the broker down, and `sitewarden outbox`;
+//! - `resets.rs`: the uplink in-process against a peer that resets connections mid-flight.
 
 mod bound;
 mod crash;
 mod outage;
+mod resets;
 
 use crate::support::daemon::logs_in;
 use crate::support::ledger::{self, Ledger, seq_of};

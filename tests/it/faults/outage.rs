@@ -46,7 +46,7 @@ fn a_30s_broker_outage_loses_no_seq_and_keeps_order_per_topic() {
     broker.stop();
     let down = ledger_of(&site).last().unwrap_or(0);
     std::thread::sleep(OUTAGE);
-    broker.start_again();
+    broker.restart();
 
     // What was accepted while the broker was away is the backlog the reconnect replays.
     let at_return = ledger_of(&site);
@@ -116,7 +116,7 @@ fn a_crash_during_an_outage_rebuilds_the_open_window_and_loses_no_seq() {
         "open window rebuilt from the raw ring",
         Duration::from_secs(10),
     );
-    broker.start_again();
+    broker.restart();
 
     let l = ledger_of(&site);
     let expected: BTreeSet<u64> = l.accepted.keys().copied().collect();

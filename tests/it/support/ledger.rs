@@ -47,12 +47,11 @@ impl Ledger {
                 for seq in first..=last {
                     l.insert(seq, what, true);
                 }
-            } else if line.contains(" seq reserved ") {
-                if let (Some(seq), Some(what)) =
+            } else if line.contains(" seq reserved ")
+                && let (Some(seq), Some(what)) =
                     (field("seq").and_then(|v| v.parse().ok()), field("what"))
-                {
-                    l.insert(seq, what, false);
-                }
+            {
+                l.insert(seq, what, false);
             }
         }
         l

@@ -73,20 +73,15 @@ impl Mosquitto {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill().ok();
+            c.wait().ok();
         }
     }
 
-    /// Starts it again on the same port, with the same persistence.
+    /// Starts it again on the same port, with the same persistence (stopping it first if
+    /// it runs); waits until it listens.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
-    }
-
-    /// Starts a stopped broker again (same port, same persistence); waits until it listens.
-    pub fn start_again(&mut self) {
-        assert!(self.child.is_none(), "the broker is already running");
         self.spawn();
     }
 
@@ -98,8 +93,8 @@ impl Mosquitto {
 impl Drop for Mosquitto {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill().ok();
+            c.wait().ok();
         }
     }
 }
