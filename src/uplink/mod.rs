@@ -13,7 +13,11 @@
 //!   Duplicates are possible, byte-identical, and carry their seq for the platform to dedup.
 //! - At most `uplink.inflight` QoS 1 publishes await their PUBACK, and rumqttc's own
 //!   in-flight limit is one above that, so packet ids never collide while the broker acks
-//!   in order.
+//!   in order. Every event that frees room tops rumqttc's short channel up from a small
+//!   read-ahead, so a long backlog drains with a full window (`session.rs`).
+//! - On a connection error, whatever rumqttc still holds of the dead connection (buffered
+//!   events, a pkid collision) is dropped with our session, so nothing of it can be mapped
+//!   onto the next connection's publishes.
 //! - Reconnects back off (0.5 s doubling to 30 s, with jitter); rumqttc has none.
 //!
 //! Modes: `Offline` (backing off or connecting) → `Online` (replaying and live) →
@@ -23,25 +27,21 @@ pub mod acks;
 pub mod command;
 pub mod payload;
 pub mod report;
+mod session;
 pub mod topics;
 
 use crate::clock;
 use crate::health::{self, Health};
-use crate::store::{Kind, Outbox, Record};
+use crate::store::Outbox;
 use payload::{Head, Status};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS};
-use std::collections::{HashMap, VecDeque};
+use session::{CHANNEL_CAPACITY, Session, Tag};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use topics::Topics;
 
-/// Requests waiting in rumqttc's channel. Small on purpose: the outbox is the queue, and a
-/// short channel keeps what rumqttc holds in memory (and may drop) small.
-const CHANNEL_CAPACITY: usize = 10;
-/// Records fetched from the store per read transaction.
-const FETCH_BATCH: usize = 64;
 /// How long a clean shutdown waits for outstanding PUBACKs.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -56,33 +56,6 @@ pub struct UplinkParams {
     pub acks: acks::AckSender,
     pub commands: command::Router,
     pub started_ms: crate::reading::Ms,
-}
-
-/// What a publish is, so its PUBACK can be mapped back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tag {
-    /// An outbox record: delete it when acked.
-    Record(u64),
-    /// Status or health: nothing to delete.
-    Other,
-}
-
-/// Per-connection bookkeeping; reset on every (re)connect.
-#[derive(Default)]
-struct Session {
-    /// Publishes handed to rumqttc whose `Outgoing::Publish` has not been seen yet, in order.
-    awaiting: VecDeque<Tag>,
-    /// Packet id → what it carries, for QoS 1 publishes written to the socket.
-    inflight: HashMap<u16, Tag>,
-    /// Highest alarm / other seq handed to rumqttc on this connection.
-    alarm_cursor: u64,
-    other_cursor: u64,
-}
-
-impl Session {
-    fn outstanding(&self) -> usize {
-        self.awaiting.len() + self.inflight.len()
-    }
 }
 
 /// Runs until `stop` is cancelled, then drains (bounded) and publishes `offline`.
@@ -130,7 +103,8 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
         let event = tokio::select! {
             ev = eventloop.poll() => ev,
             _ = p.wake.notified(), if online => {
-                fill(&client, &p.outbox, &mut session, window);
+                session.woken();
+                session.fill(&client, &p.outbox, window);
                 continue;
             }
             _ = health_timer.tick(), if online => {
@@ -159,20 +133,20 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 if let Err(e) = client.try_subscribe(topics.cmd(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "cannot subscribe to commands");
                 }
-                fill(&client, &p.outbox, &mut session, window);
+                session.fill(&client, &p.outbox, window);
             }
+            // Each written publish and each PUBACK frees room: top the channel up, so the
+            // window stays full (session.rs reads ahead, so this is mostly in memory).
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                on_outgoing(&mut session, pkid);
+                session.on_outgoing(pkid);
+                session.fill(&client, &p.outbox, window);
             }
             Ok(Event::Incoming(Incoming::PubAck(ack))) => {
-                if let Some(Tag::Record(seq)) = session.inflight.remove(&ack.pkid) {
+                if let Some(Tag::Record(seq)) = session.on_puback(ack.pkid) {
                     p.acks.ack(seq);
                     health::bump(&p.health.published);
                 }
-                // Refill in batches, not one read transaction per ack.
-                if session.outstanding() <= window / 2 {
-                    fill(&client, &p.outbox, &mut session, window);
-                }
+                session.fill(&client, &p.outbox, window);
             }
             Ok(Event::Incoming(Incoming::Publish(msg))) => {
                 if msg.topic == topics.cmd() {
@@ -223,9 +197,9 @@ async fn drain(
                 );
                 break;
             }
-            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => on_outgoing(session, pkid),
+            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => session.on_outgoing(pkid),
             Ok(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
-                if let Some(Tag::Record(seq)) = session.inflight.remove(&ack.pkid) {
+                if let Some(Tag::Record(seq)) = session.on_puback(ack.pkid) {
                     p.acks.ack(seq);
                 }
             }
@@ -264,80 +238,6 @@ fn forget_connection(eventloop: &mut EventLoop) {
     eventloop.pending.clear();
 }
 
-fn on_outgoing(session: &mut Session, pkid: u16) {
-    match session.awaiting.pop_front() {
-        Some(tag) if pkid != 0 => {
-            session.inflight.insert(pkid, tag);
-        }
-        Some(_) => {} // QoS 0: nothing comes back.
-        None => tracing::error!(
-            pkid,
-            "publish event with nothing awaiting it; ack mapping lost"
-        ),
-    }
-}
-
-/// Hands records to rumqttc while the window has room: alarms first, then the rest in seq
-/// order. Reads are short read transactions on the outbox.
-fn fill(client: &AsyncClient, outbox: &Outbox, s: &mut Session, window: usize) {
-    loop {
-        let room = window
-            .saturating_sub(s.outstanding())
-            .min(CHANNEL_CAPACITY.saturating_sub(s.awaiting.len()));
-        if room == 0 {
-            return;
-        }
-        let limit = room.min(FETCH_BATCH);
-        let mut batch = match outbox.alarms_after(s.alarm_cursor, limit) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox read failed");
-                return;
-            }
-        };
-        if batch.is_empty() {
-            batch = match outbox.others_after(s.other_cursor, limit) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox read failed");
-                    return;
-                }
-            };
-        }
-        if batch.is_empty() {
-            return;
-        }
-        for rec in batch {
-            if !send_record(client, s, &rec) {
-                return;
-            }
-        }
-    }
-}
-
-fn send_record(client: &AsyncClient, s: &mut Session, rec: &Record) -> bool {
-    match client.try_publish(
-        rec.topic.as_str(),
-        QoS::AtLeastOnce,
-        rec.retain,
-        rec.payload.clone(),
-    ) {
-        Ok(()) => {
-            s.awaiting.push_back(Tag::Record(rec.seq));
-            if rec.kind == Kind::Alarm {
-                s.alarm_cursor = rec.seq;
-            } else {
-                s.other_cursor = rec.seq;
-            }
-            true
-        }
-        Err(e) => {
-            tracing::debug!(error = %e, "rumqttc channel full; will retry");
-            false
-        }
-    }
-}
-
 async fn publish_status(
     client: &AsyncClient,
     p: &UplinkParams,
@@ -366,7 +266,7 @@ async fn publish_status(
         .try_publish(topics.status(), QoS::AtLeastOnce, true, body)
         .is_ok()
     {
-        s.awaiting.push_back(Tag::Other);
+        s.queued(Tag::Other);
     }
 }
 
@@ -401,7 +301,7 @@ async fn publish_health(
         )
         .is_ok()
     {
-        s.awaiting.push_back(Tag::Other);
+        s.queued(Tag::Other);
     }
 }
 
@@ -487,19 +387,5 @@ mod tests {
         assert!(d[8] >= Duration::from_secs(30) && d[8] <= Duration::from_millis(37_500));
         b.reset();
         assert!(b.next() < Duration::from_secs(1));
-    }
-
-    #[test]
-    fn publish_events_map_packet_ids_in_order() {
-        let mut s = Session::default();
-        s.awaiting
-            .extend([Tag::Record(7), Tag::Other, Tag::Record(8)]);
-        on_outgoing(&mut s, 1);
-        on_outgoing(&mut s, 0);
-        on_outgoing(&mut s, 2);
-        assert_eq!(s.inflight.get(&1), Some(&Tag::Record(7)));
-        assert_eq!(s.inflight.get(&2), Some(&Tag::Record(8)));
-        assert_eq!(s.inflight.len(), 2);
-        assert!(s.awaiting.is_empty());
     }
 }

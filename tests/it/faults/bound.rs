@@ -141,7 +141,23 @@ fn a_full_outbox_drops_the_oldest_summaries_counts_them_and_keeps_every_alarm() 
         .copied()
         .filter(|s| !oldest.contains(s))
         .collect();
-    wait_delivered(&sub, &survivors, Duration::from_secs(60));
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_delivered(&sub, &site, &survivors, Duration::from_secs(60))
+    }))
+    .is_err()
+    {
+        let logs = crate::support::daemon::logs_in(site.dir.path());
+        let msgs = sub.snapshot();
+        let firsts: Vec<String> = msgs
+            .iter()
+            .take(40)
+            .map(|m| format!("{} {:?}", m.topic, seq_of(m)))
+            .collect();
+        panic!(
+            "DBG logs:\n{}\nfirst msgs: {firsts:#?}",
+            logs.last().unwrap()
+        );
+    }
     let health = sub.wait_for("health", Duration::from_secs(15), |m| {
         m.topic.ends_with("/health")
     });

@@ -47,7 +47,7 @@ fn a_crash_loop_delivers_every_seq_ever_accepted() {
         "the runs accepted too few records to prove anything: {}",
         accepted.len()
     );
-    wait_delivered(&sub, &accepted, Duration::from_secs(30));
+    wait_delivered(&sub, &site, &accepted, Duration::from_secs(30));
     daemon.stop_cleanly();
 
     let l = ledger_of(&site);

@@ -19,6 +19,7 @@ use crate::support::daemon::logs_in;
 use crate::support::ledger::{self, Ledger, seq_of};
 use crate::support::site::TestSite;
 use crate::support::subscriber::{Msg, Subscriber};
+use sitewarden::store::Outbox;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -27,8 +28,10 @@ fn ledger_of(site: &TestSite) -> Ledger {
     Ledger::from_logs(&logs_in(site.dir.path()))
 }
 
-/// Waits until every seq in `expected` has reached `sub`; panics naming the missing ones.
-fn wait_delivered(sub: &Subscriber, expected: &BTreeSet<u64>, within: Duration) {
+/// Waits until every seq in `expected` has reached `sub`; panics naming the missing ones
+/// and, to tell a daemon fault from a broker one, which of them the outbox still holds
+/// (never acknowledged) and which it deleted (acknowledged, then lost on the way).
+fn wait_delivered(sub: &Subscriber, site: &TestSite, expected: &BTreeSet<u64>, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
         let missing = ledger::missing(expected, &sub.snapshot());
@@ -36,15 +39,30 @@ fn wait_delivered(sub: &Subscriber, expected: &BTreeSet<u64>, within: Duration) 
             return;
         }
         if Instant::now() > deadline {
+            let pending = pending_in(site);
+            let (held, gone): (Vec<u64>, Vec<u64>) =
+                missing.iter().partition(|s| pending.contains(s));
             panic!(
-                "{} of {} accepted seqs not delivered within {within:?}: {:?}",
+                "{} of {} accepted seqs not delivered within {within:?}; still in the \
+                 outbox: {:?}; acknowledged and deleted: {:?}",
                 missing.len(),
                 expected.len(),
-                &missing[..missing.len().min(40)]
+                &held[..held.len().min(40)],
+                &gone[..gone.len().min(40)]
             );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The seqs pending in `site`'s outbox (read-only; empty if it cannot be read).
+fn pending_in(site: &TestSite) -> BTreeSet<u64> {
+    let Ok(ob) = Outbox::open_read_only(&site.data_dir().join("outbox.redb")) else {
+        return BTreeSet::new();
+    };
+    let alarms = ob.alarms_after(0, usize::MAX).unwrap_or_default();
+    let others = ob.others_after(0, usize::MAX).unwrap_or_default();
+    alarms.iter().chain(&others).map(|r| r.seq).collect()
 }
 
 /// Waits until `pred` holds for the logs of the daemons run in `site`.

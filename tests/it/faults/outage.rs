@@ -39,6 +39,7 @@ fn a_30s_broker_outage_loses_no_seq_and_keeps_order_per_topic() {
     );
     wait_delivered(
         &sub,
+        &site,
         &ledger_of(&site).accepted.keys().copied().collect(),
         Duration::from_secs(10),
     );
@@ -65,10 +66,10 @@ fn a_30s_broker_outage_loses_no_seq_and_keeps_order_per_topic() {
         "about 30 windows of 2 summaries were accepted in the outage, not {windows_in_outage}"
     );
     // The uplink backs off up to 16 s (plus jitter) before it tries again.
-    wait_delivered(&sub, &backlog, Duration::from_secs(60));
+    wait_delivered(&sub, &site, &backlog, Duration::from_secs(60));
     let last = at_return.last().unwrap_or(0);
     let expected: BTreeSet<u64> = at_return.accepted.keys().copied().collect();
-    wait_delivered(&sub, &expected, Duration::from_secs(10));
+    wait_delivered(&sub, &site, &expected, Duration::from_secs(10));
     daemon.stop_cleanly();
 
     let l = ledger_of(&site);
@@ -120,7 +121,7 @@ fn a_crash_during_an_outage_rebuilds_the_open_window_and_loses_no_seq() {
 
     let l = ledger_of(&site);
     let expected: BTreeSet<u64> = l.accepted.keys().copied().collect();
-    wait_delivered(&sub, &expected, Duration::from_secs(60));
+    wait_delivered(&sub, &site, &expected, Duration::from_secs(60));
     let msgs = sub.snapshot();
     daemon.stop_cleanly();
 
