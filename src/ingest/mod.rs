@@ -163,10 +163,26 @@ impl Ingest {
             health: p.health,
             site,
         };
-        if let Some(from) = last_closed {
-            ingest.rebuild(from, now, carries);
+        match last_closed {
+            Some(from) => ingest.rebuild(from, now, carries),
+            None => ingest.mark_first_window(),
         }
         ingest
+    }
+
+    /// No window has ever closed here (a fresh store, or one quarantined): record the
+    /// start of the open window as where the next run rebuilds from, so a crash before
+    /// the first close costs readings, not the window. Readings older than it (left by a
+    /// quarantined outbox's era) are not replayed: their windows may be out already.
+    fn mark_first_window(&mut self) {
+        let start = self.windows.start.to_be_bytes().to_vec();
+        if let Err(e) = self
+            .outbox
+            .append(Vec::new(), &[(STATE_LAST_CLOSED, start)])
+        {
+            health::bump(&self.health.store_errors);
+            tracing::warn!(error = %e, "cannot record the first window; a crash in it loses it");
+        }
     }
 
     /// Replays the raw ring from the end of the last committed window.
@@ -347,10 +363,13 @@ impl Ingest {
         let n = recs.len();
         match self.outbox.append(recs, state) {
             Ok(seqs) => {
+                // The fault tests read this line: the seqs of one append are consecutive,
+                // so `first_seq..=last_seq` names every record made durable here.
                 tracing::debug!(
                     what,
                     records = n,
                     first_seq = seqs.first().copied().unwrap_or(0),
+                    last_seq = seqs.last().copied().unwrap_or(0),
                     "accepted"
                 );
                 self.wake.notify_one();

@@ -13,7 +13,11 @@
 //!   Duplicates are possible, byte-identical, and carry their seq for the platform to dedup.
 //! - At most `uplink.inflight` QoS 1 publishes await their PUBACK, and rumqttc's own
 //!   in-flight limit is one above that, so packet ids never collide while the broker acks
-//!   in order.
+//!   in order. Every event that frees room tops rumqttc's short channel up from a small
+//!   read-ahead, so a long backlog drains with a full window (`session.rs`).
+//! - On a connection error, whatever rumqttc still holds of the dead connection (buffered
+//!   events, a pkid collision) is dropped with our session, so nothing of it can be mapped
+//!   onto the next connection's publishes.
 //! - Reconnects back off (0.5 s doubling to 30 s, with jitter); rumqttc has none.
 //!
 //! Modes: `Offline` (backing off or connecting) → `Online` (replaying and live) →
@@ -23,26 +27,22 @@ pub mod acks;
 pub mod command;
 pub mod payload;
 pub mod report;
+mod session;
 pub mod tls;
 pub mod topics;
 
 use crate::clock;
 use crate::health::{self, Health};
-use crate::store::{Kind, Outbox, Record};
+use crate::store::Outbox;
 use payload::{Head, Status};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS};
-use std::collections::{HashMap, VecDeque};
+use session::{CHANNEL_CAPACITY, Session, Tag};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use topics::Topics;
 
-/// Requests waiting in rumqttc's channel. Small on purpose: the outbox is the queue, and a
-/// short channel keeps what rumqttc holds in memory (and may drop) small.
-const CHANNEL_CAPACITY: usize = 10;
-/// Records fetched from the store per read transaction.
-const FETCH_BATCH: usize = 64;
 /// How long a clean shutdown waits for outstanding PUBACKs.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -61,33 +61,6 @@ pub struct UplinkParams {
     pub started_ms: crate::reading::Ms,
 }
 
-/// What a publish is, so its PUBACK can be mapped back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tag {
-    /// An outbox record: delete it when acked.
-    Record(u64),
-    /// Status or health: nothing to delete.
-    Other,
-}
-
-/// Per-connection bookkeeping; reset on every (re)connect.
-#[derive(Default)]
-struct Session {
-    /// Publishes handed to rumqttc whose `Outgoing::Publish` has not been seen yet, in order.
-    awaiting: VecDeque<Tag>,
-    /// Packet id → what it carries, for QoS 1 publishes written to the socket.
-    inflight: HashMap<u16, Tag>,
-    /// Highest alarm / other seq handed to rumqttc on this connection.
-    alarm_cursor: u64,
-    other_cursor: u64,
-}
-
-impl Session {
-    fn outstanding(&self) -> usize {
-        self.awaiting.len() + self.inflight.len()
-    }
-}
-
 /// Runs until `stop` is cancelled, then drains (bounded) and publishes `offline`.
 pub async fn run(p: UplinkParams, stop: CancellationToken) {
     let topics = Topics::new(&p.site);
@@ -98,14 +71,26 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
     let mut connected_once = false;
     let mut backoff = Backoff::new();
     let mut will_fresh = false;
+    // The seq of the next `online` status, taken just before the will's.
+    let mut online_seq: Option<u64> = None;
     let mut rate = report::PollRate::default();
     let mut health_timer = tokio::time::interval(p.site.uplink.summary_interval);
     health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     loop {
         if !online && !will_fresh {
-            // Each connection registers its own last will with a seq of its own.
-            match reserve_seq(&p.outbox).await {
+            // Each connection registers its own last will with a seq of its own. The
+            // broker publishes the will after this connection's `online` status, so the
+            // status takes its seq first: a platform that orders status by seq then sees
+            // `offline` last, as it happened.
+            online_seq = match reserve_seq(&p.outbox, "status").await {
+                Ok(seq) => Some(seq),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reserve a seq for the status");
+                    None
+                }
+            };
+            match reserve_seq(&p.outbox, "will").await {
                 Ok(seq) => {
                     eventloop
                         .mqtt_options
@@ -121,7 +106,8 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
         let event = tokio::select! {
             ev = eventloop.poll() => ev,
             _ = p.wake.notified(), if online => {
-                fill(&client, &p.outbox, &mut session, window);
+                session.woken();
+                session.fill(&client, &p.outbox, window);
                 continue;
             }
             _ = health_timer.tick(), if online => {
@@ -148,24 +134,25 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 backoff.reset();
                 session = Session::default();
                 tracing::info!(broker = %p.site.uplink.broker, "uplink connected");
-                publish_status(&client, &p, &topics, &mut session, "online").await;
+                let seq = online_seq.take();
+                publish_status(&client, &p, &topics, &mut session, "online", seq).await;
                 if let Err(e) = client.try_subscribe(topics.cmd(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "cannot subscribe to commands");
                 }
-                fill(&client, &p.outbox, &mut session, window);
+                session.fill(&client, &p.outbox, window);
             }
+            // Each written publish and each PUBACK frees room: top the channel up, so the
+            // window stays full (session.rs reads ahead, so this is mostly in memory).
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                on_outgoing(&mut session, pkid);
+                session.on_outgoing(pkid);
+                session.fill(&client, &p.outbox, window);
             }
             Ok(Event::Incoming(Incoming::PubAck(ack))) => {
-                if let Some(Tag::Record(seq)) = session.inflight.remove(&ack.pkid) {
+                if let Some(Tag::Record(seq)) = session.on_puback(ack.pkid) {
                     p.acks.ack(seq);
                     health::bump(&p.health.published);
                 }
-                // Refill in batches, not one read transaction per ack.
-                if session.outstanding() <= window / 2 {
-                    fill(&client, &p.outbox, &mut session, window);
-                }
+                session.fill(&client, &p.outbox, window);
             }
             Ok(Event::Incoming(Incoming::Publish(msg))) => {
                 if msg.topic == topics.cmd() {
@@ -184,6 +171,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                     .uplink_online
                     .store(false, std::sync::atomic::Ordering::Relaxed);
                 session = Session::default();
+                forget_connection(&mut eventloop);
                 let delay = backoff.next();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -207,7 +195,7 @@ async fn drain(
     topics: &Topics,
     session: &mut Session,
 ) {
-    publish_status(client, p, topics, session, "offline").await;
+    publish_status(client, p, topics, session, "offline", None).await;
     let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
     while session.outstanding() > 0 {
         match tokio::time::timeout_at(deadline, eventloop.poll()).await {
@@ -218,9 +206,9 @@ async fn drain(
                 );
                 break;
             }
-            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => on_outgoing(session, pkid),
+            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => session.on_outgoing(pkid),
             Ok(Ok(Event::Incoming(Incoming::PubAck(ack)))) => {
-                if let Some(Tag::Record(seq)) = session.inflight.remove(&ack.pkid) {
+                if let Some(Tag::Record(seq)) = session.on_puback(ack.pkid) {
                     p.acks.ack(seq);
                 }
             }
@@ -243,78 +231,20 @@ async fn drain(
     }
 }
 
-fn on_outgoing(session: &mut Session, pkid: u16) {
-    match session.awaiting.pop_front() {
-        Some(tag) if pkid != 0 => {
-            session.inflight.insert(pkid, tag);
-        }
-        Some(_) => {} // QoS 0: nothing comes back.
-        None => tracing::error!(
-            pkid,
-            "publish event with nothing awaiting it; ack mapping lost"
-        ),
-    }
-}
-
-/// Hands records to rumqttc while the window has room: alarms first, then the rest in seq
-/// order. Reads are short read transactions on the outbox.
-fn fill(client: &AsyncClient, outbox: &Outbox, s: &mut Session, window: usize) {
-    loop {
-        let room = window
-            .saturating_sub(s.outstanding())
-            .min(CHANNEL_CAPACITY.saturating_sub(s.awaiting.len()));
-        if room == 0 {
-            return;
-        }
-        let limit = room.min(FETCH_BATCH);
-        let mut batch = match outbox.alarms_after(s.alarm_cursor, limit) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox read failed");
-                return;
-            }
-        };
-        if batch.is_empty() {
-            batch = match outbox.others_after(s.other_cursor, limit) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox read failed");
-                    return;
-                }
-            };
-        }
-        if batch.is_empty() {
-            return;
-        }
-        for rec in batch {
-            if !send_record(client, s, &rec) {
-                return;
-            }
-        }
-    }
-}
-
-fn send_record(client: &AsyncClient, s: &mut Session, rec: &Record) -> bool {
-    match client.try_publish(
-        rec.topic.as_str(),
-        QoS::AtLeastOnce,
-        rec.retain,
-        rec.payload.clone(),
-    ) {
-        Ok(()) => {
-            s.awaiting.push_back(Tag::Record(rec.seq));
-            if rec.kind == Kind::Alarm {
-                s.alarm_cursor = rec.seq;
-            } else {
-                s.other_cursor = rec.seq;
-            }
-            true
-        }
-        Err(e) => {
-            tracing::debug!(error = %e, "rumqttc channel full; will retry");
-            false
-        }
-    }
+/// After a connection error: drops what rumqttc still holds of the dead connection.
+///
+/// rumqttc keeps the events it had buffered when the error struck (the
+/// `Outgoing::Publish` of a publish whose write failed, PUBACKs read just before a reset)
+/// and hands them out after the next CONNACK. A stale `Outgoing::Publish` would take the
+/// tag of the next connection's first publish and shift every pkid→seq pair after it, so
+/// a PUBACK would delete a record the broker never acknowledged; and the shifted count
+/// can push a publish past the in-flight limit into a pkid collision, which rumqttc only
+/// leaves on an ack that a new connection never sends: the uplink would stall for good.
+/// The session is clean, so none of it has a future.
+fn forget_connection(eventloop: &mut EventLoop) {
+    eventloop.state.events.clear();
+    eventloop.state.collision = None;
+    eventloop.pending.clear();
 }
 
 async fn publish_status(
@@ -323,13 +253,17 @@ async fn publish_status(
     topics: &Topics,
     s: &mut Session,
     state: &str,
+    reserved: Option<u64>,
 ) {
-    let seq = match reserve_seq(&p.outbox).await {
-        Ok(seq) => seq,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot reserve a seq for the status");
-            return;
-        }
+    let seq = match reserved {
+        Some(seq) => seq,
+        None => match reserve_seq(&p.outbox, "status").await {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reserve a seq for the status");
+                return;
+            }
+        },
     };
     let body = payload::to_bytes(&Status {
         head: Head::new(seq, clock::now_ms()),
@@ -341,7 +275,7 @@ async fn publish_status(
         .try_publish(topics.status(), QoS::AtLeastOnce, true, body)
         .is_ok()
     {
-        s.awaiting.push_back(Tag::Other);
+        s.queued(Tag::Other);
     }
 }
 
@@ -352,7 +286,7 @@ async fn publish_health(
     s: &mut Session,
     rate: &mut report::PollRate,
 ) {
-    let seq = match reserve_seq(&p.outbox).await {
+    let seq = match reserve_seq(&p.outbox, "health").await {
         Ok(seq) => seq,
         Err(e) => {
             tracing::warn!(error = %e, "cannot reserve a seq for health");
@@ -376,7 +310,7 @@ async fn publish_health(
         )
         .is_ok()
     {
-        s.awaiting.push_back(Tag::Other);
+        s.queued(Tag::Other);
     }
 }
 
@@ -390,13 +324,17 @@ fn will(topics: &Topics, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
     LastWill::new(topics.status(), body, QoS::AtLeastOnce, true)
 }
 
-/// A durable seq for a message that is not an outbox record (status, will, health).
-async fn reserve_seq(outbox: &Arc<Outbox>) -> Result<u64, String> {
+/// A durable seq for a message that is not an outbox record (`what`: status, will,
+/// health). Logged at debug, like ingest's `accepted`, so every seq handed out can be
+/// accounted for.
+async fn reserve_seq(outbox: &Arc<Outbox>, what: &'static str) -> Result<u64, String> {
     let outbox = Arc::clone(outbox);
-    match tokio::task::spawn_blocking(move || outbox.reserve_seq()).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+    let seq = match tokio::task::spawn_blocking(move || outbox.reserve_seq()).await {
+        Ok(r) => r.map_err(|e| e.to_string())?,
+        Err(e) => return Err(e.to_string()),
+    };
+    tracing::debug!(seq, what, "seq reserved");
+    Ok(seq)
 }
 
 fn connect_options(p: &UplinkParams, window: usize) -> (AsyncClient, EventLoop) {
@@ -459,19 +397,5 @@ mod tests {
         assert!(d[8] >= Duration::from_secs(30) && d[8] <= Duration::from_millis(37_500));
         b.reset();
         assert!(b.next() < Duration::from_secs(1));
-    }
-
-    #[test]
-    fn publish_events_map_packet_ids_in_order() {
-        let mut s = Session::default();
-        s.awaiting
-            .extend([Tag::Record(7), Tag::Other, Tag::Record(8)]);
-        on_outgoing(&mut s, 1);
-        on_outgoing(&mut s, 0);
-        on_outgoing(&mut s, 2);
-        assert_eq!(s.inflight.get(&1), Some(&Tag::Record(7)));
-        assert_eq!(s.inflight.get(&2), Some(&Tag::Record(8)));
-        assert_eq!(s.inflight.len(), 2);
-        assert!(s.awaiting.is_empty());
     }
 }

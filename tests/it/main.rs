@@ -18,6 +18,9 @@ mod alarms;
 // Issue 6: pymodbus and mbpoll against our client, probe and the daemon.
 mod interop;
 
+// Store-and-forward under broker outages, kill -9 and a full outbox (issue 3).
+mod faults;
+
 // The systemd unit, maintainer scripts and the .deb (issue 5).
 mod packaging;
 

@@ -28,6 +28,8 @@ impl Daemon {
             .args(["run", "-c"])
             .arg(config)
             .env("RUST_LOG", "sitewarden=debug,info")
+            // Plain text: the tests read the log (support::ledger).
+            .env("NO_COLOR", "1")
             .env_remove("NOTIFY_SOCKET")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -60,8 +62,8 @@ impl Daemon {
     /// kill -9 and reap.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill().ok();
+            c.wait().ok();
         }
     }
 
@@ -83,6 +85,30 @@ impl Daemon {
         }
     }
 
+    /// SIGTERM; asserts exit 0 within 20 s, showing the log otherwise.
+    pub fn stop_cleanly(&mut self) {
+        let st = self.terminate(Duration::from_secs(20));
+        assert!(
+            st.success(),
+            "exit {st} after SIGTERM; log:\n{}",
+            self.logs()
+        );
+    }
+
+    /// Waits until the log contains `text`; panics with the log after `within`.
+    pub fn wait_log(&self, text: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.logs().contains(text) {
+            if Instant::now() > deadline {
+                panic!(
+                    "`{text}` not logged within {within:?}; log:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -92,6 +118,34 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The logs of every daemon started in `dir`, oldest first.
+pub fn logs_in(dir: &Path) -> Vec<String> {
+    // `start` numbers its logs by the directory's size at the time, so they sort by start.
+    let mut numbered: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            let n = p
+                .file_name()?
+                .to_str()?
+                .strip_prefix("daemon-")?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()?;
+            Some((n, p))
+        })
+        .collect();
+    numbered.sort();
+    numbered
+        .iter()
+        .map(|(_, p)| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
 }
 
 /// Runs `sitewarden <args>` to completion and returns (exit code, stdout, stderr).

@@ -2,6 +2,7 @@
 //! simulated devices served by tokio-modbus.
 
 pub mod daemon;
+pub mod ledger;
 pub mod mosquitto;
 pub mod platform;
 pub mod site;

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::net::TcpListener;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +13,8 @@ pub struct Mosquitto {
     extra: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// While stopped, the port is held (see `hold_port`) until the restart.
+    hold: Option<OwnedFd>,
 }
 
 /// A port nobody listens on right now (the OS picks it; we release it for the child).
@@ -35,6 +38,7 @@ impl Mosquitto {
             extra,
             dir,
             child: None,
+            hold: None,
         };
         m.write_config();
         m.spawn();
@@ -57,6 +61,8 @@ impl Mosquitto {
     }
 
     fn spawn(&mut self) {
+        // Give the port back to our broker only now.
+        self.hold = None;
         let conf: PathBuf = self.dir.path().join("mosquitto.conf");
         let child = Command::new(mosquitto_binary())
             .arg("-c")
@@ -70,25 +76,25 @@ impl Mosquitto {
         wait_for_port(self.port, Duration::from_secs(10));
     }
 
-    /// Stops the broker gracefully (it saves its persistence file).
+    /// Stops the broker gracefully (it saves its persistence file) and holds its port
+    /// until `restart`.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             unsafe {
                 libc::kill(c.id() as i32, libc::SIGTERM);
             }
             let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
+            while Instant::now() < deadline && !matches!(c.try_wait(), Ok(Some(_))) {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill().ok();
+            c.wait().ok();
+            self.hold = hold_port(self.port);
         }
     }
 
-    /// Starts it again on the same port, with the same persistence.
+    /// Starts it again on the same port, with the same persistence (stopping it first if
+    /// it runs); waits until it listens.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
@@ -102,9 +108,48 @@ impl Mosquitto {
 impl Drop for Mosquitto {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill().ok();
+            c.wait().ok();
         }
+    }
+}
+
+/// Holds `127.0.0.1:port` while the broker is down: a socket bound there that never
+/// listens, so connections are refused just as with no broker, but no other test's
+/// broker (`free_port` binds port 0) and no outgoing connection (ephemeral ports) can
+/// take the port meanwhile, and the restart gets it back. SO_REUSEADDR lets the bind
+/// succeed over the old broker's TIME_WAIT connections. None if the bind fails (the
+/// test then runs without the guard).
+fn hold_port(port: u16) -> Option<OwnedFd> {
+    // SAFETY: plain socket calls on a descriptor we own, with correctly sized arguments.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return None;
+        }
+        let owned = OwnedFd::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let rc = libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        (rc == 0).then_some(owned)
     }
 }
 
