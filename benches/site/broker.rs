@@ -78,6 +78,8 @@ pub(crate) struct SummaryMsg {
     pub(crate) end: String,
     pub(crate) polls: u64,
     pub(crate) errors: u64,
+    /// Payload size in bytes.
+    pub(crate) bytes: usize,
 }
 
 /// Everything the platform received, by kind.
@@ -87,6 +89,8 @@ pub(crate) struct Tally {
     pub(crate) summaries: Vec<SummaryMsg>,
     pub(crate) zones: u64,
     pub(crate) alarms: u64,
+    /// Alarm payload bytes.
+    pub(crate) alarm_bytes: u64,
     pub(crate) health: Option<serde_json::Value>,
     pub(crate) malformed: u64,
 }
@@ -133,6 +137,11 @@ impl Platform {
         Ok(Platform { tally })
     }
 
+    /// Reads the tally.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Tally) -> T) -> T {
+        f(&self.tally.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Waits until `cond` holds over the tally, up to `within`; returns whether it did.
     pub(crate) fn wait(&self, within: Duration, cond: impl Fn(&Tally) -> bool) -> bool {
         let deadline = Instant::now() + within;
@@ -161,9 +170,13 @@ fn record(t: &mut Tally, topic: &str, payload: &[u8]) {
             end: v["end"].as_str().unwrap_or("").to_string(),
             polls: v["quality"]["polls"].as_u64().unwrap_or(0),
             errors: v["quality"]["errors"].as_u64().unwrap_or(0),
+            bytes: payload.len(),
         }),
         "zone" => t.zones += 1,
-        "alarm" => t.alarms += 1,
+        "alarm" => {
+            t.alarms += 1;
+            t.alarm_bytes += payload.len() as u64;
+        }
         "health" => t.health = Some(v),
         _ => {}
     }

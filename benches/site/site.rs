@@ -115,7 +115,7 @@ for = "30s"
 name = "north-crowding"
 type = "capacity"
 zone = "north"
-surge_per_min = 120
+surge_per_min = 600
 
 [[rule]]
 name = "south-crowding"
