@@ -3,12 +3,13 @@
 //! `cargo bench --bench site` (a benchmark, never a test). It starts a real Mosquitto on a
 //! free loopback port, 300 simulated Modbus TCP devices (1 170 points, `site::MIX`) in a
 //! process of their own (this binary again, with `SITEWARDEN_BENCH_ROLE=sim`), and the
-//! release `sitewarden run` with 1 s polls, 60 s summaries and default buffers. After a
-//! warm-up it measures the daemon over a window from `/proc/<pid>`: CPU (utime + stime),
-//! RSS (VmRSS at the end, VmHWM), bytes written to storage per minute, context switches;
-//! and from a platform subscriber: polls per second achieved (the summaries' own
-//! `quality.polls`) and every summary of every window that closed inside it. Then it
-//! prints one table with the targets and the peers' figures on the same site.
+//! release `sitewarden run` (built as shipped, see `release_binary`) with 1 s polls, 60 s
+//! summaries and default buffers. After a warm-up it measures the daemon over a window
+//! from `/proc/<pid>`: CPU (utime + stime), RSS (VmRSS at the end, VmHWM), bytes written to
+//! storage per minute, context switches; and from a platform subscriber: polls per second
+//! achieved (the summaries' own `quality.polls`) and every summary of every window that
+//! closed inside it. Then it prints one table with the targets and the peers' figures on
+//! the same site.
 //!
 //! Knobs: `SITEWARDEN_BENCH_SECS` (window, default 300: the RSS target is "after 5
 //! minutes"; 60 for a quick run), `SITEWARDEN_BENCH_WARMUP_SECS` (default 30),
@@ -23,7 +24,7 @@ mod site;
 
 use std::collections::HashSet;
 use std::io::BufRead as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
@@ -62,12 +63,11 @@ impl Drop for Kid {
 fn run() -> anyhow::Result<()> {
     let secs = env_secs("SITEWARDEN_BENCH_SECS", 300)?;
     let warmup = env_secs("SITEWARDEN_BENCH_WARMUP_SECS", 30)?;
-    // Cargo builds the binary with the bench profile (= release) next to us; another build
-    // (a profile being tried, a packaged binary) can be measured instead.
-    let bin_override = std::env::var_os("SITEWARDEN_BENCH_BIN").map(std::path::PathBuf::from);
-    let bin = bin_override
-        .as_deref()
-        .unwrap_or(Path::new(env!("CARGO_BIN_EXE_sitewarden")));
+    let bin = match std::env::var_os("SITEWARDEN_BENCH_BIN") {
+        Some(b) => PathBuf::from(b),
+        None => release_binary()?,
+    };
+    let bin = bin.as_path();
     let dir = tempfile::tempdir().context("temp dir")?;
     let broker = Mosquitto::start(dir.path())?;
     let (sim, ports) = start_sim()?;
@@ -227,6 +227,42 @@ fn window_ends(t0: i64, t1: i64) -> impl Iterator<Item = i64> {
     (0..)
         .map(move |i| first + i * WINDOW_MS)
         .take_while(move |&e| e <= t1)
+}
+
+/// The daemon exactly as `cargo build --release` ships it, built here into a target
+/// directory of the bench's own. Not `CARGO_BIN_EXE_sitewarden`: for a bench, cargo builds
+/// the binary with the dev-dependencies' features unified in (0.5 MB larger, more of it
+/// resident), and writes it over `target/release/sitewarden`; and the main target
+/// directory stays locked by the `cargo bench` that runs us.
+fn release_binary() -> anyhow::Result<PathBuf> {
+    // We run as <target>/release/deps/site-<hash>.
+    let exe = std::env::current_exe()?;
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .context("the bench runs from outside a target directory")?;
+    let dir = target.join("site-bench");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("site bench: cargo build --release (into {})", dir.display());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--bin",
+            "sitewarden",
+            "--manifest-path",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release failed ({status})");
+    }
+    Ok(dir.join("release").join("sitewarden"))
 }
 
 /// Re-executes this binary as the simulator and reads its ports.
