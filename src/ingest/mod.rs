@@ -13,6 +13,7 @@
 //! Ingest runs on its own thread with a tiny current-thread runtime of its own (for the
 //! channel and its timer); the store calls block, and only this thread waits on them.
 
+mod carries;
 mod records;
 mod windows;
 
@@ -27,7 +28,6 @@ use crate::summary::Carry;
 use crate::summary::window::start_of;
 use crate::summary::zone::ZoneTracker;
 use crate::uplink::topics::Topics;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -130,7 +130,7 @@ impl Ingest {
             .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
             .map(i64::from_be_bytes);
         let carries = state(STATE_CARRY)
-            .map(|b| decode_carries(&site, &b))
+            .map(|b| carries::decode(&site, &b))
             .unwrap_or_default();
         let zones = state(STATE_ZONES)
             .and_then(|b| match ZoneTracker::from_bytes(&site, &b) {
@@ -353,7 +353,7 @@ impl Ingest {
         }
         let state = [
             (STATE_LAST_CLOSED, closed.end.to_be_bytes().to_vec()),
-            (STATE_CARRY, encode_carries(&self.site, &closed.carries)),
+            (STATE_CARRY, carries::encode(&self.site, &closed.carries)),
             (STATE_ZONES, self.zones.to_bytes()),
         ];
         self.append(recs, &state, "window");
@@ -380,27 +380,6 @@ impl Ingest {
             }
         }
     }
-}
-
-/// Per-device carries, keyed by device id so a reordered config keeps them.
-fn encode_carries(site: &Site, carries: &[Carry]) -> Vec<u8> {
-    let map: HashMap<&str, Vec<u8>> = records::device_ids(site)
-        .zip(carries)
-        .map(|(id, c)| (id, c.to_bytes()))
-        .collect();
-    serde_json::to_vec(&map).unwrap_or_default()
-}
-
-fn decode_carries(site: &Site, bytes: &[u8]) -> Vec<Carry> {
-    let map: HashMap<String, Vec<u8>> = serde_json::from_slice(bytes).unwrap_or_default();
-    site.devices
-        .iter()
-        .map(|d| {
-            map.get(&d.id)
-                .and_then(|b| Carry::from_bytes(b).ok())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// How long after its end a window waits for late replies: the longest request timeout of

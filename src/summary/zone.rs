@@ -383,8 +383,12 @@ impl ZoneState {
         flow.entries += entries;
         flow.exits += exits;
         flow.clamped += u64::from(clamped);
-        if entries > 0 {
-            self.recent.push_back((ts, entries));
+        // Gates polled at the same tick share one entry: a minute holds at most one per
+        // tick, whatever the number of gates (the saved state is rewritten every window).
+        match self.recent.back_mut() {
+            Some((t, n)) if *t == ts => *n += entries,
+            _ if entries > 0 => self.recent.push_back((ts, entries)),
+            _ => {}
         }
         while self
             .recent

@@ -141,19 +141,26 @@ pub async fn run_connection(
             () = cancel.cancelled() => return,
             req = writes.recv(), if writes_open => match req {
                 Some(req) => {
-                    let done = cancel.run_until_cancelled(write(&site, conn, &mut link, req));
-                    if done.await.is_none() {
-                        return;
+                    tokio::select! {
+                        biased;
+                        () = cancel.cancelled() => return,
+                        () = write(&site, conn, &mut link, req) => {}
                     }
                 }
                 None => writes_open = false,
             },
             () = sleep => {
-                let swept = sweep(&mut devices, &mut link, &health, &samples, name);
-                match cancel.run_until_cancelled(swept).await {
-                    Some(true) => {}
-                    // Cancelled, or ingest has gone away.
-                    Some(false) | None => return,
+                // A select rather than `run_until_cancelled`, which holds its future twice
+                // in its state (1.7 KB instead of 0.9 KB per connection task).
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return,
+                    alive = sweep(&mut devices, &mut link, &health, &samples, name) => {
+                        // False: ingest has gone away.
+                        if !alive {
+                            return;
+                        }
+                    }
                 }
             }
         }

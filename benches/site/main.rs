@@ -1,0 +1,324 @@
+//! The 300-device site benchmark: what the release daemon costs on the site of the brief.
+//!
+//! `cargo bench --bench site` (a benchmark, never a test). It starts a real Mosquitto on a
+//! free loopback port, 300 simulated Modbus TCP devices (1 170 points, `site::MIX`) in a
+//! process of their own (this binary again, with `SITEWARDEN_BENCH_ROLE=sim`), and the
+//! release `sitewarden run` (built as shipped, see `release_binary`) with 1 s polls, 60 s
+//! summaries and default buffers. After a warm-up it measures the daemon over a window
+//! from `/proc/<pid>`: CPU (utime + stime), RSS (VmRSS at the end, VmHWM), bytes written to
+//! storage per minute, context switches; and from a platform subscriber: polls per second
+//! achieved (the summaries' own `quality.polls`) and every summary of every window that
+//! closed inside it. Then it prints one table with the targets and the peers' figures on
+//! the same site.
+//!
+//! Knobs: `SITEWARDEN_BENCH_SECS` (window, default 300: the RSS target is "after 5
+//! minutes"; 60 for a quick run), `SITEWARDEN_BENCH_WARMUP_SECS` (default 30),
+//! `SITEWARDEN_BENCH_BIN` (measure another build of `sitewarden` instead).
+//! It owns nothing of the daemon and changes nothing in it.
+
+mod broker;
+mod procfs;
+mod report;
+mod sim;
+mod site;
+
+use std::collections::HashSet;
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use sitewarden::clock::{now_ms, rfc3339};
+
+use broker::{Mosquitto, Platform, Tally};
+
+const PREFIX: &str = "sitewarden/bench/gw-1";
+const WINDOW_MS: i64 = 60_000;
+
+fn main() -> ExitCode {
+    // `cargo test --all-targets` runs bench binaries without `--bench`: this one builds a
+    // release daemon and measures for minutes, so it only says how to run it then.
+    let role = std::env::var("SITEWARDEN_BENCH_ROLE");
+    if role.is_err() && !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "site bench: run with `cargo bench --bench site` (SITEWARDEN_BENCH_SECS=60 for a quick run)"
+        );
+        return ExitCode::SUCCESS;
+    }
+    let result = match role.as_deref() {
+        Ok("sim") => sim::main(),
+        _ => run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("site bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A child process killed on drop (the bench may end early on an error).
+struct Kid(Child);
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let secs = env_secs("SITEWARDEN_BENCH_SECS", 300)?;
+    let warmup = env_secs("SITEWARDEN_BENCH_WARMUP_SECS", 30)?;
+    let bin = match std::env::var_os("SITEWARDEN_BENCH_BIN") {
+        Some(b) => PathBuf::from(b),
+        None => release_binary()?,
+    };
+    let bin = bin.as_path();
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let broker = Mosquitto::start(dir.path())?;
+    let (sim, ports) = start_sim()?;
+    let devices = site::devices();
+    let data = dir.path().join("data");
+    let config = dir.path().join("sitewarden.toml");
+    std::fs::write(
+        &config,
+        site::config_text(&devices, &ports, &broker.url(), &data),
+    )?;
+    let platform = Platform::subscribe(broker.port, PREFIX)?;
+
+    let log = dir.path().join("daemon.log");
+    let mut cmd = Command::new(bin);
+    // The daemon refuses unknown SITEWARDEN_* variables, and ours are not its.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SITEWARDEN") {
+            cmd.env_remove(name);
+        }
+    }
+    let mut daemon = Kid(cmd
+        .args(["run", "-c"])
+        .arg(&config)
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?);
+    let pid = daemon.0.id();
+    if !platform.wait(Duration::from_secs(30), |t| t.online) {
+        bail!(
+            "the daemon did not come online in 30 s; log:\n{}",
+            tail(&log)
+        );
+    }
+    let online_ms = now_ms();
+    eprintln!(
+        "site bench: {} devices online (daemon pid {pid}, data {}); \
+         warm-up {warmup} s, then a {secs} s window",
+        devices.len(),
+        data.display()
+    );
+    std::thread::sleep(Duration::from_secs(warmup));
+
+    let a = procfs::snapshot(pid)?;
+    let sim_a = procfs::snapshot(sim.0.id())?;
+    let alarms_a = platform.with(|t| (t.alarms, t.alarm_bytes));
+    let t0 = now_ms();
+    let mut rss_by_minute = Vec::new();
+    let mut elapsed = 0;
+    while elapsed < secs {
+        let step = (secs - elapsed).min(60);
+        std::thread::sleep(Duration::from_secs(step));
+        elapsed += step;
+        let s = procfs::snapshot(pid).with_context(|| {
+            format!("the daemon is gone after {elapsed} s; log:\n{}", tail(&log))
+        })?;
+        rss_by_minute.push(s.rss_kb);
+        eprintln!("  {elapsed:>4} s  RSS {:.1} MB", s.rss_kb as f64 / 1024.0);
+    }
+    let b = procfs::snapshot(pid)?;
+    let sim_b = procfs::snapshot(sim.0.id())?;
+    let alarms_b = platform.with(|t| (t.alarms, t.alarm_bytes));
+    let t1 = now_ms();
+
+    // Every window that closed inside the measurement, and its summaries.
+    let ends: HashSet<String> = window_ends(t0, t1).map(rfc3339).collect();
+    let expected = ends.len() * devices.len();
+    let complete = |t: &Tally| windows(t, &ends, online_ms).delivered >= expected;
+    if !platform.wait(Duration::from_secs(30), complete) {
+        eprintln!("site bench: summaries still missing 30 s after the window");
+    }
+    let store_bytes = procfs::dir_bytes(&data);
+    // SAFETY: kill has no memory preconditions; pid is our child's.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let clean_stop = wait_exit(&mut daemon.0, Duration::from_secs(20));
+
+    let w = platform.with(|t| windows(t, &ends, online_ms));
+    let d = procfs::delta(&a, &b);
+    let minutes = d.secs / 60.0;
+    report::Report {
+        devices: devices.len(),
+        warmup,
+        bin,
+        daemon: d,
+        end: b,
+        sim: procfs::delta(&sim_a, &sim_b),
+        sim_rss_kb: sim_b.rss_kb,
+        rss_by_minute,
+        delivered: w.delivered,
+        expected,
+        polls_per_s: w.polls_per_s,
+        errors: w.errors,
+        summary_kb_per_min: w.bytes as f64 / 1e3 / (ends.len().max(1) as f64),
+        alarms_per_min: (alarms_b.0 - alarms_a.0) as f64 / minutes,
+        alarm_kb_per_min: (alarms_b.1 - alarms_a.1) as f64 / 1e3 / minutes,
+        store_bytes,
+        clean_stop,
+    }
+    .print();
+    drop(sim);
+    drop(broker);
+    Ok(())
+}
+
+/// What the platform received of the windows that closed inside the measurement.
+struct Windows {
+    /// Distinct (device, window) summaries.
+    delivered: usize,
+    /// Polls per second over the windows that began after the daemon came online (the
+    /// summaries' own `quality.polls`); NaN when the window held none.
+    polls_per_s: f64,
+    errors: u64,
+    bytes: usize,
+}
+
+fn windows(t: &Tally, ends: &HashSet<String>, online_ms: i64) -> Windows {
+    let full: HashSet<String> = ends
+        .iter()
+        .filter(|e| {
+            humantime::parse_rfc3339(e).is_ok_and(|end| {
+                let end_ms = end
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                end_ms - WINDOW_MS >= online_ms
+            })
+        })
+        .cloned()
+        .collect();
+    let mut seen = HashSet::new();
+    let (mut polls, mut errors, mut bytes) = (0, 0, 0);
+    for s in t.summaries.iter().filter(|s| ends.contains(&s.end)) {
+        if seen.insert((s.device.as_str(), s.end.as_str())) {
+            errors += s.errors;
+            bytes += s.bytes;
+            if full.contains(&s.end) {
+                polls += s.polls;
+            }
+        }
+    }
+    Windows {
+        delivered: seen.len(),
+        polls_per_s: polls as f64 / (full.len() as f64 * WINDOW_MS as f64 / 1000.0),
+        errors,
+        bytes,
+    }
+}
+
+/// Window ends (multiples of the interval) in (t0, t1].
+fn window_ends(t0: i64, t1: i64) -> impl Iterator<Item = i64> {
+    let first = (t0 / WINDOW_MS + 1) * WINDOW_MS;
+    (0..)
+        .map(move |i| first + i * WINDOW_MS)
+        .take_while(move |&e| e <= t1)
+}
+
+/// The daemon exactly as `cargo build --release` ships it, built here into a target
+/// directory of the bench's own. Not `CARGO_BIN_EXE_sitewarden`: for a bench, cargo builds
+/// the binary with the dev-dependencies' features unified in (0.5 MB larger, more of it
+/// resident), and writes it over `target/release/sitewarden`; and the main target
+/// directory stays locked by the `cargo bench` that runs us.
+fn release_binary() -> anyhow::Result<PathBuf> {
+    // We run as <target>/release/deps/site-<hash>.
+    let exe = std::env::current_exe()?;
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .context("the bench runs from outside a target directory")?;
+    let dir = target.join("site-bench");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("site bench: cargo build --release (into {})", dir.display());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--bin",
+            "sitewarden",
+            "--manifest-path",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release failed ({status})");
+    }
+    Ok(dir.join("release").join("sitewarden"))
+}
+
+/// Re-executes this binary as the simulator and reads its ports.
+fn start_sim() -> anyhow::Result<(Kid, Vec<u16>)> {
+    let mut child = Kid(Command::new(std::env::current_exe()?)
+        .env("SITEWARDEN_BENCH_ROLE", "sim")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the simulator")?);
+    let out = child.0.stdout.take().context("simulator stdout")?;
+    let mut line = String::new();
+    std::io::BufReader::new(out).read_line(&mut line)?;
+    let Some(ports) = line.trim().strip_prefix("ports ") else {
+        bail!("the simulator did not start: {line:?}");
+    };
+    let ports = ports
+        .split(' ')
+        .map(str::parse)
+        .collect::<Result<Vec<u16>, _>>()?;
+    Ok((child, ports))
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(st)) = child.try_wait() {
+            return st.success();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn env_secs(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name}={v:?} is not whole seconds")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// The last lines of a log, for an error message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}

@@ -1,0 +1,158 @@
+//! The bench's table: our figures beside the targets and the peers' figures on the same
+//! site (ThingsBoard IoT Gateway and Node-RED, measured on this 2-core machine).
+//!
+//! Only formats; every number comes from `main`.
+
+use std::path::Path;
+
+use crate::procfs::{Delta, Snapshot};
+use crate::site;
+
+const TARGET_CPU_PCT: f64 = 1.5;
+const TARGET_RSS_MB: f64 = 7.0;
+const TARGET_WRITE_MB_MIN: f64 = 0.5;
+
+/// Everything one run measured.
+pub(crate) struct Report<'a> {
+    pub(crate) devices: usize,
+    pub(crate) warmup: u64,
+    pub(crate) bin: &'a Path,
+    /// The daemon over the window.
+    pub(crate) daemon: Delta,
+    /// The daemon at the end of the window.
+    pub(crate) end: Snapshot,
+    pub(crate) sim: Delta,
+    pub(crate) sim_rss_kb: u64,
+    pub(crate) rss_by_minute: Vec<u64>,
+    pub(crate) delivered: usize,
+    pub(crate) expected: usize,
+    pub(crate) polls_per_s: f64,
+    pub(crate) errors: u64,
+    /// Summary payloads per window, as published.
+    pub(crate) summary_kb_per_min: f64,
+    pub(crate) alarms_per_min: f64,
+    pub(crate) alarm_kb_per_min: f64,
+    pub(crate) store_bytes: u64,
+    pub(crate) clean_stop: bool,
+}
+
+impl Report<'_> {
+    pub(crate) fn print(&self) {
+        let d = &self.daemon;
+        let rss_mb = mb(self.end.rss_kb);
+        println!();
+        println!(
+            "sitewarden site bench: {} = {} devices, {} points, polled every 1 s, 60 s summaries",
+            site::mix_line(),
+            self.devices,
+            site::points()
+        );
+        println!(
+            "window {:.0} s after {} s warm-up; binary {}",
+            d.secs,
+            self.warmup,
+            self.bin.display()
+        );
+        println!();
+        println!(
+            "| {:<32} | {:>12} | {:>7} | {:>6} | {:>9} | {:>8} |",
+            "measure", "sitewarden", "target", "", "TB IoT GW", "Node-RED"
+        );
+        println!(
+            "|{:-<34}|{:->14}|{:->9}|{:->8}|{:->11}|{:->10}|",
+            "", "", "", "", "", ""
+        );
+        row(
+            "CPU, % of one core",
+            format!("{:.2}", d.cpu_pct),
+            "≤ 1.5",
+            Some(d.cpu_pct <= TARGET_CPU_PCT),
+            ("28", "22"),
+        );
+        row(
+            "RSS at end (VmRSS), MB",
+            format!("{rss_mb:.1}"),
+            "≤ 7",
+            Some(rss_mb <= TARGET_RSS_MB),
+            ("80", "197"),
+        );
+        row(
+            "peak RSS (VmHWM), MB",
+            format!("{:.1}", mb(self.end.hwm_kb)),
+            "",
+            None,
+            ("", ""),
+        );
+        row(
+            "written to storage, MB/min",
+            format!("{:.3}", d.write_mb_per_min),
+            "≤ 0.5",
+            Some(d.write_mb_per_min <= TARGET_WRITE_MB_MIN),
+            ("", ""),
+        );
+        row(
+            "polls/s achieved / expected",
+            format!("{:.1} / {}", self.polls_per_s, self.devices),
+            "",
+            Some(self.polls_per_s >= self.devices as f64 * 0.99),
+            ("", ""),
+        );
+        row(
+            "summaries delivered / expected",
+            format!("{} / {}", self.delivered, self.expected),
+            "all",
+            Some(self.delivered == self.expected),
+            ("", ""),
+        );
+        row(
+            "poll errors in those windows",
+            self.errors.to_string(),
+            "0",
+            Some(self.errors == 0),
+            ("", ""),
+        );
+        row(
+            "context switches/s",
+            format!("{:.0}", d.ctxt_per_s),
+            "",
+            None,
+            ("", ""),
+        );
+        row("threads", self.end.threads.to_string(), "", None, ("", ""));
+        println!();
+        let rss: Vec<String> = self
+            .rss_by_minute
+            .iter()
+            .map(|kb| format!("{:.1}", mb(*kb)))
+            .collect();
+        println!("RSS by minute of the window, MB: {}", rss.join(" "));
+        println!(
+            "published: summaries {:.1} KB/min, alarms {:.1}/min ({:.1} KB/min); \
+             store on disk {:.1} MB; clean stop: {}",
+            self.summary_kb_per_min,
+            self.alarms_per_min,
+            self.alarm_kb_per_min,
+            self.store_bytes as f64 / 1e6,
+            if self.clean_stop { "yes" } else { "NO" }
+        );
+        println!(
+            "simulator (separate process, not counted): {:.1} % CPU, {:.1} MB RSS",
+            self.sim.cpu_pct,
+            mb(self.sim_rss_kb)
+        );
+    }
+}
+
+fn row(name: &str, ours: String, target: &str, ok: Option<bool>, peers: (&str, &str)) {
+    let verdict = match ok {
+        Some(true) => "ok",
+        Some(false) => "MISSED",
+        None => "",
+    };
+    let (tb, nr) = peers;
+    println!("| {name:<32} | {ours:>12} | {target:>7} | {verdict:>6} | {tb:>9} | {nr:>8} |");
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
