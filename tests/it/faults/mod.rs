@@ -17,6 +17,7 @@ mod resets;
 
 use crate::support::daemon::logs_in;
 use crate::support::ledger::{self, Ledger, seq_of};
+use crate::support::mosquitto::Mosquitto;
 use crate::support::site::TestSite;
 use crate::support::subscriber::{Msg, Subscriber};
 use sitewarden::store::Outbox;
@@ -63,6 +64,28 @@ fn pending_in(site: &TestSite) -> BTreeSet<u64> {
     let alarms = ob.alarms_after(0, usize::MAX).unwrap_or_default();
     let others = ob.others_after(0, usize::MAX).unwrap_or_default();
     alarms.iter().chain(&others).map(|r| r.seq).collect()
+}
+
+/// Restarts the broker (same port, same persistence) and waits until the platform's
+/// subscriber is subscribed again. Mosquitto 2.0 does not queue messages for a persistent
+/// session restored from its persistence file until that client has reconnected, so a
+/// daemon reconnecting first would lose messages to the harness, not to a fault of its
+/// own: the tests time the restart against the daemon's backoff, and this asserts it.
+fn restart_broker(broker: &mut Mosquitto, sub: &Subscriber, site: &TestSite) {
+    let connected = || {
+        logs_in(site.dir.path())
+            .iter()
+            .map(|l| l.matches("uplink connected").count())
+            .sum::<usize>()
+    };
+    let (before, subscribed) = (connected(), sub.subscriptions());
+    broker.restart();
+    sub.wait_resubscribed(subscribed, Duration::from_secs(10));
+    assert_eq!(
+        connected(),
+        before,
+        "the daemon reconnected before the platform's subscriber was back"
+    );
 }
 
 /// Waits until `pred` holds for the logs of the daemons run in `site`.

@@ -2,7 +2,9 @@
 //! killed and restarted (test 2). Nothing accepted may go missing, nothing may be built
 //! twice, and the window open at a crash is rebuilt from the raw ring.
 
-use super::{assert_consistent, ledger_of, sleep_until_ms, wait_delivered, wait_logs};
+use super::{
+    assert_consistent, ledger_of, restart_broker, sleep_until_ms, wait_delivered, wait_logs,
+};
 use crate::support::daemon::Daemon;
 use crate::support::ledger;
 use crate::support::mosquitto::Mosquitto;
@@ -47,7 +49,9 @@ fn a_30s_broker_outage_loses_no_seq_and_keeps_order_per_topic() {
     broker.stop();
     let down = ledger_of(&site).last().unwrap_or(0);
     std::thread::sleep(OUTAGE);
-    broker.restart();
+    // The daemon's backoff (0.5 s doubling to 16 s by now) puts its next try ≥ 1.5 s
+    // after the 30 s mark: the subscriber is back well before.
+    restart_broker(&mut broker, &sub, &site);
 
     // What was accepted while the broker was away is the backlog the reconnect replays.
     let at_return = ledger_of(&site);
@@ -117,7 +121,9 @@ fn a_crash_during_an_outage_rebuilds_the_open_window_and_loses_no_seq() {
         "open window rebuilt from the raw ring",
         Duration::from_secs(10),
     );
-    broker.restart();
+    // After its third failed try the daemon waits ≥ 2 s: the broker returns meanwhile.
+    daemon.wait_log_times("uplink connect failed", 3, Duration::from_secs(10));
+    restart_broker(&mut broker, &sub, &site);
 
     let l = ledger_of(&site);
     let expected: BTreeSet<u64> = l.accepted.keys().copied().collect();

@@ -97,8 +97,13 @@ impl Daemon {
 
     /// Waits until the log contains `text`; panics with the log after `within`.
     pub fn wait_log(&self, text: &str, within: Duration) {
+        self.wait_log_times(text, 1, within);
+    }
+
+    /// Waits until the log contains `text` at least `times` times.
+    pub fn wait_log_times(&self, text: &str, times: usize, within: Duration) {
         let deadline = Instant::now() + within;
-        while !self.logs().contains(text) {
+        while self.logs().matches(text).count() < times {
             if Instant::now() > deadline {
                 panic!(
                     "`{text}` not logged within {within:?}; log:\n{}",

@@ -23,6 +23,8 @@ impl Msg {
 
 pub struct Subscriber {
     pub msgs: Arc<Mutex<Vec<Msg>>>,
+    /// SUBACKs received: one per (re)connection.
+    subacks: Arc<std::sync::atomic::AtomicUsize>,
     client: Client,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -43,6 +45,8 @@ impl Subscriber {
         let filter = filter.to_string();
         let sub = client.clone();
         let (m2, s2) = (Arc::clone(&msgs), Arc::clone(&stop));
+        let subacks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let acked = Arc::clone(&subacks);
         let thread = std::thread::spawn(move || {
             let mut ready = Some(ready_tx);
             for ev in conn.iter() {
@@ -54,6 +58,7 @@ impl Subscriber {
                         let _ = sub.subscribe(filter.clone(), QoS::AtLeastOnce);
                     }
                     Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                        acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         if let Some(r) = ready.take() {
                             let _ = r.send(());
                         }
@@ -76,6 +81,7 @@ impl Subscriber {
             .expect("subscriber did not get its SUBACK within 10 s");
         Subscriber {
             msgs,
+            subacks,
             client,
             stop,
             thread: Some(thread),
@@ -84,6 +90,26 @@ impl Subscriber {
 
     pub fn snapshot(&self) -> Vec<Msg> {
         self.msgs.lock().unwrap().clone()
+    }
+
+    /// How many times the subscription was acknowledged (once per connection).
+    pub fn subscriptions(&self) -> usize {
+        self.subacks.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// After a broker restart: waits until the subscriber has reconnected and subscribed
+    /// again (more than `before` SUBACKs). Mosquitto 2.0 does not queue messages for a
+    /// persistent session restored from its persistence file until that client has
+    /// reconnected, so whatever is published before this returns may never arrive.
+    pub fn wait_resubscribed(&self, before: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.subscriptions() <= before {
+            assert!(
+                Instant::now() < deadline,
+                "subscriber not subscribed again within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Waits until some message satisfies `pred`, returning it; panics after `within`.
