@@ -120,8 +120,8 @@ impl Link {
                 stop_bits,
                 timeout: t,
             } => {
-                let port_stream = open_serial(port, *baud, *parity, *data_bits, *stop_bits)
-                    .map_err(|e| CallError::Transport(format!("open {}: {e}", port.display())))?;
+                let port_stream =
+                    open_serial_waiting(port, *baud, *parity, *data_bits, *stop_bits, *t).await?;
                 let char_time = char_time(*baud, *parity, *data_bits, *stop_bits);
                 Ok(Link::Rtu(RtuLink {
                     port: port_stream,
@@ -259,6 +259,47 @@ impl RtuLink {
     }
 }
 
+/// Opens the port, waiting up to `wait` while another open file holds its exclusive lock.
+/// The lock of a port we just closed can outlive the close for a moment: a process forked
+/// in between keeps the open file (and so the flock) until it execs.
+async fn open_serial_waiting(
+    path: &Path,
+    baud: u32,
+    parity: Parity,
+    data_bits: u8,
+    stop_bits: u8,
+    wait: Duration,
+) -> Result<SerialStream, CallError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match open_serial(path, baud, parity, data_bits, stop_bits) {
+            Ok(stream) => return Ok(stream),
+            Err(e) if is_held_by_another(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) if is_held_by_another(&e) => {
+                return Err(CallError::Transport(format!(
+                    "open {}: the port is held by another process for more than {wait:?} ({e})",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(CallError::Transport(format!(
+                    "open {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+}
+
+/// The errors the serial crate gives when another open file holds the port: its flock
+/// (any user), or TIOCEXCL refusing the open itself (EBUSY, users without CAP_SYS_ADMIN).
+fn is_held_by_another(e: &tokio_serial::Error) -> bool {
+    e.kind == tokio_serial::ErrorKind::NoDevice
+        && (e.description.contains("lock") || e.description.contains("busy"))
+}
+
 fn open_serial(
     path: &Path,
     baud: u32,
@@ -305,6 +346,55 @@ pub(crate) fn silent_interval(baud: u32, char_time: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fresh pseudo-terminal; returns the master fd (kept open) and the slave's path.
+    fn pty() -> (std::os::fd::OwnedFd, std::path::PathBuf) {
+        use std::os::fd::FromRawFd;
+        let (mut master, mut slave) = (0, 0);
+        let mut name = [0 as libc::c_char; 128];
+        // SAFETY: openpty writes two fds and a NUL-terminated name shorter than 128 bytes.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                name.as_mut_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", io::Error::last_os_error());
+        // SAFETY: both fds were just opened by openpty and are owned here.
+        let master = unsafe { std::os::fd::OwnedFd::from_raw_fd(master) };
+        drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(slave) });
+        // SAFETY: openpty NUL-terminated the name.
+        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+        (master, path.to_string_lossy().into_owned().into())
+    }
+
+    #[tokio::test]
+    async fn a_port_held_by_another_is_waited_for_then_named() {
+        let (_master, path) = pty();
+        let holder = open_serial(&path, 9600, Parity::None, 8, 1).expect("first open");
+        let err = open_serial_waiting(&path, 9600, Parity::None, 8, 1, Duration::from_millis(100))
+            .await
+            .expect_err("the port is held");
+        let CallError::Transport(text) = err else {
+            panic!("not a transport error: {err:?}")
+        };
+        assert!(
+            text.contains("held by another process") && text.contains(&*path.to_string_lossy()),
+            "{text}"
+        );
+        // Released while the second open waits: it gets the port.
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            drop(holder);
+        });
+        open_serial_waiting(&path, 9600, Parity::None, 8, 1, Duration::from_secs(5))
+            .await
+            .expect("opened once the holder let go");
+        release.await.unwrap();
+    }
 
     #[test]
     fn silent_interval_follows_the_character_time() {
