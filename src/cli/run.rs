@@ -83,10 +83,7 @@ impl Sources {
         site: &Arc<Site>,
         health: &Arc<Health>,
         samples: &mpsc::Sender<crate::reading::Sample>,
-    ) -> (
-        Sources,
-        Vec<Option<mpsc::Sender<source::modbus::WriteRequest>>>,
-    ) {
+    ) -> (Sources, Vec<Option<source::modbus::WriteSender>>) {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let mut writes = Vec::with_capacity(site.connections.len());

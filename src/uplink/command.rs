@@ -12,14 +12,14 @@ use crate::clock;
 use crate::health::{self, Health};
 use crate::reading::Ms;
 use crate::site::{PointKind, PointSource, Site, Table};
-use crate::source::modbus::WriteRequest;
+use crate::source::modbus::{WriteRequest, WriteSender};
 use crate::store::{Kind, NewRecord, Outbox};
 use crate::uplink::payload::{self, CmdResult, Head};
 use crate::uplink::topics::Topics;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 /// How long a device has to carry out a write before the command is answered as failed.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -149,7 +149,7 @@ pub fn parse(site: &Site, bytes: &[u8], now: Ms) -> Result<Command, Refusal> {
 /// Replaced as a whole on reload.
 pub struct Routes {
     pub site: Arc<Site>,
-    pub writes: Vec<Option<mpsc::Sender<WriteRequest>>>,
+    pub writes: Vec<Option<WriteSender>>,
 }
 
 /// Routes checked commands to connection tasks and records their outcome.
@@ -211,7 +211,7 @@ impl Router {
             value: cmd.value,
             reply,
         };
-        tx.try_send(req)
+        tx.try_send(Box::new(req))
             .map_err(|_| "the device's connection is busy or stopped".to_string())?;
         match tokio::time::timeout(WRITE_TIMEOUT, rx).await {
             Ok(Ok(r)) => r,

@@ -144,7 +144,7 @@ pub(super) async fn sim_tcp(units: Units, faults: Faults) -> (String, JoinHandle
 /// Connection tasks for every connection of a site.
 pub(super) struct Running {
     pub(super) samples: mpsc::Receiver<Sample>,
-    pub(super) writes: Vec<mpsc::Sender<WriteRequest>>,
+    pub(super) writes: Vec<super::WriteSender>,
     pub(super) health: Arc<Health>,
     pub(super) cancel: CancellationToken,
     pub(super) tasks: Vec<JoinHandle<()>>,
@@ -213,7 +213,7 @@ impl Running {
             reply,
         };
         self.writes[conn]
-            .send(req)
+            .send(Box::new(req))
             .await
             .expect("connection task alive");
         rx.await.expect("write answered")
