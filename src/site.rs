@@ -402,6 +402,8 @@ pub enum RuleKind {
         event_type: Option<String>,
         zone: Option<String>,
         min_confidence: Option<f64>,
+        /// Camera events: quiet time after which the alarm clears (default 60 s).
+        clear_after: Option<Duration>,
     },
 }
 

@@ -297,6 +297,7 @@ fn rule(site: &Site, r: &RuleDef) -> Vec<String> {
             event_type,
             zone,
             min_confidence,
+            clear_after,
         } => {
             let mut parts = vec!["on each rising edge or message".to_string()];
             if let Some(t) = event_type {
@@ -307,6 +308,12 @@ fn rule(site: &Site, r: &RuleDef) -> Vec<String> {
             }
             if let Some(c) = min_confidence {
                 parts.push(format!("confidence ≥ {c}"));
+            }
+            if let Some(d) = clear_after {
+                parts.push(format!(
+                    "camera alarm clears after {} quiet",
+                    humantime::format_duration(*d)
+                ));
             }
             parts.join(", ")
         }

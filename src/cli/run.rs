@@ -261,6 +261,7 @@ pub async fn serve_with_reload(
                     systemd::watchdog();
                 }
                 beats += 1;
+                release_free_memory();
                 if beats.is_multiple_of(3) || watchdog.is_none() {
                     systemd::status(&status_line(&health, &outbox));
                 }
@@ -329,6 +330,18 @@ fn reload(path: &Path, current: &Site) -> Option<Arc<Site>> {
             next.uplink = kept;
             Some(Arc::new(next))
         }
+    }
+}
+
+/// Hands the allocator's free pages back to the OS. Each window close (records, JSON, the
+/// store's commit) leaves free holes inside the heap that glibc keeps until reused;
+/// `malloc_trim` releases whole free pages wherever they are (the site bench: 0.2 MB).
+/// A walk of the free lists every beat (≤ 10 s) costs well under a millisecond.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory; it is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -39,7 +39,7 @@ const SEVERITIES: [(&str, Severity); 3] = [
 ];
 
 /// Every parameter key of any rule type; each type accepts its own subset.
-const PARAMS: [&str; 18] = [
+const PARAMS: [&str; 19] = [
     "above",
     "clear_below",
     "below",
@@ -58,6 +58,7 @@ const PARAMS: [&str; 18] = [
     "surge_per_min",
     "event_type",
     "min_confidence",
+    "clear_after",
 ];
 
 fn params(ty: RuleType) -> &'static [&'static str] {
@@ -75,7 +76,7 @@ fn params(ty: RuleType) -> &'static [&'static str] {
         RuleType::Offline => &["failed_polls"],
         RuleType::Counter => &["max_rate"],
         RuleType::Capacity => &["zone", "warn", "critical", "surge_per_min"],
-        RuleType::Event => &["event_type", "zone", "min_confidence"],
+        RuleType::Event => &["event_type", "zone", "min_confidence", "clear_after"],
     }
 }
 
@@ -349,10 +350,18 @@ fn params_of(
                     Err(format!("{c} is not a confidence between 0 and 1"))
                 }
             });
+            let clear_after = check(r.duration("clear_after", errors), errors, |&d| {
+                if d.is_zero() {
+                    Err("must be longer than 0s".to_string())
+                } else {
+                    Ok(d)
+                }
+            });
             Some(RuleKind::Event {
                 event_type,
                 zone: zone.as_ref().map(|z| z.v.clone()),
                 min_confidence: min_confidence.map(|c| c.v),
+                clear_after: clear_after.map(|d| d.v),
             })
         }
     }

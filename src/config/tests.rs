@@ -240,7 +240,8 @@ fn defaults_fill_every_key_left_out() {
         &RuleKind::Event {
             event_type: None,
             zone: None,
-            min_confidence: None
+            min_confidence: None,
+            clear_after: None,
         }
     );
 }

@@ -68,11 +68,15 @@ pub(super) fn site(
     if !errors.is_empty() {
         return None;
     }
+    // The site lives as long as the daemon: no growth headroom (up to 40 % of these two).
+    let mut connections = connections?;
+    connections.shrink_to_fit();
+    devices.shrink_to_fit();
     Some(Site {
         gateway: file.gateway?,
         uplink: file.uplink?,
         buffer: file.buffer,
-        connections: connections?,
+        connections,
         devices,
         zones: zones?,
         rules,

@@ -123,6 +123,7 @@ fn instances(rule: &RuleDef, dev: &Device) -> Vec<(Option<usize>, Eval)> {
             event_type,
             zone,
             min_confidence,
+            clear_after,
         } => {
             if zone.as_ref().is_some_and(|z| dev.zone.as_ref() != Some(z)) {
                 return Vec::new();
@@ -147,6 +148,9 @@ fn instances(rule: &RuleDef, dev: &Device) -> Vec<(Option<usize>, Eval)> {
                     let mode = match dev.points[p].source {
                         PointSource::Json { .. } => event::Mode::Camera {
                             min_confidence: *min_confidence,
+                            quiet_ms: clear_after.map_or(event::QUIET_MS, |d| {
+                                Ms::try_from(d.as_millis()).unwrap_or(Ms::MAX)
+                            }),
                         },
                         PointSource::Modbus { .. } => event::Mode::Discrete,
                     };
@@ -214,6 +218,8 @@ pub(super) fn compile(site: &Site) -> Engine {
     }
     // Stable: rule order is kept within a device.
     insts.sort_by_key(|i: &Instance| i.device);
+    // Kept for the daemon's life: no growth headroom (a quarter of it was spare).
+    insts.shrink_to_fit();
     let mut by_device = vec![(0u32, 0u32); site.devices.len()];
     let mut start = 0;
     for (d, range) in by_device.iter_mut().enumerate() {

@@ -5,20 +5,25 @@
 //! falls back to 0; a 1 seen first after a start counts as a rising edge. A camera event
 //! point (`PointSource::Json`) carries one value per occurrence, the confidence: an
 //! occurrence at or above `min_confidence` raises, later ones keep the alarm up, and it
-//! clears after `QUIET_MS` without any, on a sample or on `tick`. The zone filter is
+//! clears after the rule's `clear_after` (default `QUIET_MS`) without any, on a sample or
+//! on `tick`. The zone filter is
 //! applied when the engine compiles the rule (only devices in the zone get an instance).
 
 use super::alarm::{Labels, Slot, Step, Verdict, num};
 use super::{AlarmChange, value_at};
 use crate::reading::Ms;
 
-/// A camera event alarm clears after this long without another occurrence.
+/// By default a camera event alarm clears after this long without another occurrence.
 pub(crate) const QUIET_MS: Ms = 60_000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Mode {
     Discrete,
-    Camera { min_confidence: Option<f64> },
+    Camera {
+        min_confidence: Option<f64>,
+        /// Quiet time after which the alarm clears.
+        quiet_ms: Ms,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -96,7 +101,7 @@ impl Event {
                     }
                 }
             }
-            Mode::Camera { min_confidence } => {
+            Mode::Camera { min_confidence, .. } => {
                 self.tick(l, ts, out);
                 let Some(v) = value_at(values, self.point) else {
                     return;
@@ -120,20 +125,25 @@ impl Event {
         }
     }
 
-    /// Clears a camera event alarm that has been quiet for `QUIET_MS` by `now`.
+    /// Clears a camera event alarm that has been quiet for its `quiet_ms` by `now`.
     pub(crate) fn tick(&mut self, l: &Labels<'_>, now: Ms, out: &mut Vec<AlarmChange>) {
-        if !matches!(self.mode, Mode::Camera { .. }) || !self.slot.is_raised() {
+        let Mode::Camera { quiet_ms, .. } = self.mode else {
+            return;
+        };
+        if !self.slot.is_raised() {
             return;
         }
         let quiet_since = self.last_seen.unwrap_or(Ms::MIN);
-        if now.saturating_sub(quiet_since) < QUIET_MS {
+        if now.saturating_sub(quiet_since) < quiet_ms {
             return;
         }
         let msg = format!(
             "no {} on {} for {}",
             self.what(l),
             l.device,
-            humantime::format_duration(std::time::Duration::from_millis(QUIET_MS as u64))
+            humantime::format_duration(std::time::Duration::from_millis(
+                u64::try_from(quiet_ms).unwrap_or(0)
+            ))
         );
         self.slot.clear(0.0, msg, now, out);
     }
@@ -206,6 +216,7 @@ mod tests {
                 0,
                 Mode::Camera {
                     min_confidence: Some(0.8),
+                    quiet_ms: QUIET_MS,
                 },
                 Some("intrusion"),
             )
@@ -246,6 +257,7 @@ mod tests {
             0,
             Mode::Camera {
                 min_confidence: None,
+                quiet_ms: QUIET_MS,
             },
             Some("intrusion"),
         );

@@ -57,9 +57,14 @@ impl Offline {
         if !silent && self.failures < self.failed_polls {
             return;
         }
+        // A missing heartbeat is judged at once: its limit is one missed deadline.
         let verdict = Verdict::Trip {
             value: f64::from(self.failures),
-            limit: f64::from(self.failed_polls),
+            limit: if silent {
+                1.0
+            } else {
+                f64::from(self.failed_polls)
+            },
         };
         if let Step::Raise { value, limit } = self.slot.judge(verdict, ts, 0) {
             let msg = if silent {

@@ -283,6 +283,7 @@ fn check_names_rules_that_judge_nothing() {
             event_type: Some("intrusion".into()),
             zone: Some("river-bank".into()),
             min_confidence: None,
+            clear_after: None,
         },
     ));
     assert_eq!(

@@ -192,6 +192,8 @@ const CASES: &[Case] = &[
         &[("rule[1].warn", Some("1.2"), "warn (1.2) must not exceed critical (1)")]),
     case("event confidence above one", &[("", "\n[[rule]]\nname = \"i\"\ntype = \"event\"\ndevices = [\"cam-*\"]\npoint = \"intrusion\"\nmin_confidence = 2\n")],
         &[("rule[1].min_confidence", Some("min_confidence"), "2 is not a confidence between 0 and 1")]),
+    case("event cleared after no time", &[("", "\n[[rule]]\nname = \"i\"\ntype = \"event\"\ndevices = [\"cam-*\"]\npoint = \"intrusion\"\nclear_after = \"0s\"\n")],
+        &[("rule[1].clear_after", Some("clear_after"), "must be longer than 0s")]),
 ];
 
 #[test]

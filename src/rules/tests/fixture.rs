@@ -205,6 +205,7 @@ pub(crate) fn site() -> Site {
                 event_type: None,
                 zone: None,
                 min_confidence: None,
+                clear_after: None,
             },
         ),
         rule(
@@ -215,6 +216,7 @@ pub(crate) fn site() -> Site {
                 event_type: Some("intrusion".into()),
                 zone: Some("river-bank".into()),
                 min_confidence: Some(0.8),
+                clear_after: None,
             },
         ),
     ];

@@ -127,6 +127,8 @@ pub async fn run_connection(
             }
         })
         .collect();
+    // A filtered iterator collects into room for four; most connections have one device.
+    devices.shrink_to_fit();
     let mut link = Conn::new(&connection.kind, &health);
     let mut writes_open = true;
 

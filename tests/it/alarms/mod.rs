@@ -9,6 +9,7 @@
 //! `devices.rs`: one rule type per test, on one device. `zone.rs`: gates filling a zone.
 //! `restart.rs`: alarms across a daemon restart.
 
+mod camera;
 mod devices;
 mod restart;
 mod zone;

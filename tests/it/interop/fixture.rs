@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use sitewarden::health::Health;
 use sitewarden::reading::Sample;
 use sitewarden::site::Site;
-use sitewarden::source::modbus::{WriteRequest, run_connection};
+use sitewarden::source::modbus::{WriteSender, run_connection};
 use tokio_util::sync::CancellationToken;
 
 /// Units the script serves, by profile (see the table in pymodbus_server.py).
@@ -282,7 +282,7 @@ pub struct Polling {
     rx: tokio::sync::mpsc::Receiver<Sample>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
-    _writes: tokio::sync::mpsc::Sender<WriteRequest>,
+    _writes: WriteSender,
 }
 
 impl Polling {

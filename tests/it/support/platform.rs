@@ -39,10 +39,27 @@ impl Platform {
     /// then the broker, the subscriber and the daemon with `extra` config (zones, rules)
     /// and 1 s windows; returns once the gateway is online.
     pub(crate) fn start(specs: &[&str], setup: impl FnOnce(&SimSite), extra: &str) -> Platform {
+        Self::start_with(specs, setup, |_| extra.to_string(), &[])
+    }
+
+    /// As `start`, with the extra config made from the broker's port (for connections
+    /// to the same broker) and `files` (path relative to the config's directory, text)
+    /// written beside the config, e.g. `profiles/x.toml`.
+    pub(crate) fn start_with(
+        specs: &[&str],
+        setup: impl FnOnce(&SimSite),
+        extra: impl FnOnce(u16) -> String,
+        files: &[(&str, &str)],
+    ) -> Platform {
         let broker = Mosquitto::start();
         let sim = SimSite::start(specs);
         setup(&sim);
-        let site = TestSite::with_extra(&broker, &sim, "1s", extra);
+        let site = TestSite::with_extra(&broker, &sim, "1s", &extra(broker.port));
+        for (path, text) in files {
+            let path = site.dir.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("create dir");
+            std::fs::write(&path, text).expect("write file beside the config");
+        }
         let sub = Subscriber::start(
             broker.port,
             &format!("{}/#", site.prefix),
