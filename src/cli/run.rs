@@ -47,22 +47,31 @@ pub fn main(config: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve_with_reload(site, Some(config), shutdown_signal()))
+    // The handlers go in before anything else starts: a SIGTERM while the stores open
+    // is then kept and answered with the ordered stop once the daemon is up, instead of
+    // killing it half-started.
+    let _rt = rt.enter();
+    let stop = shutdown_signal();
+    rt.block_on(serve_with_reload(site, Some(config), stop))
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now (inside a runtime); the future resolves on
+/// the first of them, even one that came before it was first polled.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
     }
 }
 
@@ -135,6 +144,10 @@ pub async fn serve_with_reload(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let started_ms = clock::now_ms();
+    // First, so a SIGHUP during startup (whose default action ends the process) waits
+    // for the main loop like one that comes later.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
     let data_dir = &site.gateway.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
@@ -213,8 +226,6 @@ pub async fn serve_with_reload(
 
     // The main loop: signals, the watchdog and the status line.
     let mut current = Arc::clone(&site);
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("installing the SIGHUP handler")?;
     let watchdog = systemd::watchdog_interval();
     let mut beat = tokio::time::interval(watchdog.map_or(Duration::from_secs(10), |w| {
         (w / 3).min(Duration::from_secs(10))

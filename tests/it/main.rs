@@ -33,6 +33,9 @@ mod reload;
 // sd_notify: READY, STATUS, WATCHDOG, RELOADING, STOPPING (issue 5).
 mod notify;
 
+// SIGTERM / SIGHUP while the daemon is still starting (issue 5).
+mod startup;
+
 // check, env overrides, outbox errors (issues 2, 3).
 mod cli;
 
