@@ -156,7 +156,7 @@ fn append_alarms(dir: &std::path::Path) -> Row {
         what: "outbox append, 1 alarm per commit".into(),
         rate: format!("{:.0} msg/s", n as f64 / dt.as_secs_f64()),
         written: format!("{:.0} KB/msg", written as f64 / n as f64 / 1000.0),
-        note: "every commit fdatasyncs (quick repair: two-phase)".into(),
+        note: "every commit fdatasyncs (one-phase, checksummed)".into(),
     }
 }
 

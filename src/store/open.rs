@@ -334,8 +334,7 @@ fn open_read_only(path: &Path) -> Result<ReadOnlyDatabase, StoreError> {
 /// counter at the floor left by any earlier outbox, so seqs never repeat even after a
 /// quarantine.
 fn init(db: &Database, floor: u64) -> Result<(), StoreError> {
-    let mut txn = db.begin_write()?;
-    txn.set_quick_repair(true);
+    let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;
         txn.open_table(ALARMS)?;

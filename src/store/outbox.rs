@@ -349,9 +349,10 @@ impl Outbox {
             return Err(StoreError::ReadOnly);
         };
         let mut txn = db.begin_write()?;
-        // Quick repair: the allocator state is saved with each commit and the commit is
-        // two-phase, so reopening after a crash is instant instead of a full-file walk.
-        txn.set_quick_repair(true);
+        // No quick repair: it saves the allocator state with every commit and makes the
+        // commit two-phase (site bench: 0.93 -> 0.78 MB/min written, one fsync per commit
+        // instead of two). What it saves is a walk of the live pages at the open after a
+        // crash, and every open already verifies every page (`set_check_integrity_on_open`).
         if !self.location.durable() {
             txn.set_durability(redb::Durability::None)
                 .map_err(|e| StoreError::Engine(e.to_string()))?;

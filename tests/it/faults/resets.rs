@@ -66,6 +66,7 @@ fn a_broker_resetting_connections_mid_flight_gets_only_acked_records_deleted() {
     let health = Arc::new(Health::new(0));
     let wake = Arc::new(tokio::sync::Notify::new());
     let (ack_tx, ack_thread) = acks::spawn(Arc::clone(&outbox), Arc::clone(&health));
+    let ack_flush = ack_tx.clone();
     let params = UplinkParams {
         site: Arc::clone(&site),
         password: None,
@@ -92,13 +93,18 @@ fn a_broker_resetting_connections_mid_flight_gets_only_acked_records_deleted() {
         let peer = tokio::time::timeout(Duration::from_secs(60), async {
             for i in 0..RESETS {
                 let (conn, _) = listener.accept().await.expect("accept");
-                // The uplink backs off ≥ 0.5 s between connections, so the acks of the
-                // last one are deleted (batched every 50 ms) before this one starts.
+                // The acks of the last connection were flushed (deleted) after it.
                 let before = pending(&outbox);
                 let busy = i % 2 == 0;
                 let within = Duration::from_millis(if busy { 10 + 3 * i as u64 } else { 50 });
                 let acked = serve_then_reset(conn, busy, within).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                // Acks are deleted in batches of up to a second: wait for this
+                // connection's to be done before comparing.
+                let flush = ack_flush.clone();
+                tokio::task::spawn_blocking(move || flush.flush())
+                    .await
+                    .expect("ack flush");
                 let deleted: BTreeSet<u64> =
                     before.difference(&pending(&outbox)).copied().collect();
                 if !busy {
@@ -113,6 +119,8 @@ fn a_broker_resetting_connections_mid_flight_gets_only_acked_records_deleted() {
         task.await.expect("uplink task");
         (wrong, checked)
     });
+    // The ack thread ends once every sender is gone.
+    drop(ack_flush);
     ack_thread.join().expect("ack thread");
     assert!(
         checked >= RESETS / 4,
