@@ -100,6 +100,9 @@ pub(super) struct RuleFile {
     pub(super) point: Option<Val<String>>,
     pub(super) trigger: Option<Val<String>>,
     pub(super) zone: Option<Val<String>>,
+    /// Where `clear_after` was written: it only means something for camera events,
+    /// which the site check makes sure the rule's point is.
+    pub(super) clear_after_at: Option<Loc>,
     pub(super) severity: Severity,
     /// None when the type or a parameter was bad.
     pub(super) kind: Option<RuleKind>,
@@ -139,6 +142,7 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
     let before = errors.len();
     let mut zone = None;
     let mut trigger = None;
+    let mut clear_after_at = None;
     let kind = match ty {
         None => {
             // Unknown type: accept every parameter quietly; the type error says it all.
@@ -178,7 +182,7 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
                         "a capacity rule takes its devices from the zone, remove `devices`",
                     ));
             }
-            let kind = params_of(ty, r, &mut zone, &mut trigger, errors);
+            let kind = params_of(ty, r, &mut zone, &mut trigger, &mut clear_after_at, errors);
             kind.filter(|_| errors.len() == before)
         }
     };
@@ -191,6 +195,7 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
         point,
         trigger,
         zone,
+        clear_after_at,
         severity: severity.map_or(Severity::Warning, |s| s.v),
         kind,
     })
@@ -202,6 +207,7 @@ fn params_of(
     r: &mut Reader<'_, '_>,
     zone: &mut Option<Val<String>>,
     trigger: &mut Option<Val<String>>,
+    clear_after_at: &mut Option<Loc>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<RuleKind> {
     let v = |x: Option<Val<f64>>| x.map(|x| x.v);
@@ -350,7 +356,9 @@ fn params_of(
                     Err(format!("{c} is not a confidence between 0 and 1"))
                 }
             });
-            let clear_after = check(r.duration("clear_after", errors), errors, |&d| {
+            let clear_after = r.duration("clear_after", errors);
+            *clear_after_at = clear_after.as_ref().map(|d| d.loc.clone());
+            let clear_after = check(clear_after, errors, |&d| {
                 if d.is_zero() {
                     Err("must be longer than 0s".to_string())
                 } else {

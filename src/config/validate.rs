@@ -16,7 +16,7 @@ use super::profile::{Found, Profile};
 use super::read::Val;
 use super::rule::{RuleFile, RuleType};
 use crate::site::{
-    Connection, ConnectionKind, Device, Point, PointKind, RuleDef, Site, glob_match,
+    Connection, ConnectionKind, Device, Point, PointKind, PointSource, RuleDef, Site, glob_match,
 };
 
 pub(super) fn site(
@@ -272,6 +272,9 @@ fn resolve_rules(
                 _ => None,
             };
             check_point(point, "point", want, &matched, errors);
+            if let Some(at) = &rule.clear_after_at {
+                check_camera_point(point, at, &matched, errors);
+            }
         }
         if let Some(trigger) = &rule.trigger {
             check_point(
@@ -295,6 +298,28 @@ fn resolve_rules(
         });
     }
     out
+}
+
+/// `clear_after` times out camera events; a Modbus event point clears when it falls back
+/// to 0, so the key would silently do nothing there.
+fn check_camera_point(
+    name: &Val<String>,
+    at: &Loc,
+    matched: &[&DeviceView<'_>],
+    errors: &mut Vec<ConfigError>,
+) {
+    let modbus = matched.iter().find(|d| {
+        d.points.is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p.name == name.v && matches!(p.source, PointSource::Modbus { .. }))
+        })
+    });
+    if let Some(d) = modbus {
+        errors.push(at.error(format!(
+            "clear_after applies to camera events only; `{}` on {} is a Modbus point, whose alarm clears when it falls back to 0",
+            name.v, d.id
+        )));
+    }
 }
 
 /// The point must exist on every matched device (whose profile resolved), with the

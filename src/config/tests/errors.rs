@@ -194,6 +194,8 @@ const CASES: &[Case] = &[
         &[("rule[1].min_confidence", Some("min_confidence"), "2 is not a confidence between 0 and 1")]),
     case("event cleared after no time", &[("", "\n[[rule]]\nname = \"i\"\ntype = \"event\"\ndevices = [\"cam-*\"]\npoint = \"intrusion\"\nclear_after = \"0s\"\n")],
         &[("rule[1].clear_after", Some("clear_after"), "must be longer than 0s")]),
+    case("quiet time on a modbus event", &[("", "\n[[rule]]\nname = \"f\"\ntype = \"event\"\ndevices = [\"gate-*\"]\npoint = \"forced_entry\"\nclear_after = \"5s\"\n")],
+        &[("rule[1].clear_after", Some("clear_after"), "clear_after applies to camera events only; `forced_entry` on gate-1 is a Modbus point, whose alarm clears when it falls back to 0")]),
 ];
 
 #[test]

@@ -1,15 +1,14 @@
-//! Camera alarms end to end: an MQTT camera on the site broker (a plain MQTT client the
-//! test drives, publishing what the camera profile describes), the real daemon subscribed
+//! Camera alarms end to end: an MQTT camera on the site broker (`sim::camera`, driven by
+//! the test, publishing what the camera profile describes), the real daemon subscribed
 //! to it, and the platform subscriber. An intrusion above the confidence floor raises one
 //! alarm and clears after the rule's quiet time; garbage in between is counted and
 //! changes nothing; a missing heartbeat is an offline alarm, cleared by the next one.
 
 use super::check_event_keys;
 use crate::support::platform::{Platform, id, lines};
-use rumqttc::{Client, MqttOptions, QoS};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use sitewarden::sim::camera::{CameraHandle, SimCamera, camera};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// The shipped camera profile with a 2 s heartbeat timeout (real cameras: 90 s).
 const PROFILE: &str = r#"
@@ -69,78 +68,45 @@ devices = ["cam-*"]
     )
 }
 
-/// The camera: a publisher on the site broker, with a heartbeat thread that can be
-/// paused.
+/// The camera: `sim::camera` on the site broker, heartbeating every 300 ms, sending only
+/// what the test tells it to.
 struct Camera {
-    client: Client,
-    beating: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    rt: tokio::runtime::Runtime,
+    handle: CameraHandle,
+    stop: CancellationToken,
 }
 
 impl Camera {
     fn start(port: u16) -> Camera {
-        let mut o = MqttOptions::new("camera-cam-1", "127.0.0.1", port);
-        o.set_keep_alive(Duration::from_secs(5));
-        let (client, mut conn) = Client::new(o, 100);
-        let stop = Arc::new(AtomicBool::new(false));
-        let beating = Arc::new(AtomicBool::new(true));
-        let s = Arc::clone(&stop);
-        let events = std::thread::spawn(move || {
-            for ev in conn.iter() {
-                if s.load(Ordering::Relaxed) {
-                    break;
-                }
-                if ev.is_err() {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        });
-        let (c, s, b) = (client.clone(), Arc::clone(&stop), Arc::clone(&beating));
-        let heart = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if b.load(Ordering::Relaxed) {
-                    let _ = c.publish(
-                        "cameras/cam-1/status",
-                        QoS::AtLeastOnce,
-                        false,
-                        r#"{"state":"ok"}"#,
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(300));
-            }
-        });
-        Camera {
-            client,
-            beating,
-            stop,
-            threads: vec![events, heart],
-        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("camera runtime");
+        let spec = SimCamera {
+            heartbeat_every: Duration::from_millis(300),
+            intrusion_every: 0,
+            ..SimCamera::new("cam-1", "river-bank")
+        };
+        let (handle, runner) = camera(port, spec);
+        handle.set_events(false);
+        let stop = CancellationToken::new();
+        rt.spawn(runner.run(stop.clone()));
+        Camera { rt, handle, stop }
     }
 
     fn event(&self, payload: impl Into<Vec<u8>>) {
-        self.client
-            .publish(
-                "cameras/cam-1/events",
-                QoS::AtLeastOnce,
-                false,
-                payload.into(),
-            )
-            .expect("queue a camera message");
+        self.rt.block_on(self.handle.publish_event(payload));
     }
 
     fn heartbeats(&self, on: bool) {
-        self.beating.store(on, Ordering::Relaxed);
+        self.handle.set_heartbeats(on);
     }
 }
 
 impl Drop for Camera {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.client.disconnect();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.stop.cancel();
     }
 }
 
