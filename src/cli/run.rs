@@ -2,7 +2,7 @@
 //! signal → stop in order.
 //!
 //! Stages and their threads:
-//! - one tokio current-thread runtime (dependencies.md §8: one thread is > 98 % idle at
+//! - one tokio current-thread runtime (docs/design-facts.md §4: one thread is > 98 % idle at
 //!   540 requests/s) runs the connection tasks and the uplink;
 //! - ingest runs on its own thread, because it makes the blocking, fsyncing store calls;
 //! - the ack thread batches outbox deletes.

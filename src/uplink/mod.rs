@@ -2,7 +2,7 @@
 //!
 //! One task ([`run`]) owns the rumqttc `EventLoop` and issues every publish, so the order of
 //! `Outgoing::Publish(pkid)` events matches the order of our publishes exactly. rumqttc is
-//! not a store (dependencies.md §2): `publish` returning Ok only means queued, a clean-session
+//! not a store (docs/design-facts.md §2): `publish` returning Ok only means queued, a clean-session
 //! reconnect silently drops what was in flight, and nothing survives a restart. So:
 //!
 //! - The outbox is the source of truth. A record is published only after its durable
@@ -343,7 +343,7 @@ fn connect_options(p: &UplinkParams, window: usize) -> (AsyncClient, EventLoop) 
     let mut o = MqttOptions::new(client_id, up.broker.host.clone(), up.broker.port);
     o.set_clean_session(true);
     o.set_keep_alive(up.keep_alive);
-    // One above our window, so packet ids never collide (dependencies.md §2, point 4).
+    // One above our window, so packet ids never collide (docs/design-facts.md §2).
     o.set_inflight(u16::try_from(window + 1).unwrap_or(u16::MAX));
     o.set_request_channel_capacity(CHANNEL_CAPACITY);
     o.set_max_packet_size(256 * 1024, 256 * 1024);

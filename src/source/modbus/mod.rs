@@ -18,7 +18,7 @@
 //! # Why our own client codec
 //!
 //! tokio-modbus's async client has no timeout, a late reply poisons the requests after it
-//! (tokio-modbus #324, reproduced in dependencies.md §3), its RTU framing has no
+//! (tokio-modbus #324, reproduced in docs/design-facts.md §3), its RTU framing has no
 //! inter-frame timing or recovery, and each connection carries 16 KiB of framing buffers
 //! (4.9 MB of heap at 300 devices, against a 7 MB RSS target). A client is small: five
 //! function codes, a header and a CRC. Ours holds one 260-byte buffer per connection,

@@ -5,7 +5,7 @@
 //!
 //! Ticks sit on wall-clock multiples of the poll interval, so every 1 s device on every
 //! connection fires at the same instant: the runtime wakes once per second instead of
-//! once per device (dependencies.md §8 measured ×3.4 CPU for spreading them).
+//! once per device (docs/design-facts.md §4: ×3.4 CPU for spreading them).
 
 use std::time::Duration;
 
