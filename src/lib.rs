@@ -28,7 +28,9 @@ pub mod ingest;
 pub mod reading;
 /// Pure anomaly rules and the alarm lifecycle.
 pub mod rules;
-/// A simulated site (Modbus servers, cameras) shared by `demo` and the tests.
+/// A simulated site (Modbus servers, cameras) shared by `demo` and the tests; built only
+/// with the `demo` feature, so the shipped daemon links no Modbus server.
+#[cfg(feature = "demo")]
 pub mod sim;
 /// The validated site model (devices, points, rules) every module reads.
 pub mod site;

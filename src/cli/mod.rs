@@ -4,6 +4,7 @@
 //! code. `check` and a refused config exit 1.
 
 pub mod check;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod outbox;
 pub mod probe;

@@ -51,7 +51,8 @@ pub mod decode;
 mod feed;
 pub mod watch;
 
-#[cfg(test)]
+// These tests publish with the simulated camera (`demo` feature).
+#[cfg(all(test, feature = "demo"))]
 mod tests;
 
 use crate::health::{self, Health};

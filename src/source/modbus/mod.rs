@@ -43,7 +43,8 @@ mod link;
 pub mod plan;
 pub mod schedule;
 
-#[cfg(test)]
+// These tests serve devices with the simulator, which only the `demo` feature builds.
+#[cfg(all(test, feature = "demo"))]
 mod tests;
 
 use std::sync::Arc;
