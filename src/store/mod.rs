@@ -74,6 +74,7 @@
 //!   `Outbox::open_read_only` (for `sitewarden outbox`) follows its commits.
 
 mod codec;
+pub mod commands;
 mod disk;
 mod ledger;
 mod open;
@@ -83,6 +84,7 @@ mod record;
 mod recovery;
 mod segment;
 
+pub use commands::CommandLog;
 pub use open::Quarantine;
 pub use outbox::{KindCounts, Outbox, OutboxStats};
 pub use raw::RawRing;
