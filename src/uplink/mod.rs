@@ -156,7 +156,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
             }
             Ok(Event::Incoming(Incoming::Publish(msg))) => {
                 if msg.topic == topics.cmd() {
-                    p.commands.submit(&msg.payload);
+                    p.commands.submit(&msg.payload, msg.retain);
                 }
             }
             Ok(_) => {}

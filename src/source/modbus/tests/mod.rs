@@ -205,7 +205,7 @@ impl Running {
         device: usize,
         point: usize,
         value: f64,
-    ) -> Result<(), String> {
+    ) -> Result<super::Written, String> {
         let (reply, rx) = oneshot::channel();
         let req = WriteRequest {
             device,
