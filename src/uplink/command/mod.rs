@@ -219,8 +219,16 @@ async fn once_only(router: Router, log: CommandLog, mut rx: mpsc::Receiver<Comma
             Some(outcome) = done_rx.recv() => {
                 health::bump(&router.health.commands_executed);
                 tracing::info!(id = %outcome.id, ok = outcome.ok, held = ?outcome.held, error = ?outcome.error, "command carried out");
+                // Durable before it is answered: a repeat after a crash gets this answer.
                 let json = serde_json::to_vec(&outcome).unwrap_or_default();
-                if let Err(e) = lock(&log).record(&outcome.id, json) {
+                let (log, id) = (Arc::clone(&log), outcome.id.clone());
+                let r = tokio::task::spawn_blocking(move || {
+                    let mut log = lock(&log);
+                    log.record(&id, json)?;
+                    log.sync()
+                })
+                .await;
+                if let Ok(Err(e)) = r {
                     tracing::warn!(error = %e, "command log: outcome not recorded");
                 }
                 router.answers.outcome(outcome, false);

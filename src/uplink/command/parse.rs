@@ -89,7 +89,7 @@ fn refuse(id: &str, reason: &'static str, error: String) -> Refusal {
 
 /// The id to answer with: itself when valid, escaped otherwise.
 pub fn answer_id(id: &str) -> String {
-    if bad_id(id).is_none() {
+    if id.is_empty() || bad_id(id).is_none() {
         id.to_string()
     } else {
         shown(id)
