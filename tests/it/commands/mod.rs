@@ -2,6 +2,7 @@
 //! every write they receive: what a platform (or an attacker on the broker) may send,
 //! and what reaches the device.
 
+mod acl;
 mod device;
 mod flood;
 mod signed;
@@ -20,7 +21,15 @@ pub(crate) struct Publisher {
 
 impl Publisher {
     pub(crate) fn start(port: u16, client_id: &str) -> Publisher {
+        Self::start_as(port, client_id, None)
+    }
+
+    /// Logged in as `username` (no password) where it is Some.
+    pub(crate) fn start_as(port: u16, client_id: &str, username: Option<&str>) -> Publisher {
         let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
+        if let Some(user) = username {
+            o.set_credentials(user, "");
+        }
         o.set_keep_alive(Duration::from_secs(5));
         o.set_inflight(1000);
         let (client, mut conn) = Client::new(o, 1000);
