@@ -296,3 +296,182 @@ fn value_of(site: &Site, w: &Wire<'_>, gates: &[Gate]) -> Result<f64, Refusal> {
     }
     Ok(value.unwrap_or(0.0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SITE: &str = r#"
+[gateway]
+site = "s"
+id = "gw"
+
+[uplink]
+broker = "mqtt://127.0.0.1"
+
+[[connection]]
+name = "a"
+type = "modbus-tcp"
+address = "127.0.0.1:502"
+
+[[connection]]
+name = "b"
+type = "modbus-tcp"
+address = "127.0.0.1:503"
+
+[[device]]
+id = "gate-1"
+profile = "turnstile"
+connection = "a"
+unit = 1
+zone = "north"
+
+[[device]]
+id = "gate-2"
+profile = "turnstile"
+connection = "b"
+unit = 1
+zone = "north"
+
+[[device]]
+id = "th-1"
+profile = "rs485-th"
+connection = "a"
+unit = 2
+zone = "north"
+
+[[zone]]
+name = "north"
+capacity = 10
+"#;
+    /// 2026-12-03T15:00:00Z
+    const NOW: Ms = 1_796_310_000_000;
+
+    fn site() -> Site {
+        crate::config::load_from(SITE, "t.toml", &[], &[]).expect("valid site")
+    }
+
+    fn check(cmd: serde_json::Value, key: Option<&[u8]>) -> Result<Command, Refusal> {
+        let policy = CommandPolicy::default();
+        let checks = Checks {
+            policy: &policy,
+            prefix: "sitewarden/s/gw",
+            key,
+        };
+        parse(&site(), &checks, cmd.to_string().as_bytes(), NOW)
+    }
+
+    fn base() -> serde_json::Value {
+        json!({"id": "c-1", "device": "gate-1", "point": "open", "value": true,
+               "expires": "2026-12-03T15:04:00Z"})
+    }
+
+    fn with(key: &str, v: serde_json::Value) -> serde_json::Value {
+        let mut c = base();
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(key);
+        } else {
+            c[key] = v;
+        }
+        c
+    }
+
+    #[test]
+    fn a_good_command_and_a_zone_command_are_accepted() {
+        let c = check(base(), None).expect("accepted");
+        assert_eq!(
+            c.gates,
+            [Gate {
+                device: 0,
+                point: 5
+            }]
+        );
+        assert_eq!((c.value, c.expires_ms), (1.0, NOW + 240_000));
+        let mut z = with("device", serde_json::Value::Null);
+        z["zone"] = json!("north");
+        let c = check(z, None).expect("zone accepted");
+        // th-1 is in the zone but has no `open` point: it is not a gate.
+        assert_eq!(c.gates.iter().map(|g| g.device).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(c.zone.as_deref(), Some("north"));
+    }
+
+    #[test]
+    fn every_refusal_has_its_reason() {
+        let cases = [
+            (
+                with("expires", json!("9999-12-31T23:59:59Z")),
+                "expires_too_far",
+            ),
+            (
+                with("expires", json!("2026-12-03T15:05:01Z")),
+                "expires_too_far",
+            ),
+            (with("expires", json!("2026-12-03T17:04:00+02:00")), "ok"),
+            (with("expires", json!("2099-01-01 00:00:00")), "bad_expires"),
+            (with("expires", json!("2026-12-03T15:04:00")), "bad_expires"),
+            (with("expires", json!("2026-12-03T15:00:00Z")), "expired"),
+            (with("expires", serde_json::Value::Null), "bad_command"),
+            (with("id", json!("")), "bad_id"),
+            (with("id", json!("a b")), "bad_id"),
+            (with("id", json!("x\n\u{1b}[2K")), "bad_id"),
+            (with("extra", json!(1)), "bad_command"),
+            (with("zone", json!("north")), "bad_command"),
+            (with("device", json!("gate-9")), "unknown_target"),
+            (with("point", json!("nope")), "unknown_target"),
+            (with("point", json!("status")), "not_writable"),
+            (with("value", json!("yes")), "bad_value"),
+            (with("value", json!(2)), "bad_value"),
+            (with("value", json!(1)), "ok"),
+        ];
+        for (cmd, reason) in cases {
+            match check(cmd.clone(), None) {
+                Ok(_) => assert_eq!(reason, "ok", "{cmd}"),
+                Err(r) => {
+                    assert_eq!(r.reason, reason, "{cmd}: {}", r.error);
+                    assert!(
+                        !r.error.contains('\n') && !r.error.contains('\u{1b}'),
+                        "{}",
+                        r.error
+                    );
+                }
+            }
+        }
+        let mut z = with("device", serde_json::Value::Null);
+        z["zone"] = json!("south");
+        assert_eq!(check(z, None).unwrap_err().reason, "unknown_target");
+        let r = check(json!("x").to_string().repeat(2000).into(), None).unwrap_err();
+        assert_eq!(r.reason, "bad_command");
+    }
+
+    #[test]
+    fn with_a_key_only_a_fresh_valid_signature_passes() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let signed = |ts: &str, value: &str| {
+            let canonical = Signed {
+                prefix: "sitewarden/s/gw",
+                id: "c-1",
+                target: "device:gate-1",
+                point: "open",
+                value,
+                expires: "2026-12-03T15:04:00Z",
+                ts,
+            }
+            .canonical();
+            let mut c = base();
+            c["ts"] = json!(ts);
+            c["sig"] = json!(sign::sign(key, &canonical));
+            c
+        };
+        assert!(check(signed("2026-12-03T14:59:58Z", "true"), Some(key)).is_ok());
+        for c in [
+            base(),
+            signed("2026-12-03T14:59:58Z", "false"),
+            signed("2026-12-03T14:50:00Z", "true"),
+        ] {
+            assert_eq!(check(c, Some(key)).unwrap_err().reason, "bad_signature");
+        }
+        // Without a key a signature is not needed (and not checked).
+        assert!(check(base(), None).is_ok());
+    }
+}
