@@ -299,7 +299,8 @@ pub async fn serve_with_reload(
         Ok(_) => tracing::error!("shutdown: ingest thread failed"),
         Err(_) => tracing::error!("shutdown: ingest late; the raw ring keeps what it flushed"),
     }
-    // 3. Uplink.
+    // 3. Uplink, after the command answers still waiting for their batch are committed.
+    router.flush().await;
     uplink_stop.cancel();
     if let Err(e) = uplink_task.await {
         tracing::error!(error = %e, "shutdown: uplink task failed");
@@ -350,7 +351,7 @@ fn reload(path: &Path, current: &Site) -> Option<Arc<Site>> {
                 || kept != next.uplink
             {
                 tracing::warn!(
-                    "changes to [gateway], [buffer] or the uplink connection take effect at the next restart"
+                    "changes to [gateway], [buffer], [commands] or the uplink connection take effect at the next restart"
                 );
             }
             next.gateway = current.gateway.clone();

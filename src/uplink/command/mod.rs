@@ -170,6 +170,11 @@ impl Router {
         self.answers.refusal(CmdOutcome::refused(id, reason, error));
     }
 
+    /// Commits the answers waiting for their batch (at shutdown).
+    pub async fn flush(&self) {
+        self.answers.flush().await;
+    }
+
     fn current(&self) -> Arc<Routes> {
         Arc::clone(&self.routes.read().unwrap_or_else(|e| e.into_inner()))
     }
