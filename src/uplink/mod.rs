@@ -134,11 +134,13 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 backoff.reset();
                 session = Session::default();
                 tracing::info!(broker = %p.site.uplink.broker, "uplink connected");
-                let seq = online_seq.take();
-                publish_status(&client, &p, &topics, &mut session, "online", seq).await;
+                // Subscribe before `online`: the broker handles one connection's packets
+                // in order, so a platform that sees `online` can send commands at once.
                 if let Err(e) = client.try_subscribe(topics.cmd(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "cannot subscribe to commands");
                 }
+                let seq = online_seq.take();
+                publish_status(&client, &p, &topics, &mut session, "online", seq).await;
                 session.fill(&client, &p.outbox, window);
             }
             // Each written publish and each PUBACK frees room: top the channel up, so the
