@@ -228,6 +228,7 @@ fn turnstiles() -> Site {
             summary_interval: Duration::from_secs(60),
             inflight: 100,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 256 << 20,

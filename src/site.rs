@@ -59,6 +59,32 @@ pub struct Uplink {
     /// Publishes awaiting PUBACK at once (the replay window).
     pub inflight: u16,
     pub keep_alive: Duration,
+    /// `[commands]`: how `P/cmd` is bounded and authenticated.
+    pub commands: CommandPolicy,
+}
+
+/// `[commands]`: what a platform command must satisfy before it reaches a device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandPolicy {
+    /// The furthest ahead a command's `expires` may lie (default 5 min).
+    pub max_expiry: Duration,
+    /// Commands accepted per second, sustained (the token bucket's refill).
+    pub rate: f64,
+    /// Commands accepted at once (the token bucket's size).
+    pub burst: u32,
+    /// HMAC-SHA256 key; when set, every command must carry a valid `sig`.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for CommandPolicy {
+    fn default() -> Self {
+        CommandPolicy {
+            max_expiry: Duration::from_secs(300),
+            rate: 2.0,
+            burst: 20,
+            key_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

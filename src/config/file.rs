@@ -87,8 +87,14 @@ pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> F
     let (gateway, utc_offset) = gateway(&mut r, errors);
     r.finish(errors);
     let mut r = root.table("uplink", errors);
-    let uplink = uplink(&mut r, errors);
+    let mut uplink = uplink(&mut r, errors);
     r.finish(errors);
+    let mut r = root.table("commands", errors);
+    let commands = super::commands::read(&mut r, errors);
+    r.finish(errors);
+    if let Some(u) = uplink.as_mut() {
+        u.commands = commands;
+    }
     let mut r = root.table("buffer", errors);
     let buffer = buffer(&mut r, errors);
     r.finish(errors);
@@ -196,6 +202,7 @@ fn uplink(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Uplin
         summary_interval: summary_interval.map_or(DEFAULT_SUMMARY_INTERVAL, |v| v.v),
         inflight: inflight.map_or(DEFAULT_INFLIGHT, |v| v.v) as u16,
         keep_alive: keep_alive.map_or(DEFAULT_KEEP_ALIVE, |v| v.v),
+        commands: Default::default(),
     })
 }
 

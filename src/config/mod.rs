@@ -21,6 +21,7 @@
 //! lists them all, sorted by file and line. Nothing else in sitewarden reads TOML or
 //! the environment, and nothing here starts tasks or opens devices.
 
+mod commands;
 mod env;
 mod error;
 mod file;

@@ -302,3 +302,20 @@ fn errors_display_as_file_line_column_key_and_message() {
     let both = ConfigErrors(vec![e.clone(), e]);
     assert_eq!(both.to_string().lines().count(), 2);
 }
+
+#[test]
+fn commands_take_their_defaults_or_what_is_written() {
+    let site = load_text(BASE, &[]).expect("valid");
+    assert_eq!(site.uplink.commands, crate::site::CommandPolicy::default());
+    assert_eq!(site.uplink.commands.max_expiry, Duration::from_secs(300));
+    let text = format!(
+        "{BASE}\n[commands]\nmax_expiry = \"90s\"\nrate = 0.5\nburst = 3\nkey_file = \"/etc/sitewarden/commands.key\"\n"
+    );
+    let c = load_text(&text, &[]).expect("valid").uplink.commands;
+    assert_eq!(c.max_expiry, Duration::from_secs(90));
+    assert_eq!((c.rate, c.burst), (0.5, 3));
+    assert_eq!(
+        c.key_file,
+        Some(PathBuf::from("/etc/sitewarden/commands.key"))
+    );
+}

@@ -34,13 +34,73 @@ pub struct Status<'a> {
     pub started: String,
 }
 
+/// `P/cmd/result`: the head, the outcome, and `"repeat": true` when this answers a
+/// command id seen before (the first outcome, sent again; nothing was executed again).
 #[derive(Debug, Serialize)]
 pub struct CmdResult<'a> {
     #[serde(flatten)]
     pub head: Head,
-    pub id: &'a str,
+    #[serde(flatten)]
+    pub outcome: &'a CmdOutcome,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+}
+
+/// What became of one command. Also what the command log keeps of an id (as JSON), so
+/// a repeated id is answered with its first outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CmdOutcome {
+    pub id: String,
+    /// For a device command: written and read back holding the value. For a zone
+    /// command: every gate did.
     pub ok: bool,
-    pub error: Option<&'a str>,
+    pub error: Option<String>,
+    /// Why it was refused, as a word a platform can branch on (`expired`, `retained`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point: Option<String>,
+    /// The value the device held when read back after the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readback: Option<f64>,
+    /// Whether the device holds exactly what was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<bool>,
+    /// A zone command's gates, in config order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateOutcome>,
+}
+
+/// One gate of a zone command.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct GateOutcome {
+    pub device: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub readback: Option<f64>,
+    pub held: bool,
+}
+
+impl CmdOutcome {
+    /// A refusal: nothing was written.
+    pub fn refused(id: String, reason: &str, error: String) -> CmdOutcome {
+        CmdOutcome {
+            id,
+            ok: false,
+            error: Some(error),
+            reason: Some(reason.to_string()),
+            device: None,
+            zone: None,
+            point: None,
+            readback: None,
+            held: None,
+            gates: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -55,6 +115,21 @@ pub struct HealthReport {
     pub errors: Errors,
     pub dropped: Dropped,
     pub reconnects: Reconnects,
+    pub commands: Commands,
+}
+
+/// What became of `P/cmd` messages since the start.
+#[derive(Debug, Serialize)]
+pub struct Commands {
+    /// Carried out (written to at least one device).
+    pub executed: u64,
+    /// Refused for any reason (the ones below included).
+    pub rejected: u64,
+    pub retained: u64,
+    pub rate_limited: u64,
+    pub duplicate: u64,
+    /// Refusals not answered because a flood filled the answer queue.
+    pub unanswered: u64,
 }
 
 #[derive(Debug, Serialize)]

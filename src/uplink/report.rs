@@ -69,5 +69,13 @@ pub fn health(
             uplink: get(&h.uplink_reconnects),
             field: get(&h.field_reconnects),
         },
+        commands: super::payload::Commands {
+            executed: get(&h.commands_executed),
+            rejected: get(&h.commands_rejected),
+            retained: get(&h.commands_retained),
+            rate_limited: get(&h.commands_rate_limited),
+            duplicate: get(&h.commands_duplicate),
+            unanswered: get(&h.commands_unanswered),
+        },
     }
 }

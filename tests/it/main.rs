@@ -41,3 +41,6 @@ mod cli;
 
 // `sitewarden demo` (issue 5).
 mod demo;
+
+// P/cmd: retained, repeated, stale, forged, flooded and zone commands (issue 10).
+mod commands;

@@ -49,6 +49,14 @@ const CASES: &[Case] = &[
         &[("uplink.broker", None, "missing key `broker`")]),
     case("missing profile", &[("[[device]]\nid = \"gate-1\"\nprofile = \"turnstile\"\n", "[[device]] # gate\nid = \"gate-1\"\n")],
         &[("device[0].profile", Some("# gate"), "missing key `profile`")]),
+    // [commands].
+    case("command horizon beyond an hour", &[("", "\n[commands]\nmax_expiry = \"2h\"\n")],
+        &[("commands.max_expiry", Some("2h"), "must be from 1s to 1h")]),
+    case("command rate of zero", &[("", "\n[commands]\nrate = 0\n")],
+        &[("commands.rate", Some("rate = 0"), "out of range 0.01..=1000")]),
+    case("command burst of zero and a misspelt key", &[("", "\n[commands]\nburst = 0\nkey_fil = \"/k\"\n")],
+        &[("commands.burst", Some("burst = 0"), "out of range"),
+          ("commands.key_fil", Some("key_fil"), "unknown key `key_fil` (did you mean `key_file`?)")]),
     // Gateway and uplink values.
     case("site name with capitals and a space", &[("site = \"s\"", "site = \"Xi Tang\"")],
         &[("gateway.site", Some("Xi Tang"), "`Xi Tang` is not a valid name")]),

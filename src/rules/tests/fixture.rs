@@ -241,6 +241,7 @@ pub(crate) fn site() -> Site {
             summary_interval: Duration::from_secs(60),
             inflight: 16,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::decode::{decode_bit, decode_words, encode_words};
 use super::frame::{Answer, Request};
 use super::link::{CallError, Link};
-use super::plan::{Plan, Slot};
+use super::plan::{Plan, Read, Slot};
 use super::schedule::next_reconnect_delay;
 use crate::health::{Health, bump};
 use crate::reading::PollError;
@@ -171,13 +171,75 @@ impl<'a> Conn<'a> {
         device: &Device,
         point: &Point,
         value: f64,
-    ) -> Result<(), String> {
+    ) -> Result<Written, String> {
         let req = write_request(point, value)?;
         self.call(device.unit, &req)
             .await
-            .map(|_| ())
-            .map_err(|e| PollError::from(&e).to_string())
+            .map_err(|e| PollError::from(&e).to_string())?;
+        Ok(self.read_back(device, point, &req).await)
     }
+
+    /// Reads a point just written and compares what the device holds with what was sent,
+    /// register for register (so no float tolerance is involved).
+    async fn read_back(&mut self, device: &Device, point: &Point, sent: &Request) -> Written {
+        let (table, address, want): (Table, u16, Vec<u16>) = match sent {
+            Request::WriteCoil { address, on } => (Table::Coil, *address, vec![u16::from(*on)]),
+            Request::WriteRegister { address, value } => (Table::Holding, *address, vec![*value]),
+            Request::WriteRegisters { address, values } => {
+                (Table::Holding, *address, values.clone())
+            }
+            Request::Read(_) => unreachable!("write_request builds writes only"),
+        };
+        let count = want.len() as u16;
+        let read = Read {
+            table,
+            address,
+            count,
+        };
+        let answer = match self.call(device.unit, &Request::Read(read)).await {
+            Ok(a) => a,
+            Err(e) => {
+                return Written {
+                    readback: None,
+                    held: false,
+                    readback_error: Some(PollError::from(&e).to_string()),
+                };
+            }
+        };
+        let got: Vec<u16> = match &answer {
+            Answer::Bits(b) => b.iter().take(1).map(|&b| u16::from(b)).collect(),
+            Answer::Words(w) => w.clone(),
+            Answer::Written => Vec::new(),
+        };
+        let slot = Slot {
+            read: 0,
+            offset: 0,
+            len: if table.is_bits() { 1 } else { count },
+        };
+        match raw_of(point, slot, &answer) {
+            Ok(raw) => Written {
+                readback: Some(point.engineering(raw)),
+                held: got == want,
+                readback_error: None,
+            },
+            Err(e) => Written {
+                readback: None,
+                held: false,
+                readback_error: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// What a write found when it read the point back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// The engineering value the device holds now (None if the read-back failed).
+    pub readback: Option<f64>,
+    /// Whether the device holds exactly the registers (or bit) written.
+    pub held: bool,
+    /// Why the read-back failed, if it did.
+    pub readback_error: Option<String>,
 }
 
 /// Whether `e` means the device itself did not answer: silence, a broken link, or a

@@ -38,6 +38,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
             summary_interval: Duration::from_secs(60),
             inflight: 100,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,

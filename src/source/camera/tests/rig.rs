@@ -78,6 +78,7 @@ pub(super) fn site(
             summary_interval: Duration::from_secs(60),
             inflight: 10,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,

@@ -122,6 +122,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
             summary_interval: Duration::from_secs(60),
             inflight: 10,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,
@@ -204,7 +205,7 @@ impl Running {
         device: usize,
         point: usize,
         value: f64,
-    ) -> Result<(), String> {
+    ) -> Result<super::Written, String> {
         let (reply, rx) = oneshot::channel();
         let req = WriteRequest {
             device,

@@ -97,7 +97,8 @@ async fn writes_work_over_rtu() {
             vec![device("gate", 0, 5, 1000, vec![locked.clone()])],
         );
         let run = start(&site);
-        assert_eq!(run.write(0, 0, 0, 1.0).await, Ok(()));
+        let written = run.write(0, 0, 0, 1.0).await.expect("written");
+        assert_eq!((written.readback, written.held), (Some(1.0), true));
         let now = all
             .lock()
             .expect("sim lock")

@@ -260,12 +260,13 @@ async fn writes_round_trip_through_the_device() {
             vec![device("gate", 0, 1, 1000, points.clone())],
         );
         let run = start(&site);
-        // (point, value written, reply, raw value the device holds afterwards)
-        type Case = (usize, f64, Result<(), &'static str>, Option<f64>);
+        // (point, value written, reply (the value read back, held), raw value the device
+        // holds afterwards)
+        type Case = (usize, f64, Result<f64, &'static str>, Option<f64>);
         let cases: &[Case] = &[
-            (0, 1.0, Ok(()), Some(1.0)),
-            (1, -12.3, Ok(()), Some(-123.0)),
-            (2, 70_000.0, Ok(()), Some(70_000.0)),
+            (0, 1.0, Ok(1.0), Some(1.0)),
+            (1, -12.3, Ok(-12.3), Some(-123.0)),
+            (2, 70_000.0, Ok(70_000.0), Some(70_000.0)),
             (
                 1,
                 4000.0,
@@ -273,13 +274,13 @@ async fn writes_round_trip_through_the_device() {
                 Some(-123.0),
             ),
             (3, 1.0, Err("status is not writable"), Some(0.0)),
-            (0, 0.0, Ok(()), Some(0.0)),
+            (0, 0.0, Ok(0.0), Some(0.0)),
         ];
         for &(point, value, ref expected, raw) in cases {
             let got = run.write(0, 0, point, value).await;
             assert_eq!(
-                got,
-                expected.map_err(str::to_string),
+                got.map(|w| (w.readback, w.held)),
+                expected.map(|v| (Some(v), true)).map_err(str::to_string),
                 "write {value} to point {point}"
             );
             let now = all
