@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use crate::site::{
-    ConnectionKind, Device, Parity, Point, PointSource, RuleDef, RuleKind, Site, WordOrder,
-};
+use crate::site::{ConnectionKind, Device, Parity, Point, PointSource, RuleDef, RuleKind, Site};
 
 /// The whole listing, ending with a newline.
 pub fn render(site: &Site) -> String {
@@ -175,7 +173,7 @@ fn point(p: &Point) -> Vec<String> {
             table,
             address,
             ty,
-            word_order,
+            order,
         } => {
             let n = ty.registers();
             let place = if n > 1 {
@@ -188,11 +186,7 @@ fn point(p: &Point) -> Vec<String> {
             } else {
                 format!("{} {}", table.name(), address)
             };
-            let ty = match (n > 1, word_order) {
-                (true, WordOrder::HiFirst) => format!("{} hi-first", ty.name()),
-                (true, WordOrder::LoFirst) => format!("{} lo-first", ty.name()),
-                (false, _) => ty.name().to_string(),
-            };
+            let ty = ty.describe(*order);
             (place, ty)
         }
         PointSource::Json { pointer, filter } => {
@@ -421,12 +415,12 @@ mod tests {
             "camera-lan mqtt mqtt://192.168.10.5:1883, max payload 64.0 KiB 2 devices",
             "devices (12)",
             "gate-n1 (turnstile) on gate-lan, unit 1, every 1s, 3 reads per poll, zone north-entrance",
-            "entries input 0-1 u32 hi-first counter",
+            "entries input 0-1 u32 ABCD counter",
             "status input 4 u16 state",
             "open coil 0 bool command, writable",
             "gate-n3 (turnstile) on gate-lan, unit 3, every 1s, 3 reads per poll, reads skip gaps of up to 4 registers, zone north-entrance",
             "body_temp input 0 u16 ×0.01 °C gauge",
-            "level_m holding 0-1 f32 lo-first m gauge",
+            "level_m holding 0-1 f32 CDAB m gauge",
             "cam-bridge (camera) on camera-lan, heartbeat within 1m 30s, zone bridge",
             "events on cameras/cam-bridge/events, status on cameras/cam-bridge/status",
             "people_count json /count when /type=people_count people gauge",

@@ -25,6 +25,7 @@ mod env;
 mod error;
 mod file;
 mod format;
+mod order;
 mod profile;
 mod read;
 mod rule;

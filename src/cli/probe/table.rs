@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::reading::PollError;
 use crate::site::{
-    ConnectionKind, Device, Parity, Point, PointSource, PointType, Table, WordOrder,
+    ByteOrder, ConnectionKind, Device, Parity, Point, PointSource, PointType, Table,
 };
 use crate::source::modbus::plan;
 use crate::source::modbus::{PointReading, ReadOnce};
@@ -65,7 +65,7 @@ pub(super) fn render(device: &Device, read: &ReadOnce, took: Duration) -> String
             table,
             address,
             ty,
-            word_order,
+            order,
         } = &point.source
         else {
             continue;
@@ -83,7 +83,7 @@ pub(super) fn render(device: &Device, read: &ReadOnce, took: Duration) -> String
             point.name.clone(),
             table.name().to_string(),
             place,
-            type_name(*ty, *word_order),
+            type_name(*ty, *order),
             registers(*table, &reading.raw_registers),
             value(point, reading),
             point.kind.name().to_string(),
@@ -195,11 +195,6 @@ fn ms(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// `u16`, `u32 hi-first`, `f32 lo-first`: word order only where there are words to order.
-fn type_name(ty: PointType, order: WordOrder) -> String {
-    match (ty.registers() > 1, order) {
-        (true, WordOrder::HiFirst) => format!("{} hi-first", ty.name()),
-        (true, WordOrder::LoFirst) => format!("{} lo-first", ty.name()),
-        (false, _) => ty.name().to_string(),
-    }
+fn type_name(ty: PointType, order: ByteOrder) -> String {
+    ty.describe(order)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{EXAMPLE, load_text};
 use crate::config::{load_profile, shipped_profiles};
 use crate::site::{
-    ConnectionKind, Parity, PointKind, PointSource, PointType, RuleKind, Severity, Table, WordOrder,
+    ByteOrder, ConnectionKind, Parity, PointKind, PointSource, PointType, RuleKind, Severity, Table,
 };
 
 #[test]
@@ -107,7 +107,7 @@ type Row = (
     Table,
     u16,
     PointType,
-    WordOrder,
+    ByteOrder,
     f64,
     PointKind,
     bool,
@@ -118,7 +118,10 @@ fn shipped_profiles_match_the_spec_register_table() {
     use PointKind::*;
     use PointType::*;
     use Table::*;
-    use WordOrder::*;
+    #[allow(non_upper_case_globals)]
+    const HiFirst: ByteOrder = ByteOrder::ABCD;
+    #[allow(non_upper_case_globals)]
+    const LoFirst: ByteOrder = ByteOrder::CDAB;
     let spec: [(&str, &[Row]); 4] = [
         (
             "turnstile",
@@ -169,13 +172,13 @@ fn shipped_profiles_match_the_spec_register_table() {
                     table,
                     address,
                     ty,
-                    word_order,
+                    order,
                 } => (
                     leak(&p.name),
                     *table,
                     *address,
                     *ty,
-                    *word_order,
+                    *order,
                     p.scale,
                     p.kind,
                     p.writable,

@@ -194,7 +194,7 @@ pub(crate) fn no_answer(e: &PollError) -> bool {
 
 /// The raw value of `point` in the answer to its read.
 pub(crate) fn raw_of(point: &Point, slot: Slot, answer: &Answer) -> Result<f64, PollError> {
-    let PointSource::Modbus { ty, word_order, .. } = &point.source else {
+    let PointSource::Modbus { ty, order, .. } = &point.source else {
         return Err(PollError::Malformed(format!(
             "{} is not a modbus point",
             point.name
@@ -211,7 +211,7 @@ pub(crate) fn raw_of(point: &Point, slot: Slot, answer: &Answer) -> Result<f64, 
             let part = words
                 .get(from..to)
                 .ok_or_else(|| PollError::Malformed("answer shorter than the read".into()))?;
-            decode_words(*ty, *word_order, part).map_err(|e| PollError::Malformed(e.to_string()))
+            decode_words(*ty, *order, part).map_err(|e| PollError::Malformed(e.to_string()))
         }
         Answer::Written => Err(PollError::Malformed("a write answer to a read".into())),
     }
@@ -223,7 +223,7 @@ pub(crate) fn write_request(point: &Point, value: f64) -> Result<Request, String
         table,
         address,
         ty,
-        word_order,
+        order,
     } = &point.source
     else {
         return Err(format!("{} is not a modbus point", point.name));
@@ -246,7 +246,7 @@ pub(crate) fn write_request(point: &Point, value: f64) -> Result<Request, String
             } else {
                 *ty
             };
-            let mut words = encode_words(ty, *word_order, raw).map_err(|e| e.to_string())?;
+            let mut words = encode_words(ty, *order, raw).map_err(|e| e.to_string())?;
             Ok(if words.len() == 1 {
                 Request::WriteRegister {
                     address: *address,

@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use sitewarden::site::{Point, PointSource, PointType, Table, WordOrder};
+use sitewarden::site::{ByteOrder, Point, PointSource, PointType, Table};
 
 use super::fixture::{FAILING, PROFILES, PtyPair, Pymodbus, RS485_TH, close, device, head, tcp};
 use crate::support::daemon::run_cli;
@@ -66,7 +66,7 @@ fn mbpoll_point(link: &[String], p: &Point) -> (String, f64) {
         table,
         address,
         ty,
-        word_order,
+        order,
     } = &p.source
     else {
         panic!("{} is not a modbus point", p.name);
@@ -91,7 +91,7 @@ fn mbpoll_point(link: &[String], p: &Point) -> (String, f64) {
         .map(|h| h.trim_start_matches("0x").to_string())
         .collect();
     // mbpoll's 32-bit types: low word first by default, `-B` for high word first.
-    let raw = match (ty, word_order) {
+    let raw = match (ty, order) {
         (PointType::U16, _) => read("", 1)[0]
             .split(' ')
             .next()
@@ -109,7 +109,7 @@ fn mbpoll_point(link: &[String], p: &Point) -> (String, f64) {
                 ":float"
             };
             let mut args = link.to_vec();
-            if *order == WordOrder::HiFirst {
+            if *order == ByteOrder::ABCD {
                 args.push("-B".into());
             }
             mbpoll(&args, &format!("{t}{kind}"), *address, 1)

@@ -37,7 +37,7 @@ pub(super) fn point(
     table: Table,
     address: u16,
     ty: PointType,
-    order: WordOrder,
+    order: ByteOrder,
 ) -> Point {
     Point {
         name: name.into(),
@@ -45,7 +45,7 @@ pub(super) fn point(
             table,
             address,
             ty,
-            word_order: order,
+            order: order,
         },
         scale: 1.0,
         offset: 0.0,
@@ -232,7 +232,10 @@ impl Running {
 pub(super) fn every_type() -> Vec<(Point, f64)> {
     use PointType::*;
     use Table::*;
-    use WordOrder::*;
+    #[allow(non_upper_case_globals)]
+    const HiFirst: ByteOrder = ByteOrder::ABCD;
+    #[allow(non_upper_case_globals)]
+    const LoFirst: ByteOrder = ByteOrder::CDAB;
     vec![
         (point("coil", Coil, 0, Bool, HiFirst), 1.0),
         (point("coil_off", Coil, 1, Bool, HiFirst), 0.0),

@@ -48,14 +48,14 @@ async fn exceptions_are_reported_and_the_connection_kept() {
             Table::Holding,
             0,
             PointType::U16,
-            WordOrder::HiFirst,
+            ByteOrder::ABCD,
         );
         let missing = point(
             "missing",
             Table::Holding,
             9,
             PointType::U16,
-            WordOrder::HiFirst,
+            ByteOrder::ABCD,
         );
         let image = image_of(&[(hum.clone(), 455.0)]);
         let faults = Faults::default();
@@ -99,7 +99,7 @@ async fn a_silent_unit_times_out_and_is_rested() {
             Table::Holding,
             0,
             PointType::U16,
-            WordOrder::HiFirst,
+            ByteOrder::ABCD,
         );
         let faults = Faults::default();
         faults.set(1, Fault::Silent);
@@ -142,7 +142,7 @@ async fn dead_device_does_not_delay_other_connections() {
             Table::Holding,
             0,
             PointType::U16,
-            WordOrder::HiFirst,
+            ByteOrder::ABCD,
         );
         let image = image_of(&[(hum.clone(), 7.0)]);
         let faults = Faults::default();
@@ -192,13 +192,7 @@ async fn dead_device_does_not_delay_other_connections() {
 #[tokio::test]
 async fn a_late_reply_does_not_poison_the_next_request() {
     bounded(async {
-        let reg = point(
-            "value",
-            Table::Holding,
-            0,
-            PointType::U16,
-            WordOrder::HiFirst,
-        );
+        let reg = point("value", Table::Holding, 0, PointType::U16, ByteOrder::ABCD);
         let faults = Faults::default();
         faults.set(1, Fault::Slow(Duration::from_millis(250)));
         let all = units([
@@ -244,11 +238,11 @@ async fn a_late_reply_does_not_poison_the_next_request() {
 async fn writes_round_trip_through_the_device() {
     bounded(async {
         use PointType::*;
-        let mut open = point("open", Table::Coil, 0, Bool, WordOrder::HiFirst);
-        let mut setpoint = point("setpoint", Table::Holding, 0, I16, WordOrder::HiFirst);
+        let mut open = point("open", Table::Coil, 0, Bool, ByteOrder::ABCD);
+        let mut setpoint = point("setpoint", Table::Holding, 0, I16, ByteOrder::ABCD);
         setpoint.scale = 0.1;
-        let mut total = point("total", Table::Holding, 1, U32, WordOrder::LoFirst);
-        let status = point("status", Table::Input, 0, U16, WordOrder::HiFirst);
+        let mut total = point("total", Table::Holding, 1, U32, ByteOrder::CDAB);
+        let status = point("status", Table::Input, 0, U16, ByteOrder::ABCD);
         for p in [&mut open, &mut setpoint, &mut total] {
             p.writable = true;
         }
@@ -301,20 +295,8 @@ async fn writes_round_trip_through_the_device() {
 #[tokio::test]
 async fn read_once_shows_registers_values_and_errors() {
     bounded(async {
-        let level = point(
-            "level",
-            Table::Holding,
-            0,
-            PointType::F32,
-            WordOrder::LoFirst,
-        );
-        let missing = point(
-            "missing",
-            Table::Input,
-            0,
-            PointType::U16,
-            WordOrder::HiFirst,
-        );
+        let level = point("level", Table::Holding, 0, PointType::F32, ByteOrder::CDAB);
+        let missing = point("missing", Table::Input, 0, PointType::U16, ByteOrder::ABCD);
         let faults = Faults::default();
         let (address, _server) = sim_tcp(
             units([(1, image_of(&[(level.clone(), 1.5)]))]),
@@ -370,7 +352,7 @@ async fn a_stopped_server_is_reconnected_when_it_returns() {
             Table::Holding,
             0,
             PointType::U16,
-            WordOrder::HiFirst,
+            ByteOrder::ABCD,
         );
         let all = units([(1, image_of(&[(hum.clone(), 5.0)]))]);
         let (address, server) = sim_tcp(Arc::clone(&all), Faults::default()).await;
