@@ -15,6 +15,7 @@
 mod daemon;
 mod faults;
 mod fixture;
+mod layouts;
 mod mbpoll;
 mod proxy;
 mod values;
