@@ -102,6 +102,18 @@ pub enum ConnectionKind {
         stop_bits: u8,
         timeout: Duration,
     },
+    /// An RS485 bus behind a serial device server in transparent mode: raw RTU frames
+    /// (CRC, no MBAP header) on a TCP socket. Paced as the far serial line: `baud` and
+    /// the character format give the inter-frame silence.
+    ModbusRtuOverTcp {
+        /// `host:port` as written; resolved at connect time.
+        address: String,
+        baud: u32,
+        parity: Parity,
+        data_bits: u8,
+        stop_bits: u8,
+        timeout: Duration,
+    },
     /// A broker on the site LAN that cameras publish to.
     Mqtt {
         broker: BrokerUrl,
@@ -112,11 +124,34 @@ pub enum ConnectionKind {
     },
 }
 
+impl ConnectionKind {
+    /// The per-request timeout of a Modbus connection (None for mqtt).
+    pub fn timeout(&self) -> Option<Duration> {
+        match self {
+            ConnectionKind::ModbusTcp { timeout, .. }
+            | ConnectionKind::ModbusRtu { timeout, .. }
+            | ConnectionKind::ModbusRtuOverTcp { timeout, .. } => Some(*timeout),
+            ConnectionKind::Mqtt { .. } => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parity {
     None,
     Even,
     Odd,
+}
+
+impl Parity {
+    /// N, E or O, as in 8N1.
+    pub fn letter(self) -> char {
+        match self {
+            Parity::None => 'N',
+            Parity::Even => 'E',
+            Parity::Odd => 'O',
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

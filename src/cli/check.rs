@@ -64,6 +64,21 @@ pub fn render(site: &Site) -> String {
                 );
                 ("modbus-rtu", detail)
             }
+            ConnectionKind::ModbusRtuOverTcp {
+                address,
+                baud,
+                parity,
+                data_bits,
+                stop_bits,
+                timeout,
+            } => (
+                "modbus-rtu-over-tcp",
+                format!(
+                    "{address} (serial line {baud} {data_bits}{}{stop_bits}), timeout {}",
+                    parity.letter(),
+                    dur(*timeout)
+                ),
+            ),
             ConnectionKind::Mqtt {
                 broker,
                 username,

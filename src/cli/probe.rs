@@ -233,7 +233,9 @@ fn with_port(address: &str) -> String {
 
 fn set_timeout(kind: &mut ConnectionKind, t: Duration) {
     match kind {
-        ConnectionKind::ModbusTcp { timeout, .. } | ConnectionKind::ModbusRtu { timeout, .. } => {
+        ConnectionKind::ModbusTcp { timeout, .. }
+        | ConnectionKind::ModbusRtu { timeout, .. }
+        | ConnectionKind::ModbusRtuOverTcp { timeout, .. } => {
             *timeout = t;
         }
         ConnectionKind::Mqtt { .. } => {}

@@ -216,9 +216,10 @@ fn buffer(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Buffer {
     }
 }
 
-const CONNECTION_TYPES: [(&str, Kind); 3] = [
+const CONNECTION_TYPES: [(&str, Kind); 4] = [
     ("modbus-tcp", Kind::Tcp),
     ("modbus-rtu", Kind::Rtu),
+    ("modbus-rtu-over-tcp", Kind::RtuOverTcp),
     ("mqtt", Kind::Mqtt),
 ];
 
@@ -226,6 +227,7 @@ const CONNECTION_TYPES: [(&str, Kind); 3] = [
 enum Kind {
     Tcp,
     Rtu,
+    RtuOverTcp,
     Mqtt,
 }
 
@@ -238,6 +240,8 @@ const PARITIES: [(&str, Parity); 3] = [
 /// Keys that belong to one connection type only.
 const TCP_KEYS: [&str; 1] = ["address"];
 const RTU_KEYS: [&str; 5] = ["port", "baud", "parity", "data_bits", "stop_bits"];
+/// The serial line's settings a serial device server's far side runs at.
+const LINE_KEYS: [&str; 4] = ["baud", "parity", "data_bits", "stop_bits"];
 const MQTT_KEYS: [&str; 4] = ["broker", "username", "password_file", "max_payload_bytes"];
 
 fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<ConnectionFile> {
@@ -250,6 +254,7 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
         Some(Kind::Tcp) => {
             let why = "to a modbus-tcp connection";
             r.not_here(&RTU_KEYS, why, errors);
+            r.not_here(&LINE_KEYS, why, errors);
             r.not_here(&MQTT_KEYS, why, errors);
             let address = r.required("address", errors, Reader::get::<String>);
             let address = check(address, errors, |s| parse_address(s));
@@ -271,6 +276,26 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
             let timeout = positive(r.duration("timeout", errors), errors);
             port.map(|p| ConnectionKind::ModbusRtu {
                 port: p.v,
+                baud: baud.map_or(DEFAULT_BAUD, |v| v.v) as u32,
+                parity: parity.map_or(Parity::None, |v| v.v),
+                data_bits: data_bits.map_or(8, |v| v.v) as u8,
+                stop_bits: stop_bits.map_or(1, |v| v.v) as u8,
+                timeout: timeout.map_or(DEFAULT_RTU_TIMEOUT, |v| v.v),
+            })
+        }
+        Some(Kind::RtuOverTcp) => {
+            let why = "to a modbus-rtu-over-tcp connection (it has an address, not a port)";
+            r.not_here(&["port"], why, errors);
+            r.not_here(&MQTT_KEYS, why, errors);
+            let address = r.required("address", errors, Reader::get::<String>);
+            let address = check(address, errors, |s| parse_address(s));
+            let baud = r.int_in("baud", 1..=4_000_000, errors);
+            let parity = r.choice("parity", "parity", &PARITIES, errors);
+            let data_bits = r.int_in("data_bits", 5..=8, errors);
+            let stop_bits = r.int_in("stop_bits", 1..=2, errors);
+            let timeout = positive(r.duration("timeout", errors), errors);
+            address.map(|a| ConnectionKind::ModbusRtuOverTcp {
+                address: a.v,
                 baud: baud.map_or(DEFAULT_BAUD, |v| v.v) as u32,
                 parity: parity.map_or(Parity::None, |v| v.v),
                 data_bits: data_bits.map_or(8, |v| v.v) as u8,

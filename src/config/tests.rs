@@ -96,6 +96,27 @@ fn line_of(text: &str, needle: &str) -> usize {
 }
 
 #[test]
+fn an_rtu_over_tcp_connection_takes_an_address_and_the_far_line_settings() {
+    let text = edit(&[(
+        "",
+        "\n[[connection]]\nname = \"dtu\"\ntype = \"modbus-rtu-over-tcp\"\naddress = \"10.0.0.7:4001\"\n\
+         baud = 19200\nparity = \"even\"\n",
+    )]);
+    let site = load_text(&text, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        site.connections[2].kind,
+        ConnectionKind::ModbusRtuOverTcp {
+            address: "10.0.0.7:4001".into(),
+            baud: 19_200,
+            parity: Parity::Even,
+            data_bits: 8,
+            stop_bits: 1,
+            timeout: Duration::from_secs(1),
+        }
+    );
+}
+
+#[test]
 fn defaults_fill_every_key_left_out() {
     let text = edit(&[
         ("id = \"gw\"", "id = \"gw\"\nutc_offset = \"-05:00\""),

@@ -18,4 +18,5 @@ mod fixture;
 mod layouts;
 mod mbpoll;
 mod proxy;
+mod rtu_over_tcp;
 mod values;

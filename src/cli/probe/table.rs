@@ -36,6 +36,18 @@ pub(super) fn header(kind: &ConnectionKind, device: &Device) -> String {
                 ms(*timeout)
             )
         }
+        ConnectionKind::ModbusRtuOverTcp {
+            address,
+            baud,
+            parity,
+            data_bits,
+            stop_bits,
+            timeout,
+        } => format!(
+            "modbus-rtu-over-tcp {address} (serial line {baud} {data_bits}{}{stop_bits}), timeout {}",
+            parity.letter(),
+            ms(*timeout)
+        ),
         ConnectionKind::Mqtt { broker, .. } => format!("mqtt {broker}"),
     };
     format!(

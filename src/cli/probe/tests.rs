@@ -10,7 +10,7 @@ fn point(name: &str, table: Table, address: u16, ty: PointType, order: ByteOrder
             table,
             address,
             ty,
-            order: order,
+            order,
         },
         scale: 1.0,
         offset: 0.0,

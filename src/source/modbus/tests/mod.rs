@@ -45,7 +45,7 @@ pub(super) fn point(
             table,
             address,
             ty,
-            order: order,
+            order,
         },
         scale: 1.0,
         offset: 0.0,
