@@ -75,6 +75,8 @@ pub(crate) enum Link {
 
 pub(crate) struct TcpLink {
     stream: TcpStream,
+    /// `host:port` as configured, to name the peer in errors.
+    peer: String,
     timeout: Duration,
     /// The last transaction id sent; answers must carry it.
     tid: u16,
@@ -104,6 +106,7 @@ impl Link {
                 let stream = connect_tcp(address, *t).await?;
                 Ok(Link::Tcp(TcpLink {
                     stream,
+                    peer: address.clone(),
                     timeout: *t,
                     tid: 0,
                     buf: [0; MAX_ADU],
@@ -254,7 +257,12 @@ impl TcpLink {
         self.stream.write_all(&self.buf[..n]).await?;
         let mut header = [0u8; MBAP_LEN];
         self.stream.read_exact(&mut header).await?;
-        let len = check_mbap(&header, self.tid, unit)?;
+        let len = check_mbap(&header, self.tid, unit).map_err(|e| match e {
+            FrameError::Desync(m) if m.starts_with("answered") => {
+                FrameError::Desync(format!("the peer at {} {m}", self.peer))
+            }
+            other => other,
+        })?;
         self.stream.read_exact(&mut self.buf[..len]).await?;
         Ok(req.parse_answer(&self.buf[..len])?)
     }

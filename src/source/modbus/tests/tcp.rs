@@ -380,3 +380,60 @@ async fn a_stopped_server_is_reconnected_when_it_returns() {
     })
     .await;
 }
+
+/// Serves one connection: reads what comes, answers `reply` once, then holds the socket.
+async fn answer_once_with(reply: &'static [u8]) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        s.read(&mut buf).await.expect("the request");
+        s.write_all(reply).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    (address, task)
+}
+
+#[tokio::test]
+async fn a_web_server_on_the_modbus_port_is_named_as_not_modbus() {
+    bounded(async {
+        let cases: [(&[u8], &str); 3] = [
+            (
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+                "answered with something that is not Modbus — HTTP?",
+            ),
+            (b"SSH-2.0-OpenSSH_9.2\r\n", "not Modbus — SSH?"),
+            // An RTU answer (unit 1, FC3, 2 bytes, CRC) from a serial server in
+            // transparent mode: its bytes 2 and 3 read as protocol id 0x0201.
+            (
+                &[0x01, 0x03, 0x02, 0x01, 0xC7, 0xF9, 0xF6],
+                "protocol id 513, not Modbus TCP — a serial device server sending raw RTU? \
+                 then use type = \"modbus-rtu-over-tcp\"",
+            ),
+        ];
+        for (reply, want) in cases {
+            let (address, server) = answer_once_with(reply).await;
+            let p = point(
+                "humidity",
+                Table::Holding,
+                0,
+                PointType::U16,
+                ByteOrder::ABCD,
+            );
+            let dev = device("th", 0, 1, 1000, vec![p]);
+            let kind = tcp(&address, 500).kind;
+            let got = read_once(&kind, &dev).await.expect("connects");
+            let Some(PollError::Malformed(text)) = &got.points[0].error else {
+                panic!("{address}: {:?}", got.points[0]);
+            };
+            assert!(
+                text.starts_with(&format!("the peer at {address} ")) && text.contains(want),
+                "{text}"
+            );
+            server.abort();
+        }
+    })
+    .await;
+}
