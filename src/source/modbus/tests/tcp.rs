@@ -389,7 +389,8 @@ async fn answer_once_with(reply: &'static [u8]) -> (String, tokio::task::JoinHan
     let task = tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
         let mut buf = [0u8; 64];
-        s.read(&mut buf).await.expect("the request");
+        let n = s.read(&mut buf).await.expect("the request");
+        assert!(n > 0, "a request arrived");
         s.write_all(reply).await.unwrap();
         tokio::time::sleep(Duration::from_secs(2)).await;
     });
