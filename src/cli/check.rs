@@ -393,11 +393,18 @@ fn time_of_day(d: Duration) -> String {
     format!("{:02}:{:02}", s / 3600 % 24, s / 60 % 60)
 }
 
-/// `sitewarden check`: validate, list, exit 1 on error.
+/// `sitewarden check`: validate, list, warn, exit 1 on error (warnings do not fail).
 pub fn main(config: &std::path::Path) -> anyhow::Result<()> {
     let site = super::load_site(config)?;
     print!("{}", render(&site));
-    println!("{}: ok", config.display());
+    let warnings = crate::config::warnings(&site);
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+    match warnings.len() {
+        0 => println!("{}: ok", config.display()),
+        n => println!("{}: ok, {n} warning(s)", config.display()),
+    }
     Ok(())
 }
 

@@ -30,6 +30,7 @@ mod profile;
 mod read;
 mod rule;
 mod validate;
+mod warn;
 
 #[cfg(test)]
 mod tests;
@@ -39,6 +40,7 @@ use std::path::{Path, PathBuf};
 use toml::de::DeTable;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use warn::warnings;
 
 use crate::site::{Point, Site};
 use error::Source;

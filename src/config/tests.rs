@@ -5,6 +5,7 @@ mod env;
 mod errors;
 mod profiles;
 mod shipped;
+mod warnings;
 
 use std::path::PathBuf;
 use std::time::Duration;
