@@ -93,6 +93,8 @@ pub enum ConnectionKind {
         /// `host:port` as written; resolved at connect time.
         address: String,
         timeout: Duration,
+        /// Quiet time between the end of one exchange and the next request.
+        min_gap: Duration,
     },
     ModbusRtu {
         port: PathBuf,
@@ -101,6 +103,8 @@ pub enum ConnectionKind {
         data_bits: u8,
         stop_bits: u8,
         timeout: Duration,
+        /// Quiet time between the end of one exchange and the next request.
+        min_gap: Duration,
     },
     /// An RS485 bus behind a serial device server in transparent mode: raw RTU frames
     /// (CRC, no MBAP header) on a TCP socket. Paced as the far serial line: `baud` and
@@ -113,6 +117,8 @@ pub enum ConnectionKind {
         data_bits: u8,
         stop_bits: u8,
         timeout: Duration,
+        /// Quiet time between the end of one exchange and the next request.
+        min_gap: Duration,
     },
     /// A broker on the site LAN that cameras publish to.
     Mqtt {
@@ -132,6 +138,16 @@ impl ConnectionKind {
             | ConnectionKind::ModbusRtu { timeout, .. }
             | ConnectionKind::ModbusRtuOverTcp { timeout, .. } => Some(*timeout),
             ConnectionKind::Mqtt { .. } => None,
+        }
+    }
+
+    /// The configured quiet time between requests (zero for mqtt).
+    pub fn min_gap(&self) -> Duration {
+        match self {
+            ConnectionKind::ModbusTcp { min_gap, .. }
+            | ConnectionKind::ModbusRtu { min_gap, .. }
+            | ConnectionKind::ModbusRtuOverTcp { min_gap, .. } => *min_gap,
+            ConnectionKind::Mqtt { .. } => Duration::ZERO,
         }
     }
 }

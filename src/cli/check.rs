@@ -40,7 +40,9 @@ pub fn render(site: &Site) -> String {
     out.push_str(&format!("\nconnections ({})\n", site.connections.len()));
     let rows = site.connections.iter().map(|c| {
         let (kind, detail) = match &c.kind {
-            ConnectionKind::ModbusTcp { address, timeout } => (
+            ConnectionKind::ModbusTcp {
+                address, timeout, ..
+            } => (
                 "modbus-tcp",
                 format!("{address}, timeout {}", dur(*timeout)),
             ),
@@ -51,6 +53,7 @@ pub fn render(site: &Site) -> String {
                 data_bits,
                 stop_bits,
                 timeout,
+                ..
             } => {
                 let p = match parity {
                     Parity::None => 'N',
@@ -71,6 +74,7 @@ pub fn render(site: &Site) -> String {
                 data_bits,
                 stop_bits,
                 timeout,
+                ..
             } => (
                 "modbus-rtu-over-tcp",
                 format!(

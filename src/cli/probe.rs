@@ -154,6 +154,7 @@ fn ad_hoc(args: &ProbeArgs) -> Result<(ConnectionKind, Device), String> {
         (Some(address), None) => ConnectionKind::ModbusTcp {
             address: with_port(address),
             timeout: args.timeout.unwrap_or(DEFAULT_TCP_TIMEOUT),
+            min_gap: Duration::ZERO,
         },
         (None, Some(port)) => ConnectionKind::ModbusRtu {
             port: port.clone(),
@@ -166,6 +167,7 @@ fn ad_hoc(args: &ProbeArgs) -> Result<(ConnectionKind, Device), String> {
             data_bits: 8,
             stop_bits: args.stop_bits,
             timeout: args.timeout.unwrap_or(DEFAULT_SERIAL_TIMEOUT),
+            min_gap: Duration::ZERO,
         },
         _ => return Err("give a device id, or --tcp or --serial".into()),
     };

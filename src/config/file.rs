@@ -244,12 +244,43 @@ const RTU_KEYS: [&str; 5] = ["port", "baud", "parity", "data_bits", "stop_bits"]
 const LINE_KEYS: [&str; 4] = ["baud", "parity", "data_bits", "stop_bits"];
 const MQTT_KEYS: [&str; 4] = ["broker", "username", "password_file", "max_payload_bytes"];
 
+/// `min_gap` (quiet time between requests) and `max_inflight` (requests outstanding at
+/// once). sitewarden sends one request at a time on a connection, so `max_inflight`
+/// takes only 1: it is accepted so that a site can say so, and anything else is refused
+/// rather than silently not honoured.
+fn pacing(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Duration {
+    let gap = check(r.duration("min_gap", errors), errors, |&d| {
+        if d > Duration::from_secs(10) {
+            Err(format!("{d:?} between requests is more than the 10s limit"))
+        } else {
+            Ok(d)
+        }
+    });
+    if let Some(n) = r.get::<i64>("max_inflight", errors)
+        && n.v != 1
+    {
+        errors.push(n.loc.error(format!(
+            "max_inflight = {}: sitewarden sends one request at a time on a connection, \
+             only 1 is supported (for more in parallel, use more connections to different \
+             converters)",
+            n.v
+        )));
+    }
+    gap.map_or(Duration::ZERO, |g| g.v)
+}
+
 fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<ConnectionFile> {
     let name = r.required("name", errors, Reader::name);
     let kind = r.required("type", errors, |r, k, e| {
         r.choice(k, "connection type", &CONNECTION_TYPES, e)
     });
     let before = errors.len();
+    let is_modbus = kind.as_ref().is_some_and(|k| k.v != Kind::Mqtt);
+    let min_gap = if is_modbus {
+        pacing(r, errors)
+    } else {
+        Duration::ZERO
+    };
     let kind = match kind.map(|k| k.v) {
         Some(Kind::Tcp) => {
             let why = "to a modbus-tcp connection";
@@ -262,6 +293,7 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
             address.map(|a| ConnectionKind::ModbusTcp {
                 address: a.v,
                 timeout: timeout.map_or(DEFAULT_TCP_TIMEOUT, |v| v.v),
+                min_gap,
             })
         }
         Some(Kind::Rtu) => {
@@ -281,6 +313,7 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
                 data_bits: data_bits.map_or(8, |v| v.v) as u8,
                 stop_bits: stop_bits.map_or(1, |v| v.v) as u8,
                 timeout: timeout.map_or(DEFAULT_RTU_TIMEOUT, |v| v.v),
+                min_gap,
             })
         }
         Some(Kind::RtuOverTcp) => {
@@ -301,13 +334,14 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
                 data_bits: data_bits.map_or(8, |v| v.v) as u8,
                 stop_bits: stop_bits.map_or(1, |v| v.v) as u8,
                 timeout: timeout.map_or(DEFAULT_RTU_TIMEOUT, |v| v.v),
+                min_gap,
             })
         }
         Some(Kind::Mqtt) => {
             let why = "to an mqtt connection";
             r.not_here(&TCP_KEYS, why, errors);
             r.not_here(&RTU_KEYS, why, errors);
-            r.not_here(&["timeout"], why, errors);
+            r.not_here(&["timeout", "min_gap", "max_inflight"], why, errors);
             let broker = r.required("broker", errors, Reader::get::<String>);
             let broker = check(broker, errors, |s| parse_broker(s));
             let username = r.get::<String>("username", errors).map(|v| v.v);

@@ -113,6 +113,7 @@ fn an_rtu_over_tcp_connection_takes_an_address_and_the_far_line_settings() {
             data_bits: 8,
             stop_bits: 1,
             timeout: Duration::from_secs(1),
+            min_gap: Duration::ZERO,
         }
     );
 }
@@ -175,7 +176,8 @@ fn defaults_fill_every_key_left_out() {
         site.connections[0].kind,
         ConnectionKind::ModbusTcp {
             address: "127.0.0.1:502".into(),
-            timeout: Duration::from_millis(500)
+            timeout: Duration::from_millis(500),
+            min_gap: Duration::ZERO,
         }
     );
     assert!(matches!(
@@ -194,6 +196,7 @@ fn defaults_fill_every_key_left_out() {
             data_bits: 8,
             stop_bits: 1,
             timeout: Duration::from_secs(1),
+            min_gap: Duration::ZERO,
         }
     );
     let gate = &site.devices[0];

@@ -1,7 +1,10 @@
 //! Warnings `check` prints about a valid site: things that load but are probably not
 //! what the installer meant. Pure: a `Site` in, lines out; nothing is refused.
 //!
-//! The one warning so far is the classic 1-based / "4xxxx" register address. Manuals
+//! Two Modbus connections to one address are warned about: each keeps its own requests
+//! one at a time, but together they put two in flight on the converter's bus.
+//!
+//! The other warning is the classic 1-based / "4xxxx" register address. Manuals
 //! list holding register 0 as 40001 (input register 0 as 30001), or number registers
 //! from 1; the protocol address is 0-based. A holding address from 40001 up (an input
 //! address from 30001 to 39999), or an address one above where a shipped profile of the
@@ -10,13 +13,13 @@
 use std::collections::BTreeSet;
 
 use super::profile;
-use crate::site::{Point, PointSource, Site, Table};
+use crate::site::{ConnectionKind, Point, PointSource, Site, Table};
 
 /// One line per suspicious point, per profile (a profile used by many devices is
-/// warned about once).
+/// warned about once), and per pair of connections that reach one converter.
 pub fn warnings(site: &Site) -> Vec<String> {
     let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
+    let mut out = shared_converters(site);
     for d in &site.devices {
         if !seen.insert(d.profile.as_str()) {
             continue;
@@ -29,6 +32,35 @@ pub fn warnings(site: &Site) -> Vec<String> {
         }
     }
     out
+}
+
+/// Two connections to one address are two requests in flight on the bus behind it:
+/// each connection keeps its own requests one at a time, not the other's.
+fn shared_converters(site: &Site) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, a) in site.connections.iter().enumerate() {
+        for b in &site.connections[i + 1..] {
+            if let (Some(x), Some(y)) = (tcp_address(&a.kind), tcp_address(&b.kind))
+                && x == y
+            {
+                out.push(format!(
+                    "connections `{}` and `{}` both reach {x}: the converter behind it gets \
+                     their requests at the same time; put its devices on one connection so \
+                     that its bus has one request in flight",
+                    a.name, b.name
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn tcp_address(kind: &ConnectionKind) -> Option<&str> {
+    match kind {
+        ConnectionKind::ModbusTcp { address, .. }
+        | ConnectionKind::ModbusRtuOverTcp { address, .. } => Some(address),
+        _ => None,
+    }
 }
 
 /// The points of the shipped profile called `name`, if there is one.

@@ -14,7 +14,9 @@ use crate::source::modbus::{PointReading, ReadOnce};
 /// The first line: what is probed, where.
 pub(super) fn header(kind: &ConnectionKind, device: &Device) -> String {
     let link = match kind {
-        ConnectionKind::ModbusTcp { address, timeout } => {
+        ConnectionKind::ModbusTcp {
+            address, timeout, ..
+        } => {
             format!("modbus-tcp {address}, timeout {}", ms(*timeout))
         }
         ConnectionKind::ModbusRtu {
@@ -24,6 +26,7 @@ pub(super) fn header(kind: &ConnectionKind, device: &Device) -> String {
             data_bits,
             stop_bits,
             timeout,
+            ..
         } => {
             let p = match parity {
                 Parity::None => 'N',
@@ -43,6 +46,7 @@ pub(super) fn header(kind: &ConnectionKind, device: &Device) -> String {
             data_bits,
             stop_bits,
             timeout,
+            ..
         } => format!(
             "modbus-rtu-over-tcp {address} (serial line {baud} {data_bits}{}{stop_bits}), timeout {}",
             parity.letter(),

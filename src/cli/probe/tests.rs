@@ -141,6 +141,7 @@ fn the_header_names_device_unit_and_link() {
     let tcp = ConnectionKind::ModbusTcp {
         address: "127.0.0.1:5020".into(),
         timeout: Duration::from_millis(500),
+        min_gap: Duration::ZERO,
     };
     assert_eq!(
         header(&tcp, &d),
@@ -153,6 +154,7 @@ fn the_header_names_device_unit_and_link() {
         data_bits: 8,
         stop_bits: 1,
         timeout: Duration::from_secs(1),
+        min_gap: Duration::ZERO,
     };
     assert_eq!(
         header(&rtu, &d),

@@ -41,7 +41,7 @@ fn the_example_site_loads_with_every_device_rule_and_default() {
     assert_eq!(gate.points.len(), 7);
     let kiosk = &site.devices[site.device_index("kiosk-s1").unwrap()];
     assert!(matches!(&site.connections[kiosk.connection].kind,
-        ConnectionKind::ModbusTcp { address, timeout } if address == "192.168.10.32:502" && *timeout == Duration::from_millis(500)));
+        ConnectionKind::ModbusTcp { address, timeout, .. } if address == "192.168.10.32:502" && *timeout == Duration::from_millis(500)));
     let river = &site.devices[site.device_index("river-level").unwrap()];
     assert!(matches!(&site.connections[river.connection].kind,
         ConnectionKind::ModbusRtu { baud: 19200, parity: Parity::Even, data_bits: 8, stop_bits: 1, timeout, .. } if *timeout == Duration::from_secs(1)));

@@ -62,3 +62,20 @@ fn the_shipped_profiles_give_no_warning() {
     let site = load_from(BASE, "sitewarden.toml", &[], &[]).unwrap();
     assert_eq!(crate::config::warnings(&site), Vec::<String>::new());
 }
+
+#[test]
+fn two_connections_to_one_converter_are_warned_about() {
+    let text = format!(
+        "{BASE}\n[[connection]]\nname = \"lan-2\"\ntype = \"modbus-rtu-over-tcp\"\naddress = \"127.0.0.1\"\n"
+    );
+    let site = load_from(&text, "sitewarden.toml", &[], &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        crate::config::warnings(&site),
+        vec![
+            "connections `lan` and `lan-2` both reach 127.0.0.1:502: the converter behind it gets \
+             their requests at the same time; put its devices on one connection so that its bus \
+             has one request in flight"
+                .to_string()
+        ]
+    );
+}

@@ -28,6 +28,8 @@ pub(crate) struct Conn<'a> {
     retry_at: Option<Instant>,
     delay: Option<Duration>,
     last_open_error: String,
+    /// When the last exchange ended, for the connection's `min_gap`.
+    last_exchange: Option<Instant>,
     /// Requests sent so far (for `read_once`'s report).
     pub(crate) requests: usize,
 }
@@ -42,6 +44,7 @@ impl<'a> Conn<'a> {
             retry_at: None,
             delay: None,
             last_open_error: String::new(),
+            last_exchange: None,
             requests: 0,
         }
     }
@@ -88,7 +91,17 @@ impl<'a> Conn<'a> {
         let Some(link) = self.link.as_mut() else {
             return Err(CallError::Transport("not connected".into()));
         };
+        // Requests are one at a time on a connection (never two in flight on a
+        // converter's bus); `min_gap` adds quiet time for converters and old meters that
+        // drop a request arriving right after an answer.
+        let gap = self.kind.min_gap();
+        if let Some(last) = self.last_exchange
+            && !gap.is_zero()
+        {
+            tokio::time::sleep_until(last + gap).await;
+        }
         let result = link.call(unit, req).await;
+        self.last_exchange = Some(Instant::now());
         if let Err(e) = &result {
             if link.must_reopen(e) {
                 self.link = None;

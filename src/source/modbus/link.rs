@@ -102,6 +102,7 @@ impl Link {
             ConnectionKind::ModbusTcp {
                 address,
                 timeout: t,
+                ..
             } => {
                 let stream = connect_tcp(address, *t).await?;
                 Ok(Link::Tcp(TcpLink {
@@ -119,6 +120,7 @@ impl Link {
                 data_bits,
                 stop_bits,
                 timeout: t,
+                ..
             } => {
                 let port_stream =
                     open_serial_waiting(port, *baud, *parity, *data_bits, *stop_bits, *t).await?;
@@ -139,6 +141,7 @@ impl Link {
                 data_bits,
                 stop_bits,
                 timeout: t,
+                ..
             } => {
                 let stream = connect_tcp(address, *t).await?;
                 let char_time = char_time(*baud, *parity, *data_bits, *stop_bits);

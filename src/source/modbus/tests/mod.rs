@@ -82,6 +82,7 @@ pub(super) fn tcp(address: &str, timeout_ms: u64) -> Connection {
         kind: ConnectionKind::ModbusTcp {
             address: address.into(),
             timeout: Duration::from_millis(timeout_ms),
+            min_gap: Duration::ZERO,
         },
     }
 }
@@ -96,6 +97,7 @@ pub(super) fn rtu(port: PathBuf, timeout_ms: u64) -> Connection {
             data_bits: 8,
             stop_bits: 1,
             timeout: Duration::from_millis(timeout_ms),
+            min_gap: Duration::ZERO,
         },
     }
 }

@@ -438,3 +438,80 @@ async fn a_web_server_on_the_modbus_port_is_named_as_not_modbus() {
     })
     .await;
 }
+
+/// A converter that logs, for each FC3 request, how long after the previous answer it
+/// arrived and whether another request was already waiting before it answered.
+async fn logging_converter(
+    requests: usize,
+) -> (String, tokio::task::JoinHandle<Vec<(Duration, bool)>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut log = Vec::new();
+        let mut answered: Option<tokio::time::Instant> = None;
+        for _ in 0..requests {
+            let mut req = [0u8; 12];
+            s.read_exact(&mut req).await.unwrap();
+            let since = answered.map_or(Duration::MAX, |a| a.elapsed());
+            // Give a second request the chance to arrive before this one is answered.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let mut peek = [0u8; 1];
+            let overlapped = s.try_read(&mut peek).is_ok_and(|n| n > 0);
+            log.push((since, overlapped));
+            let count = u16::from_be_bytes([req[10], req[11]]);
+            let bytes = 2 * count as usize;
+            let mut ans = vec![req[0], req[1], 0, 0];
+            ans.extend_from_slice(&(3 + bytes as u16).to_be_bytes());
+            ans.extend_from_slice(&[req[6], 3, bytes as u8]);
+            ans.resize(ans.len() + bytes, 0);
+            s.write_all(&ans).await.unwrap();
+            answered = Some(tokio::time::Instant::now());
+        }
+        log
+    });
+    (address, task)
+}
+
+#[tokio::test]
+async fn min_gap_keeps_quiet_time_between_requests_and_only_one_is_ever_in_flight() {
+    bounded(async {
+        // Three reads per poll (the points are too far apart to coalesce).
+        let points = [0, 20, 40]
+            .map(|a| {
+                point(
+                    &format!("r{a}"),
+                    Table::Holding,
+                    a,
+                    PointType::U16,
+                    ByteOrder::ABCD,
+                )
+            })
+            .to_vec();
+        let dev = device("meter", 0, 1, 1000, points);
+        for gap_ms in [0u64, 60] {
+            let (address, server) = logging_converter(3).await;
+            let mut kind = tcp(&address, 500).kind;
+            if let ConnectionKind::ModbusTcp { min_gap, .. } = &mut kind {
+                *min_gap = Duration::from_millis(gap_ms);
+            }
+            let got = read_once(&kind, &dev).await.expect("connects");
+            assert_eq!(got.requests, 3);
+            assert!(got.points.iter().all(|p| p.error.is_none()), "{got:?}");
+            let log = server.await.unwrap();
+            assert!(log.iter().all(|(_, overlapped)| !overlapped), "{log:?}");
+            for (since, _) in &log[1..] {
+                if gap_ms > 0 {
+                    assert!(
+                        *since >= Duration::from_millis(gap_ms),
+                        "gap {gap_ms}: {log:?}"
+                    );
+                } else {
+                    assert!(*since < Duration::from_millis(50), "no gap: {log:?}");
+                }
+            }
+        }
+    })
+    .await;
+}
