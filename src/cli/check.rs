@@ -100,6 +100,12 @@ pub fn render(site: &Site) -> String {
                 ("mqtt", detail)
             }
         };
+        let gap = c.kind.min_gap();
+        let detail = if gap.is_zero() {
+            detail
+        } else {
+            format!("{detail}, min_gap {}", dur(gap))
+        };
         let devices = devices_on(site, &c.name);
         vec![
             c.name.clone(),
