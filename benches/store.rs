@@ -253,7 +253,7 @@ fn turnstiles() -> Site {
                             table: Table::Input,
                             address: 0,
                             ty: PointType::U32,
-                            word_order: WordOrder::HiFirst,
+                            order: ByteOrder::ABCD,
                         },
                         scale: 1.0,
                         offset: 0.0,

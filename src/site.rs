@@ -119,6 +119,8 @@ pub enum ConnectionKind {
         /// `host:port` as written; resolved at connect time.
         address: String,
         timeout: Duration,
+        /// Quiet time between the end of one exchange and the next request.
+        min_gap: Duration,
     },
     ModbusRtu {
         port: PathBuf,
@@ -127,6 +129,22 @@ pub enum ConnectionKind {
         data_bits: u8,
         stop_bits: u8,
         timeout: Duration,
+        /// Quiet time between the end of one exchange and the next request.
+        min_gap: Duration,
+    },
+    /// An RS485 bus behind a serial device server in transparent mode: raw RTU frames
+    /// (CRC, no MBAP header) on a TCP socket. Paced as the far serial line: `baud` and
+    /// the character format give the inter-frame silence.
+    ModbusRtuOverTcp {
+        /// `host:port` as written; resolved at connect time.
+        address: String,
+        baud: u32,
+        parity: Parity,
+        data_bits: u8,
+        stop_bits: u8,
+        timeout: Duration,
+        /// Quiet time between the end of one exchange and the next request.
+        min_gap: Duration,
     },
     /// A broker on the site LAN that cameras publish to.
     Mqtt {
@@ -138,11 +156,44 @@ pub enum ConnectionKind {
     },
 }
 
+impl ConnectionKind {
+    /// The per-request timeout of a Modbus connection (None for mqtt).
+    pub fn timeout(&self) -> Option<Duration> {
+        match self {
+            ConnectionKind::ModbusTcp { timeout, .. }
+            | ConnectionKind::ModbusRtu { timeout, .. }
+            | ConnectionKind::ModbusRtuOverTcp { timeout, .. } => Some(*timeout),
+            ConnectionKind::Mqtt { .. } => None,
+        }
+    }
+
+    /// The configured quiet time between requests (zero for mqtt).
+    pub fn min_gap(&self) -> Duration {
+        match self {
+            ConnectionKind::ModbusTcp { min_gap, .. }
+            | ConnectionKind::ModbusRtu { min_gap, .. }
+            | ConnectionKind::ModbusRtuOverTcp { min_gap, .. } => *min_gap,
+            ConnectionKind::Mqtt { .. } => Duration::ZERO,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parity {
     None,
     Even,
     Odd,
+}
+
+impl Parity {
+    /// N, E or O, as in 8N1.
+    pub fn letter(self) -> char {
+        match self {
+            Parity::None => 'N',
+            Parity::Even => 'E',
+            Parity::Odd => 'O',
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -226,7 +277,7 @@ pub enum PointSource {
         /// 0-based protocol address of the first register or bit.
         address: u16,
         ty: PointType,
-        word_order: WordOrder,
+        order: ByteOrder,
     },
     /// A field of a camera's JSON message.
     Json {
@@ -272,13 +323,15 @@ pub enum PointType {
     U64,
     I64,
     F64,
+    /// Bit `n` (0 = least significant) of one holding or input register, read as a bool.
+    Bit(u8),
 }
 
 impl PointType {
     /// Registers (or bits, for `Bool`) this type occupies.
     pub fn registers(self) -> u16 {
         match self {
-            PointType::Bool | PointType::U16 | PointType::I16 => 1,
+            PointType::Bool | PointType::U16 | PointType::I16 | PointType::Bit(_) => 1,
             PointType::U32 | PointType::I32 | PointType::F32 => 2,
             PointType::U64 | PointType::I64 | PointType::F64 => 4,
         }
@@ -294,9 +347,20 @@ impl PointType {
         }
     }
 
+    /// `u16`, `u32 ABCD`, `f32 CDAB`, `u16 BA`, `bool bit 3`: the layout only where it
+    /// matters (for `check` and `probe`).
+    pub fn describe(self, order: ByteOrder) -> String {
+        match self {
+            PointType::Bit(n) => format!("bool bit {n}"),
+            _ if self.registers() == 1 && !order.swap_bytes => self.name().to_string(),
+            PointType::Bool => self.name().to_string(),
+            _ => format!("{} {}", self.name(), order.name(self.registers())),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
-            PointType::Bool => "bool",
+            PointType::Bool | PointType::Bit(_) => "bool",
             PointType::U16 => "u16",
             PointType::I16 => "i16",
             PointType::U32 => "u32",
@@ -309,13 +373,62 @@ impl PointType {
     }
 }
 
-/// Order of 16-bit words in a multi-register value.
+/// How a value's bytes are laid out over its registers, named by the letters of the
+/// 32-bit layouts device manuals use (A = the most significant byte): ABCD (the Modbus
+/// default), BADC (bytes swapped in each register), CDAB (words swapped), DCBA (both).
+///
+/// For 64-bit values the same four names mean what they mean to pymodbus and to most
+/// manuals: CDAB reverses all four registers (GHEFCDAB). `swap_halves` apart from
+/// `swap_words` covers the counters that are two u32 halves, low half first, each half
+/// in its own word order (EFGHABCD, CDABGHEF …), spelled with eight letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WordOrder {
-    /// High word in the lower register (ABCD), the Modbus default.
-    HiFirst,
-    /// Low word in the lower register (CDAB).
-    LoFirst,
+pub struct ByteOrder {
+    /// The two bytes of every register swapped.
+    pub swap_bytes: bool,
+    /// The two registers of every 32-bit half swapped.
+    pub swap_words: bool,
+    /// The two 32-bit halves of a 64-bit value swapped.
+    pub swap_halves: bool,
+}
+
+impl ByteOrder {
+    pub const ABCD: ByteOrder = ByteOrder::new(false, false, false);
+    pub const BADC: ByteOrder = ByteOrder::new(true, false, false);
+    pub const CDAB: ByteOrder = ByteOrder::new(false, true, true);
+    pub const DCBA: ByteOrder = ByteOrder::new(true, true, true);
+
+    pub const fn new(swap_bytes: bool, swap_words: bool, swap_halves: bool) -> Self {
+        ByteOrder {
+            swap_bytes,
+            swap_words,
+            swap_halves,
+        }
+    }
+
+    /// The letters of this order for a value of `registers` registers: `AB` for one,
+    /// `ABCD` for two, `ABCDEFGH` for four (bytes in the order they arrive).
+    pub fn name(self, registers: u16) -> String {
+        let msb_first: &[u8] = match registers {
+            1 => b"AB",
+            2 => b"ABCD",
+            _ => b"ABCDEFGH",
+        };
+        let mut words: Vec<[u8; 2]> = msb_first.chunks(2).map(|c| [c[0], c[1]]).collect();
+        if registers >= 4 && self.swap_halves {
+            words.rotate_left(2);
+        }
+        if self.swap_words {
+            for half in words.chunks_mut(2) {
+                half.reverse();
+            }
+        }
+        if self.swap_bytes {
+            for w in &mut words {
+                w.reverse();
+            }
+        }
+        words.concat().into_iter().map(char::from).collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

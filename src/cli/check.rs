@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use crate::site::{
-    ConnectionKind, Device, Parity, Point, PointSource, RuleDef, RuleKind, Site, WordOrder,
-};
+use crate::site::{ConnectionKind, Device, Parity, Point, PointSource, RuleDef, RuleKind, Site};
 
 /// The whole listing, ending with a newline.
 pub fn render(site: &Site) -> String {
@@ -42,7 +40,9 @@ pub fn render(site: &Site) -> String {
     out.push_str(&format!("\nconnections ({})\n", site.connections.len()));
     let rows = site.connections.iter().map(|c| {
         let (kind, detail) = match &c.kind {
-            ConnectionKind::ModbusTcp { address, timeout } => (
+            ConnectionKind::ModbusTcp {
+                address, timeout, ..
+            } => (
                 "modbus-tcp",
                 format!("{address}, timeout {}", dur(*timeout)),
             ),
@@ -53,6 +53,7 @@ pub fn render(site: &Site) -> String {
                 data_bits,
                 stop_bits,
                 timeout,
+                ..
             } => {
                 let p = match parity {
                     Parity::None => 'N',
@@ -66,6 +67,22 @@ pub fn render(site: &Site) -> String {
                 );
                 ("modbus-rtu", detail)
             }
+            ConnectionKind::ModbusRtuOverTcp {
+                address,
+                baud,
+                parity,
+                data_bits,
+                stop_bits,
+                timeout,
+                ..
+            } => (
+                "modbus-rtu-over-tcp",
+                format!(
+                    "{address} (serial line {baud} {data_bits}{}{stop_bits}), timeout {}",
+                    parity.letter(),
+                    dur(*timeout)
+                ),
+            ),
             ConnectionKind::Mqtt {
                 broker,
                 username,
@@ -82,6 +99,12 @@ pub fn render(site: &Site) -> String {
                 );
                 ("mqtt", detail)
             }
+        };
+        let gap = c.kind.min_gap();
+        let detail = if gap.is_zero() {
+            detail
+        } else {
+            format!("{detail}, min_gap {}", dur(gap))
         };
         let devices = devices_on(site, &c.name);
         vec![
@@ -175,7 +198,7 @@ fn point(p: &Point) -> Vec<String> {
             table,
             address,
             ty,
-            word_order,
+            order,
         } => {
             let n = ty.registers();
             let place = if n > 1 {
@@ -188,11 +211,7 @@ fn point(p: &Point) -> Vec<String> {
             } else {
                 format!("{} {}", table.name(), address)
             };
-            let ty = match (n > 1, word_order) {
-                (true, WordOrder::HiFirst) => format!("{} hi-first", ty.name()),
-                (true, WordOrder::LoFirst) => format!("{} lo-first", ty.name()),
-                (false, _) => ty.name().to_string(),
-            };
+            let ty = ty.describe(*order);
             (place, ty)
         }
         PointSource::Json { pointer, filter } => {
@@ -384,11 +403,18 @@ fn time_of_day(d: Duration) -> String {
     format!("{:02}:{:02}", s / 3600 % 24, s / 60 % 60)
 }
 
-/// `sitewarden check`: validate, list, exit 1 on error.
+/// `sitewarden check`: validate, list, warn, exit 1 on error (warnings do not fail).
 pub fn main(config: &std::path::Path) -> anyhow::Result<()> {
     let site = super::load_site(config)?;
     print!("{}", render(&site));
-    println!("{}: ok", config.display());
+    let warnings = crate::config::warnings(&site);
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+    match warnings.len() {
+        0 => println!("{}: ok", config.display()),
+        n => println!("{}: ok, {n} warning(s)", config.display()),
+    }
     Ok(())
 }
 
@@ -421,12 +447,12 @@ mod tests {
             "camera-lan mqtt mqtt://192.168.10.5:1883, max payload 64.0 KiB 2 devices",
             "devices (12)",
             "gate-n1 (turnstile) on gate-lan, unit 1, every 1s, 3 reads per poll, zone north-entrance",
-            "entries input 0-1 u32 hi-first counter",
+            "entries input 0-1 u32 ABCD counter",
             "status input 4 u16 state",
             "open coil 0 bool command, writable",
             "gate-n3 (turnstile) on gate-lan, unit 3, every 1s, 3 reads per poll, reads skip gaps of up to 4 registers, zone north-entrance",
             "body_temp input 0 u16 ×0.01 °C gauge",
-            "level_m holding 0-1 f32 lo-first m gauge",
+            "level_m holding 0-1 f32 CDAB m gauge",
             "cam-bridge (camera) on camera-lan, heartbeat within 1m 30s, zone bridge",
             "events on cameras/cam-bridge/events, status on cameras/cam-bridge/status",
             "people_count json /count when /type=people_count people gauge",

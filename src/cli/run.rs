@@ -98,7 +98,9 @@ impl Sources {
         let mut writes = Vec::with_capacity(site.connections.len());
         for (i, conn) in site.connections.iter().enumerate() {
             match conn.kind {
-                ConnectionKind::ModbusTcp { .. } | ConnectionKind::ModbusRtu { .. } => {
+                ConnectionKind::ModbusTcp { .. }
+                | ConnectionKind::ModbusRtu { .. }
+                | ConnectionKind::ModbusRtuOverTcp { .. } => {
                     // A few queued writes per connection; more means the platform is
                     // hammering one device, and the command is answered as busy.
                     let (wtx, wrx) = mpsc::channel(8);

@@ -223,9 +223,10 @@ fn buffer(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Buffer {
     }
 }
 
-const CONNECTION_TYPES: [(&str, Kind); 3] = [
+const CONNECTION_TYPES: [(&str, Kind); 4] = [
     ("modbus-tcp", Kind::Tcp),
     ("modbus-rtu", Kind::Rtu),
+    ("modbus-rtu-over-tcp", Kind::RtuOverTcp),
     ("mqtt", Kind::Mqtt),
 ];
 
@@ -233,6 +234,7 @@ const CONNECTION_TYPES: [(&str, Kind); 3] = [
 enum Kind {
     Tcp,
     Rtu,
+    RtuOverTcp,
     Mqtt,
 }
 
@@ -245,7 +247,34 @@ const PARITIES: [(&str, Parity); 3] = [
 /// Keys that belong to one connection type only.
 const TCP_KEYS: [&str; 1] = ["address"];
 const RTU_KEYS: [&str; 5] = ["port", "baud", "parity", "data_bits", "stop_bits"];
+/// The serial line's settings a serial device server's far side runs at.
+const LINE_KEYS: [&str; 4] = ["baud", "parity", "data_bits", "stop_bits"];
 const MQTT_KEYS: [&str; 4] = ["broker", "username", "password_file", "max_payload_bytes"];
+
+/// `min_gap` (quiet time between requests) and `max_inflight` (requests outstanding at
+/// once). sitewarden sends one request at a time on a connection, so `max_inflight`
+/// takes only 1: it is accepted so that a site can say so, and anything else is refused
+/// rather than silently not honoured.
+fn pacing(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Duration {
+    let gap = check(r.duration("min_gap", errors), errors, |&d| {
+        if d > Duration::from_secs(10) {
+            Err(format!("{d:?} between requests is more than the 10s limit"))
+        } else {
+            Ok(d)
+        }
+    });
+    if let Some(n) = r.get::<i64>("max_inflight", errors)
+        && n.v != 1
+    {
+        errors.push(n.loc.error(format!(
+            "max_inflight = {}: sitewarden sends one request at a time on a connection, \
+             only 1 is supported (for more in parallel, use more connections to different \
+             converters)",
+            n.v
+        )));
+    }
+    gap.map_or(Duration::ZERO, |g| g.v)
+}
 
 fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<ConnectionFile> {
     let name = r.required("name", errors, Reader::name);
@@ -253,10 +282,17 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
         r.choice(k, "connection type", &CONNECTION_TYPES, e)
     });
     let before = errors.len();
+    let is_modbus = kind.as_ref().is_some_and(|k| k.v != Kind::Mqtt);
+    let min_gap = if is_modbus {
+        pacing(r, errors)
+    } else {
+        Duration::ZERO
+    };
     let kind = match kind.map(|k| k.v) {
         Some(Kind::Tcp) => {
             let why = "to a modbus-tcp connection";
             r.not_here(&RTU_KEYS, why, errors);
+            r.not_here(&LINE_KEYS, why, errors);
             r.not_here(&MQTT_KEYS, why, errors);
             let address = r.required("address", errors, Reader::get::<String>);
             let address = check(address, errors, |s| parse_address(s));
@@ -264,6 +300,7 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
             address.map(|a| ConnectionKind::ModbusTcp {
                 address: a.v,
                 timeout: timeout.map_or(DEFAULT_TCP_TIMEOUT, |v| v.v),
+                min_gap,
             })
         }
         Some(Kind::Rtu) => {
@@ -283,13 +320,35 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
                 data_bits: data_bits.map_or(8, |v| v.v) as u8,
                 stop_bits: stop_bits.map_or(1, |v| v.v) as u8,
                 timeout: timeout.map_or(DEFAULT_RTU_TIMEOUT, |v| v.v),
+                min_gap,
+            })
+        }
+        Some(Kind::RtuOverTcp) => {
+            let why = "to a modbus-rtu-over-tcp connection (it has an address, not a port)";
+            r.not_here(&["port"], why, errors);
+            r.not_here(&MQTT_KEYS, why, errors);
+            let address = r.required("address", errors, Reader::get::<String>);
+            let address = check(address, errors, |s| parse_address(s));
+            let baud = r.int_in("baud", 1..=4_000_000, errors);
+            let parity = r.choice("parity", "parity", &PARITIES, errors);
+            let data_bits = r.int_in("data_bits", 5..=8, errors);
+            let stop_bits = r.int_in("stop_bits", 1..=2, errors);
+            let timeout = positive(r.duration("timeout", errors), errors);
+            address.map(|a| ConnectionKind::ModbusRtuOverTcp {
+                address: a.v,
+                baud: baud.map_or(DEFAULT_BAUD, |v| v.v) as u32,
+                parity: parity.map_or(Parity::None, |v| v.v),
+                data_bits: data_bits.map_or(8, |v| v.v) as u8,
+                stop_bits: stop_bits.map_or(1, |v| v.v) as u8,
+                timeout: timeout.map_or(DEFAULT_RTU_TIMEOUT, |v| v.v),
+                min_gap,
             })
         }
         Some(Kind::Mqtt) => {
             let why = "to an mqtt connection";
             r.not_here(&TCP_KEYS, why, errors);
             r.not_here(&RTU_KEYS, why, errors);
-            r.not_here(&["timeout"], why, errors);
+            r.not_here(&["timeout", "min_gap", "max_inflight"], why, errors);
             let broker = r.required("broker", errors, Reader::get::<String>);
             let broker = check(broker, errors, |s| parse_broker(s));
             let username = r.get::<String>("username", errors).map(|v| v.v);

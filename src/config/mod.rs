@@ -26,10 +26,12 @@ mod env;
 mod error;
 mod file;
 mod format;
+mod order;
 mod profile;
 mod read;
 mod rule;
 mod validate;
+mod warn;
 
 #[cfg(test)]
 mod tests;
@@ -39,6 +41,7 @@ use std::path::{Path, PathBuf};
 use toml::de::DeTable;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use warn::warnings;
 
 use crate::site::{Point, Site};
 use error::Source;

@@ -5,6 +5,7 @@ mod env;
 mod errors;
 mod profiles;
 mod shipped;
+mod warnings;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -96,6 +97,28 @@ fn line_of(text: &str, needle: &str) -> usize {
 }
 
 #[test]
+fn an_rtu_over_tcp_connection_takes_an_address_and_the_far_line_settings() {
+    let text = edit(&[(
+        "",
+        "\n[[connection]]\nname = \"dtu\"\ntype = \"modbus-rtu-over-tcp\"\naddress = \"10.0.0.7:4001\"\n\
+         baud = 19200\nparity = \"even\"\n",
+    )]);
+    let site = load_text(&text, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        site.connections[2].kind,
+        ConnectionKind::ModbusRtuOverTcp {
+            address: "10.0.0.7:4001".into(),
+            baud: 19_200,
+            parity: Parity::Even,
+            data_bits: 8,
+            stop_bits: 1,
+            timeout: Duration::from_secs(1),
+            min_gap: Duration::ZERO,
+        }
+    );
+}
+
+#[test]
 fn defaults_fill_every_key_left_out() {
     let text = edit(&[
         ("id = \"gw\"", "id = \"gw\"\nutc_offset = \"-05:00\""),
@@ -153,7 +176,8 @@ fn defaults_fill_every_key_left_out() {
         site.connections[0].kind,
         ConnectionKind::ModbusTcp {
             address: "127.0.0.1:502".into(),
-            timeout: Duration::from_millis(500)
+            timeout: Duration::from_millis(500),
+            min_gap: Duration::ZERO,
         }
     );
     assert!(matches!(
@@ -172,6 +196,7 @@ fn defaults_fill_every_key_left_out() {
             data_bits: 8,
             stop_bits: 1,
             timeout: Duration::from_secs(1),
+            min_gap: Duration::ZERO,
         }
     );
     let gate = &site.devices[0];

@@ -170,6 +170,7 @@ fn suits(
     let kind_name = match kind {
         ConnectionKind::ModbusTcp { .. } => "modbus-tcp",
         ConnectionKind::ModbusRtu { .. } => "modbus-rtu",
+        ConnectionKind::ModbusRtuOverTcp { .. } => "modbus-rtu-over-tcp",
         ConnectionKind::Mqtt { .. } => "mqtt",
     };
     let is_mqtt = matches!(kind, ConnectionKind::Mqtt { .. });
@@ -179,8 +180,8 @@ fn suits(
             conn.v
         ),
         (false, true) => format!(
-            "profile `{name}` is a Modbus profile and needs a modbus-tcp or modbus-rtu \
-             connection, `{}` is mqtt",
+            "profile `{name}` is a Modbus profile and needs a modbus-tcp, modbus-rtu or \
+             modbus-rtu-over-tcp connection, `{}` is mqtt",
             conn.v
         ),
         _ => return,

@@ -387,11 +387,7 @@ impl Ingest {
 fn grace_of(site: &Site) -> Ms {
     site.connections
         .iter()
-        .map(|c| match &c.kind {
-            crate::site::ConnectionKind::ModbusTcp { timeout, .. }
-            | crate::site::ConnectionKind::ModbusRtu { timeout, .. } => timeout.as_millis() as Ms,
-            crate::site::ConnectionKind::Mqtt { .. } => 0,
-        })
+        .map(|c| c.kind.timeout().map_or(0, |t| t.as_millis() as Ms))
         .max()
         .unwrap_or(0)
         + 250

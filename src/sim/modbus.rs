@@ -26,7 +26,7 @@ use tokio_modbus::server::tcp::{Server as TcpServer, accept_tcp_connection};
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_serial::{SerialPort, SerialStream};
 
-use crate::site::{Point, PointSource, Table};
+use crate::site::{Point, PointSource, PointType, Table};
 use crate::source::modbus::decode::{EncodeError, decode_bit, decode_words, encode_words};
 
 /// The four tables of one simulated unit. Absent addresses do not exist on the device.
@@ -131,7 +131,7 @@ impl Image {
             table,
             address,
             ty,
-            word_order,
+            order,
         } = &point.source
         else {
             return Ok(());
@@ -140,7 +140,15 @@ impl Image {
             self.set_word(*table, *address, u16::from(raw != 0.0));
             return Ok(());
         }
-        for (i, w) in encode_words(*ty, *word_order, raw)?.into_iter().enumerate() {
+        if let PointType::Bit(_) = ty {
+            // A bit shares its register with its neighbours: change only that bit.
+            let mask = encode_words(*ty, *order, 1.0)?[0];
+            let was = self.word(*table, *address).unwrap_or(0);
+            let word = if raw != 0.0 { was | mask } else { was & !mask };
+            self.set_word(*table, *address, word);
+            return Ok(());
+        }
+        for (i, w) in encode_words(*ty, *order, raw)?.into_iter().enumerate() {
             self.set_word(*table, address.wrapping_add(i as u16), w);
         }
         Ok(())
@@ -152,7 +160,7 @@ impl Image {
             table,
             address,
             ty,
-            word_order,
+            order,
         } = &point.source
         else {
             return None;
@@ -164,7 +172,7 @@ impl Image {
             .ok()?
             .map(|a| self.word(*table, a))
             .collect();
-        decode_words(*ty, *word_order, &words?).ok()
+        decode_words(*ty, *order, &words?).ok()
     }
 
     fn bits(&self, table: Table, address: u16, count: u16) -> Result<Vec<bool>, ExceptionCode> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{EXAMPLE, load_text};
 use crate::config::{load_profile, shipped_profiles};
 use crate::site::{
-    ConnectionKind, Parity, PointKind, PointSource, PointType, RuleKind, Severity, Table, WordOrder,
+    ByteOrder, ConnectionKind, Parity, PointKind, PointSource, PointType, RuleKind, Severity, Table,
 };
 
 #[test]
@@ -41,7 +41,7 @@ fn the_example_site_loads_with_every_device_rule_and_default() {
     assert_eq!(gate.points.len(), 7);
     let kiosk = &site.devices[site.device_index("kiosk-s1").unwrap()];
     assert!(matches!(&site.connections[kiosk.connection].kind,
-        ConnectionKind::ModbusTcp { address, timeout } if address == "192.168.10.32:502" && *timeout == Duration::from_millis(500)));
+        ConnectionKind::ModbusTcp { address, timeout, .. } if address == "192.168.10.32:502" && *timeout == Duration::from_millis(500)));
     let river = &site.devices[site.device_index("river-level").unwrap()];
     assert!(matches!(&site.connections[river.connection].kind,
         ConnectionKind::ModbusRtu { baud: 19200, parity: Parity::Even, data_bits: 8, stop_bits: 1, timeout, .. } if *timeout == Duration::from_secs(1)));
@@ -107,7 +107,7 @@ type Row = (
     Table,
     u16,
     PointType,
-    WordOrder,
+    ByteOrder,
     f64,
     PointKind,
     bool,
@@ -118,7 +118,10 @@ fn shipped_profiles_match_the_spec_register_table() {
     use PointKind::*;
     use PointType::*;
     use Table::*;
-    use WordOrder::*;
+    #[allow(non_upper_case_globals)]
+    const HiFirst: ByteOrder = ByteOrder::ABCD;
+    #[allow(non_upper_case_globals)]
+    const LoFirst: ByteOrder = ByteOrder::CDAB;
     let spec: [(&str, &[Row]); 4] = [
         (
             "turnstile",
@@ -169,13 +172,13 @@ fn shipped_profiles_match_the_spec_register_table() {
                     table,
                     address,
                     ty,
-                    word_order,
+                    order,
                 } => (
                     leak(&p.name),
                     *table,
                     *address,
                     *ty,
-                    *word_order,
+                    *order,
                     p.scale,
                     p.kind,
                     p.writable,

@@ -18,7 +18,7 @@ fn modbus(
             table,
             address,
             ty,
-            word_order: WordOrder::HiFirst,
+            order: ByteOrder::ABCD,
         },
         scale,
         offset: 0.0,

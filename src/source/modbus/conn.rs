@@ -28,6 +28,8 @@ pub(crate) struct Conn<'a> {
     retry_at: Option<Instant>,
     delay: Option<Duration>,
     last_open_error: String,
+    /// When the last exchange ended, for the connection's `min_gap`.
+    last_exchange: Option<Instant>,
     /// Requests sent so far (for `read_once`'s report).
     pub(crate) requests: usize,
 }
@@ -42,6 +44,7 @@ impl<'a> Conn<'a> {
             retry_at: None,
             delay: None,
             last_open_error: String::new(),
+            last_exchange: None,
             requests: 0,
         }
     }
@@ -88,7 +91,17 @@ impl<'a> Conn<'a> {
         let Some(link) = self.link.as_mut() else {
             return Err(CallError::Transport("not connected".into()));
         };
+        // Requests are one at a time on a connection (never two in flight on a
+        // converter's bus); `min_gap` adds quiet time for converters and old meters that
+        // drop a request arriving right after an answer.
+        let gap = self.kind.min_gap();
+        if let Some(last) = self.last_exchange
+            && !gap.is_zero()
+        {
+            tokio::time::sleep_until(last + gap).await;
+        }
         let result = link.call(unit, req).await;
+        self.last_exchange = Some(Instant::now());
         if let Err(e) = &result {
             if link.must_reopen(e) {
                 self.link = None;
@@ -256,7 +269,7 @@ pub(crate) fn no_answer(e: &PollError) -> bool {
 
 /// The raw value of `point` in the answer to its read.
 pub(crate) fn raw_of(point: &Point, slot: Slot, answer: &Answer) -> Result<f64, PollError> {
-    let PointSource::Modbus { ty, word_order, .. } = &point.source else {
+    let PointSource::Modbus { ty, order, .. } = &point.source else {
         return Err(PollError::Malformed(format!(
             "{} is not a modbus point",
             point.name
@@ -273,7 +286,7 @@ pub(crate) fn raw_of(point: &Point, slot: Slot, answer: &Answer) -> Result<f64, 
             let part = words
                 .get(from..to)
                 .ok_or_else(|| PollError::Malformed("answer shorter than the read".into()))?;
-            decode_words(*ty, *word_order, part).map_err(|e| PollError::Malformed(e.to_string()))
+            decode_words(*ty, *order, part).map_err(|e| PollError::Malformed(e.to_string()))
         }
         Answer::Written => Err(PollError::Malformed("a write answer to a read".into())),
     }
@@ -285,7 +298,7 @@ pub(crate) fn write_request(point: &Point, value: f64) -> Result<Request, String
         table,
         address,
         ty,
-        word_order,
+        order,
     } = &point.source
     else {
         return Err(format!("{} is not a modbus point", point.name));
@@ -308,7 +321,7 @@ pub(crate) fn write_request(point: &Point, value: f64) -> Result<Request, String
             } else {
                 *ty
             };
-            let mut words = encode_words(ty, *word_order, raw).map_err(|e| e.to_string())?;
+            let mut words = encode_words(ty, *order, raw).map_err(|e| e.to_string())?;
             Ok(if words.len() == 1 {
                 Request::WriteRegister {
                     address: *address,

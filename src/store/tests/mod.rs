@@ -72,7 +72,7 @@ fn point(name: &str) -> Point {
             table: Table::Input,
             address: 0,
             ty: PointType::U16,
-            word_order: WordOrder::HiFirst,
+            order: ByteOrder::ABCD,
         },
         scale: 1.0,
         offset: 0.0,

@@ -37,7 +37,7 @@ pub(super) fn point(
     table: Table,
     address: u16,
     ty: PointType,
-    order: WordOrder,
+    order: ByteOrder,
 ) -> Point {
     Point {
         name: name.into(),
@@ -45,7 +45,7 @@ pub(super) fn point(
             table,
             address,
             ty,
-            word_order: order,
+            order,
         },
         scale: 1.0,
         offset: 0.0,
@@ -82,6 +82,7 @@ pub(super) fn tcp(address: &str, timeout_ms: u64) -> Connection {
         kind: ConnectionKind::ModbusTcp {
             address: address.into(),
             timeout: Duration::from_millis(timeout_ms),
+            min_gap: Duration::ZERO,
         },
     }
 }
@@ -96,6 +97,7 @@ pub(super) fn rtu(port: PathBuf, timeout_ms: u64) -> Connection {
             data_bits: 8,
             stop_bits: 1,
             timeout: Duration::from_millis(timeout_ms),
+            min_gap: Duration::ZERO,
         },
     }
 }
@@ -233,7 +235,10 @@ impl Running {
 pub(super) fn every_type() -> Vec<(Point, f64)> {
     use PointType::*;
     use Table::*;
-    use WordOrder::*;
+    #[allow(non_upper_case_globals)]
+    const HiFirst: ByteOrder = ByteOrder::ABCD;
+    #[allow(non_upper_case_globals)]
+    const LoFirst: ByteOrder = ByteOrder::CDAB;
     vec![
         (point("coil", Coil, 0, Bool, HiFirst), 1.0),
         (point("coil_off", Coil, 1, Bool, HiFirst), 0.0),

@@ -11,13 +11,7 @@ use crate::sim::modbus::{Fault, Faults, Image, PtyBus, units};
 async fn an_rtu_bus_serves_every_unit_despite_a_silent_and_a_slow_one() {
     bounded(async {
         let points = every_type();
-        let reg = point(
-            "value",
-            Table::Holding,
-            0,
-            PointType::U16,
-            WordOrder::HiFirst,
-        );
+        let reg = point("value", Table::Holding, 0, PointType::U16, ByteOrder::ABCD);
         let faults = Faults::default();
         faults.set(3, Fault::Slow(Duration::from_millis(120)));
         let all = units([
@@ -82,13 +76,7 @@ async fn an_rtu_bus_serves_every_unit_despite_a_silent_and_a_slow_one() {
 #[tokio::test]
 async fn writes_work_over_rtu() {
     bounded(async {
-        let mut locked = point(
-            "locked",
-            Table::Coil,
-            1,
-            PointType::Bool,
-            WordOrder::HiFirst,
-        );
+        let mut locked = point("locked", Table::Coil, 1, PointType::Bool, ByteOrder::ABCD);
         locked.writable = true;
         let all = units([(5, Image::with_points(std::slice::from_ref(&locked)))]);
         let bus = PtyBus::open(Arc::clone(&all), Faults::default()).expect("pseudo-terminal pair");
