@@ -36,6 +36,7 @@ fn site() -> Site {
             site: "xitang".into(),
             id: "gw-north".into(),
             data_dir: PathBuf::new(),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -69,6 +70,7 @@ fn site() -> Site {
             gate("gate-s1", "south"),
         ],
         zones: vec![zone("north", 100), zone("south", 0)],
+        cells: Vec::new(),
         rules: vec![],
     }
 }

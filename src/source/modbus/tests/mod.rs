@@ -106,6 +106,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
             site: "test".into(),
             id: "gw".into(),
             data_dir: PathBuf::from("/nonexistent"),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -130,6 +131,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
         connections,
         devices,
         zones: vec![],
+        cells: Vec::new(),
         rules: vec![],
     })
 }
