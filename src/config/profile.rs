@@ -20,7 +20,7 @@ use super::read::{Reader, Val};
 use crate::site::{Camera, Point, PointKind, PointSource, PointType, Table, WordOrder};
 
 /// The profiles shipped in the binary, by name.
-pub(super) const SHIPPED: [(&str, &str); 5] = [
+pub(super) const SHIPPED: [(&str, &str); 6] = [
     (
         "turnstile",
         include_str!("../../config/profiles/turnstile.toml"),
@@ -38,6 +38,10 @@ pub(super) const SHIPPED: [(&str, &str); 5] = [
         include_str!("../../config/profiles/water-level.toml"),
     ),
     ("camera", include_str!("../../config/profiles/camera.toml")),
+    (
+        "sound-level",
+        include_str!("../../config/profiles/sound-level.toml"),
+    ),
 ];
 
 pub(super) const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
