@@ -248,7 +248,11 @@ fn cells(out: &mut String, site: &Site) {
     let rows = site.cells.iter().map(|c| {
         let mut who = c.owner.clone().unwrap_or_default();
         if c.key_point {
-            who.push_str(if who.is_empty() { "key point" } else { ", key point" });
+            who.push_str(if who.is_empty() {
+                "key point"
+            } else {
+                ", key point"
+            });
         }
         let ids: Vec<&str> = (c.devices.iter())
             .filter_map(|&d| site.devices.get(d).map(|d| d.id.as_str()))

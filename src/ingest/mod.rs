@@ -371,11 +371,15 @@ impl Ingest {
         if !self.site.cells.is_empty() {
             let active = self.rules.active();
             let zones = &self.zones;
-            let rollups = cell::rollups(&self.site, &self.failing, &active, |z| {
-                zones.occupancy(z)
-            });
+            let rollups = cell::rollups(&self.site, &self.failing, &active, |z| zones.occupancy(z));
             let window = (start, closed.end);
-            recs.extend(records::cells(&self.topics, &self.site, rollups, window, now));
+            recs.extend(records::cells(
+                &self.topics,
+                &self.site,
+                rollups,
+                window,
+                now,
+            ));
         }
         let state = [
             (STATE_LAST_CLOSED, closed.end.to_be_bytes().to_vec()),

@@ -3,9 +3,9 @@
 use crate::reading::Ms;
 use crate::rules::{Alarm, AlarmChange};
 use crate::site::{Cell, Site};
-use crate::summary::cell::{CellRollup, by_kind};
 use crate::store::{Kind, NewRecord};
 use crate::summary::DeviceSummary;
+use crate::summary::cell::{CellRollup, by_kind};
 use crate::summary::zone::ZoneSummary;
 use crate::uplink::payload::{self, ActiveAlarms, AlarmBody, AlarmEvent, Head};
 use crate::uplink::topics::Topics;

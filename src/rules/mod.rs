@@ -111,7 +111,12 @@ fn judges(rule: &RuleMeta, tz: &LocalZone, ts: Ms, local: &mut Option<Local>) ->
 fn clear_dormant(slot: Option<&mut Slot>, rule: &str, ts: Ms, out: &mut Vec<AlarmChange>) {
     let Some(slot) = slot else { return };
     if let Some(value) = slot.raised().map(|a| a.value) {
-        slot.clear(value, format!("rule {rule} is outside its active hours"), ts, out);
+        slot.clear(
+            value,
+            format!("rule {rule} is outside its active hours"),
+            ts,
+            out,
+        );
     }
 }
 
@@ -256,7 +261,9 @@ impl Engine {
         let mut local = None;
         for inst in &mut insts[start as usize..end as usize] {
             let rule = &rules[inst.rule as usize];
-            if rule.active.is_some() && !inst.follow(judges(rule, tz, ts, &mut local), &rule.name, ts, out) {
+            if rule.active.is_some()
+                && !inst.follow(judges(rule, tz, ts, &mut local), &rule.name, ts, out)
+            {
                 continue;
             }
             let l = labels(rules, devices, inst);

@@ -34,7 +34,11 @@ fn the_example_site_loads_with_every_device_rule_and_default() {
         (0..site.devices.len()).all(|d| site.cell_of(d).is_some()),
         "every example device stands in a cell"
     );
-    let night = site.rules.iter().find(|r| r.name == "bar-noise-night").unwrap();
+    let night = site
+        .rules
+        .iter()
+        .find(|r| r.name == "bar-noise-night")
+        .unwrap();
     let noise = site.device_index("noise-bar-street").unwrap();
     assert!(night.applies_to_device(&site, noise));
     assert!(!night.applies_to_device(&site, site.device_index("th-museum").unwrap()));

@@ -105,7 +105,11 @@ fn the_state_table() {
         (0, 0, [0, 0, 1], CellState::Critical),
     ];
     for (total, failing, alarms, want) in cases {
-        assert_eq!(state_of(total, failing, alarms), want, "{total} {failing} {alarms:?}");
+        assert_eq!(
+            state_of(total, failing, alarms),
+            want,
+            "{total} {failing} {alarms:?}"
+        );
     }
 }
 
