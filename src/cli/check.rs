@@ -514,3 +514,67 @@ mod tests {
         assert_eq!(points, 4, "one entries row per turnstile");
     }
 }
+
+#[cfg(test)]
+mod cell_tests {
+    use super::render;
+
+    #[test]
+    fn names_the_devices_in_no_cell_and_empty_cells() {
+        let text = r#"
+[gateway]
+site = "s"
+id = "gw"
+timezone = "Europe/Berlin"
+
+[uplink]
+broker = "mqtt://127.0.0.1"
+
+[[connection]]
+name = "bus"
+type = "modbus-tcp"
+address = "127.0.0.1:502"
+
+[[device]]
+id = "th-1"
+profile = "rs485-th"
+connection = "bus"
+unit = 1
+cell = "core"
+
+[[device]]
+id = "th-2"
+profile = "rs485-th"
+connection = "bus"
+unit = 2
+
+[[cell]]
+name = "core"
+kind = "scenic-core"
+
+[[cell]]
+name = "bank"
+kind = "waterfront"
+owner = "Li Wei"
+"#;
+        let site = crate::config::load_from(text, "t.toml", &[], &[]).unwrap();
+        let out = render(&site);
+        let lines: Vec<String> = (out.lines())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        for want in [
+            "cells (2)",
+            "core scenic-core 1 device: th-1",
+            "bank waterfront Li Wei no devices",
+            "in no cell: th-2",
+        ] {
+            assert!(lines.iter().any(|l| l == want), "missing {want}:\n{out}");
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("local time Europe/Berlin, now 20")),
+            "{out}"
+        );
+    }
+}
