@@ -179,3 +179,87 @@ fn an_alarm_restored_after_its_window_closed_is_cleared_once() {
     assert_eq!(out[0].state, AlarmState::Cleared);
     assert!(e.active().is_empty());
 }
+
+const ZONE_SITE: &str = r#"
+[gateway]
+site = "s"
+id = "gw"
+timezone = "Asia/Shanghai"
+
+[uplink]
+broker = "mqtt://127.0.0.1"
+
+[[connection]]
+name = "bus"
+type = "modbus-tcp"
+address = "127.0.0.1:502"
+
+[[device]]
+id = "gate-1"
+profile = "turnstile"
+connection = "bus"
+unit = 1
+zone = "north"
+
+[[zone]]
+name = "north"
+capacity = 100
+
+[[calendar]]
+name = "holidays"
+dates = ["2026-10-01"]
+
+[[rule]]
+name = "crowding-holiday"
+type = "capacity"
+zone = "north"
+warn = 0.5
+critical = 0.6
+dates = "holidays"
+
+[[rule]]
+name = "crowding"
+type = "capacity"
+zone = "north"
+except = "holidays"
+"#;
+
+#[test]
+fn a_capacity_rule_can_be_stricter_on_holidays() {
+    let site = crate::config::load_from(ZONE_SITE, "t.toml", &[], &[]).unwrap();
+    let mut e = Engine::new(&site);
+    let mut out = Vec::new();
+    // 70 of 100 on an ordinary day: below the ordinary 80 %.
+    e.on_zone(
+        "north",
+        at("2026-09-30T12:00:00+08:00"),
+        70.0,
+        100,
+        0.0,
+        &mut out,
+    );
+    assert!(out.is_empty(), "{out:?}");
+    // The same 70 on the holiday: above the holiday's 60 % critical.
+    e.on_zone(
+        "north",
+        at("2026-10-01T12:00:00+08:00"),
+        70.0,
+        100,
+        0.0,
+        &mut out,
+    );
+    let rules: Vec<&str> = out.iter().map(|c| c.alarm.rule.as_str()).collect();
+    assert!(
+        !rules.is_empty() && rules.iter().all(|r| *r == "crowding-holiday"),
+        "{out:?}"
+    );
+    assert!(out.iter().all(|c| c.state == AlarmState::Raised));
+    let raised = out.len();
+    out.clear();
+    // Midnight ends the holiday: its alarms clear on the tick, once each.
+    e.tick(at("2026-10-02T00:00:00+08:00"), &mut out);
+    e.tick(at("2026-10-02T00:00:01+08:00"), &mut out);
+    assert_eq!(out.len(), raised, "{out:?}");
+    assert!(out.iter().all(|c| c.state == AlarmState::Cleared));
+    assert!(e.active().is_empty());
+}
