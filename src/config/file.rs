@@ -67,6 +67,8 @@ pub(super) struct CalendarFile {
     pub(super) name: Val<String>,
     /// Sorted, without repeats.
     pub(super) dates: Vec<jiff::civil::Date>,
+    /// A file of dates (one `YYYY-MM-DD` a line), read by `calendar::read_files`.
+    pub(super) file: Option<Val<PathBuf>>,
 }
 
 #[derive(Debug)]
@@ -219,7 +221,15 @@ fn cell(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<CellFil
 
 fn calendar(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<CalendarFile> {
     let name = r.required("name", errors, Reader::name);
-    let dates = r.required("dates", errors, Reader::get::<Vec<String>>);
+    let file = r.get::<PathBuf>("file", errors);
+    let dates = match (&file, r.given("dates")) {
+        (Some(_), None) => None,
+        (Some(f), Some(_)) => {
+            errors.push(f.loc.error("give `dates` or `file`, not both"));
+            None
+        }
+        (None, _) => r.required("dates", errors, Reader::get::<Vec<String>>),
+    };
     let dates = check(dates, errors, |list| {
         let mut out = Vec::with_capacity(list.len());
         for d in list {
@@ -232,6 +242,7 @@ fn calendar(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Cal
     Some(CalendarFile {
         name: name?,
         dates: dates.map(|d| d.v).unwrap_or_default(),
+        file,
     })
 }
 

@@ -21,6 +21,7 @@
 //! lists them all, sorted by file and line. Nothing else in sitewarden reads TOML or
 //! the environment, and nothing here starts tasks or opens devices.
 
+mod calendar;
 mod env;
 mod error;
 mod file;
@@ -97,7 +98,9 @@ pub fn load_from(
     let doc = DeTable::parse(text).map_err(|e| ConfigErrors(vec![src.syntax_error(&e)]))?;
     let mut errors = Vec::new();
     let env = env::overlay(env, &mut errors);
-    let file = file::read(read::Reader::root(&src, &doc, &env), &mut errors);
+    let mut file = file::read(read::Reader::root(&src, &doc, &env), &mut errors);
+    let config_dir = Path::new(file_name).parent().unwrap_or(Path::new(""));
+    calendar::read_files(&mut file.calendars, config_dir, &mut errors);
     let names = file
         .devices
         .iter()
