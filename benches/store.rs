@@ -212,6 +212,7 @@ fn turnstiles() -> Site {
             site: "s".into(),
             id: "g".into(),
             data_dir: PathBuf::from("/tmp"),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -266,6 +267,7 @@ fn turnstiles() -> Site {
             })
             .collect(),
         zones: vec![],
+        cells: Vec::new(),
         rules: vec![],
     }
 }

@@ -22,6 +22,8 @@ pub mod clock;
 pub mod config;
 /// Process-wide counters for `P/health`, `sitewarden outbox` and the journal.
 pub mod health;
+/// The site's local time zone and the `active` windows of rules.
+pub mod localtime;
 /// The one consumer of samples: feeds the raw ring, summaries and rules, fills the outbox.
 pub mod ingest;
 /// `Sample`: one poll's raw values, the unit of the data path.

@@ -17,6 +17,8 @@ pub struct Site {
     pub connections: Vec<Connection>,
     pub devices: Vec<Device>,
     pub zones: Vec<Zone>,
+    /// Grid cells, in file order; each lists its devices.
+    pub cells: Vec<Cell>,
     pub rules: Vec<RuleDef>,
 }
 
@@ -33,6 +35,43 @@ impl Site {
             .filter(move |(_, d)| d.connection == conn)
             .map(|(i, _)| i)
     }
+
+    /// The grid cell device `device` (index into `devices`) stands in.
+    pub fn cell_of(&self, device: usize) -> Option<&Cell> {
+        self.cells.iter().find(|c| c.devices.contains(&device))
+    }
+
+    /// The cell an alarm on `name` belongs to: the device's cell, or for a zone alarm
+    /// the one cell all of the zone's devices stand in (None when the zone spans cells).
+    pub fn cell_for(&self, name: &str) -> Option<&Cell> {
+        if let Some(i) = self.device_index(name) {
+            return self.cell_of(i);
+        }
+        let mut cells = (self.devices.iter().enumerate())
+            .filter(|(_, d)| d.zone.as_deref() == Some(name))
+            .map(|(i, _)| self.cell_of(i).map(|c| c.name.as_str()));
+        let first = cells.next()??;
+        if cells.all(|c| c == Some(first)) {
+            self.cells.iter().find(|c| c.name == first)
+        } else {
+            None
+        }
+    }
+}
+
+/// A grid cell of the site, as its operators divide it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// `[a-z0-9-]+`, used in topics.
+    pub name: String,
+    /// Free text (`scenic-core`, `waterfront`); `P/cells` counts states per kind.
+    pub kind: String,
+    /// The person on duty for the cell.
+    pub owner: Option<String>,
+    /// Under special watch.
+    pub key_point: bool,
+    /// Indices into `Site::devices`, ascending.
+    pub devices: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +81,8 @@ pub struct Gateway {
     /// `[a-z0-9-]+`, used in topics.
     pub id: String,
     pub data_dir: PathBuf,
+    /// Local time of the site: rule `active` windows, zone daily resets, `check`.
+    pub timezone: crate::localtime::LocalZone,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -462,7 +503,7 @@ pub struct Zone {
     pub name: String,
     /// Maximum visitors inside at once.
     pub capacity: u64,
-    /// Local time of day (seconds after midnight, UTC offset applied by config) at
+    /// Local time of day (seconds after local midnight, in `Gateway::timezone`) at
     /// which occupancy restarts from zero.
     pub daily_reset: Duration,
 }
@@ -490,10 +531,16 @@ pub struct RuleDef {
     pub name: String,
     /// Glob patterns on device ids (`kiosk-*`).
     pub devices: Vec<String>,
+    /// Glob patterns on cell names; when not empty, only devices in a matching cell.
+    pub cells: Vec<String>,
+    /// Cell kinds; when not empty, only devices in a cell of one of these kinds.
+    pub cell_kinds: Vec<String>,
     /// The point judged (absent for `offline`, `capacity`).
     pub point: Option<String>,
     pub severity: Severity,
     pub kind: RuleKind,
+    /// When the rule judges (local time); None is always. Outside it, raised alarms clear.
+    pub active: Option<crate::localtime::Active>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -550,6 +597,25 @@ impl RuleDef {
     /// Whether this rule judges device `id` (one of `devices` matches it).
     pub fn applies_to(&self, id: &str) -> bool {
         self.devices.iter().any(|p| glob_match(p, id))
+    }
+
+    /// Whether this rule judges device `device` of `site`: its id matches `devices`, and
+    /// its cell matches `cells` and `cell_kinds` where those are given.
+    pub fn applies_to_device(&self, site: &Site, device: usize) -> bool {
+        let Some(d) = site.devices.get(device) else {
+            return false;
+        };
+        if !self.applies_to(&d.id) {
+            return false;
+        }
+        if self.cells.is_empty() && self.cell_kinds.is_empty() {
+            return true;
+        }
+        let Some(cell) = site.cell_of(device) else {
+            return false;
+        };
+        (self.cells.is_empty() || self.cells.iter().any(|g| glob_match(g, &cell.name)))
+            && (self.cell_kinds.is_empty() || self.cell_kinds.contains(&cell.kind))
     }
 }
 

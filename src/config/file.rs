@@ -14,6 +14,7 @@ use super::format::{
 };
 use super::read::{Reader, Val};
 use super::rule::{self, RuleFile};
+use crate::localtime::{LocalZone, parse_date};
 use crate::site::{Buffer, ConnectionKind, Gateway, Parity, Uplink, Zone};
 
 pub(super) const DEFAULT_DATA_DIR: &str = "/var/lib/sitewarden";
@@ -46,7 +47,28 @@ pub(super) struct FileConfig {
     pub(super) connections: Vec<ConnectionFile>,
     pub(super) devices: Vec<DeviceFile>,
     pub(super) zones: Vec<ZoneFile>,
+    pub(super) cells: Vec<CellFile>,
+    pub(super) calendars: Vec<CalendarFile>,
     pub(super) rules: Vec<RuleFile>,
+}
+
+/// One `[[cell]]`: a grid cell of the site.
+#[derive(Debug)]
+pub(super) struct CellFile {
+    pub(super) name: Val<String>,
+    pub(super) kind: Option<Val<String>>,
+    pub(super) owner: Option<String>,
+    pub(super) key_point: bool,
+}
+
+/// One `[[calendar]]`: a named list of local dates (holidays) rules can name.
+#[derive(Debug)]
+pub(super) struct CalendarFile {
+    pub(super) name: Val<String>,
+    /// Sorted, without repeats.
+    pub(super) dates: Vec<jiff::civil::Date>,
+    /// A file of dates (one `YYYY-MM-DD` a line), read by `calendar::read_files`.
+    pub(super) file: Option<Val<PathBuf>>,
 }
 
 #[derive(Debug)]
@@ -69,6 +91,7 @@ pub(super) struct DeviceFile {
     pub(super) unit_given: bool,
     pub(super) poll: Option<Val<Duration>>,
     pub(super) zone: Option<Val<String>>,
+    pub(super) cell: Option<Val<String>>,
     pub(super) max_registers_per_read: Option<Val<u16>>,
     pub(super) max_gap: Option<Val<u16>>,
     /// Every key of this device read cleanly.
@@ -84,7 +107,7 @@ pub(super) struct ZoneFile {
 /// Reads the whole document from its root table.
 pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> FileConfig {
     let mut r = root.table("gateway", errors);
-    let (gateway, utc_offset) = gateway(&mut r, errors);
+    let gateway = gateway(&mut r, errors);
     r.finish(errors);
     let mut r = root.table("uplink", errors);
     let mut uplink = uplink(&mut r, errors);
@@ -100,9 +123,9 @@ pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> F
     r.finish(errors);
     let connections = each(root.array("connection", errors), errors, connection);
     let devices = each(root.array("device", errors), errors, device);
-    let zones = each(root.array("zone", errors), errors, |r, e| {
-        zone(r, utc_offset, e)
-    });
+    let zones = each(root.array("zone", errors), errors, zone);
+    let cells = each(root.array("cell", errors), errors, cell);
+    let calendars = each(root.array("calendar", errors), errors, calendar);
     let rules = each(root.array("rule", errors), errors, rule::read);
     root.finish(errors);
     FileConfig {
@@ -112,6 +135,8 @@ pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> F
         connections: connections.into_iter().flatten().collect(),
         devices,
         zones: zones.into_iter().flatten().collect(),
+        cells: cells.into_iter().flatten().collect(),
+        calendars: calendars.into_iter().flatten().collect(),
         rules: rules.into_iter().flatten().collect(),
     }
 }
@@ -132,7 +157,7 @@ fn each<'a, 'i, T>(
         .collect()
 }
 
-fn gateway(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> (Option<Gateway>, i64) {
+fn gateway(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Gateway> {
     let site = r.required("site", errors, Reader::name);
     let id = r.required("id", errors, Reader::name);
     let data_dir = check(r.get::<PathBuf>("data_dir", errors), errors, |p| {
@@ -145,15 +170,86 @@ fn gateway(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> (Option<Gat
     let utc_offset = check(r.get::<String>("utc_offset", errors), errors, |s| {
         parse_utc_offset(s)
     });
-    let gateway = match (site, id) {
+    let timezone = check(r.get::<String>("timezone", errors), errors, |s| {
+        LocalZone::named(s)
+    });
+    let timezone = match (timezone, utc_offset) {
+        (Some(tz), Some(off)) => {
+            errors.push(off.loc.error(format!(
+                "give `timezone` or `utc_offset`, not both (`timezone` = {} handles daylight saving)",
+                tz.v.name()
+            )));
+            tz.v
+        }
+        (Some(tz), None) => tz.v,
+        (None, Some(off)) => LocalZone::fixed(off.v, &offset_name(off.v)),
+        (None, None) => LocalZone::utc(),
+    };
+    match (site, id) {
         (Some(site), Some(id)) => Some(Gateway {
             site: site.v,
             id: id.v,
             data_dir: data_dir.map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), |v| v.v),
+            timezone,
         }),
         _ => None,
+    }
+}
+
+/// 28800 → `UTC+08:00`.
+fn offset_name(secs: i64) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.abs();
+    format!("UTC{sign}{:02}:{:02}", a / 3600, (a / 60) % 60)
+}
+
+fn cell(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<CellFile> {
+    let name = r.required("name", errors, Reader::name);
+    let kind = r.required("kind", errors, Reader::get::<String>);
+    let kind = check(kind, errors, |k| {
+        if k.is_empty() || k.contains(['/', '+', '#']) {
+            Err(format!(
+                "`{k}` is not a usable cell kind (not empty, no `/`, `+`, `#`)"
+            ))
+        } else {
+            Ok(k.clone())
+        }
+    });
+    let owner = r.get::<String>("owner", errors).map(|v| v.v);
+    let key_point = r.get::<bool>("key_point", errors).is_some_and(|v| v.v);
+    Some(CellFile {
+        name: name?,
+        kind,
+        owner,
+        key_point,
+    })
+}
+
+fn calendar(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<CalendarFile> {
+    let name = r.required("name", errors, Reader::name);
+    let file = r.get::<PathBuf>("file", errors);
+    let dates = match (&file, r.given("dates")) {
+        (Some(_), None) => None,
+        (Some(f), Some(_)) => {
+            errors.push(f.loc.error("give `dates` or `file`, not both"));
+            None
+        }
+        (None, _) => r.required("dates", errors, Reader::get::<Vec<String>>),
     };
-    (gateway, utc_offset.map_or(0, |v| v.v))
+    let dates = check(dates, errors, |list| {
+        let mut out = Vec::with_capacity(list.len());
+        for d in list {
+            out.push(parse_date(d)?);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    });
+    Some(CalendarFile {
+        name: name?,
+        dates: dates.map(|d| d.v).unwrap_or_default(),
+        file,
+    })
 }
 
 fn uplink(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Uplink> {
@@ -389,6 +485,7 @@ fn device(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> DeviceFile {
     let unit = narrow(r.int_in("unit", 1..=247, errors));
     let poll = positive(r.duration("poll", errors), errors);
     let zone = r.get::<String>("zone", errors);
+    let cell = r.get::<String>("cell", errors);
     let max_registers_per_read =
         narrow(r.int_in("max_registers_per_read", 1..=MAX_REGISTERS_PER_READ, errors));
     let max_gap = narrow(r.int_in("max_gap", 0..=MAX_REGISTERS_PER_READ, errors));
@@ -401,17 +498,14 @@ fn device(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> DeviceFile {
         unit_given,
         poll,
         zone,
+        cell,
         max_registers_per_read,
         max_gap,
         clean: errors.len() == before,
     }
 }
 
-fn zone(
-    r: &mut Reader<'_, '_>,
-    utc_offset: i64,
-    errors: &mut Vec<ConfigError>,
-) -> Option<ZoneFile> {
+fn zone(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<ZoneFile> {
     let name = r.required("name", errors, Reader::name);
     let capacity = r.required("capacity", errors, Reader::get::<i64>);
     let capacity = check(capacity, errors, |&n| {
@@ -427,7 +521,7 @@ fn zone(
         (Some(name), Some(capacity)) => Some(Zone {
             name: name.v.clone(),
             capacity: capacity.v,
-            daily_reset: Duration::from_secs((local - utc_offset).rem_euclid(DAY_SECS) as u64),
+            daily_reset: Duration::from_secs(local.rem_euclid(DAY_SECS) as u64),
         }),
         _ => None,
     };

@@ -21,7 +21,7 @@ use super::read::{Reader, Val};
 use crate::site::{ByteOrder, Camera, Point, PointKind, PointSource, PointType, Table};
 
 /// The profiles shipped in the binary, by name.
-pub(super) const SHIPPED: [(&str, &str); 5] = [
+pub(super) const SHIPPED: [(&str, &str); 6] = [
     (
         "turnstile",
         include_str!("../../config/profiles/turnstile.toml"),
@@ -39,6 +39,10 @@ pub(super) const SHIPPED: [(&str, &str); 5] = [
         include_str!("../../config/profiles/water-level.toml"),
     ),
     ("camera", include_str!("../../config/profiles/camera.toml")),
+    (
+        "sound-level",
+        include_str!("../../config/profiles/sound-level.toml"),
+    ),
 ];
 
 pub(super) const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);

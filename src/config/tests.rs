@@ -214,8 +214,10 @@ fn defaults_fill_every_key_left_out() {
         (p.scale, p.offset, p.writable, p.unit.as_ref()),
         (1.0, 0.0, false, None)
     );
-    // 22:00 at -05:00 is 03:00 UTC the next day.
-    assert_eq!(site.zones[0].daily_reset, Duration::from_secs(3 * 3600));
+    // 22:00 local, read at a fixed -05:00.
+    assert_eq!(site.zones[0].daily_reset, Duration::from_secs(22 * 3600));
+    assert_eq!(site.gateway.timezone.name(), "UTC-05:00");
+    assert_eq!(site.gateway.timezone.offset_secs(0), -5 * 3600);
 
     let kind = |name: &str| &site.rules.iter().find(|r| r.name == name).unwrap().kind;
     let severity = |name: &str| site.rules.iter().find(|r| r.name == name).unwrap().severity;

@@ -25,6 +25,7 @@ use crate::site::Site;
 use crate::store::RawRing;
 use crate::store::{NewRecord, Outbox};
 use crate::summary::Carry;
+use crate::summary::cell;
 use crate::summary::window::start_of;
 use crate::summary::zone::ZoneTracker;
 use crate::uplink::topics::Topics;
@@ -73,6 +74,8 @@ struct Ingest {
     grace: Ms,
     last_flush: Ms,
     changes: Vec<AlarmChange>,
+    /// Per device: whether its latest sample carried an error (for the cell rollups).
+    failing: Vec<bool>,
 }
 
 /// Runs until every sample sender is dropped, then flushes the raw ring and returns.
@@ -157,6 +160,7 @@ impl Ingest {
             grace,
             last_flush: now,
             changes: Vec::new(),
+            failing: vec![false; site.devices.len()],
             raw: p.raw,
             outbox: p.outbox,
             wake: p.wake,
@@ -224,6 +228,11 @@ impl Ingest {
             tracing::warn!(error = %e, "active alarms could not follow the reload");
         }
         self.grace = grace_of(&site);
+        // A device keeps its health across the reload, whichever cell it moved to.
+        let old = &self.site;
+        self.failing = (site.devices.iter())
+            .map(|d| old.device_index(&d.id).is_some_and(|i| self.failing[i]))
+            .collect();
         self.site = site;
         tracing::info!(
             devices = self.site.devices.len(),
@@ -241,6 +250,9 @@ impl Ingest {
             return;
         };
         self.raw.append(&site, &s);
+        if let Some(f) = self.failing.get_mut(s.device) {
+            *f = s.error.is_some();
+        }
         self.zones.add(&site, &s);
         self.windows.add(&site, &s);
         let values: Vec<Option<f64>> = s
@@ -322,9 +334,14 @@ impl Ingest {
                 "{}",
                 c.alarm.message
             );
-            recs.push(records::alarm(&self.topics, c));
+            recs.push(records::alarm(&self.topics, &self.site, c));
         }
-        recs.push(records::active(&self.topics, self.rules.active(), now));
+        recs.push(records::active(
+            &self.topics,
+            &self.site,
+            self.rules.active(),
+            now,
+        ));
         let state = [(STATE_ALARMS, self.rules.export_state())];
         self.append(recs, &state, "alarm");
     }
@@ -350,6 +367,19 @@ impl Ingest {
         }
         for z in zone_summaries {
             recs.push(records::zone(&self.topics, z, now));
+        }
+        if !self.site.cells.is_empty() {
+            let active = self.rules.active();
+            let zones = &self.zones;
+            let rollups = cell::rollups(&self.site, &self.failing, &active, |z| zones.occupancy(z));
+            let window = (start, closed.end);
+            recs.extend(records::cells(
+                &self.topics,
+                &self.site,
+                rollups,
+                window,
+                now,
+            ));
         }
         let state = [
             (STATE_LAST_CLOSED, closed.end.to_be_bytes().to_vec()),

@@ -327,9 +327,23 @@ pub struct AlarmBody<'a> {
     pub limit: f64,
     pub message: &'a str,
     pub raised_at: String,
+    /// The grid cell of the device (or of every device of the zone), its kind and owner.
+    pub cell: Option<&'a str>,
+    pub cell_kind: Option<&'a str>,
+    pub owner: Option<&'a str>,
 }
 
 impl<'a> AlarmBody<'a> {
+    /// The alarm with the cell it stands in (`Site::cell_for`).
+    pub fn in_cell(a: &'a crate::rules::Alarm, cell: Option<&'a crate::site::Cell>) -> Self {
+        AlarmBody {
+            cell: cell.map(|c| c.name.as_str()),
+            cell_kind: cell.map(|c| c.kind.as_str()),
+            owner: cell.and_then(|c| c.owner.as_deref()),
+            ..AlarmBody::of(a)
+        }
+    }
+
     pub fn of(a: &'a crate::rules::Alarm) -> AlarmBody<'a> {
         AlarmBody {
             id: &a.id,
@@ -341,6 +355,9 @@ impl<'a> AlarmBody<'a> {
             limit: a.limit,
             message: &a.message,
             raised_at: crate::clock::rfc3339(a.raised_at),
+            cell: None,
+            cell_kind: None,
+            owner: None,
         }
     }
 }
@@ -361,4 +378,61 @@ pub struct ActiveAlarms<'a> {
     #[serde(flatten)]
     pub head: Head,
     pub alarms: Vec<AlarmBody<'a>>,
+}
+
+/// `P/cell/{cell}` (retained): one grid cell at the end of a window.
+#[derive(Debug, Serialize)]
+pub struct CellRollup<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub cell: &'a str,
+    pub kind: &'a str,
+    pub owner: Option<&'a str>,
+    pub key_point: bool,
+    pub start: String,
+    pub end: String,
+    /// `ok`, `warning`, `critical` or `blind`.
+    pub state: &'a str,
+    pub devices: CellDevices,
+    pub alarms: BySeverity,
+    pub zones: Vec<CellZone<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CellDevices {
+    pub ok: usize,
+    pub failing: usize,
+    pub total: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BySeverity {
+    pub info: usize,
+    pub warning: usize,
+    pub critical: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CellZone<'a> {
+    pub zone: &'a str,
+    pub occupancy: u64,
+    pub capacity: u64,
+}
+
+/// `P/cells` (retained): per cell kind, how many cells are in each state.
+#[derive(Debug, Serialize)]
+pub struct Cells<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub start: String,
+    pub end: String,
+    pub kinds: std::collections::BTreeMap<&'a str, StateCounts>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct StateCounts {
+    pub ok: usize,
+    pub warning: usize,
+    pub critical: usize,
+    pub blind: usize,
 }

@@ -42,7 +42,7 @@ const CASES: &[Case] = &[
           ("device[0].zone", Some("zone = \"north\""), "unknown zone `north`, none is defined")]),
     // Unknown and missing keys.
     case("unknown key with a suggestion", &[("id = \"gw\"", "id = \"gw\"\ndata_dri = \"/x\"")],
-        &[("gateway.data_dri", Some("data_dri"), "unknown key `data_dri` (did you mean `data_dir`?), expected one of: site, id, data_dir, utc_offset")]),
+        &[("gateway.data_dri", Some("data_dri"), "unknown key `data_dri` (did you mean `data_dir`?), expected one of: site, id, data_dir, utc_offset, timezone")]),
     case("unknown table", &[("", "\n[buffr]\nraw_max_bytes = \"1GiB\"\n")],
         &[("buffr", Some("[buffr]"), "unknown key `buffr` (did you mean `buffer`?)")]),
     case("missing [uplink]", &[("[uplink]\nbroker = \"mqtt://127.0.0.1\"\n", "")],
@@ -183,7 +183,7 @@ const CASES: &[Case] = &[
     case("parameter of another rule type", &[(TRIGGER, "trigger = \"scans\"\nwindow = 5")],
         &[("rule[0].window", Some("window"), "`window` does not apply to a threshold rule")]),
     case("misspelt parameter offers only keys of its rule type", &[(TRIGGER, "trigger = \"scans\"\nabvoe = 1")],
-        &[("rule[0].abvoe", Some("abvoe"), "unknown key `abvoe` (did you mean `above`?), expected one of: name, type, severity, devices, point, above, clear_below, below, clear_above, for, trigger")]),
+        &[("rule[0].abvoe", Some("abvoe"), "unknown key `abvoe` (did you mean `above`?), expected one of: name, type, severity, devices, cells, cell_kinds, active, days, dates, except, point, above, clear_below, below, clear_above, for, trigger")]),
     case("trigger that is not a counter", &[(TRIGGER, "trigger = \"body_temp\"")],
         &[("rule[0].trigger", Some("trigger"), "the trigger must be a counter point, `body_temp` on kiosk-1 is a gauge")]),
     case("trigger that does not exist", &[(TRIGGER, "trigger = \"scan\"")],
@@ -216,6 +216,31 @@ const CASES: &[Case] = &[
         &[("rule[1].clear_after", Some("clear_after"), "must be longer than 0s")]),
     case("quiet time on a modbus event", &[("", "\n[[rule]]\nname = \"f\"\ntype = \"event\"\ndevices = [\"gate-*\"]\npoint = \"forced_entry\"\nclear_after = \"5s\"\n")],
         &[("rule[1].clear_after", Some("clear_after"), "clear_after applies to camera events only; `forced_entry` on gate-1 is a Modbus point, whose alarm clears when it falls back to 0")]),
+    // Cells, time zones and rule windows.
+    case("unknown time zone", &[("id = \"gw\"", "id = \"gw\"\ntimezone = \"Asia/Shanghia\"")],
+        &[("gateway.timezone", Some("Shanghia"), "`Asia/Shanghia` is not an IANA time zone")]),
+    case("time zone and utc offset both", &[("id = \"gw\"", "id = \"gw\"\ntimezone = \"Asia/Shanghai\"\nutc_offset = \"+08:00\"")],
+        &[("gateway.utc_offset", Some("utc_offset"), "give `timezone` or `utc_offset`, not both")]),
+    case("device in an unknown cell", &[("", "\n[[cell]]\nname = \"street-1\"\nkind = \"commercial-street\"\n"), ("unit = 2\n", "unit = 2\ncell = \"stret-1\"\n")],
+        &[("device[1].cell", Some("stret-1"), "unknown cell `stret-1` (did you mean `street-1`?)")]),
+    case("cell without a kind", &[("", "\n[[cell]]\nname = \"street-1\"\n")],
+        &[("cell[0].kind", Some("[[cell]]"), "missing key `kind`")]),
+    case("duplicate cell", &[("", "\n[[cell]]\nname = \"street-1\"\nkind = \"commercial-street\"\n\n[[cell]]\nname = \"street-1\" # again\nkind = \"commercial-street\"\n")],
+        &[("cell[1].name", Some("# again"), "duplicate cell name `street-1`, first at line")]),
+    case("rule on a cell glob that matches none", &[("", "\n[[cell]]\nname = \"street-1\"\nkind = \"commercial-street\"\n"), ("unit = 2\n", "unit = 2\ncell = \"street-1\"\n"), (TRIGGER, "trigger = \"scans\"\ncells = [\"river-*\"]")],
+        &[("rule[0].cells[0]", Some("river-*"), "`river-*` matches no cell")]),
+    case("rule on a cell its devices are not in", &[("", "\n[[cell]]\nname = \"street-1\"\nkind = \"commercial-street\"\n"), (GATE_UNIT, "unit = 1\ncell = \"street-1\"\n"), (TRIGGER, "trigger = \"scans\"\ncells = [\"street-*\"]")],
+        &[("rule[0].cells", Some("street-*"), "no device the rule's `devices` match stands in these cells")]),
+    case("rule on an unknown cell kind", &[("", "\n[[cell]]\nname = \"street-1\"\nkind = \"commercial-street\"\n"), (TRIGGER, "trigger = \"scans\"\ncell_kinds = [\"waterfront\"]")],
+        &[("rule[0].cell_kinds[0]", Some("waterfront"), "unknown cell kind `waterfront`, expected one of: commercial-street")]),
+    case("bad active window", &[(TRIGGER, "trigger = \"scans\"\nactive = [\"22-06\"]")],
+        &[("rule[0].active", Some("22-06"), "`22-06` is not a time window, write it as HH:MM-HH:MM")]),
+    case("bad day of the week", &[(TRIGGER, "trigger = \"scans\"\ndays = [\"friday\"]")],
+        &[("rule[0].days", Some("friday"), "`friday` is not a day of the week")]),
+    case("unknown calendar", &[(TRIGGER, "trigger = \"scans\"\ndates = \"holidays\"")],
+        &[("rule[0].dates", Some("holidays"), "unknown calendar `holidays`, none is defined")]),
+    case("bad calendar date", &[("", "\n[[calendar]]\nname = \"holidays\"\ndates = [\"2026-10-1\"]\n")],
+        &[("calendar[0].dates", Some("2026-10-1"), "`2026-10-1` is not a date, write it as YYYY-MM-DD")]),
 ];
 
 #[test]
@@ -274,12 +299,12 @@ fn three_typos_and_a_bad_unit_give_four_errors() {
         (
             line("siet"),
             "gateway.siet",
-            "unknown key `siet` (did you mean `site`?), expected one of: site, id, data_dir, utc_offset",
+            "unknown key `siet` (did you mean `site`?), expected one of: site, id, data_dir, utc_offset, timezone",
         ),
         (
             line("unti"),
             "device[0].unti",
-            "unknown key `unti` (did you mean `unit`?), expected one of: id, profile, connection, unit, poll, zone, max_registers_per_read, max_gap",
+            "unknown key `unti` (did you mean `unit`?), expected one of: id, profile, connection, unit, poll, zone, cell, max_registers_per_read, max_gap",
         ),
         (
             line("unit = 300"),
@@ -289,7 +314,7 @@ fn three_typos_and_a_bad_unit_give_four_errors() {
         (
             line("conection"),
             "device[0].conection",
-            "unknown key `conection` (did you mean `connection`?), expected one of: id, profile, connection, unit, poll, zone, max_registers_per_read, max_gap",
+            "unknown key `conection` (did you mean `connection`?), expected one of: id, profile, connection, unit, poll, zone, cell, max_registers_per_read, max_gap",
         ),
     ];
     assert_eq!(got, expected, "\n{errors}");

@@ -23,9 +23,26 @@ fn the_example_site_loads_with_every_device_rule_and_default() {
     assert_eq!(site.uplink.summary_interval, Duration::from_secs(60));
     assert_eq!(site.buffer.raw_max_bytes, 256 << 20);
     assert_eq!(site.connections.len(), 6);
-    assert_eq!(site.devices.len(), 12);
+    assert_eq!(site.devices.len(), 13);
     assert_eq!(site.zones.len(), 4);
-    assert_eq!(site.rules.len(), 10);
+    assert_eq!(site.rules.len(), 12);
+    assert_eq!(site.cells.len(), 7);
+    let kinds: std::collections::BTreeSet<&str> =
+        site.cells.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds.len(), 4, "cells of four kinds: {kinds:?}");
+    assert!(
+        (0..site.devices.len()).all(|d| site.cell_of(d).is_some()),
+        "every example device stands in a cell"
+    );
+    let night = site
+        .rules
+        .iter()
+        .find(|r| r.name == "bar-noise-night")
+        .unwrap();
+    let noise = site.device_index("noise-bar-street").unwrap();
+    assert!(night.applies_to_device(&site, noise));
+    assert!(!night.applies_to_device(&site, site.device_index("th-museum").unwrap()));
+    assert!(night.active.is_some());
 
     let gate = &site.devices[site.device_index("gate-n2").unwrap()];
     assert_eq!(
@@ -59,15 +76,16 @@ fn the_example_site_loads_with_every_device_rule_and_default() {
         }
     ));
 
-    // 04:00 at +08:00 is 20:00 UTC.
+    // Resets are local times of day, read in the site's zone.
+    assert_eq!(site.gateway.timezone.name(), "Asia/Shanghai");
     let north = site
         .zones
         .iter()
         .find(|z| z.name == "north-entrance")
         .unwrap();
-    assert_eq!(north.daily_reset, Duration::from_secs(20 * 3600));
+    assert_eq!(north.daily_reset, Duration::from_secs(4 * 3600));
     let bridge = site.zones.iter().find(|z| z.name == "bridge").unwrap();
-    assert_eq!(bridge.daily_reset, Duration::from_secs(16 * 3600));
+    assert_eq!(bridge.daily_reset, Duration::ZERO);
 
     let fever = site.rules.iter().find(|r| r.name == "fever").unwrap();
     assert_eq!(fever.severity, Severity::Critical);
@@ -204,9 +222,13 @@ fn every_shipped_profile_loads_and_the_camera_reads_json() {
             "rs485-th",
             "fever-kiosk",
             "water-level",
-            "camera"
+            "camera",
+            "sound-level"
         ]
     );
+    let noise = load_profile("sound-level", &[]).unwrap();
+    assert_eq!(noise[0].name, "noise_dba");
+    assert_eq!(noise[0].engineering(623.0), 62.3);
     for name in names {
         assert!(load_profile(name, &[]).is_ok(), "{name}");
     }

@@ -74,9 +74,12 @@ pub(crate) fn rule(name: &str, devices: &[&str], point: Option<&str>, kind: Rule
     RuleDef {
         name: name.into(),
         devices: devices.iter().map(|d| d.to_string()).collect(),
+        cells: Vec::new(),
+        cell_kinds: Vec::new(),
         point: point.map(Into::into),
         severity: Severity::Critical,
         kind,
+        active: None,
     }
 }
 
@@ -225,6 +228,7 @@ pub(crate) fn site() -> Site {
             site: "xitang".into(),
             id: "gw-north".into(),
             data_dir: PathBuf::from("/tmp"),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -254,6 +258,7 @@ pub(crate) fn site() -> Site {
             capacity: 1000,
             daily_reset: Duration::ZERO,
         }],
+        cells: Vec::new(),
         rules,
     }
 }

@@ -22,6 +22,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
             site: "test".into(),
             id: "gw".into(),
             data_dir: PathBuf::from("/nonexistent"),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -61,6 +62,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
             })
             .collect(),
         zones: vec![],
+        cells: Vec::new(),
         rules: vec![],
     }
 }

@@ -66,6 +66,7 @@ pub(super) fn site(
             site: "test".into(),
             id: "gw".into(),
             data_dir: std::env::temp_dir(),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: url(1),
@@ -95,6 +96,7 @@ pub(super) fn site(
         }],
         devices,
         zones: vec![],
+        cells: Vec::new(),
         rules: vec![],
     }
 }

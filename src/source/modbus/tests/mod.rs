@@ -108,6 +108,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
             site: "test".into(),
             id: "gw".into(),
             data_dir: PathBuf::from("/nonexistent"),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -133,6 +134,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
         connections,
         devices,
         zones: vec![],
+        cells: Vec::new(),
         rules: vec![],
     })
 }
