@@ -72,11 +72,12 @@ pub(crate) fn alarm(topics: &Topics, change: AlarmChange) -> NewRecord {
     }
 }
 
-/// The retained snapshot of every raised alarm. Kept with the alarms, so it is replayed
-/// before the backlog and the platform's view of what is active is right first.
+/// The retained snapshot of every raised alarm. State, not history: the outbox keeps
+/// only the latest one pending (each replaces the one before), in the table replayed
+/// before the backlog, so the platform's view of what is active is right first.
 pub(crate) fn active(topics: &Topics, active: Vec<Alarm>, now: Ms) -> NewRecord {
     NewRecord {
-        kind: Kind::Alarm,
+        kind: Kind::Snapshot,
         topic: topics.alarms_active(),
         retain: true,
         created_ms: now,

@@ -75,6 +75,7 @@
 
 mod codec;
 mod disk;
+mod episode;
 mod ledger;
 mod open;
 pub mod outbox;

@@ -189,6 +189,7 @@ impl Outbox {
             lease: AtomicU64::new(lease),
             recoveries: AtomicU64::new(0),
             squeezed: AtomicBool::new(false),
+            episodes: Default::default(),
         }
     }
 

@@ -90,7 +90,11 @@ pub struct Errors {
 
 #[derive(Debug, Serialize)]
 pub struct Dropped {
+    /// Window and zone summaries.
     pub summaries: u64,
+    /// Active-alarm snapshots dropped for room (one replaced by a newer one is no drop).
+    pub snapshots: u64,
+    pub cmd_results: u64,
     pub alarms: u64,
     pub raw_readings: u64,
     pub samples: u64,
