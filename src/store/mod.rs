@@ -73,8 +73,9 @@
 //! * Sharing: `Outbox` is `Send + Sync`. The daemon opens it as redb's single writer;
 //!   `Outbox::open_read_only` (for `sitewarden outbox`) follows its commits.
 
+pub(crate) mod anchor;
 mod codec;
-mod disk;
+pub(crate) mod disk;
 mod episode;
 mod ledger;
 mod open;
@@ -84,6 +85,7 @@ mod record;
 mod recovery;
 mod segment;
 
+pub use anchor::Reanchor;
 pub use open::Quarantine;
 pub use outbox::{KindCounts, Outbox, OutboxStats};
 pub use raw::RawRing;

@@ -34,14 +34,14 @@ pub(crate) enum Pressure {
 impl Outbox {
     /// Makes sure the floor file covers every seq below `end` before they are committed.
     pub(crate) fn reserve_seqs(&self, end: u64) -> Result<(), StoreError> {
-        let Some(floor_path) = self.location.floor_path() else {
+        let Some(floor_paths) = self.location.floor_paths() else {
             return Ok(());
         };
         if end <= self.lease.load(Ordering::Acquire) {
             return Ok(());
         }
         let lease = end + SEQ_LEASE;
-        disk::write_floor(&floor_path, lease)?;
+        super::anchor::write_floors(&floor_paths, lease)?;
         self.lease.store(lease, Ordering::Release);
         Ok(())
     }
