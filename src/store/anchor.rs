@@ -63,20 +63,28 @@ pub(crate) fn write_floors(paths: &[PathBuf], floor: u64) -> std::io::Result<()>
 pub(crate) fn prior_life(path: &Path) -> bool {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let quarantined = std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
-        e.file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(&format!("{name}.corrupt-")))
-    });
-    let raw = std::fs::read_dir(dir.join("raw")).into_iter().flatten().flatten().any(|e| {
-        e.file_name().to_str().is_some_and(|n| n.ends_with(".seg"))
-    });
+    let quarantined = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&format!("{name}.corrupt-")))
+        });
+    let raw = std::fs::read_dir(dir.join("raw"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".seg")));
     path.exists() || quarantined || raw
 }
 
 /// The wall clock in microseconds: the seq to jump to when no anchor survived.
 fn clock_anchor() -> u64 {
-    u64::try_from(crate::clock::now_ms()).unwrap_or(0).saturating_mul(1000)
+    u64::try_from(crate::clock::now_ms())
+        .unwrap_or(0)
+        .saturating_mul(1000)
 }
 
 /// What a quarantined file still yields, once its page checksums pass (redb repairs what it
@@ -157,7 +165,10 @@ impl Outbox {
                 reason: why,
             });
         } else if floor == 0 && next > 1 {
-            tracing::warn!(next_seq = next, "outbox: seq floor files missing or damaged; the outbox's own counter is used and the floor rewritten");
+            tracing::warn!(
+                next_seq = next,
+                "outbox: seq floor files missing or damaged; the outbox's own counter is used and the floor rewritten"
+            );
         }
         // The floor exists from the first open on, so a later loss of the outbox always
         // finds an anchor. Best effort: a full disk must not stop the start.
@@ -168,7 +179,11 @@ impl Outbox {
             && let Some(s) = salvage(&q.path)
         {
             let n = self.restore(&s)?;
-            tracing::warn!(records = n, next_seq = s.next_seq, "outbox: salvaged pending records from the quarantined file");
+            tracing::warn!(
+                records = n,
+                next_seq = s.next_seq,
+                "outbox: salvaged pending records from the quarantined file"
+            );
         }
         Ok(())
     }
@@ -209,7 +224,9 @@ impl Outbox {
                 let mut others = txn.open_table(OTHERS)?;
                 let mut c = Counters::load(&meta)?;
                 for (seq, bytes) in &s.records {
-                    let Some(h) = record::head(bytes) else { continue };
+                    let Some(h) = record::head(bytes) else {
+                        continue;
+                    };
                     let table = if h.kind.replays_first() {
                         &mut alarms
                     } else {

@@ -207,6 +207,31 @@ impl Outbox {
         Ok(stats)
     }
 
+    /// Reads every pending record and the counters, for `sitewarden outbox`: Err (with
+    /// what was wrong) when the engine reports damage or a record cannot be decoded.
+    pub fn verify(&self) -> Result<u64, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            Counters::load(&meta)?;
+            let mut n = 0;
+            for def in [ALARMS, OTHERS] {
+                let table = txn.open_table(def)?;
+                for entry in table.iter()? {
+                    let (k, v) = entry?;
+                    if record::decode(k.value(), v.value()).is_none() {
+                        return Err(StoreError::Corrupt(format!(
+                            "record {} cannot be decoded",
+                            k.value()
+                        )));
+                    }
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
     /// The budget pending records may use, by `record::cost`.
     pub(crate) fn budget(&self) -> u64 {
         self.max_bytes / 100 * BUDGET_PERCENT

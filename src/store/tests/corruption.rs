@@ -56,7 +56,10 @@ fn open_damaged(bytes: &[u8], want: &[Record]) -> bool {
         let mut back = ob.alarms_after(0, usize::MAX).unwrap();
         back.extend(ob.others_after(0, usize::MAX).unwrap());
         for r in &back {
-            assert!(want.contains(r), "salvaged a record the file never held: {r:?}");
+            assert!(
+                want.contains(r),
+                "salvaged a record the file never held: {r:?}"
+            );
         }
         // Seqs continue above the floor, never from 1 again.
         assert_eq!(
@@ -202,7 +205,10 @@ fn seq_never_goes_back_after_any_corruption() {
             let ob = Outbox::open(&path, 1 << 20).unwrap();
             for _ in 0..30 {
                 let seqs = ob
-                    .append((0..5).map(|_| rec(Kind::Summary, "p/s", "x")).collect(), &[])
+                    .append(
+                        (0..5).map(|_| rec(Kind::Summary, "p/s", "x")).collect(),
+                        &[],
+                    )
                     .unwrap();
                 highest = highest.max(*seqs.last().unwrap());
                 highest = highest.max(ob.reserve_seq().unwrap());
@@ -217,14 +223,20 @@ fn seq_never_goes_back_after_any_corruption() {
         match d {
             Damage::AllAtOnce => {
                 let re = re.expect("all at once: nothing vouches, so it re-anchors");
-                assert!(re.to > highest && re.reason.contains("seq floor lost"), "{re:?}");
+                assert!(
+                    re.to > highest && re.reason.contains("seq floor lost"),
+                    "{re:?}"
+                );
             }
             _ => assert_eq!(re, None, "{d:?}: an anchor survived, no jump needed"),
         }
         drop(ob);
         // The anchors are whole again: a second open continues without a jump.
         let ob = Outbox::open(&path, 1 << 20).unwrap();
-        assert!(ob.quarantined().is_none() && ob.reanchored().is_none(), "{d:?}");
+        assert!(
+            ob.quarantined().is_none() && ob.reanchored().is_none(),
+            "{d:?}"
+        );
         assert!(ob.reserve_seq().unwrap() > next);
     }
 }
