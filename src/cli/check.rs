@@ -385,9 +385,19 @@ fn time_of_day(d: Duration) -> String {
 }
 
 /// `sitewarden check`: validate, list, exit 1 on error.
+/// Lists the site, then checks every file the start reads (as the start would); exit 1
+/// when the start would refuse one. Warnings go to stderr and do not fail the check.
 pub fn main(config: &std::path::Path) -> anyhow::Result<()> {
     let site = super::load_site(config)?;
     print!("{}", render(&site));
+    let problems = super::files::problems(&site);
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if problems.iter().any(|p| p.error) {
+        eprintln!("{}: the start would refuse these files", config.display());
+        return Err(super::Reported(1).into());
+    }
     println!("{}: ok", config.display());
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod files;
 pub mod outbox;
 pub mod probe;
 pub mod run;

@@ -8,10 +8,12 @@
 //! - `outage.rs`: a 30 s broker outage, and a crash while the broker is down;
 //! - `crash.rs`: a crash loop with the broker up, and the last will's seq;
 //! - `bound.rs`: a tiny outbox with the broker down, and `sitewarden outbox`;
+//! - `diskfull.rs`: the data directory on a real filesystem that fills up;
 //! - `resets.rs`: the uplink in-process against a peer that resets connections mid-flight.
 
 mod bound;
 mod crash;
+mod diskfull;
 mod outage;
 mod resets;
 
