@@ -123,11 +123,9 @@ fn an_alarm_raised_on_a_full_disk_is_delivered_and_health_keeps_flowing() {
     }
     broker.restart();
     let back = Instant::now();
-    sub.wait_until(
-        "the clear after the outage",
-        Duration::from_secs(45),
-        |m| alarms(m, "cleared") >= 1,
-    );
+    sub.wait_until("the clear after the outage", Duration::from_secs(45), |m| {
+        alarms(m, "cleared") >= 1
+    });
     let health = sub.wait_for("health after the outage", Duration::from_secs(15), |m| {
         m.topic.ends_with("/health") && m.at > back
     });
