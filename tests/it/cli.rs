@@ -46,8 +46,8 @@ fn check_refuses_what_the_start_refuses_missing_files_and_warns_on_open_secrets(
     );
     // A camera connection's password file missing: refused like the uplink's.
     let cam = text.replacen(
-        "type = \"mqtt\"",
-        "type = \"mqtt\"\nusername = \"cam\"\npassword_file = \"/nonexistent/cam.pass\"",
+        "type = \"mqtt\"\nbroker",
+        "type = \"mqtt\"\nusername = \"cam\"\npassword_file = \"/nonexistent/cam.pass\"\nbroker",
         1,
     );
     assert_ne!(cam, text, "the example has an mqtt connection");
