@@ -42,6 +42,11 @@ pub struct Health {
     pub commands_unanswered: AtomicU64,
     /// Bytes the raw ring holds on disk (set by ingest).
     pub raw_bytes: AtomicU64,
+    /// Alarm changes lost because the outbox refused them longer than ingest could hold
+    /// them (see `ingest::unsaved`).
+    pub alarms_lost: AtomicU64,
+    /// Summary and zone records lost because the outbox refused their append.
+    pub summaries_lost: AtomicU64,
     /// Store I/O errors survived (ENOSPC and the like).
     pub store_errors: AtomicU64,
     /// Wall-clock ms of the last sample ingest took in (watchdog: polling is alive).

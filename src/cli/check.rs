@@ -464,12 +464,22 @@ fn time_of_day(d: Duration) -> String {
 }
 
 /// `sitewarden check`: validate, list, warn, exit 1 on error (warnings do not fail).
+/// Lists the site, prints warnings about a valid site, then checks every file the start
+/// reads (as the start would); exit 1 when the start would refuse one.
 pub fn main(config: &std::path::Path) -> anyhow::Result<()> {
     let site = super::load_site(config)?;
     print!("{}", render(&site));
     let warnings = crate::config::warnings(&site);
     for w in &warnings {
         println!("warning: {w}");
+    }
+    let problems = super::files::problems(&site);
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if problems.iter().any(|p| p.error) {
+        eprintln!("{}: the start would refuse these files", config.display());
+        return Err(super::Reported(1).into());
     }
     match warnings.len() {
         0 => println!("{}: ok", config.display()),

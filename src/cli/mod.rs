@@ -6,6 +6,7 @@
 pub mod check;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod files;
 pub mod outbox;
 pub mod probe;
 pub mod run;

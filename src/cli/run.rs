@@ -150,15 +150,25 @@ pub async fn serve_with_reload(
     // for the main loop like one that comes later.
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
+    // The same look at every file as `sitewarden check` takes: refused here too.
+    let problems = super::files::problems(&site);
+    for p in &problems {
+        if p.error {
+            tracing::error!(key = %p.key, path = %p.path.display(), "{}", p.message);
+        } else {
+            tracing::warn!(key = %p.key, path = %p.path.display(), "{}", p.message);
+        }
+    }
+    if let Some(p) = problems.iter().find(|p| p.error) {
+        anyhow::bail!("reading {} {}: {}", p.key, p.path.display(), p.message);
+    }
     let data_dir = &site.gateway.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
     let password = match &site.uplink.password_file {
         Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("reading uplink.password_file {}", p.display()))?
-                .trim_end_matches(['\n', '\r'])
-                .to_string(),
+            super::files::read_password(p)
+                .with_context(|| format!("reading uplink.password_file {}", p.display()))?,
         ),
         None => None,
     };

@@ -483,7 +483,17 @@ fn device(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> DeviceFile {
     let connection = r.required("connection", errors, Reader::get::<String>);
     let unit_given = r.given("unit").is_some();
     let unit = narrow(r.int_in("unit", 1..=247, errors));
-    let poll = positive(r.duration("poll", errors), errors);
+    let poll = check(positive(r.duration("poll", errors), errors), errors, |&d| {
+        if d < MIN_POLL {
+            Err(format!(
+                "`{}` is too short for a poll: at least {} (one Modbus round trip takes longer)",
+                humantime::format_duration(d),
+                humantime::format_duration(MIN_POLL)
+            ))
+        } else {
+            Ok(d)
+        }
+    });
     let zone = r.get::<String>("zone", errors);
     let cell = r.get::<String>("cell", errors);
     let max_registers_per_read =
@@ -552,6 +562,9 @@ fn narrow<T: TryFrom<i64>>(v: Option<Val<i64>>) -> Option<Val<T>> {
         loc: v.loc,
     })
 }
+
+/// The shortest poll interval a device may have.
+pub(super) const MIN_POLL: Duration = Duration::from_millis(10);
 
 pub(super) fn positive(
     v: Option<Val<Duration>>,

@@ -15,6 +15,7 @@
 
 mod carries;
 mod records;
+mod unsaved;
 mod windows;
 
 use crate::clock;
@@ -76,6 +77,7 @@ struct Ingest {
     changes: Vec<AlarmChange>,
     /// Per device: whether its latest sample carried an error (for the cell rollups).
     failing: Vec<bool>,
+    unsaved: unsaved::Unsaved,
 }
 
 /// Runs until every sample sender is dropped, then flushes the raw ring and returns.
@@ -161,6 +163,7 @@ impl Ingest {
             last_flush: now,
             changes: Vec::new(),
             failing: vec![false; site.devices.len()],
+            unsaved: unsaved::Unsaved::default(),
             raw: p.raw,
             outbox: p.outbox,
             wake: p.wake,
@@ -316,14 +319,16 @@ impl Ingest {
             .store(self.raw.dropped(), std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Commits pending alarm changes, the new active snapshot and the rule state in one
-    /// durable transaction.
+    /// Commits pending alarm changes (after any the outbox refused before), the new
+    /// active snapshot and the rule state in one durable transaction. Changes it refuses
+    /// are held and retried (`unsaved.rs`).
     fn commit_alarms(&mut self, now: Ms) {
-        if self.changes.is_empty() {
+        if self.changes.is_empty() && !self.unsaved.due(now) {
             return;
         }
-        let mut recs: Vec<NewRecord> = Vec::with_capacity(self.changes.len() + 1);
-        for c in self.changes.drain(..) {
+        let retried = !self.unsaved.is_empty();
+        let fresh = std::mem::take(&mut self.changes);
+        for c in &fresh {
             tracing::info!(
                 rule = %c.alarm.rule,
                 device = %c.alarm.device,
@@ -334,8 +339,14 @@ impl Ingest {
                 "{}",
                 c.alarm.message
             );
-            recs.push(records::alarm(&self.topics, &self.site, c));
         }
+        let all = self.unsaved.take_with(fresh, now);
+        let mut recs: Vec<NewRecord> = Vec::with_capacity(all.len() + 1);
+        recs.extend(
+            all.iter()
+                .cloned()
+                .map(|c| records::alarm(&self.topics, &self.site, c)),
+        );
         recs.push(records::active(
             &self.topics,
             &self.site,
@@ -343,7 +354,13 @@ impl Ingest {
             now,
         ));
         let state = [(STATE_ALARMS, self.rules.export_state())];
-        self.append(recs, &state, "alarm");
+        if self.append(recs, &state, "alarm") {
+            if retried {
+                self.unsaved.saved(all.len());
+            }
+        } else {
+            self.unsaved.keep(all, &self.health);
+        }
     }
 
     fn close_window(&mut self, next_ts: Ms) {
@@ -389,7 +406,8 @@ impl Ingest {
         self.append(recs, &state, "window");
     }
 
-    fn append(&mut self, recs: Vec<NewRecord>, state: &[(&str, Vec<u8>)], what: &str) {
+    /// Appends to the outbox; false (logged and counted) if it refused.
+    fn append(&mut self, recs: Vec<NewRecord>, state: &[(&str, Vec<u8>)], what: &str) -> bool {
         let n = recs.len();
         match self.outbox.append(recs, state) {
             Ok(seqs) => {
@@ -403,10 +421,19 @@ impl Ingest {
                     "accepted"
                 );
                 self.wake.notify_one();
+                true
             }
             Err(e) => {
                 health::bump(&self.health.store_errors);
-                tracing::error!(what, records = n, error = %e, "outbox append failed; records lost");
+                if what == "alarm" {
+                    tracing::error!(what, records = n, error = %e, "outbox append failed; alarm changes held for a retry");
+                } else {
+                    self.health
+                        .summaries_lost
+                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(what, records = n, error = %e, "outbox append failed; records lost");
+                }
+                false
             }
         }
     }

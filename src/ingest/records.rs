@@ -82,12 +82,13 @@ pub(crate) fn alarm(topics: &Topics, site: &Site, change: AlarmChange) -> NewRec
     }
 }
 
-/// The retained snapshot of every raised alarm. Kept with the alarms, so it is replayed
-/// before the backlog and the platform's view of what is active is right first.
+/// The retained snapshot of every raised alarm. State, not history: the outbox keeps
+/// only the latest one pending (each replaces the one before), in the table replayed
+/// before the backlog, so the platform's view of what is active is right first.
 pub(crate) fn active(topics: &Topics, site: &Site, active: Vec<Alarm>, now: Ms) -> NewRecord {
     let cells: Vec<Option<Cell>> = active.iter().map(|a| cell_of(site, &a.device)).collect();
     NewRecord {
-        kind: Kind::Alarm,
+        kind: Kind::Snapshot,
         topic: topics.alarms_active(),
         retain: true,
         created_ms: now,

@@ -82,9 +82,11 @@
 //!   its outcome before it is answered. A torn tail is cut at open; the file is
 //!   rewritten (temp file, fsync, rename) when dead entries make up most of it.
 
+pub(crate) mod anchor;
 mod codec;
 pub mod commands;
-mod disk;
+pub(crate) mod disk;
+mod episode;
 mod ledger;
 mod open;
 pub mod outbox;
@@ -93,6 +95,7 @@ mod record;
 mod recovery;
 mod segment;
 
+pub use anchor::Reanchor;
 pub use commands::CommandLog;
 pub use open::Quarantine;
 pub use outbox::{KindCounts, Outbox, OutboxStats};

@@ -272,6 +272,7 @@ async fn publish_status(
         state,
         version: env!("CARGO_PKG_VERSION"),
         started: clock::rfc3339(p.started_ms),
+        reanchored: payload::Reanchored::of(&p.outbox),
     });
     if client
         .try_publish(topics.status(), QoS::AtLeastOnce, true, body)
@@ -322,6 +323,7 @@ fn will(topics: &Topics, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
         state: "offline",
         version: env!("CARGO_PKG_VERSION"),
         started: clock::rfc3339(started_ms),
+        reanchored: None,
     });
     LastWill::new(topics.status(), body, QoS::AtLeastOnce, true)
 }

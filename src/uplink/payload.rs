@@ -32,6 +32,28 @@ pub struct Status<'a> {
     pub state: &'a str,
     pub version: &'a str,
     pub started: String,
+    /// Present when this run moved the seq counter forward because nothing on disk could
+    /// vouch for it (a corrupt outbox and a lost seq floor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reanchored: Option<Reanchored>,
+}
+
+/// `P/status` `reanchored`: where seq stood and where it jumped to, and why.
+#[derive(Debug, Serialize)]
+pub struct Reanchored {
+    pub from: u64,
+    pub to: u64,
+    pub reason: String,
+}
+
+impl Reanchored {
+    pub fn of(outbox: &crate::store::Outbox) -> Option<Reanchored> {
+        outbox.reanchored().map(|r| Reanchored {
+            from: r.from,
+            to: r.to,
+            reason: r.reason,
+        })
+    }
 }
 
 /// `P/cmd/result`: the head, the outcome, and `"repeat": true` when this answers a
@@ -165,7 +187,11 @@ pub struct Errors {
 
 #[derive(Debug, Serialize)]
 pub struct Dropped {
+    /// Window and zone summaries.
     pub summaries: u64,
+    /// Active-alarm snapshots dropped for room (one replaced by a newer one is no drop).
+    pub snapshots: u64,
+    pub cmd_results: u64,
     pub alarms: u64,
     pub raw_readings: u64,
     pub samples: u64,

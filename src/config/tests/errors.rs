@@ -29,6 +29,12 @@ const CAM_CONN: &str = "connection = \"cams\"";
 const CAMS_BROKER: &str = "type = \"mqtt\"\nbroker = \"mqtt://127.0.0.1\"";
 const UPLINK_BROKER: &str = "broker = \"mqtt://127.0.0.1\"";
 const TRIGGER: &str = "trigger = \"scans\"";
+/// A 70 000-byte topic prefix (`a/a/…`), more than an MQTT topic holds.
+const LONG_PREFIX: &str = concat!(
+    "broker = \"mqtt://h\"\ntopic_prefix = \"",
+    include_str!("long_prefix.txt"),
+    "\""
+);
 
 #[rustfmt::skip]
 const CASES: &[Case] = &[
@@ -72,6 +78,8 @@ const CASES: &[Case] = &[
         &[("uplink.ca_file", Some("ca_file"), "TLS files need an mqtts:// broker")]),
     case("client cert without key", &[(UPLINK_BROKER, "broker = \"mqtts://127.0.0.1\"\nclient_cert = \"/c.pem\"")],
         &[("uplink.client_cert", Some("client_cert"), "client_cert needs client_key too")]),
+    case("topic prefix too long for an MQTT topic", &[(UPLINK_BROKER, LONG_PREFIX)],
+        &[("uplink.topic_prefix", Some("topic_prefix"), "cannot fit an MQTT topic")]),
     case("wildcard in the topic prefix", &[(UPLINK_BROKER, "broker = \"mqtt://h\"\ntopic_prefix = \"a/#\"")],
         &[("uplink.topic_prefix", Some("topic_prefix"), "not a usable topic prefix")]),
     case("bad duration", &[(UPLINK_BROKER, "broker = \"mqtt://h\"\nsummary_interval = \"60x\"")],
@@ -144,6 +152,10 @@ const CASES: &[Case] = &[
         &[("device[0].poll", Some("60x"), "invalid duration")]),
     case("poll of zero", &[(GATE_UNIT, "unit = 1\npoll = \"0s\"\n")],
         &[("device[0].poll", Some("0s"), "must be longer than 0s")]),
+    case("absurdly short poll", &[(GATE_UNIT, "unit = 1\npoll = \"1ns\"\n")],
+        &[("device[0].poll", Some("1ns"), "too short for a poll: at least 10ms")]),
+    case("two devices on one connection and unit", &[("unit = 2", "unit = 1 # again")],
+        &[("device[1].unit", Some("# again"), "unit 1 on connection `lan` is already device `gate-1`")]),
     case("reads longer than modbus allows", &[(GATE_UNIT, "unit = 1\nmax_registers_per_read = 126\n")],
         &[("device[0].max_registers_per_read", Some("126"), "126 is out of range 1..=125")]),
     case("unknown zone on a device", &[("zone = \"north\"", "zone = \"nort\"")],

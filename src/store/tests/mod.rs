@@ -1,5 +1,6 @@
 //! Tests of the store: the raw ring's format and bounds, the outbox's durability.
 
+mod alarm_class;
 mod corruption;
 mod diskfull;
 mod kill9;
