@@ -81,15 +81,24 @@ pub fn problems(site: &Site) -> Vec<Problem> {
             error,
             message,
         };
-        if let Err(e) = std::fs::File::open(&path) {
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                out.push(problem(true, format!("cannot be read: {e}")));
+                continue;
+            }
+        };
+        // Opening a FIFO or a device would block or consume it (a password handed over
+        // through a pipe is read once, by the start itself): only regular files are opened.
+        if meta.is_file()
+            && let Err(e) = std::fs::File::open(&path)
+        {
             out.push(problem(true, format!("cannot be read: {e}")));
             continue;
         }
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
         // The signing key is refused by the start when it is too short: say so here too.
         if key == "commands.key_file"
+            && meta.is_file()
             && let Err(e) = std::fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|t| crate::uplink::command::sign::key_from_file(&t).map(|_| ()))

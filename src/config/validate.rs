@@ -50,7 +50,6 @@ pub(super) fn site(
     );
     let zone_names: Vec<&str> = file.zones.iter().map(|z| z.name.v.as_str()).collect();
     let cell_names: Vec<&str> = file.cells.iter().map(|c| c.name.v.as_str()).collect();
-    shared_units(&file.devices, errors);
 
     let mut devices = Vec::new();
     let mut views = Vec::new();
@@ -253,21 +252,6 @@ fn suits(
 /// Every repeat of a name is an error pointing back at the first.
 /// Two devices answering to one unit id on one connection: every poll of one would read
 /// the other. Reported at the second one's `unit`.
-fn shared_units(devices: &[DeviceFile], errors: &mut Vec<ConfigError>) {
-    let mut seen: HashMap<(&str, u8), &str> = HashMap::new();
-    for d in devices {
-        let (Some(c), Some(u), Some(id)) = (&d.connection, &d.unit, &d.id) else {
-            continue;
-        };
-        if let Some(first) = seen.insert((c.v.as_str(), u.v), id.v.as_str()) {
-            errors.push(u.loc.error(format!(
-                "unit {} on connection `{}` is already device `{first}`: two devices cannot share a unit on one connection",
-                u.v, c.v
-            )));
-        }
-    }
-}
-
 fn duplicates<'v>(
     names: impl Iterator<Item = &'v Val<String>>,
     what: &str,

@@ -20,6 +20,7 @@ use crate::site::{ConnectionKind, Point, PointSource, Site, Table};
 pub fn warnings(site: &Site) -> Vec<String> {
     let mut seen = BTreeSet::new();
     let mut out = shared_converters(site);
+    out.extend(shared_units(site));
     for d in &site.devices {
         if !seen.insert(d.profile.as_str()) {
             continue;
@@ -29,6 +30,24 @@ pub fn warnings(site: &Site) -> Vec<String> {
             if let Some(w) = address_warning(p, &shipped) {
                 out.push(format!("profile `{}`, point `{}`: {w}", d.profile, p.name));
             }
+        }
+    }
+    out
+}
+
+/// Two devices on one connection and unit read one device twice: usually a copy-paste
+/// slip in the config (the second gate keeps the first one's unit), sometimes meant (one
+/// device read with two profiles), so a warning, not a refusal.
+fn shared_units(site: &Site) -> Vec<String> {
+    let mut first: std::collections::HashMap<(usize, u8), &str> = Default::default();
+    let mut out = Vec::new();
+    for d in site.devices.iter().filter(|d| d.unit != 0) {
+        if let Some(other) = first.insert((d.connection, d.unit), &d.id) {
+            first.insert((d.connection, d.unit), other);
+            out.push(format!(
+                "device `{}`: unit {} on connection `{}` is also device `{other}`: both read                  the same device (a copied unit id?)",
+                d.id, d.unit, site.connections[d.connection].name
+            ));
         }
     }
     out

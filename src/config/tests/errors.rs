@@ -154,8 +154,6 @@ const CASES: &[Case] = &[
         &[("device[0].poll", Some("0s"), "must be longer than 0s")]),
     case("absurdly short poll", &[(GATE_UNIT, "unit = 1\npoll = \"1ns\"\n")],
         &[("device[0].poll", Some("1ns"), "too short for a poll: at least 10ms")]),
-    case("two devices on one connection and unit", &[("unit = 2", "unit = 1 # again")],
-        &[("device[1].unit", Some("# again"), "unit 1 on connection `lan` is already device `gate-1`")]),
     case("reads longer than modbus allows", &[(GATE_UNIT, "unit = 1\nmax_registers_per_read = 126\n")],
         &[("device[0].max_registers_per_read", Some("126"), "126 is out of range 1..=125")]),
     case("unknown zone on a device", &[("zone = \"north\"", "zone = \"nort\"")],

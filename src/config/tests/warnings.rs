@@ -79,3 +79,17 @@ fn two_connections_to_one_converter_are_warned_about() {
         ]
     );
 }
+
+#[test]
+fn two_devices_on_one_connection_and_unit_are_warned_about() {
+    let text = BASE.replacen("unit = 2", "unit = 1", 1);
+    assert_ne!(text, BASE, "the base site has a unit 2");
+    let site = load_from(&text, "sitewarden.toml", &[], &[]).unwrap_or_else(|e| panic!("{e}"));
+    let got = crate::config::warnings(&site);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("unit 1 on connection `lan` is also device `gate-1`"),
+        "{}",
+        got[0]
+    );
+}

@@ -130,8 +130,14 @@ fn windows_built_twice(msgs: &[Msg]) -> Vec<(String, String, BTreeSet<u64>)> {
 /// (seq, topic, ledger entry).
 fn topic_mismatches(l: &Ledger, msgs: &[Msg]) -> Vec<(u64, String, String)> {
     let fits = |what: &str, topic: &str| match what {
-        "window" => topic.contains("/summary/") || topic.contains("/zone/"),
-        "alarm" => topic.contains("/alarm/") || topic.ends_with("/alarms/active"),
+        "window" => {
+            topic.contains("/summary/")
+                || topic.contains("/zone/")
+                || topic.contains("/cell/")
+                || topic.ends_with("/cells")
+        }
+        "alarm" => topic.contains("/alarm/"),
+        "snapshot" => topic.ends_with("/alarms/active"),
         "status" | "will" => topic.ends_with("/status"),
         "health" => topic.ends_with("/health"),
         _ => false,

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// What the logs say about seqs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Ledger {
-    /// Outbox records, by seq: `window` (summaries and zones) or `alarm` (changes and the
-    /// active snapshot).
+    /// Outbox records, by seq: `window` (summaries, zones, cell rollups), `alarm` (alarm
+    /// changes) or `snapshot` (the active-alarm snapshot that ends each alarm commit).
     pub accepted: BTreeMap<u64, String>,
     /// Seqs of messages that are published but never stored, by seq: `status`, `will`, `health`.
     pub reserved: BTreeMap<u64, String>,
@@ -45,6 +45,12 @@ impl Ledger {
                     continue;
                 }
                 for seq in first..=last {
+                    // An alarm commit ends with the active-alarm snapshot (state: the
+                    // outbox keeps only the latest pending one).
+                    let what = match what {
+                        "alarm" if seq == last => "snapshot",
+                        w => w,
+                    };
                     l.insert(seq, what, true);
                 }
             } else if line.contains(" seq reserved ")
@@ -183,7 +189,8 @@ mod tests {
 2026-11-23T18:56:33.643150Z DEBUG seq reserved seq=7 what=\"will\"";
         let l = Ledger::from_logs(&[log]);
         assert_eq!(l.accepted_as("window"), BTreeSet::from([4, 5, 6]));
-        assert_eq!(l.accepted_as("alarm"), BTreeSet::from([8, 9]));
+        assert_eq!(l.accepted_as("alarm"), BTreeSet::from([8]));
+        assert_eq!(l.accepted_as("snapshot"), BTreeSet::from([9]));
         assert_eq!(l.reserved.get(&7).map(String::as_str), Some("will"));
         assert_eq!(l.doubly_logged, vec![7]);
         assert_eq!(l.unaccounted(3, 10), vec![3, 10]);
