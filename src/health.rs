@@ -40,6 +40,9 @@ pub struct Health {
     pub ingest_tick_ms: AtomicI64,
     /// Is the platform broker connected right now?
     pub uplink_online: AtomicBool,
+    /// Why the uplink's last connection attempt or connection failed (empty before the
+    /// first failure; kept after a reconnect, so `P/health` can tell what kept it away).
+    pub uplink_problem: std::sync::Mutex<String>,
     /// Per device (index into `Site::devices`): did its last poll succeed?
     devices_ok: std::sync::RwLock<Vec<AtomicBool>>,
 }
@@ -69,6 +72,25 @@ impl Health {
         let v = self.devices_ok.read().unwrap_or_else(|e| e.into_inner());
         let ok = v.iter().filter(|b| b.load(Ordering::Relaxed)).count();
         (ok, v.len() - ok)
+    }
+}
+
+impl Health {
+    /// The uplink's current problem, if any (see `uplink::reason`).
+    pub fn uplink_problem(&self) -> Option<String> {
+        let p = self
+            .uplink_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        (!p.is_empty()).then(|| p.clone())
+    }
+
+    pub fn set_uplink_problem(&self, problem: &str) {
+        let mut p = self
+            .uplink_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        problem.clone_into(&mut p);
     }
 }
 

@@ -368,8 +368,16 @@ fn status_line(health: &Health, outbox: &Outbox) -> String {
     } else {
         "offline"
     };
-    format!(
+    let mut line = format!(
         "{ok}/{} devices ok, backlog {backlog}, uplink {uplink}",
         ok + failing
-    )
+    );
+    if uplink == "offline"
+        && let Some(why) = health.uplink_problem()
+    {
+        line.push_str(" (");
+        line.push_str(&why);
+        line.push(')');
+    }
+    line
 }

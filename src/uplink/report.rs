@@ -69,5 +69,6 @@ pub fn health(
             uplink: get(&h.uplink_reconnects),
             field: get(&h.field_reconnects),
         },
+        uplink_problem: h.uplink_problem(),
     }
 }

@@ -27,6 +27,9 @@ mod packaging;
 // mqtts:// to the platform broker (spec: uplink.broker, ca_file).
 mod tls;
 
+// Uplink failures that say why (issue 13).
+mod uplink_reasons;
+
 // SIGHUP reload (issue 5).
 mod reload;
 
