@@ -43,6 +43,8 @@ pub struct Health {
     /// Why the uplink's last connection attempt or connection failed (empty before the
     /// first failure; kept after a reconnect, so `P/health` can tell what kept it away).
     pub uplink_problem: std::sync::Mutex<String>,
+    /// Per device detail, active alarms and occupancy for `status` (see `live`).
+    pub live: crate::live::Live,
     /// Per device (index into `Site::devices`): did its last poll succeed?
     devices_ok: std::sync::RwLock<Vec<AtomicBool>>,
 }
@@ -58,6 +60,7 @@ impl Health {
     pub fn resize(&self, devices: usize) {
         let mut v = self.devices_ok.write().unwrap_or_else(|e| e.into_inner());
         *v = (0..devices).map(|_| AtomicBool::new(true)).collect();
+        self.live.resize(devices);
     }
 
     pub fn set_device_ok(&self, device: usize, ok: bool) {

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Cmd::Outbox { config } => cli::outbox::main(&config),
         Cmd::Demo { run_for, plain } => cli::demo::main(run_for, plain),
         Cmd::Probe(args) => cli::probe::main(&args),
+        Cmd::Status(args) => cli::status::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -167,6 +167,7 @@ impl Ingest {
             Some(from) => ingest.rebuild(from, now, carries),
             None => ingest.mark_first_window(),
         }
+        ingest.health.live.set_alarms(ingest.rules.active());
         ingest
     }
 
@@ -224,6 +225,7 @@ impl Ingest {
             tracing::warn!(error = %e, "active alarms could not follow the reload");
         }
         self.grace = grace_of(&site);
+        self.health.live.set_alarms(self.rules.active());
         self.site = site;
         tracing::info!(
             devices = self.site.devices.len(),
@@ -249,6 +251,9 @@ impl Ingest {
             .zip(&device.points)
             .map(|(v, p)| v.map(|raw| p.engineering(raw)))
             .collect();
+        self.health
+            .live
+            .on_sample(s.device, s.ts, &values, s.error.as_ref());
         self.rules.on_sample(
             &site,
             s.device,
@@ -302,6 +307,18 @@ impl Ingest {
         self.health
             .raw_dropped
             .store(self.raw.dropped(), std::sync::atomic::Ordering::Relaxed);
+        self.publish_live();
+    }
+
+    /// Once a second (with the flush): active alarms and occupancy for `status`.
+    fn publish_live(&self) {
+        let zones = self
+            .site
+            .zones
+            .iter()
+            .map(|z| (z.name.clone(), self.zones.occupancy(&z.name).unwrap_or(0)))
+            .collect();
+        self.health.live.set_zones(zones);
     }
 
     /// Commits pending alarm changes, the new active snapshot and the rule state in one
@@ -324,7 +341,9 @@ impl Ingest {
             );
             recs.push(records::alarm(&self.topics, c));
         }
-        recs.push(records::active(&self.topics, self.rules.active(), now));
+        let active = self.rules.active();
+        self.health.live.set_alarms(active.clone());
+        recs.push(records::active(&self.topics, active, now));
         let state = [(STATE_ALARMS, self.rules.export_state())];
         self.append(recs, &state, "alarm");
     }

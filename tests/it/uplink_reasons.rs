@@ -25,8 +25,20 @@ fn reason_of(broker: &Mosquitto, uplink: &str) -> String {
     daemon.wait_log(LINE, Duration::from_secs(15));
     // Backoff 0.5 s, 1 s, 2 s: at least three more attempts with the same reason.
     std::thread::sleep(Duration::from_secs(4));
+    // `status` shows the same reason, and the gateway as degraded.
+    let (code, doc) = crate::status::status_json(&site.config);
     let logs = daemon.logs();
     daemon.stop_cleanly();
+    assert_eq!(
+        (code, doc["uplink"]["state"].as_str()),
+        (1, Some("offline")),
+        "{doc:#}"
+    );
+    let problem = doc["uplink"]["problem"].as_str().expect("a problem");
+    assert!(
+        logs.contains(&format!("{LINE}: {problem}")),
+        "status names the logged reason `{problem}`:\n{logs}"
+    );
     assert_eq!(
         logs.matches(LINE).count(),
         1,
