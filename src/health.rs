@@ -55,6 +55,11 @@ pub struct Health {
     pub ingest_tick_ms: AtomicI64,
     /// Is the platform broker connected right now?
     pub uplink_online: AtomicBool,
+    /// Why the uplink's last connection attempt or connection failed (empty before the
+    /// first failure; kept after a reconnect, so `P/health` can tell what kept it away).
+    pub uplink_problem: std::sync::Mutex<String>,
+    /// Per device detail, active alarms and occupancy for `status` (see `live`).
+    pub live: crate::live::Live,
     /// Per device (index into `Site::devices`): did its last poll succeed?
     devices_ok: std::sync::RwLock<Vec<AtomicBool>>,
 }
@@ -70,6 +75,7 @@ impl Health {
     pub fn resize(&self, devices: usize) {
         let mut v = self.devices_ok.write().unwrap_or_else(|e| e.into_inner());
         *v = (0..devices).map(|_| AtomicBool::new(true)).collect();
+        self.live.resize(devices);
     }
 
     pub fn set_device_ok(&self, device: usize, ok: bool) {
@@ -84,6 +90,25 @@ impl Health {
         let v = self.devices_ok.read().unwrap_or_else(|e| e.into_inner());
         let ok = v.iter().filter(|b| b.load(Ordering::Relaxed)).count();
         (ok, v.len() - ok)
+    }
+}
+
+impl Health {
+    /// The uplink's current problem, if any (see `uplink::reason`).
+    pub fn uplink_problem(&self) -> Option<String> {
+        let p = self
+            .uplink_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        (!p.is_empty()).then(|| p.clone())
+    }
+
+    pub fn set_uplink_problem(&self, problem: &str) {
+        let mut p = self
+            .uplink_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        problem.clone_into(&mut p);
     }
 }
 

@@ -26,6 +26,8 @@ pub mod health;
 pub mod localtime;
 /// The one consumer of samples: feeds the raw ring, summaries and rules, fills the outbox.
 pub mod ingest;
+/// What the daemon knows now, per device, for `status` and the status page.
+pub mod live;
 /// `Sample`: one poll's raw values, the unit of the data path.
 pub mod reading;
 /// Pure anomaly rules and the alarm lifecycle.
@@ -37,6 +39,8 @@ pub mod sim;
 /// The validated site model (devices, points, rules) every module reads.
 pub mod site;
 /// The field side: Modbus TCP/RTU connection tasks and camera subscriptions.
+/// The status snapshot, its text form and the status socket.
+pub mod status;
 pub mod source;
 /// Durable state: the raw ring and the outbox. The only module that names redb.
 pub mod store;

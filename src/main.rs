@@ -23,6 +23,7 @@ fn main() -> ExitCode {
              from the source tree run `cargo run --release -- demo`"
         )),
         Cmd::Probe(args) => cli::probe::main(&args),
+        Cmd::Status(args) => cli::status::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

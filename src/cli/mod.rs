@@ -10,6 +10,7 @@ pub mod files;
 pub mod outbox;
 pub mod probe;
 pub mod run;
+pub mod status;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ pub enum Cmd {
     },
     /// Read one Modbus device once and print its points; exit 1 if any failed.
     Probe(probe::ProbeArgs),
+    /// Ask the running daemon what it knows now: devices, alarms, zones, uplink.
+    /// Exit 0 ok, 1 degraded, 2 down or not running.
+    Status(status::StatusArgs),
     /// Show the outbox: backlog per kind, oldest pending, disk use, dropped counts.
     Outbox {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]

@@ -232,6 +232,32 @@ pub async fn serve_with_reload(
         uplink_stop.clone(),
     ));
 
+    let (site_tx, site_rx) = tokio::sync::watch::channel(Arc::clone(&site));
+    let status_stop = CancellationToken::new();
+    let status_path = crate::status::socket_path(data_dir);
+    let status_ctx = crate::status::socket::Context {
+        site: site_rx,
+        health: Arc::clone(&health),
+        outbox: Arc::clone(&outbox),
+        started_ms,
+    };
+    // Without its socket the daemon still does its job; `status` then says it cannot ask.
+    let status_task = match crate::status::socket::bind(&status_path) {
+        Ok(l) => Some(tokio::spawn(crate::status::socket::serve(
+            l,
+            status_path,
+            status_ctx,
+            status_stop.clone(),
+        ))),
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "no status socket; `sitewarden status` will not answer"
+            );
+            None
+        }
+    };
+
     tracing::info!(
         devices = site.devices.len(),
         connections = site.connections.len(),
@@ -273,6 +299,7 @@ pub async fn serve_with_reload(
                     sources = s;
                     router.replace(Routes { site: Arc::clone(&next), writes });
                     current = next;
+                    site_tx.send_replace(Arc::clone(&current));
                     tracing::info!(devices = current.devices.len(), rules = current.rules.len(), "configuration reloaded");
                     systemd::ready(&status_line(&health, &outbox));
                 }
@@ -323,6 +350,10 @@ pub async fn serve_with_reload(
         Ok(Ok(()))
     ) {
         tracing::error!("shutdown: ack thread failed; acked records will be published again");
+    }
+    status_stop.cancel();
+    if let Some(t) = status_task {
+        t.await.ok();
     }
     tracing::info!("sitewarden stopped");
     Ok(())
@@ -398,8 +429,16 @@ fn status_line(health: &Health, outbox: &Outbox) -> String {
     } else {
         "offline"
     };
-    format!(
+    let mut line = format!(
         "{ok}/{} devices ok, backlog {backlog}, uplink {uplink}",
         ok + failing
-    )
+    );
+    if uplink == "offline"
+        && let Some(why) = health.uplink_problem()
+    {
+        line.push_str(" (");
+        line.push_str(&why);
+        line.push(')');
+    }
+    line
 }

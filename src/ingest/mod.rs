@@ -174,6 +174,7 @@ impl Ingest {
             Some(from) => ingest.rebuild(from, now, carries),
             None => ingest.mark_first_window(),
         }
+        ingest.health.live.set_alarms(ingest.rules.active());
         ingest
     }
 
@@ -236,6 +237,7 @@ impl Ingest {
         self.failing = (site.devices.iter())
             .map(|d| old.device_index(&d.id).is_some_and(|i| self.failing[i]))
             .collect();
+        self.health.live.set_alarms(self.rules.active());
         self.site = site;
         tracing::info!(
             devices = self.site.devices.len(),
@@ -264,6 +266,9 @@ impl Ingest {
             .zip(&device.points)
             .map(|(v, p)| v.map(|raw| p.engineering(raw)))
             .collect();
+        self.health
+            .live
+            .on_sample(s.device, s.ts, &values, s.error.as_ref());
         self.rules.on_sample(
             &site,
             s.device,
@@ -317,6 +322,18 @@ impl Ingest {
         self.health
             .raw_dropped
             .store(self.raw.dropped(), std::sync::atomic::Ordering::Relaxed);
+        self.publish_live();
+    }
+
+    /// Once a second (with the flush): active alarms and occupancy for `status`.
+    fn publish_live(&self) {
+        let zones = self
+            .site
+            .zones
+            .iter()
+            .map(|z| (z.name.clone(), self.zones.occupancy(&z.name).unwrap_or(0)))
+            .collect();
+        self.health.live.set_zones(zones);
     }
 
     /// Commits pending alarm changes (after any the outbox refused before), the new
@@ -347,12 +364,9 @@ impl Ingest {
                 .cloned()
                 .map(|c| records::alarm(&self.topics, &self.site, c)),
         );
-        recs.push(records::active(
-            &self.topics,
-            &self.site,
-            self.rules.active(),
-            now,
-        ));
+        let active = self.rules.active();
+        self.health.live.set_alarms(active.clone());
+        recs.push(records::active(&self.topics, &self.site, active, now));
         let state = [(STATE_ALARMS, self.rules.export_state())];
         if self.append(recs, &state, "alarm") {
             if retried {

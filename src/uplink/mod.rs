@@ -26,6 +26,7 @@
 pub mod acks;
 pub mod command;
 pub mod payload;
+pub mod reason;
 pub mod report;
 mod session;
 pub mod tls;
@@ -74,6 +75,8 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
     // The seq of the next `online` status, taken just before the will's.
     let mut online_seq: Option<u64> = None;
     let mut rate = report::PollRate::default();
+    // The last failure's reason: logged at the default level only when it changes.
+    let mut last_reason: Option<reason::Reason> = None;
     let mut health_timer = tokio::time::interval(p.site.uplink.summary_interval);
     health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -132,6 +135,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                     .store(true, std::sync::atomic::Ordering::Relaxed);
                 will_fresh = false;
                 backoff.reset();
+                last_reason = None;
                 session = Session::default();
                 tracing::info!(broker = %p.site.uplink.broker, "uplink connected");
                 // Subscribe before `online`: the broker handles one connection's packets
@@ -163,11 +167,16 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
             }
             Ok(_) => {}
             Err(e) => {
+                let why = reason::classify(&e);
                 if online {
                     tracing::warn!(error = %e, broker = %p.site.uplink.broker, "uplink lost");
+                } else if last_reason.as_ref() != Some(&why) {
+                    tracing::warn!(broker = %p.site.uplink.broker, "uplink cannot connect: {why}");
                 } else {
                     tracing::debug!(error = %e, "uplink connect failed");
                 }
+                p.health.set_uplink_problem(&why.to_string());
+                last_reason = Some(why);
                 online = false;
                 p.health
                     .uplink_online

@@ -137,6 +137,10 @@ pub struct HealthReport {
     pub errors: Errors,
     pub dropped: Dropped,
     pub reconnects: Reconnects,
+    /// Why the uplink last failed to connect or lost its connection (absent if it never
+    /// did since start), so a report after a reconnect tells what kept the gateway away.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplink_problem: Option<String>,
     pub commands: Commands,
 }
 

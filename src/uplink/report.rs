@@ -81,5 +81,6 @@ pub fn health(
             duplicate: get(&h.commands_duplicate),
             unanswered: get(&h.commands_unanswered),
         },
+        uplink_problem: h.uplink_problem(),
     }
 }

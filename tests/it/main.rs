@@ -30,6 +30,10 @@ mod packaging;
 // mqtts:// to the platform broker (spec: uplink.broker, ca_file).
 mod tls;
 
+// Uplink failures that say why; `sitewarden status` (issue 13).
+mod status;
+mod uplink_reasons;
+
 // SIGHUP reload (issue 5).
 mod reload;
 

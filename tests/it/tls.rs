@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// A CA and a server certificate for 127.0.0.1, made with openssl.
-fn make_certs(dir: &Path) {
+pub(crate) fn make_certs(dir: &Path) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)

@@ -111,8 +111,21 @@ fn unit_sets_what_the_gateway_relies_on() {
     check("Group", "sitewarden");
     check("SupplementaryGroups", "dialout");
     check("StateDirectory", "sitewarden");
-    // Reload is SIGHUP; a bad config is refused before start.
-    check("ExecReload", "/bin/kill -HUP $MAINPID");
+    // Reload is SIGHUP; a bad config is refused before start, and before a reload (so
+    // `systemctl reload` fails visibly): the check is the first ExecReload.
+    let reloads: Vec<&str> = settings
+        .iter()
+        .filter(|(k, _)| k == "ExecReload")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        reloads,
+        [
+            "/usr/bin/sitewarden check -c /etc/sitewarden/sitewarden.toml",
+            "/bin/kill -HUP $MAINPID"
+        ],
+        "{UNIT}: ExecReload checks, then signals"
+    );
     check(
         "ExecStartPre",
         "/usr/bin/sitewarden check -c /etc/sitewarden/sitewarden.toml",
