@@ -7,12 +7,14 @@
 //!
 //! - `outage.rs`: a 30 s broker outage, and a crash while the broker is down;
 //! - `crash.rs`: a crash loop with the broker up, and the last will's seq;
+//! - `alarmflood.rs`: hundreds of alarm changes into a full outbox during an outage;
 //! - `bound.rs`: a tiny outbox with the broker down, and `sitewarden outbox`;
 //! - `diskfull.rs`: the data directory on a real filesystem that fills up;
 //! - `seqanchor.rs`: seq after every corruption of the data directory;
 //! - `resets.rs`: the uplink in-process against a peer that resets connections mid-flight.
 
 mod bound;
+mod alarmflood;
 mod crash;
 mod diskfull;
 mod outage;
