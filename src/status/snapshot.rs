@@ -283,7 +283,7 @@ mod tests {
                 1,
             ),
             (vec![row("a", "ok")], "offline", "degraded", 1),
-            (vec![row("a", "failing")], "online", "down", 2),
+            (vec![row("a", "failing")], "online", "down", 1),
             (vec![], "online", "ok", 0),
         ];
         for (devices, up, want, reasons) in cases {
