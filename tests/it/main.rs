@@ -41,3 +41,6 @@ mod cli;
 
 // `sitewarden demo` (issue 5).
 mod demo;
+
+// The published contract: docs/platform.md and docs/schema/ (issue 11).
+mod contract;
