@@ -16,6 +16,7 @@ fn point(table: Table, address: u16, ty: PointType, word_order: WordOrder) -> Po
         unit: None,
         kind: PointKind::Gauge,
         writable: true,
+        labels: Vec::new(),
     }
 }
 
