@@ -184,6 +184,7 @@ fn rtu_bus(warm_up: Duration, measure: Duration) {
         data_bits: 8,
         stop_bits: 2,
         timeout: Duration::from_millis(200),
+        min_gap: Duration::ZERO,
     };
     let devices = (1..=SLAVES)
         .map(|u| device(&format!("th-{u}"), "rs485-th", u, th.clone()))
@@ -337,6 +338,7 @@ fn coalescing() {
             let kind = ConnectionKind::ModbusTcp {
                 address,
                 timeout: Duration::from_millis(500),
+                min_gap: Duration::ZERO,
             };
             let got = read_once(&kind, &d)
                 .await

@@ -212,6 +212,7 @@ fn turnstiles() -> Site {
             site: "s".into(),
             id: "g".into(),
             data_dir: PathBuf::from("/tmp"),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -228,6 +229,7 @@ fn turnstiles() -> Site {
             summary_interval: Duration::from_secs(60),
             inflight: 100,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 256 << 20,
@@ -252,7 +254,7 @@ fn turnstiles() -> Site {
                             table: Table::Input,
                             address: 0,
                             ty: PointType::U32,
-                            word_order: WordOrder::HiFirst,
+                            order: ByteOrder::ABCD,
                         },
                         scale: 1.0,
                         offset: 0.0,
@@ -266,6 +268,7 @@ fn turnstiles() -> Site {
             })
             .collect(),
         zones: vec![],
+        cells: Vec::new(),
         rules: vec![],
     }
 }

@@ -35,4 +35,6 @@ cargo deb --version >/dev/null 2>&1 || cargo install cargo-deb --version '^3.8' 
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# The daemon as the .deb builds it (without the `demo` feature) must build clean too.
+cargo clippy --no-default-features --locked -- -D warnings
 cargo test --locked --all-targets -- --test-threads 2

@@ -30,8 +30,23 @@ pub struct Health {
     pub published: AtomicU64,
     /// Platform commands refused (bad JSON, unknown device, not writable, expired).
     pub commands_rejected: AtomicU64,
+    /// Platform commands carried out.
+    pub commands_executed: AtomicU64,
+    /// Commands that arrived retained (ignored: a retained command would run at every start).
+    pub commands_retained: AtomicU64,
+    /// Commands refused by the per-gateway rate limit.
+    pub commands_rate_limited: AtomicU64,
+    /// Commands whose id was carried out before (answered again, not executed again).
+    pub commands_duplicate: AtomicU64,
+    /// Refusals left unanswered because a flood filled the answer queue.
+    pub commands_unanswered: AtomicU64,
     /// Bytes the raw ring holds on disk (set by ingest).
     pub raw_bytes: AtomicU64,
+    /// Alarm changes lost because the outbox refused them longer than ingest could hold
+    /// them (see `ingest::unsaved`).
+    pub alarms_lost: AtomicU64,
+    /// Summary and zone records lost because the outbox refused their append.
+    pub summaries_lost: AtomicU64,
     /// Store I/O errors survived (ENOSPC and the like).
     pub store_errors: AtomicU64,
     /// Wall-clock ms of the last sample ingest took in (watchdog: polling is alive).

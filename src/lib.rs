@@ -22,13 +22,17 @@ pub mod clock;
 pub mod config;
 /// Process-wide counters for `P/health`, `sitewarden outbox` and the journal.
 pub mod health;
+/// The site's local time zone and the `active` windows of rules.
+pub mod localtime;
 /// The one consumer of samples: feeds the raw ring, summaries and rules, fills the outbox.
 pub mod ingest;
 /// `Sample`: one poll's raw values, the unit of the data path.
 pub mod reading;
 /// Pure anomaly rules and the alarm lifecycle.
 pub mod rules;
-/// A simulated site (Modbus servers, cameras) shared by `demo` and the tests.
+/// A simulated site (Modbus servers, cameras) shared by `demo` and the tests; built only
+/// with the `demo` feature, so the shipped daemon links no Modbus server.
+#[cfg(feature = "demo")]
 pub mod sim;
 /// The validated site model (devices, points, rules) every module reads.
 pub mod site;

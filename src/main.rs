@@ -15,7 +15,13 @@ fn main() -> ExitCode {
         Cmd::Run { config } => cli::run::main(&config),
         Cmd::Check { config } => cli::check::main(&config),
         Cmd::Outbox { config } => cli::outbox::main(&config),
+        #[cfg(feature = "demo")]
         Cmd::Demo { run_for, plain } => cli::demo::main(run_for, plain),
+        #[cfg(not(feature = "demo"))]
+        Cmd::Demo { .. } => Err(anyhow::anyhow!(
+            "this build of sitewarden has no demo (the gateway package leaves it out); \
+             from the source tree run `cargo run --release -- demo`"
+        )),
         Cmd::Probe(args) => cli::probe::main(&args),
     };
     match result {

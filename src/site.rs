@@ -17,6 +17,8 @@ pub struct Site {
     pub connections: Vec<Connection>,
     pub devices: Vec<Device>,
     pub zones: Vec<Zone>,
+    /// Grid cells, in file order; each lists its devices.
+    pub cells: Vec<Cell>,
     pub rules: Vec<RuleDef>,
 }
 
@@ -33,6 +35,43 @@ impl Site {
             .filter(move |(_, d)| d.connection == conn)
             .map(|(i, _)| i)
     }
+
+    /// The grid cell device `device` (index into `devices`) stands in.
+    pub fn cell_of(&self, device: usize) -> Option<&Cell> {
+        self.cells.iter().find(|c| c.devices.contains(&device))
+    }
+
+    /// The cell an alarm on `name` belongs to: the device's cell, or for a zone alarm
+    /// the one cell all of the zone's devices stand in (None when the zone spans cells).
+    pub fn cell_for(&self, name: &str) -> Option<&Cell> {
+        if let Some(i) = self.device_index(name) {
+            return self.cell_of(i);
+        }
+        let mut cells = (self.devices.iter().enumerate())
+            .filter(|(_, d)| d.zone.as_deref() == Some(name))
+            .map(|(i, _)| self.cell_of(i).map(|c| c.name.as_str()));
+        let first = cells.next()??;
+        if cells.all(|c| c == Some(first)) {
+            self.cells.iter().find(|c| c.name == first)
+        } else {
+            None
+        }
+    }
+}
+
+/// A grid cell of the site, as its operators divide it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// `[a-z0-9-]+`, used in topics.
+    pub name: String,
+    /// Free text (`scenic-core`, `waterfront`); `P/cells` counts states per kind.
+    pub kind: String,
+    /// The person on duty for the cell.
+    pub owner: Option<String>,
+    /// Under special watch.
+    pub key_point: bool,
+    /// Indices into `Site::devices`, ascending.
+    pub devices: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +81,8 @@ pub struct Gateway {
     /// `[a-z0-9-]+`, used in topics.
     pub id: String,
     pub data_dir: PathBuf,
+    /// Local time of the site: rule `active` windows, zone daily resets, `check`.
+    pub timezone: crate::localtime::LocalZone,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +100,32 @@ pub struct Uplink {
     /// Publishes awaiting PUBACK at once (the replay window).
     pub inflight: u16,
     pub keep_alive: Duration,
+    /// `[commands]`: how `P/cmd` is bounded and authenticated.
+    pub commands: CommandPolicy,
+}
+
+/// `[commands]`: what a platform command must satisfy before it reaches a device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandPolicy {
+    /// The furthest ahead a command's `expires` may lie (default 5 min).
+    pub max_expiry: Duration,
+    /// Commands accepted per second, sustained (the token bucket's refill).
+    pub rate: f64,
+    /// Commands accepted at once (the token bucket's size).
+    pub burst: u32,
+    /// HMAC-SHA256 key; when set, every command must carry a valid `sig`.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for CommandPolicy {
+    fn default() -> Self {
+        CommandPolicy {
+            max_expiry: Duration::from_secs(300),
+            rate: 2.0,
+            burst: 20,
+            key_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +160,8 @@ pub enum ConnectionKind {
         /// `host:port` as written; resolved at connect time.
         address: String,
         timeout: Duration,
+        /// Quiet time between the end of one exchange and the next request.
+        min_gap: Duration,
     },
     ModbusRtu {
         port: PathBuf,
@@ -101,6 +170,22 @@ pub enum ConnectionKind {
         data_bits: u8,
         stop_bits: u8,
         timeout: Duration,
+        /// Quiet time between the end of one exchange and the next request.
+        min_gap: Duration,
+    },
+    /// An RS485 bus behind a serial device server in transparent mode: raw RTU frames
+    /// (CRC, no MBAP header) on a TCP socket. Paced as the far serial line: `baud` and
+    /// the character format give the inter-frame silence.
+    ModbusRtuOverTcp {
+        /// `host:port` as written; resolved at connect time.
+        address: String,
+        baud: u32,
+        parity: Parity,
+        data_bits: u8,
+        stop_bits: u8,
+        timeout: Duration,
+        /// Quiet time between the end of one exchange and the next request.
+        min_gap: Duration,
     },
     /// A broker on the site LAN that cameras publish to.
     Mqtt {
@@ -112,11 +197,44 @@ pub enum ConnectionKind {
     },
 }
 
+impl ConnectionKind {
+    /// The per-request timeout of a Modbus connection (None for mqtt).
+    pub fn timeout(&self) -> Option<Duration> {
+        match self {
+            ConnectionKind::ModbusTcp { timeout, .. }
+            | ConnectionKind::ModbusRtu { timeout, .. }
+            | ConnectionKind::ModbusRtuOverTcp { timeout, .. } => Some(*timeout),
+            ConnectionKind::Mqtt { .. } => None,
+        }
+    }
+
+    /// The configured quiet time between requests (zero for mqtt).
+    pub fn min_gap(&self) -> Duration {
+        match self {
+            ConnectionKind::ModbusTcp { min_gap, .. }
+            | ConnectionKind::ModbusRtu { min_gap, .. }
+            | ConnectionKind::ModbusRtuOverTcp { min_gap, .. } => *min_gap,
+            ConnectionKind::Mqtt { .. } => Duration::ZERO,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parity {
     None,
     Even,
     Odd,
+}
+
+impl Parity {
+    /// N, E or O, as in 8N1.
+    pub fn letter(self) -> char {
+        match self {
+            Parity::None => 'N',
+            Parity::Even => 'E',
+            Parity::Odd => 'O',
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -215,7 +333,7 @@ pub enum PointSource {
         /// 0-based protocol address of the first register or bit.
         address: u16,
         ty: PointType,
-        word_order: WordOrder,
+        order: ByteOrder,
     },
     /// A field of a camera's JSON message.
     Json {
@@ -261,13 +379,15 @@ pub enum PointType {
     U64,
     I64,
     F64,
+    /// Bit `n` (0 = least significant) of one holding or input register, read as a bool.
+    Bit(u8),
 }
 
 impl PointType {
     /// Registers (or bits, for `Bool`) this type occupies.
     pub fn registers(self) -> u16 {
         match self {
-            PointType::Bool | PointType::U16 | PointType::I16 => 1,
+            PointType::Bool | PointType::U16 | PointType::I16 | PointType::Bit(_) => 1,
             PointType::U32 | PointType::I32 | PointType::F32 => 2,
             PointType::U64 | PointType::I64 | PointType::F64 => 4,
         }
@@ -283,9 +403,20 @@ impl PointType {
         }
     }
 
+    /// `u16`, `u32 ABCD`, `f32 CDAB`, `u16 BA`, `bool bit 3`: the layout only where it
+    /// matters (for `check` and `probe`).
+    pub fn describe(self, order: ByteOrder) -> String {
+        match self {
+            PointType::Bit(n) => format!("bool bit {n}"),
+            _ if self.registers() == 1 && !order.swap_bytes => self.name().to_string(),
+            PointType::Bool => self.name().to_string(),
+            _ => format!("{} {}", self.name(), order.name(self.registers())),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
-            PointType::Bool => "bool",
+            PointType::Bool | PointType::Bit(_) => "bool",
             PointType::U16 => "u16",
             PointType::I16 => "i16",
             PointType::U32 => "u32",
@@ -298,13 +429,62 @@ impl PointType {
     }
 }
 
-/// Order of 16-bit words in a multi-register value.
+/// How a value's bytes are laid out over its registers, named by the letters of the
+/// 32-bit layouts device manuals use (A = the most significant byte): ABCD (the Modbus
+/// default), BADC (bytes swapped in each register), CDAB (words swapped), DCBA (both).
+///
+/// For 64-bit values the same four names mean what they mean to pymodbus and to most
+/// manuals: CDAB reverses all four registers (GHEFCDAB). `swap_halves` apart from
+/// `swap_words` covers the counters that are two u32 halves, low half first, each half
+/// in its own word order (EFGHABCD, CDABGHEF …), spelled with eight letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WordOrder {
-    /// High word in the lower register (ABCD), the Modbus default.
-    HiFirst,
-    /// Low word in the lower register (CDAB).
-    LoFirst,
+pub struct ByteOrder {
+    /// The two bytes of every register swapped.
+    pub swap_bytes: bool,
+    /// The two registers of every 32-bit half swapped.
+    pub swap_words: bool,
+    /// The two 32-bit halves of a 64-bit value swapped.
+    pub swap_halves: bool,
+}
+
+impl ByteOrder {
+    pub const ABCD: ByteOrder = ByteOrder::new(false, false, false);
+    pub const BADC: ByteOrder = ByteOrder::new(true, false, false);
+    pub const CDAB: ByteOrder = ByteOrder::new(false, true, true);
+    pub const DCBA: ByteOrder = ByteOrder::new(true, true, true);
+
+    pub const fn new(swap_bytes: bool, swap_words: bool, swap_halves: bool) -> Self {
+        ByteOrder {
+            swap_bytes,
+            swap_words,
+            swap_halves,
+        }
+    }
+
+    /// The letters of this order for a value of `registers` registers: `AB` for one,
+    /// `ABCD` for two, `ABCDEFGH` for four (bytes in the order they arrive).
+    pub fn name(self, registers: u16) -> String {
+        let msb_first: &[u8] = match registers {
+            1 => b"AB",
+            2 => b"ABCD",
+            _ => b"ABCDEFGH",
+        };
+        let mut words: Vec<[u8; 2]> = msb_first.chunks(2).map(|c| [c[0], c[1]]).collect();
+        if registers >= 4 && self.swap_halves {
+            words.rotate_left(2);
+        }
+        if self.swap_words {
+            for half in words.chunks_mut(2) {
+                half.reverse();
+            }
+        }
+        if self.swap_bytes {
+            for w in &mut words {
+                w.reverse();
+            }
+        }
+        words.concat().into_iter().map(char::from).collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,7 +518,7 @@ pub struct Zone {
     pub name: String,
     /// Maximum visitors inside at once.
     pub capacity: u64,
-    /// Local time of day (seconds after midnight, UTC offset applied by config) at
+    /// Local time of day (seconds after local midnight, in `Gateway::timezone`) at
     /// which occupancy restarts from zero.
     pub daily_reset: Duration,
 }
@@ -366,10 +546,16 @@ pub struct RuleDef {
     pub name: String,
     /// Glob patterns on device ids (`kiosk-*`).
     pub devices: Vec<String>,
+    /// Glob patterns on cell names; when not empty, only devices in a matching cell.
+    pub cells: Vec<String>,
+    /// Cell kinds; when not empty, only devices in a cell of one of these kinds.
+    pub cell_kinds: Vec<String>,
     /// The point judged (absent for `offline`, `capacity`).
     pub point: Option<String>,
     pub severity: Severity,
     pub kind: RuleKind,
+    /// When the rule judges (local time); None is always. Outside it, raised alarms clear.
+    pub active: Option<crate::localtime::Active>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -426,6 +612,25 @@ impl RuleDef {
     /// Whether this rule judges device `id` (one of `devices` matches it).
     pub fn applies_to(&self, id: &str) -> bool {
         self.devices.iter().any(|p| glob_match(p, id))
+    }
+
+    /// Whether this rule judges device `device` of `site`: its id matches `devices`, and
+    /// its cell matches `cells` and `cell_kinds` where those are given.
+    pub fn applies_to_device(&self, site: &Site, device: usize) -> bool {
+        let Some(d) = site.devices.get(device) else {
+            return false;
+        };
+        if !self.applies_to(&d.id) {
+            return false;
+        }
+        if self.cells.is_empty() && self.cell_kinds.is_empty() {
+            return true;
+        }
+        let Some(cell) = site.cell_of(device) else {
+            return false;
+        };
+        (self.cells.is_empty() || self.cells.iter().any(|g| glob_match(g, &cell.name)))
+            && (self.cell_kinds.is_empty() || self.cell_kinds.contains(&cell.kind))
     }
 }
 

@@ -238,7 +238,7 @@ fn window_ends(t0: i64, t1: i64) -> impl Iterator<Item = i64> {
         .take_while(move |&e| e <= t1)
 }
 
-/// The daemon exactly as `cargo build --release` ships it, built here into a target
+/// The daemon exactly as the .deb ships it (`cargo build --release --no-default-features`), built here into a target
 /// directory of the bench's own. Not `CARGO_BIN_EXE_sitewarden`: for a bench, cargo builds
 /// the binary with the dev-dependencies' features unified in (0.5 MB larger, more of it
 /// resident), and writes it over `target/release/sitewarden`; and the main target
@@ -260,6 +260,8 @@ fn release_binary() -> anyhow::Result<PathBuf> {
             "--quiet",
             "--bin",
             "sitewarden",
+            // As the .deb builds it: without the demo (`[package.metadata.deb]`).
+            "--no-default-features",
             "--manifest-path",
         ])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))

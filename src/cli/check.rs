@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use crate::site::{
-    ConnectionKind, Device, Parity, Point, PointSource, RuleDef, RuleKind, Site, WordOrder,
-};
+use crate::site::{ConnectionKind, Device, Parity, Point, PointSource, RuleDef, RuleKind, Site};
 
 /// The whole listing, ending with a newline.
 pub fn render(site: &Site) -> String {
@@ -19,6 +17,12 @@ pub fn render(site: &Site) -> String {
         g.site,
         g.id,
         g.data_dir.display()
+    ));
+    let now = crate::clock::now_ms();
+    out.push_str(&format!(
+        "local time {}, now {}\n",
+        g.timezone.name(),
+        g.timezone.format(now)
     ));
     let mut uplink = format!("uplink {}", u.broker);
     if let Some(user) = &u.username {
@@ -42,7 +46,9 @@ pub fn render(site: &Site) -> String {
     out.push_str(&format!("\nconnections ({})\n", site.connections.len()));
     let rows = site.connections.iter().map(|c| {
         let (kind, detail) = match &c.kind {
-            ConnectionKind::ModbusTcp { address, timeout } => (
+            ConnectionKind::ModbusTcp {
+                address, timeout, ..
+            } => (
                 "modbus-tcp",
                 format!("{address}, timeout {}", dur(*timeout)),
             ),
@@ -53,6 +59,7 @@ pub fn render(site: &Site) -> String {
                 data_bits,
                 stop_bits,
                 timeout,
+                ..
             } => {
                 let p = match parity {
                     Parity::None => 'N',
@@ -66,6 +73,22 @@ pub fn render(site: &Site) -> String {
                 );
                 ("modbus-rtu", detail)
             }
+            ConnectionKind::ModbusRtuOverTcp {
+                address,
+                baud,
+                parity,
+                data_bits,
+                stop_bits,
+                timeout,
+                ..
+            } => (
+                "modbus-rtu-over-tcp",
+                format!(
+                    "{address} (serial line {baud} {data_bits}{}{stop_bits}), timeout {}",
+                    parity.letter(),
+                    dur(*timeout)
+                ),
+            ),
             ConnectionKind::Mqtt {
                 broker,
                 username,
@@ -82,6 +105,12 @@ pub fn render(site: &Site) -> String {
                 );
                 ("mqtt", detail)
             }
+        };
+        let gap = c.kind.min_gap();
+        let detail = if gap.is_zero() {
+            detail
+        } else {
+            format!("{detail}, min_gap {}", dur(gap))
         };
         let devices = devices_on(site, &c.name);
         vec![
@@ -108,11 +137,17 @@ pub fn render(site: &Site) -> String {
         vec![
             z.name.clone(),
             format!("capacity {}", z.capacity),
-            format!("resets daily at {} UTC", time_of_day(z.daily_reset)),
+            format!(
+                "resets daily at {} {}",
+                time_of_day(z.daily_reset),
+                site.gateway.timezone.name()
+            ),
             plural(gates, "device"),
         ]
     });
     columns(&mut out, "  ", rows.collect());
+
+    cells(&mut out, site);
 
     out.push_str(&format!("\nrules ({})\n", site.rules.len()));
     let rows = site.rules.iter().map(|r| rule(site, r));
@@ -175,7 +210,7 @@ fn point(p: &Point) -> Vec<String> {
             table,
             address,
             ty,
-            word_order,
+            order,
         } => {
             let n = ty.registers();
             let place = if n > 1 {
@@ -188,11 +223,7 @@ fn point(p: &Point) -> Vec<String> {
             } else {
                 format!("{} {}", table.name(), address)
             };
-            let ty = match (n > 1, word_order) {
-                (true, WordOrder::HiFirst) => format!("{} hi-first", ty.name()),
-                (true, WordOrder::LoFirst) => format!("{} lo-first", ty.name()),
-                (false, _) => ty.name().to_string(),
-            };
+            let ty = ty.describe(*order);
             (place, ty)
         }
         PointSource::Json { pointer, filter } => {
@@ -227,12 +258,56 @@ fn point(p: &Point) -> Vec<String> {
     ]
 }
 
+/// The grid cells with their devices, and the devices in none.
+fn cells(out: &mut String, site: &Site) {
+    if site.cells.is_empty() {
+        return;
+    }
+    out.push_str(&format!("\ncells ({})\n", site.cells.len()));
+    let rows = site.cells.iter().map(|c| {
+        let mut who = c.owner.clone().unwrap_or_default();
+        if c.key_point {
+            who.push_str(if who.is_empty() {
+                "key point"
+            } else {
+                ", key point"
+            });
+        }
+        let ids: Vec<&str> = (c.devices.iter())
+            .filter_map(|&d| site.devices.get(d).map(|d| d.id.as_str()))
+            .collect();
+        let devices = if ids.is_empty() {
+            "no devices".to_string()
+        } else {
+            format!("{}: {}", plural(ids.len(), "device"), ids.join(" "))
+        };
+        vec![c.name.clone(), c.kind.clone(), who, devices]
+    });
+    columns(out, "  ", rows.collect());
+    let none: Vec<&str> = (0..site.devices.len())
+        .filter(|&d| site.cell_of(d).is_none())
+        .map(|d| site.devices[d].id.as_str())
+        .collect();
+    if !none.is_empty() {
+        out.push_str(&format!("  in no cell: {}\n", none.join(" ")));
+    }
+}
+
 fn rule(site: &Site, r: &RuleDef) -> Vec<String> {
     let on = if r.devices.is_empty() {
         String::new()
     } else {
-        let n = site.devices.iter().filter(|d| r.applies_to(&d.id)).count();
-        format!("{} ({n})", r.devices.join(" "))
+        let n = (0..site.devices.len())
+            .filter(|&d| r.applies_to_device(site, d))
+            .count();
+        let mut on = r.devices.join(" ");
+        if !r.cells.is_empty() {
+            on.push_str(&format!(" in cells {}", r.cells.join(" ")));
+        }
+        if !r.cell_kinds.is_empty() {
+            on.push_str(&format!(" in {} cells", r.cell_kinds.join(" ")));
+        }
+        format!("{on} ({n})")
     };
     let num = |x: f64| format!("{x}");
     let what = match &r.kind {
@@ -327,6 +402,10 @@ fn rule(site: &Site, r: &RuleDef) -> Vec<String> {
         RuleKind::Capacity { .. } => "capacity",
         RuleKind::Event { .. } => "event",
     };
+    let what = match &r.active {
+        Some(a) => format!("{what}; active {}", a.describe()),
+        None => what,
+    };
     vec![
         r.name.clone(),
         kind.to_string(),
@@ -384,11 +463,28 @@ fn time_of_day(d: Duration) -> String {
     format!("{:02}:{:02}", s / 3600 % 24, s / 60 % 60)
 }
 
-/// `sitewarden check`: validate, list, exit 1 on error.
+/// `sitewarden check`: validate, list, warn, exit 1 on error (warnings do not fail).
+/// Lists the site, prints warnings about a valid site, then checks every file the start
+/// reads (as the start would); exit 1 when the start would refuse one.
 pub fn main(config: &std::path::Path) -> anyhow::Result<()> {
     let site = super::load_site(config)?;
     print!("{}", render(&site));
-    println!("{}: ok", config.display());
+    let warnings = crate::config::warnings(&site);
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+    let problems = super::files::problems(&site);
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if problems.iter().any(|p| p.error) {
+        eprintln!("{}: the start would refuse these files", config.display());
+        return Err(super::Reported(1).into());
+    }
+    match warnings.len() {
+        0 => println!("{}: ok", config.display()),
+        n => println!("{}: ok, {n} warning(s)", config.display()),
+    }
     Ok(())
 }
 
@@ -417,25 +513,30 @@ mod tests {
             "connections (6)",
             "gate-lan modbus-tcp 192.168.10.20:502, timeout 500ms 4 devices",
             "rs485-1 modbus-rtu /dev/ttyUSB0 9600 8N1, timeout 1s 3 devices",
-            "rs485-2 modbus-rtu /dev/ttyUSB1 19200 8E1, timeout 1s 1 device",
+            "rs485-2 modbus-rtu /dev/ttyUSB1 19200 8E1, timeout 1s 2 devices",
             "camera-lan mqtt mqtt://192.168.10.5:1883, max payload 64.0 KiB 2 devices",
-            "devices (12)",
+            "devices (13)",
             "gate-n1 (turnstile) on gate-lan, unit 1, every 1s, 3 reads per poll, zone north-entrance",
-            "entries input 0-1 u32 hi-first counter",
+            "entries input 0-1 u32 ABCD counter",
             "status input 4 u16 state",
             "open coil 0 bool command, writable",
             "gate-n3 (turnstile) on gate-lan, unit 3, every 1s, 3 reads per poll, reads skip gaps of up to 4 registers, zone north-entrance",
             "body_temp input 0 u16 ×0.01 °C gauge",
-            "level_m holding 0-1 f32 lo-first m gauge",
+            "level_m holding 0-1 f32 CDAB m gauge",
             "cam-bridge (camera) on camera-lan, heartbeat within 1m 30s, zone bridge",
             "events on cameras/cam-bridge/events, status on cameras/cam-bridge/status",
             "people_count json /count when /type=people_count people gauge",
             "zones (4)",
-            "north-entrance capacity 5000 resets daily at 20:00 UTC 4 devices",
-            "rules (10)",
+            "north-entrance capacity 5000 resets daily at 04:00 Asia/Shanghai 4 devices",
+            "rules (12)",
             "fever threshold critical kiosk-* (2) body_temp above 37.3, clear below 37, judged when scans moves",
             "south-crowding capacity critical zone south-entrance: warning at 80 %, critical at 100 %",
-            "offline offline warning * (12) after 3 failed polls",
+            "offline offline warning * (13) after 3 failed polls",
+            "cells (7)",
+            "waterfront-bridge waterfront Li Wei, key point 2 devices: river-level cam-bridge",
+            "old-street residential Chen Jing 1 device: th-visitor-centre",
+            "bar-noise-night threshold warning * in commercial-street cells (1) noise_dba above 55, clear below 52, for 1m; active 22:00-06:00",
+            "bar-noise-day threshold warning * in cells bar-* (1) noise_dba above 70, clear below 67, for 1m; active 06:00-22:00 except holidays (5 dates)",
             "river-flatline flatline warning river-level (1) level_m unchanged (±0.001) for 2h",
         ];
         for line in expected {
@@ -447,5 +548,69 @@ mod tests {
         }
         let points = lines.iter().filter(|l| l.starts_with("entries ")).count();
         assert_eq!(points, 4, "one entries row per turnstile");
+    }
+}
+
+#[cfg(test)]
+mod cell_tests {
+    use super::render;
+
+    #[test]
+    fn names_the_devices_in_no_cell_and_empty_cells() {
+        let text = r#"
+[gateway]
+site = "s"
+id = "gw"
+timezone = "Europe/Berlin"
+
+[uplink]
+broker = "mqtt://127.0.0.1"
+
+[[connection]]
+name = "bus"
+type = "modbus-tcp"
+address = "127.0.0.1:502"
+
+[[device]]
+id = "th-1"
+profile = "rs485-th"
+connection = "bus"
+unit = 1
+cell = "core"
+
+[[device]]
+id = "th-2"
+profile = "rs485-th"
+connection = "bus"
+unit = 2
+
+[[cell]]
+name = "core"
+kind = "scenic-core"
+
+[[cell]]
+name = "bank"
+kind = "waterfront"
+owner = "Li Wei"
+"#;
+        let site = crate::config::load_from(text, "t.toml", &[], &[]).unwrap();
+        let out = render(&site);
+        let lines: Vec<String> = (out.lines())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        for want in [
+            "cells (2)",
+            "core scenic-core 1 device: th-1",
+            "bank waterfront Li Wei no devices",
+            "in no cell: th-2",
+        ] {
+            assert!(lines.iter().any(|l| l == want), "missing {want}:\n{out}");
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("local time Europe/Berlin, now 20")),
+            "{out}"
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! code. `check` and a refused config exit 1.
 
 pub mod check;
+#[cfg(feature = "demo")]
 pub mod demo;
+pub mod files;
 pub mod outbox;
 pub mod probe;
 pub mod run;

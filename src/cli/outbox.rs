@@ -1,20 +1,69 @@
 //! `sitewarden outbox`: what awaits the platform broker, read-only, while the daemon runs.
 
 use crate::clock;
-use crate::store::{Kind, Outbox};
+use crate::store::{Kind, Outbox, StoreError};
 use anyhow::Context;
 use std::path::Path;
 
+/// Prints the report; exit 1 (after printing why) when the outbox file is damaged.
 pub fn main(config: &Path) -> anyhow::Result<()> {
     let site = super::load_site(config)?;
     let path = site.gateway.data_dir.join("outbox.redb");
-    let outbox = Outbox::open_read_only(&path)
-        .with_context(|| format!("reading the outbox {}", path.display()))?;
+    let quarantined = quarantined_files(&path);
+    let opened = Outbox::open_read_only(&path).and_then(|ob| {
+        ob.verify()?;
+        Ok(ob)
+    });
+    let outbox = match opened {
+        Ok(ob) => ob,
+        Err(e @ (StoreError::Corrupt(_) | StoreError::Io(_) | StoreError::Engine(_))) => {
+            println!("outbox       {}", path.display());
+            println!("state        CORRUPT: {e}");
+            print_quarantined(&quarantined);
+            eprintln!(
+                "error: the outbox {} is damaged; the daemon quarantines it at its next start",
+                path.display()
+            );
+            return Err(super::Reported(1).into());
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading the outbox {}", path.display()));
+        }
+    };
     let stats = outbox
         .stats()
         .with_context(|| format!("reading the outbox {}", path.display()))?;
     print!("{}", render(&path, &stats, clock::now_ms()));
+    print_quarantined(&quarantined);
     Ok(())
+}
+
+/// Files the daemon moved aside as corrupt (`outbox.redb.corrupt-<unix ts>`).
+fn quarantined_files(path: &Path) -> Vec<std::path::PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let prefix = format!(
+        "{}.corrupt-",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+    );
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+fn print_quarantined(files: &[std::path::PathBuf]) {
+    for f in files {
+        println!("quarantined  {} (kept for inspection)", f.display());
+    }
 }
 
 pub fn render(path: &Path, s: &crate::store::OutboxStats, now: crate::reading::Ms) -> String {

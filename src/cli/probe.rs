@@ -10,6 +10,9 @@
 //! value with unit (or the error by name), kind — and a summary line with the requests
 //! sent and the time taken.
 //!
+//! `--scan --table T --address A --count N` reads raw registers instead of a profile's
+//! points (`scan`), for a device whose map is not known yet.
+//!
 //! Exit codes: 0 when every point was read, 1 when any failed (or the device could not
 //! be reached), 2 on a usage or configuration error. Probe never writes to a device and
 //! never touches the store or the broker.
@@ -33,6 +36,7 @@ const DEFAULT_SERIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// `sitewarden probe` arguments: a configured device by id, or an ad-hoc one.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("target").args(["device", "tcp", "serial"]).required(true)))]
+#[command(group(ArgGroup::new("what").args(["profile", "scan"])))]
 pub struct ProbeArgs {
     /// Id of a device in the configuration.
     pub device: Option<String>,
@@ -40,10 +44,10 @@ pub struct ProbeArgs {
     #[arg(short, long, default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
     /// Modbus TCP device or TCP-to-RTU gateway: host[:port], port 502 if omitted.
-    #[arg(long, value_name = "HOST:PORT", requires = "profile")]
+    #[arg(long, value_name = "HOST:PORT", requires = "what")]
     pub tcp: Option<String>,
     /// Serial port of a Modbus RTU bus.
-    #[arg(long, value_name = "PORT", requires = "profile")]
+    #[arg(long, value_name = "PORT", requires = "what")]
     pub serial: Option<PathBuf>,
     /// Serial speed.
     #[arg(long, default_value_t = 9600, requires = "serial")]
@@ -73,6 +77,19 @@ pub struct ProbeArgs {
     #[arg(long, conflicts_with = "device",
           value_parser = clap::value_parser!(u16).range(0..=i64::from(MAX_REGISTERS)))]
     pub max_gap: Option<u16>,
+    /// Read a range of raw registers instead of a profile's points (an unknown device).
+    #[arg(long, conflicts_with_all = ["device", "profile"], requires_all = ["table", "address", "count"])]
+    pub scan: bool,
+    /// The table a scan reads.
+    #[arg(long, value_enum, requires = "scan")]
+    pub table: Option<scan::TableArg>,
+    /// The first (0-based protocol) address a scan reads.
+    #[arg(long, requires = "scan")]
+    pub address: Option<u16>,
+    /// How many registers (or bits) a scan reads.
+    #[arg(long, requires = "scan",
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(scan::MAX_SCAN)))]
+    pub count: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,6 +171,7 @@ fn ad_hoc(args: &ProbeArgs) -> Result<(ConnectionKind, Device), String> {
         (Some(address), None) => ConnectionKind::ModbusTcp {
             address: with_port(address),
             timeout: args.timeout.unwrap_or(DEFAULT_TCP_TIMEOUT),
+            min_gap: Duration::ZERO,
         },
         (None, Some(port)) => ConnectionKind::ModbusRtu {
             port: port.clone(),
@@ -166,11 +184,19 @@ fn ad_hoc(args: &ProbeArgs) -> Result<(ConnectionKind, Device), String> {
             data_bits: 8,
             stop_bits: args.stop_bits,
             timeout: args.timeout.unwrap_or(DEFAULT_SERIAL_TIMEOUT),
+            min_gap: Duration::ZERO,
         },
         _ => return Err("give a device id, or --tcp or --serial".into()),
     };
-    let profile = args.profile.as_deref().ok_or("--profile is required")?;
-    let points = load_profile(profile, &args.config)?;
+    let (profile, points) = match (args.scan, args.table, args.address, args.count) {
+        (true, Some(table), Some(address), Some(count)) => {
+            ("scan", scan::points(table, address, count)?)
+        }
+        _ => {
+            let profile = args.profile.as_deref().ok_or("--profile is required")?;
+            (profile, load_profile(profile, &args.config)?)
+        }
+    };
     if !points
         .iter()
         .any(|p| matches!(p.source, PointSource::Modbus { .. }))
@@ -233,13 +259,16 @@ fn with_port(address: &str) -> String {
 
 fn set_timeout(kind: &mut ConnectionKind, t: Duration) {
     match kind {
-        ConnectionKind::ModbusTcp { timeout, .. } | ConnectionKind::ModbusRtu { timeout, .. } => {
+        ConnectionKind::ModbusTcp { timeout, .. }
+        | ConnectionKind::ModbusRtu { timeout, .. }
+        | ConnectionKind::ModbusRtuOverTcp { timeout, .. } => {
             *timeout = t;
         }
         ConnectionKind::Mqtt { .. } => {}
     }
 }
 
+mod scan;
 mod table;
 
 #[cfg(test)]

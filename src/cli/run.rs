@@ -18,11 +18,11 @@ use crate::health::{self, Health};
 use crate::ingest;
 use crate::site::{ConnectionKind, Site, Uplink};
 use crate::source;
-use crate::store::{Outbox, RawRing};
+use crate::store::{CommandLog, Outbox, RawRing};
 use crate::systemd;
 use crate::uplink::{
     self, UplinkParams,
-    command::{Router, Routes},
+    command::{Router, RouterParams, Routes},
 };
 use anyhow::Context;
 use std::future::Future;
@@ -98,7 +98,9 @@ impl Sources {
         let mut writes = Vec::with_capacity(site.connections.len());
         for (i, conn) in site.connections.iter().enumerate() {
             match conn.kind {
-                ConnectionKind::ModbusTcp { .. } | ConnectionKind::ModbusRtu { .. } => {
+                ConnectionKind::ModbusTcp { .. }
+                | ConnectionKind::ModbusRtu { .. }
+                | ConnectionKind::ModbusRtuOverTcp { .. } => {
                     // A few queued writes per connection; more means the platform is
                     // hammering one device, and the command is answered as busy.
                     let (wtx, wrx) = mpsc::channel(8);
@@ -148,19 +150,32 @@ pub async fn serve_with_reload(
     // for the main loop like one that comes later.
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
+    // The same look at every file as `sitewarden check` takes: refused here too.
+    let problems = super::files::problems(&site);
+    for p in &problems {
+        if p.error {
+            tracing::error!(key = %p.key, path = %p.path.display(), "{}", p.message);
+        } else {
+            tracing::warn!(key = %p.key, path = %p.path.display(), "{}", p.message);
+        }
+    }
+    if let Some(p) = problems.iter().find(|p| p.error) {
+        anyhow::bail!("reading {} {}: {}", p.key, p.path.display(), p.message);
+    }
     let data_dir = &site.gateway.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
     let password = match &site.uplink.password_file {
         Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("reading uplink.password_file {}", p.display()))?
-                .trim_end_matches(['\n', '\r'])
-                .to_string(),
+            super::files::read_password(p)
+                .with_context(|| format!("reading uplink.password_file {}", p.display()))?,
         ),
         None => None,
     };
     let transport = uplink::tls::transport(&site.uplink)?;
+    let command_key = command_key(&site)?;
+    let command_log = CommandLog::open(&data_dir.join("commands.log"), clock::now_ms())
+        .with_context(|| format!("opening the command log in {}", data_dir.display()))?;
     let health = Arc::new(Health::new(site.devices.len()));
     let outbox = Arc::new(
         Outbox::open(&data_dir.join("outbox.redb"), site.buffer.outbox_max_bytes)
@@ -191,15 +206,17 @@ pub async fn serve_with_reload(
     let (mut sources, writes) = Sources::spawn(&site, &health, &sample_tx);
     let (acks, ack_thread) = uplink::acks::spawn(Arc::clone(&outbox), Arc::clone(&health));
     let uplink_stop = CancellationToken::new();
-    let router = Router {
-        routes: Arc::new(std::sync::RwLock::new(Arc::new(Routes {
+    let router = Router::start(RouterParams {
+        routes: Routes {
             site: Arc::clone(&site),
             writes,
-        }))),
+        },
         outbox: Arc::clone(&outbox),
         wake: Arc::clone(&wake),
         health: Arc::clone(&health),
-    };
+        log: command_log,
+        key: command_key,
+    });
     let uplink_task = tokio::spawn(uplink::run(
         UplinkParams {
             site: Arc::clone(&site),
@@ -294,7 +311,8 @@ pub async fn serve_with_reload(
         Ok(_) => tracing::error!("shutdown: ingest thread failed"),
         Err(_) => tracing::error!("shutdown: ingest late; the raw ring keeps what it flushed"),
     }
-    // 3. Uplink.
+    // 3. Uplink, after the command answers still waiting for their batch are committed.
+    router.flush().await;
     uplink_stop.cancel();
     if let Err(e) = uplink_task.await {
         tracing::error!(error = %e, "shutdown: uplink task failed");
@@ -308,6 +326,18 @@ pub async fn serve_with_reload(
     }
     tracing::info!("sitewarden stopped");
     Ok(())
+}
+
+/// The command signing key (`[commands] key_file`), read once at start.
+fn command_key(site: &Site) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(path) = &site.uplink.commands.key_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read(path)
+        .with_context(|| format!("reading commands.key_file {}", path.display()))?;
+    let key = uplink::command::sign::key_from_file(&text)
+        .map_err(|e| anyhow::anyhow!("commands.key_file {}: {e}", path.display()))?;
+    Ok(Some(key))
 }
 
 /// Re-reads the configuration. A refused one is logged in full and the running one kept.
@@ -333,7 +363,7 @@ fn reload(path: &Path, current: &Site) -> Option<Arc<Site>> {
                 || kept != next.uplink
             {
                 tracing::warn!(
-                    "changes to [gateway], [buffer] or the uplink connection take effect at the next restart"
+                    "changes to [gateway], [buffer], [commands] or the uplink connection take effect at the next restart"
                 );
             }
             next.gateway = current.gateway.clone();

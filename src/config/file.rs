@@ -14,6 +14,7 @@ use super::format::{
 };
 use super::read::{Reader, Val};
 use super::rule::{self, RuleFile};
+use crate::localtime::{LocalZone, parse_date};
 use crate::site::{Buffer, ConnectionKind, Gateway, Parity, Uplink, Zone};
 
 pub(super) const DEFAULT_DATA_DIR: &str = "/var/lib/sitewarden";
@@ -46,7 +47,28 @@ pub(super) struct FileConfig {
     pub(super) connections: Vec<ConnectionFile>,
     pub(super) devices: Vec<DeviceFile>,
     pub(super) zones: Vec<ZoneFile>,
+    pub(super) cells: Vec<CellFile>,
+    pub(super) calendars: Vec<CalendarFile>,
     pub(super) rules: Vec<RuleFile>,
+}
+
+/// One `[[cell]]`: a grid cell of the site.
+#[derive(Debug)]
+pub(super) struct CellFile {
+    pub(super) name: Val<String>,
+    pub(super) kind: Option<Val<String>>,
+    pub(super) owner: Option<String>,
+    pub(super) key_point: bool,
+}
+
+/// One `[[calendar]]`: a named list of local dates (holidays) rules can name.
+#[derive(Debug)]
+pub(super) struct CalendarFile {
+    pub(super) name: Val<String>,
+    /// Sorted, without repeats.
+    pub(super) dates: Vec<jiff::civil::Date>,
+    /// A file of dates (one `YYYY-MM-DD` a line), read by `calendar::read_files`.
+    pub(super) file: Option<Val<PathBuf>>,
 }
 
 #[derive(Debug)]
@@ -69,6 +91,7 @@ pub(super) struct DeviceFile {
     pub(super) unit_given: bool,
     pub(super) poll: Option<Val<Duration>>,
     pub(super) zone: Option<Val<String>>,
+    pub(super) cell: Option<Val<String>>,
     pub(super) max_registers_per_read: Option<Val<u16>>,
     pub(super) max_gap: Option<Val<u16>>,
     /// Every key of this device read cleanly.
@@ -84,19 +107,25 @@ pub(super) struct ZoneFile {
 /// Reads the whole document from its root table.
 pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> FileConfig {
     let mut r = root.table("gateway", errors);
-    let (gateway, utc_offset) = gateway(&mut r, errors);
+    let gateway = gateway(&mut r, errors);
     r.finish(errors);
     let mut r = root.table("uplink", errors);
-    let uplink = uplink(&mut r, errors);
+    let mut uplink = uplink(&mut r, errors);
     r.finish(errors);
+    let mut r = root.table("commands", errors);
+    let commands = super::commands::read(&mut r, errors);
+    r.finish(errors);
+    if let Some(u) = uplink.as_mut() {
+        u.commands = commands;
+    }
     let mut r = root.table("buffer", errors);
     let buffer = buffer(&mut r, errors);
     r.finish(errors);
     let connections = each(root.array("connection", errors), errors, connection);
     let devices = each(root.array("device", errors), errors, device);
-    let zones = each(root.array("zone", errors), errors, |r, e| {
-        zone(r, utc_offset, e)
-    });
+    let zones = each(root.array("zone", errors), errors, zone);
+    let cells = each(root.array("cell", errors), errors, cell);
+    let calendars = each(root.array("calendar", errors), errors, calendar);
     let rules = each(root.array("rule", errors), errors, rule::read);
     root.finish(errors);
     FileConfig {
@@ -106,6 +135,8 @@ pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> F
         connections: connections.into_iter().flatten().collect(),
         devices,
         zones: zones.into_iter().flatten().collect(),
+        cells: cells.into_iter().flatten().collect(),
+        calendars: calendars.into_iter().flatten().collect(),
         rules: rules.into_iter().flatten().collect(),
     }
 }
@@ -126,7 +157,7 @@ fn each<'a, 'i, T>(
         .collect()
 }
 
-fn gateway(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> (Option<Gateway>, i64) {
+fn gateway(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Gateway> {
     let site = r.required("site", errors, Reader::name);
     let id = r.required("id", errors, Reader::name);
     let data_dir = check(r.get::<PathBuf>("data_dir", errors), errors, |p| {
@@ -139,15 +170,86 @@ fn gateway(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> (Option<Gat
     let utc_offset = check(r.get::<String>("utc_offset", errors), errors, |s| {
         parse_utc_offset(s)
     });
-    let gateway = match (site, id) {
+    let timezone = check(r.get::<String>("timezone", errors), errors, |s| {
+        LocalZone::named(s)
+    });
+    let timezone = match (timezone, utc_offset) {
+        (Some(tz), Some(off)) => {
+            errors.push(off.loc.error(format!(
+                "give `timezone` or `utc_offset`, not both (`timezone` = {} handles daylight saving)",
+                tz.v.name()
+            )));
+            tz.v
+        }
+        (Some(tz), None) => tz.v,
+        (None, Some(off)) => LocalZone::fixed(off.v, &offset_name(off.v)),
+        (None, None) => LocalZone::utc(),
+    };
+    match (site, id) {
         (Some(site), Some(id)) => Some(Gateway {
             site: site.v,
             id: id.v,
             data_dir: data_dir.map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), |v| v.v),
+            timezone,
         }),
         _ => None,
+    }
+}
+
+/// 28800 → `UTC+08:00`.
+fn offset_name(secs: i64) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.abs();
+    format!("UTC{sign}{:02}:{:02}", a / 3600, (a / 60) % 60)
+}
+
+fn cell(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<CellFile> {
+    let name = r.required("name", errors, Reader::name);
+    let kind = r.required("kind", errors, Reader::get::<String>);
+    let kind = check(kind, errors, |k| {
+        if k.is_empty() || k.contains(['/', '+', '#']) {
+            Err(format!(
+                "`{k}` is not a usable cell kind (not empty, no `/`, `+`, `#`)"
+            ))
+        } else {
+            Ok(k.clone())
+        }
+    });
+    let owner = r.get::<String>("owner", errors).map(|v| v.v);
+    let key_point = r.get::<bool>("key_point", errors).is_some_and(|v| v.v);
+    Some(CellFile {
+        name: name?,
+        kind,
+        owner,
+        key_point,
+    })
+}
+
+fn calendar(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<CalendarFile> {
+    let name = r.required("name", errors, Reader::name);
+    let file = r.get::<PathBuf>("file", errors);
+    let dates = match (&file, r.given("dates")) {
+        (Some(_), None) => None,
+        (Some(f), Some(_)) => {
+            errors.push(f.loc.error("give `dates` or `file`, not both"));
+            None
+        }
+        (None, _) => r.required("dates", errors, Reader::get::<Vec<String>>),
     };
-    (gateway, utc_offset.map_or(0, |v| v.v))
+    let dates = check(dates, errors, |list| {
+        let mut out = Vec::with_capacity(list.len());
+        for d in list {
+            out.push(parse_date(d)?);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    });
+    Some(CalendarFile {
+        name: name?,
+        dates: dates.map(|d| d.v).unwrap_or_default(),
+        file,
+    })
 }
 
 fn uplink(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Uplink> {
@@ -196,6 +298,7 @@ fn uplink(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Uplin
         summary_interval: summary_interval.map_or(DEFAULT_SUMMARY_INTERVAL, |v| v.v),
         inflight: inflight.map_or(DEFAULT_INFLIGHT, |v| v.v) as u16,
         keep_alive: keep_alive.map_or(DEFAULT_KEEP_ALIVE, |v| v.v),
+        commands: Default::default(),
     })
 }
 
@@ -216,9 +319,10 @@ fn buffer(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Buffer {
     }
 }
 
-const CONNECTION_TYPES: [(&str, Kind); 3] = [
+const CONNECTION_TYPES: [(&str, Kind); 4] = [
     ("modbus-tcp", Kind::Tcp),
     ("modbus-rtu", Kind::Rtu),
+    ("modbus-rtu-over-tcp", Kind::RtuOverTcp),
     ("mqtt", Kind::Mqtt),
 ];
 
@@ -226,6 +330,7 @@ const CONNECTION_TYPES: [(&str, Kind); 3] = [
 enum Kind {
     Tcp,
     Rtu,
+    RtuOverTcp,
     Mqtt,
 }
 
@@ -238,7 +343,34 @@ const PARITIES: [(&str, Parity); 3] = [
 /// Keys that belong to one connection type only.
 const TCP_KEYS: [&str; 1] = ["address"];
 const RTU_KEYS: [&str; 5] = ["port", "baud", "parity", "data_bits", "stop_bits"];
+/// The serial line's settings a serial device server's far side runs at.
+const LINE_KEYS: [&str; 4] = ["baud", "parity", "data_bits", "stop_bits"];
 const MQTT_KEYS: [&str; 4] = ["broker", "username", "password_file", "max_payload_bytes"];
+
+/// `min_gap` (quiet time between requests) and `max_inflight` (requests outstanding at
+/// once). sitewarden sends one request at a time on a connection, so `max_inflight`
+/// takes only 1: it is accepted so that a site can say so, and anything else is refused
+/// rather than silently not honoured.
+fn pacing(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Duration {
+    let gap = check(r.duration("min_gap", errors), errors, |&d| {
+        if d > Duration::from_secs(10) {
+            Err(format!("{d:?} between requests is more than the 10s limit"))
+        } else {
+            Ok(d)
+        }
+    });
+    if let Some(n) = r.get::<i64>("max_inflight", errors)
+        && n.v != 1
+    {
+        errors.push(n.loc.error(format!(
+            "max_inflight = {}: sitewarden sends one request at a time on a connection, \
+             only 1 is supported (for more in parallel, use more connections to different \
+             converters)",
+            n.v
+        )));
+    }
+    gap.map_or(Duration::ZERO, |g| g.v)
+}
 
 fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<ConnectionFile> {
     let name = r.required("name", errors, Reader::name);
@@ -246,10 +378,17 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
         r.choice(k, "connection type", &CONNECTION_TYPES, e)
     });
     let before = errors.len();
+    let is_modbus = kind.as_ref().is_some_and(|k| k.v != Kind::Mqtt);
+    let min_gap = if is_modbus {
+        pacing(r, errors)
+    } else {
+        Duration::ZERO
+    };
     let kind = match kind.map(|k| k.v) {
         Some(Kind::Tcp) => {
             let why = "to a modbus-tcp connection";
             r.not_here(&RTU_KEYS, why, errors);
+            r.not_here(&LINE_KEYS, why, errors);
             r.not_here(&MQTT_KEYS, why, errors);
             let address = r.required("address", errors, Reader::get::<String>);
             let address = check(address, errors, |s| parse_address(s));
@@ -257,6 +396,7 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
             address.map(|a| ConnectionKind::ModbusTcp {
                 address: a.v,
                 timeout: timeout.map_or(DEFAULT_TCP_TIMEOUT, |v| v.v),
+                min_gap,
             })
         }
         Some(Kind::Rtu) => {
@@ -276,13 +416,35 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
                 data_bits: data_bits.map_or(8, |v| v.v) as u8,
                 stop_bits: stop_bits.map_or(1, |v| v.v) as u8,
                 timeout: timeout.map_or(DEFAULT_RTU_TIMEOUT, |v| v.v),
+                min_gap,
+            })
+        }
+        Some(Kind::RtuOverTcp) => {
+            let why = "to a modbus-rtu-over-tcp connection (it has an address, not a port)";
+            r.not_here(&["port"], why, errors);
+            r.not_here(&MQTT_KEYS, why, errors);
+            let address = r.required("address", errors, Reader::get::<String>);
+            let address = check(address, errors, |s| parse_address(s));
+            let baud = r.int_in("baud", 1..=4_000_000, errors);
+            let parity = r.choice("parity", "parity", &PARITIES, errors);
+            let data_bits = r.int_in("data_bits", 5..=8, errors);
+            let stop_bits = r.int_in("stop_bits", 1..=2, errors);
+            let timeout = positive(r.duration("timeout", errors), errors);
+            address.map(|a| ConnectionKind::ModbusRtuOverTcp {
+                address: a.v,
+                baud: baud.map_or(DEFAULT_BAUD, |v| v.v) as u32,
+                parity: parity.map_or(Parity::None, |v| v.v),
+                data_bits: data_bits.map_or(8, |v| v.v) as u8,
+                stop_bits: stop_bits.map_or(1, |v| v.v) as u8,
+                timeout: timeout.map_or(DEFAULT_RTU_TIMEOUT, |v| v.v),
+                min_gap,
             })
         }
         Some(Kind::Mqtt) => {
             let why = "to an mqtt connection";
             r.not_here(&TCP_KEYS, why, errors);
             r.not_here(&RTU_KEYS, why, errors);
-            r.not_here(&["timeout"], why, errors);
+            r.not_here(&["timeout", "min_gap", "max_inflight"], why, errors);
             let broker = r.required("broker", errors, Reader::get::<String>);
             let broker = check(broker, errors, |s| parse_broker(s));
             let username = r.get::<String>("username", errors).map(|v| v.v);
@@ -321,8 +483,19 @@ fn device(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> DeviceFile {
     let connection = r.required("connection", errors, Reader::get::<String>);
     let unit_given = r.given("unit").is_some();
     let unit = narrow(r.int_in("unit", 1..=247, errors));
-    let poll = positive(r.duration("poll", errors), errors);
+    let poll = check(positive(r.duration("poll", errors), errors), errors, |&d| {
+        if d < MIN_POLL {
+            Err(format!(
+                "`{}` is too short for a poll: at least {} (one Modbus round trip takes longer)",
+                humantime::format_duration(d),
+                humantime::format_duration(MIN_POLL)
+            ))
+        } else {
+            Ok(d)
+        }
+    });
     let zone = r.get::<String>("zone", errors);
+    let cell = r.get::<String>("cell", errors);
     let max_registers_per_read =
         narrow(r.int_in("max_registers_per_read", 1..=MAX_REGISTERS_PER_READ, errors));
     let max_gap = narrow(r.int_in("max_gap", 0..=MAX_REGISTERS_PER_READ, errors));
@@ -335,17 +508,14 @@ fn device(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> DeviceFile {
         unit_given,
         poll,
         zone,
+        cell,
         max_registers_per_read,
         max_gap,
         clean: errors.len() == before,
     }
 }
 
-fn zone(
-    r: &mut Reader<'_, '_>,
-    utc_offset: i64,
-    errors: &mut Vec<ConfigError>,
-) -> Option<ZoneFile> {
+fn zone(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<ZoneFile> {
     let name = r.required("name", errors, Reader::name);
     let capacity = r.required("capacity", errors, Reader::get::<i64>);
     let capacity = check(capacity, errors, |&n| {
@@ -361,7 +531,7 @@ fn zone(
         (Some(name), Some(capacity)) => Some(Zone {
             name: name.v.clone(),
             capacity: capacity.v,
-            daily_reset: Duration::from_secs((local - utc_offset).rem_euclid(DAY_SECS) as u64),
+            daily_reset: Duration::from_secs(local.rem_euclid(DAY_SECS) as u64),
         }),
         _ => None,
     };
@@ -392,6 +562,9 @@ fn narrow<T: TryFrom<i64>>(v: Option<Val<i64>>) -> Option<Val<T>> {
         loc: v.loc,
     })
 }
+
+/// The shortest poll interval a device may have.
+pub(super) const MIN_POLL: Duration = Duration::from_millis(10);
 
 pub(super) fn positive(
     v: Option<Val<Duration>>,

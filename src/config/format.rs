@@ -152,10 +152,20 @@ pub(super) fn check_topic_prefix(s: &str) -> Result<(), String> {
         Err(format!(
             "`{s}` is not a usable topic prefix: no empty levels, no leading or trailing `/`, no `+` or `#`"
         ))
+    } else if s.len() > MAX_TOPIC_PREFIX {
+        Err(format!(
+            "a topic prefix of {} bytes cannot fit an MQTT topic (at most {MAX_TOPIC_PREFIX} bytes, \
+             leaving room for `/summary/<device>` within the 65535 an MQTT topic may have)",
+            s.len()
+        ))
     } else {
         Ok(())
     }
 }
+
+/// Longest `uplink.topic_prefix`: an MQTT topic holds 65535 bytes, and the suffixes
+/// (`/summary/<device id>`, `/zone/<zone>`) need room too.
+pub(super) const MAX_TOPIC_PREFIX: usize = 65535 - 4096;
 
 /// `+08:00` → 28800 seconds east of UTC.
 pub(super) fn parse_utc_offset(s: &str) -> Result<i64, String> {

@@ -12,23 +12,29 @@
 //!    Bad values, missing keys and unknown keys (with the nearest known key suggested)
 //!    are all collected; reading goes on after each. How a single value is spelled (a
 //!    broker URL, a UTC offset, a size) is `format`'s.
-//! 3. **Profiles** (`profile`): every profile a device names is looked up once, in the
+//! 3. **Calendar files** (`calendar`): a `[[calendar]]` with `file` reads its dates
+//!    from that file, next to the configuration.
+//! 4. **Profiles** (`profile`): every profile a device names is looked up once, in the
 //!    profile directories and then among the shipped ones, and checked.
-//! 4. **Validate** (`validate`): cross-references between tables, connection/profile
+//! 5. **Validate** (`validate`): cross-references between tables, connection/profile
 //!    fit, rule points and zones. Pure.
 //!
 //! A `Site` comes out only when no stage found a problem; otherwise `ConfigErrors`
 //! lists them all, sorted by file and line. Nothing else in sitewarden reads TOML or
 //! the environment, and nothing here starts tasks or opens devices.
 
+mod commands;
+mod calendar;
 mod env;
 mod error;
 mod file;
 mod format;
+mod order;
 mod profile;
 mod read;
 mod rule;
 mod validate;
+mod warn;
 
 #[cfg(test)]
 mod tests;
@@ -38,6 +44,7 @@ use std::path::{Path, PathBuf};
 use toml::de::DeTable;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use warn::warnings;
 
 use crate::site::{Point, Site};
 use error::Source;
@@ -97,7 +104,9 @@ pub fn load_from(
     let doc = DeTable::parse(text).map_err(|e| ConfigErrors(vec![src.syntax_error(&e)]))?;
     let mut errors = Vec::new();
     let env = env::overlay(env, &mut errors);
-    let file = file::read(read::Reader::root(&src, &doc, &env), &mut errors);
+    let mut file = file::read(read::Reader::root(&src, &doc, &env), &mut errors);
+    let config_dir = Path::new(file_name).parent().unwrap_or(Path::new(""));
+    calendar::read_files(&mut file.calendars, config_dir, &mut errors);
     let names = file
         .devices
         .iter()

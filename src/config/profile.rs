@@ -16,11 +16,12 @@ use toml::de::DeTable;
 use super::error::{ConfigError, Source};
 use super::file::{check, positive};
 use super::format::{bad_name, unknown};
+use super::order::parse_order;
 use super::read::{Reader, Val};
-use crate::site::{Camera, Point, PointKind, PointSource, PointType, Table, WordOrder};
+use crate::site::{ByteOrder, Camera, Point, PointKind, PointSource, PointType, Table};
 
 /// The profiles shipped in the binary, by name.
-pub(super) const SHIPPED: [(&str, &str); 5] = [
+pub(super) const SHIPPED: [(&str, &str); 6] = [
     (
         "turnstile",
         include_str!("../../config/profiles/turnstile.toml"),
@@ -38,6 +39,10 @@ pub(super) const SHIPPED: [(&str, &str); 5] = [
         include_str!("../../config/profiles/water-level.toml"),
     ),
     ("camera", include_str!("../../config/profiles/camera.toml")),
+    (
+        "sound-level",
+        include_str!("../../config/profiles/sound-level.toml"),
+    ),
 ];
 
 pub(super) const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -235,14 +240,6 @@ const TYPES: [(&str, PointType); 9] = [
     ("f64", PointType::F64),
 ];
 
-/// `cdab` and `abcd` are the byte-letter names some device manuals use.
-const WORD_ORDERS: [(&str, WordOrder); 4] = [
-    ("hi-first", WordOrder::HiFirst),
-    ("lo-first", WordOrder::LoFirst),
-    ("abcd", WordOrder::HiFirst),
-    ("cdab", WordOrder::LoFirst),
-];
-
 const KINDS: [(&str, PointKind); 5] = [
     ("gauge", PointKind::Gauge),
     ("counter", PointKind::Counter),
@@ -251,7 +248,15 @@ const KINDS: [(&str, PointKind); 5] = [
     ("command", PointKind::Command),
 ];
 
-const MODBUS_KEYS: [&str; 5] = ["table", "address", "type", "word_order", "writable"];
+const MODBUS_KEYS: [&str; 7] = [
+    "table",
+    "address",
+    "type",
+    "bit",
+    "byte_order",
+    "word_order",
+    "writable",
+];
 const JSON_KEYS: [&str; 2] = ["pointer", "filter"];
 
 fn point(
@@ -381,11 +386,22 @@ fn modbus_source(
 ) -> (Option<PointSource>, bool) {
     let table = r.required("table", errors, |r, k, e| r.choice(k, "table", &TABLES, e));
     let address = r.required("address", errors, |r, k, e| r.int_in(k, 0..=65_535, e));
-    let ty = r.required("type", errors, |r, k, e| r.choice(k, "type", &TYPES, e));
-    let word_order = r.choice("word_order", "word order", &WORD_ORDERS, errors);
+    let bit_given = r.given("bit").is_some();
+    let bit = r.int_in("bit", 0..=15, errors);
+    let ty = if bit_given {
+        r.choice("type", "type", &TYPES, errors)
+    } else {
+        r.required("type", errors, |r, k, e| r.choice(k, "type", &TYPES, e))
+    };
     let writable = r.get::<bool>("writable", errors);
     let is_writable = writable.as_ref().is_some_and(|w| w.v);
+    let ty = match &bit {
+        Some(b) => bit_type(b, ty, table.as_ref(), writable.as_ref(), errors),
+        None => ty,
+    };
+    let order = byte_order(r, ty.as_ref().map(|t| t.v), errors);
     if let (Some(table), Some(ty)) = (&table, &ty)
+        && !bit_given
         && table.v.is_bits() != (ty.v == PointType::Bool)
     {
         let message = if table.v.is_bits() {
@@ -396,7 +412,8 @@ fn modbus_source(
             )
         } else {
             format!(
-                "type bool does not fit a {} table, use a coil or discrete table",
+                "type bool does not fit a {} table, use a coil or discrete table, \
+                 or `bit = N` for one bit of the register",
                 table.v.name()
             )
         };
@@ -433,9 +450,74 @@ fn modbus_source(
             table: table.v,
             address,
             ty: ty.v,
-            word_order: word_order.map_or(WordOrder::HiFirst, |w| w.v),
+            order,
         }),
         _ => None,
     };
     (source, is_writable)
+}
+
+/// A `bit = N` point: a bool from bit N of one input or holding register, read only.
+fn bit_type(
+    bit: &Val<i64>,
+    ty: Option<Val<PointType>>,
+    table: Option<&Val<Table>>,
+    writable: Option<&Val<bool>>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Val<PointType>> {
+    let before = errors.len();
+    if let Some(t) = &ty
+        && t.v != PointType::Bool
+    {
+        errors.push(t.loc.error(format!(
+            "a `bit` point is a bool, not {}; leave `type` out or write \"bool\"",
+            t.v.name()
+        )));
+    }
+    if let Some(t) = table
+        && t.v.is_bits()
+    {
+        errors.push(bit.loc.error(format!(
+            "`bit` picks a bit inside a register, but a {} table already holds single bits",
+            t.v.name()
+        )));
+    }
+    if let Some(w) = writable
+        && w.v
+    {
+        errors.push(w.loc.error(
+            "a bit inside a register cannot be written on its own; write the whole register as a u16 point",
+        ));
+    }
+    (errors.len() == before).then(|| Val {
+        v: PointType::Bit(bit.v as u8),
+        loc: bit.loc.clone(),
+    })
+}
+
+/// `byte_order` or `word_order` (the older name; both take every spelling), ABCD when
+/// neither is given.
+fn byte_order(
+    r: &mut Reader<'_, '_>,
+    ty: Option<PointType>,
+    errors: &mut Vec<ConfigError>,
+) -> ByteOrder {
+    let bytes = r.get::<String>("byte_order", errors);
+    let words = r.get::<String>("word_order", errors);
+    let given = match (bytes, words) {
+        (Some(b), Some(w)) => {
+            errors.push(w.loc.error(
+                "give `byte_order` or `word_order`, not both (they are two names for one setting)",
+            ));
+            Some(b)
+        }
+        (b, w) => b.or(w),
+    };
+    match (given, ty) {
+        (Some(g), Some(ty)) => parse_order(&g.v, ty).unwrap_or_else(|m| {
+            errors.push(g.loc.error(m));
+            ByteOrder::ABCD
+        }),
+        _ => ByteOrder::ABCD,
+    }
 }

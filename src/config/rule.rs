@@ -9,6 +9,7 @@ use super::error::{ConfigError, Loc};
 use super::file::{check, positive};
 use super::format::a;
 use super::read::{Reader, Val};
+use crate::localtime::{Span, parse_day};
 use crate::site::{RuleKind, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +98,11 @@ pub(super) struct RuleFile {
     pub(super) devices: Option<Val<Vec<String>>>,
     /// `devices` was written (it may have been refused).
     pub(super) devices_given: bool,
+    /// Cell name globs and cell kinds narrowing the devices; checked by `validate`.
+    pub(super) cells: Option<Val<Vec<String>>>,
+    pub(super) cell_kinds: Option<Val<Vec<String>>>,
+    /// When the rule judges; calendar names are resolved by `validate`.
+    pub(super) active: Option<ActiveFile>,
     pub(super) point: Option<Val<String>>,
     pub(super) trigger: Option<Val<String>>,
     pub(super) zone: Option<Val<String>>,
@@ -106,6 +112,71 @@ pub(super) struct RuleFile {
     pub(super) severity: Severity,
     /// None when the type or a parameter was bad.
     pub(super) kind: Option<RuleKind>,
+}
+
+/// The time keys of a rule, read: `active`, `days`, `dates`, `except`.
+#[derive(Debug)]
+pub(super) struct ActiveFile {
+    pub(super) spans: Vec<Span>,
+    pub(super) days: Vec<u8>,
+    /// A `[[calendar]]` name: the rule judges on those dates only.
+    pub(super) dates: Option<Val<String>>,
+    /// A `[[calendar]]` name: the rule never judges on those dates.
+    pub(super) except: Option<Val<String>>,
+}
+
+fn active(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<ActiveFile> {
+    let spans = check(r.get::<Vec<String>>("active", errors), errors, |list| {
+        if list.is_empty() {
+            return Err("an empty list is never active; leave `active` out for always".into());
+        }
+        list.iter()
+            .map(|s| Span::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let days = check(r.get::<Vec<String>>("days", errors), errors, |list| {
+        if list.is_empty() {
+            return Err("an empty list is never active; leave `days` out for every day".into());
+        }
+        list.iter()
+            .map(|d| {
+                parse_day(d).ok_or_else(|| {
+                    format!("`{d}` is not a day of the week, use mon tue wed thu fri sat sun")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let dates = r.get::<String>("dates", errors);
+    let except = r.get::<String>("except", errors);
+    if spans.is_none() && days.is_none() && dates.is_none() && except.is_none() {
+        return None;
+    }
+    Some(ActiveFile {
+        spans: spans.map(|s| s.v).unwrap_or_default(),
+        days: days.map(|d| d.v).unwrap_or_default(),
+        dates,
+        except,
+    })
+}
+
+/// A list of globs (on device ids or cell names) that could each match something.
+fn globs(
+    r: &mut Reader<'_, '_>,
+    key: &'static str,
+    what: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Val<Vec<String>>> {
+    check(
+        r.get::<Vec<String>>(key, errors),
+        errors,
+        |globs| match globs.iter().find(|g| !plausible_glob(g)) {
+            Some(g) => Err(format!(
+                "`{g}` can never match {what} ([a-z0-9-] with * and ?)"
+            )),
+            None if globs.is_empty() => Err(format!("an empty list matches no {what}")),
+            None => Ok(globs.clone()),
+        },
+    )
 }
 
 pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<RuleFile> {
@@ -138,6 +209,15 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
         },
     );
     let devices_given = r.given("devices").is_some();
+    let cells = globs(r, "cells", "cell", errors);
+    let cell_kinds = check(r.get::<Vec<String>>("cell_kinds", errors), errors, |k| {
+        if k.is_empty() {
+            Err("an empty list matches no cell".to_string())
+        } else {
+            Ok(k.clone())
+        }
+    });
+    let active = active(r, errors);
     let mut point = r.get::<String>("point", errors);
     let before = errors.len();
     let mut zone = None;
@@ -182,6 +262,15 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
                         "a capacity rule takes its devices from the zone, remove `devices`",
                     ));
             }
+            if ty == RuleType::Capacity {
+                for (key, v) in [("cells", &cells), ("cell_kinds", &cell_kinds)] {
+                    if let Some(v) = v {
+                        errors.push(v.loc.error(format!(
+                            "a capacity rule judges its zone, not cells, remove `{key}`"
+                        )));
+                    }
+                }
+            }
             let kind = params_of(ty, r, &mut zone, &mut trigger, &mut clear_after_at, errors);
             kind.filter(|_| errors.len() == before)
         }
@@ -192,6 +281,9 @@ pub(super) fn read(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Opt
         ty,
         devices,
         devices_given,
+        cells,
+        cell_kinds,
+        active,
         point,
         trigger,
         zone,

@@ -5,6 +5,7 @@ mod env;
 mod errors;
 mod profiles;
 mod shipped;
+mod warnings;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -96,6 +97,28 @@ fn line_of(text: &str, needle: &str) -> usize {
 }
 
 #[test]
+fn an_rtu_over_tcp_connection_takes_an_address_and_the_far_line_settings() {
+    let text = edit(&[(
+        "",
+        "\n[[connection]]\nname = \"dtu\"\ntype = \"modbus-rtu-over-tcp\"\naddress = \"10.0.0.7:4001\"\n\
+         baud = 19200\nparity = \"even\"\n",
+    )]);
+    let site = load_text(&text, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        site.connections[2].kind,
+        ConnectionKind::ModbusRtuOverTcp {
+            address: "10.0.0.7:4001".into(),
+            baud: 19_200,
+            parity: Parity::Even,
+            data_bits: 8,
+            stop_bits: 1,
+            timeout: Duration::from_secs(1),
+            min_gap: Duration::ZERO,
+        }
+    );
+}
+
+#[test]
 fn defaults_fill_every_key_left_out() {
     let text = edit(&[
         ("id = \"gw\"", "id = \"gw\"\nutc_offset = \"-05:00\""),
@@ -153,7 +176,8 @@ fn defaults_fill_every_key_left_out() {
         site.connections[0].kind,
         ConnectionKind::ModbusTcp {
             address: "127.0.0.1:502".into(),
-            timeout: Duration::from_millis(500)
+            timeout: Duration::from_millis(500),
+            min_gap: Duration::ZERO,
         }
     );
     assert!(matches!(
@@ -172,6 +196,7 @@ fn defaults_fill_every_key_left_out() {
             data_bits: 8,
             stop_bits: 1,
             timeout: Duration::from_secs(1),
+            min_gap: Duration::ZERO,
         }
     );
     let gate = &site.devices[0];
@@ -189,8 +214,10 @@ fn defaults_fill_every_key_left_out() {
         (p.scale, p.offset, p.writable, p.unit.as_ref()),
         (1.0, 0.0, false, None)
     );
-    // 22:00 at -05:00 is 03:00 UTC the next day.
-    assert_eq!(site.zones[0].daily_reset, Duration::from_secs(3 * 3600));
+    // 22:00 local, read at a fixed -05:00.
+    assert_eq!(site.zones[0].daily_reset, Duration::from_secs(22 * 3600));
+    assert_eq!(site.gateway.timezone.name(), "UTC-05:00");
+    assert_eq!(site.gateway.timezone.offset_secs(0), -5 * 3600);
 
     let kind = |name: &str| &site.rules.iter().find(|r| r.name == name).unwrap().kind;
     let severity = |name: &str| site.rules.iter().find(|r| r.name == name).unwrap().severity;
@@ -301,4 +328,21 @@ fn errors_display_as_file_line_column_key_and_message() {
     );
     let both = ConfigErrors(vec![e.clone(), e]);
     assert_eq!(both.to_string().lines().count(), 2);
+}
+
+#[test]
+fn commands_take_their_defaults_or_what_is_written() {
+    let site = load_text(BASE, &[]).expect("valid");
+    assert_eq!(site.uplink.commands, crate::site::CommandPolicy::default());
+    assert_eq!(site.uplink.commands.max_expiry, Duration::from_secs(300));
+    let text = format!(
+        "{BASE}\n[commands]\nmax_expiry = \"90s\"\nrate = 0.5\nburst = 3\nkey_file = \"/etc/sitewarden/commands.key\"\n"
+    );
+    let c = load_text(&text, &[]).expect("valid").uplink.commands;
+    assert_eq!(c.max_expiry, Duration::from_secs(90));
+    assert_eq!((c.rate, c.burst), (0.5, 3));
+    assert_eq!(
+        c.key_file,
+        Some(PathBuf::from("/etc/sitewarden/commands.key"))
+    );
 }

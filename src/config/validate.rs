@@ -9,14 +9,21 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use jiff::civil::Date;
+
 use super::error::{ConfigError, Loc};
-use super::file::{ConnectionFile, DEFAULT_POLL, DeviceFile, FileConfig, MAX_REGISTERS_PER_READ};
+use super::file::{
+    CalendarFile, CellFile, ConnectionFile, DEFAULT_POLL, DeviceFile, FileConfig,
+    MAX_REGISTERS_PER_READ,
+};
 use super::format::{a, unknown};
 use super::profile::{Found, Profile};
 use super::read::Val;
-use super::rule::{RuleFile, RuleType};
+use super::rule::{ActiveFile, RuleFile, RuleType};
+use crate::localtime::Active;
 use crate::site::{
-    Connection, ConnectionKind, Device, Point, PointKind, PointSource, RuleDef, Site, glob_match,
+    Cell, Connection, ConnectionKind, Device, Point, PointKind, PointSource, RuleDef, Site,
+    glob_match,
 };
 
 pub(super) fn site(
@@ -35,7 +42,15 @@ pub(super) fn site(
         "device id",
         errors,
     );
+    duplicates(file.cells.iter().map(|c| &c.name), "cell name", errors);
+    duplicates(
+        file.calendars.iter().map(|c| &c.name),
+        "calendar name",
+        errors,
+    );
     let zone_names: Vec<&str> = file.zones.iter().map(|z| z.name.v.as_str()).collect();
+    let cell_names: Vec<&str> = file.cells.iter().map(|c| c.name.v.as_str()).collect();
+    shared_units(&file.devices, errors);
 
     let mut devices = Vec::new();
     let mut views = Vec::new();
@@ -49,12 +64,35 @@ pub(super) fn site(
             Some(Found::Broken) | None => None,
         });
         devices.extend(device(d, profile, &file.connections, &zone_names, errors));
+        if let Some(c) = &d.cell
+            && !cell_names.contains(&c.v.as_str())
+        {
+            errors.push(c.loc.error(unknown("cell", &c.v, &cell_names)));
+        }
         if let Some(id) = &d.id {
             let points = profile.map(|p| p.points.as_slice());
-            views.push(DeviceView { id: &id.v, points });
+            let cell = (d.cell.as_ref())
+                .and_then(|c| file.cells.iter().find(|f| f.name.v == c.v))
+                .map(|c| {
+                    (
+                        c.name.v.as_str(),
+                        c.kind.as_ref().map_or("", |k| k.v.as_str()),
+                    )
+                });
+            views.push(DeviceView {
+                id: &id.v,
+                points,
+                cell,
+            });
         }
     }
-    let rules = resolve_rules(file.rules, &views, &zone_names, errors);
+    let cells = cells(&file, errors);
+    let sites = Sites {
+        zones: &zone_names,
+        cells: &file.cells,
+        calendars: &file.calendars,
+    };
+    let rules = resolve_rules(file.rules, &views, &sites, errors);
 
     let connections: Option<Vec<Connection>> = (file.connections.iter())
         .map(|c| {
@@ -79,8 +117,31 @@ pub(super) fn site(
         connections,
         devices,
         zones: zones?,
+        cells: cells?,
         rules,
     })
+}
+
+/// The cells with their devices (by index: with no errors, every device of the file
+/// became a `Device`, in file order).
+fn cells(file: &FileConfig, errors: &[ConfigError]) -> Option<Vec<Cell>> {
+    if !errors.is_empty() {
+        return None;
+    }
+    (file.cells.iter())
+        .map(|c| {
+            Some(Cell {
+                name: c.name.v.clone(),
+                kind: c.kind.as_ref()?.v.clone(),
+                owner: c.owner.clone(),
+                key_point: c.key_point,
+                devices: (file.devices.iter().enumerate())
+                    .filter(|(_, d)| d.cell.as_ref().is_some_and(|x| x.v == c.name.v))
+                    .map(|(i, _)| i)
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 /// Checks one device against its profile, connection and zone; the `Device` when all
@@ -170,6 +231,7 @@ fn suits(
     let kind_name = match kind {
         ConnectionKind::ModbusTcp { .. } => "modbus-tcp",
         ConnectionKind::ModbusRtu { .. } => "modbus-rtu",
+        ConnectionKind::ModbusRtuOverTcp { .. } => "modbus-rtu-over-tcp",
         ConnectionKind::Mqtt { .. } => "mqtt",
     };
     let is_mqtt = matches!(kind, ConnectionKind::Mqtt { .. });
@@ -179,8 +241,8 @@ fn suits(
             conn.v
         ),
         (false, true) => format!(
-            "profile `{name}` is a Modbus profile and needs a modbus-tcp or modbus-rtu \
-             connection, `{}` is mqtt",
+            "profile `{name}` is a Modbus profile and needs a modbus-tcp, modbus-rtu or \
+             modbus-rtu-over-tcp connection, `{}` is mqtt",
             conn.v
         ),
         _ => return,
@@ -189,6 +251,23 @@ fn suits(
 }
 
 /// Every repeat of a name is an error pointing back at the first.
+/// Two devices answering to one unit id on one connection: every poll of one would read
+/// the other. Reported at the second one's `unit`.
+fn shared_units(devices: &[DeviceFile], errors: &mut Vec<ConfigError>) {
+    let mut seen: HashMap<(&str, u8), &str> = HashMap::new();
+    for d in devices {
+        let (Some(c), Some(u), Some(id)) = (&d.connection, &d.unit, &d.id) else {
+            continue;
+        };
+        if let Some(first) = seen.insert((c.v.as_str(), u.v), id.v.as_str()) {
+            errors.push(u.loc.error(format!(
+                "unit {} on connection `{}` is already device `{first}`: two devices cannot share a unit on one connection",
+                u.v, c.v
+            )));
+        }
+    }
+}
+
 fn duplicates<'v>(
     names: impl Iterator<Item = &'v Val<String>>,
     what: &str,
@@ -213,19 +292,101 @@ fn duplicates<'v>(
     }
 }
 
-/// A device as rules see it: its id, and its points when its profile resolved.
+/// A device as rules see it: its id, its points when its profile resolved, and its
+/// cell's name and kind.
 struct DeviceView<'a> {
     id: &'a str,
     points: Option<&'a [Point]>,
+    cell: Option<(&'a str, &'a str)>,
+}
+
+/// What rules may name besides devices.
+struct Sites<'a> {
+    zones: &'a [&'a str],
+    cells: &'a [CellFile],
+    calendars: &'a [CalendarFile],
+}
+
+impl Sites<'_> {
+    /// The dates of calendar `name`, or an error naming the calendars there are.
+    fn calendar(&self, name: &Val<String>, errors: &mut Vec<ConfigError>) -> Vec<Date> {
+        match self.calendars.iter().find(|c| c.name.v == name.v) {
+            Some(c) => c.dates.clone(),
+            None => {
+                let names: Vec<&str> = self.calendars.iter().map(|c| c.name.v.as_str()).collect();
+                errors.push(name.loc.error(unknown("calendar", &name.v, &names)));
+                Vec::new()
+            }
+        }
+    }
+
+    fn active(&self, a: ActiveFile, errors: &mut Vec<ConfigError>) -> Active {
+        let dates = a.dates.as_ref().map(|d| self.calendar(d, errors));
+        let except = a.except.as_ref().map(|d| self.calendar(d, errors));
+        Active {
+            spans: a.spans,
+            days: a.days,
+            dates: dates.unwrap_or_default(),
+            dates_name: a.dates.map(|d| d.v),
+            except: except.unwrap_or_default(),
+            except_name: a.except.map(|d| d.v),
+        }
+    }
+
+    /// Checks `cells` and `cell_kinds` of a rule: every glob matches a cell, every kind
+    /// is one some cell has.
+    fn check_cells(&self, rule: &RuleFile, errors: &mut Vec<ConfigError>) {
+        if let Some(globs) = &rule.cells {
+            for (i, g) in globs.v.iter().enumerate() {
+                if !self.cells.iter().any(|c| glob_match(g, &c.name.v)) {
+                    let at = globs.loc.with_key(format!("{}.cells[{i}]", rule.loc.key));
+                    errors.push(at.error(format!("`{g}` matches no cell")));
+                }
+            }
+        }
+        if let Some(kinds) = &rule.cell_kinds {
+            let mut known: Vec<&str> = (self.cells.iter())
+                .filter_map(|c| c.kind.as_ref().map(|k| k.v.as_str()))
+                .collect();
+            known.sort_unstable();
+            known.dedup();
+            for (i, k) in kinds.v.iter().enumerate() {
+                if !known.contains(&k.as_str()) {
+                    let at = kinds
+                        .loc
+                        .with_key(format!("{}.cell_kinds[{i}]", rule.loc.key));
+                    errors.push(at.error(unknown("cell kind", k, &known)));
+                }
+            }
+        }
+    }
+}
+
+/// Whether a device stands in the cells a rule names (always, when it names none).
+fn in_cells(rule: &RuleFile, d: &DeviceView<'_>) -> bool {
+    if rule.cells.is_none() && rule.cell_kinds.is_none() {
+        return true;
+    }
+    let Some((name, kind)) = d.cell else {
+        return false;
+    };
+    rule.cells
+        .as_ref()
+        .is_none_or(|g| g.v.iter().any(|g| glob_match(g, name)))
+        && rule
+            .cell_kinds
+            .as_ref()
+            .is_none_or(|k| k.v.iter().any(|k| k == kind))
 }
 
 /// Checks every rule against the devices and zones, and returns the valid ones.
 fn resolve_rules(
     rules: Vec<RuleFile>,
     devices: &[DeviceView<'_>],
-    zones: &[&str],
+    sites: &Sites<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<RuleDef> {
+    let zones = sites.zones;
     let mut seen: HashSet<String> = HashSet::new();
     let mut out = Vec::new();
     for rule in rules {
@@ -265,6 +426,16 @@ fn resolve_rules(
                 }
             }
         }
+        sites.check_cells(&rule, errors);
+        let narrowed = rule.cells.is_some() || rule.cell_kinds.is_some();
+        if narrowed && !matched.is_empty() {
+            matched.retain(|d| in_cells(&rule, d));
+            if matched.is_empty() && errors.len() == before {
+                let at = (rule.cells.as_ref().or(rule.cell_kinds.as_ref()))
+                    .map_or(&rule.loc, |v| &v.loc);
+                errors.push(at.error("no device the rule's `devices` match stands in these cells"));
+            }
+        }
         if let Some(point) = &rule.point {
             let want = match rule.ty {
                 Some(RuleType::Counter) => Some(PointKind::Counter),
@@ -285,6 +456,7 @@ fn resolve_rules(
                 errors,
             );
         }
+        let active = rule.active.map(|a| sites.active(a, errors));
         if errors.len() != before {
             continue;
         }
@@ -292,9 +464,12 @@ fn resolve_rules(
         out.push(RuleDef {
             name: rule.name.v,
             devices: globs,
+            cells: rule.cells.map(|c| c.v).unwrap_or_default(),
+            cell_kinds: rule.cell_kinds.map(|c| c.v).unwrap_or_default(),
             point: rule.point.map(|p| p.v),
             severity: rule.severity,
             kind,
+            active,
         });
     }
     out

@@ -15,6 +15,7 @@
 
 mod carries;
 mod records;
+mod unsaved;
 mod windows;
 
 use crate::clock;
@@ -25,6 +26,7 @@ use crate::site::Site;
 use crate::store::RawRing;
 use crate::store::{NewRecord, Outbox};
 use crate::summary::Carry;
+use crate::summary::cell;
 use crate::summary::window::start_of;
 use crate::summary::zone::ZoneTracker;
 use crate::uplink::topics::Topics;
@@ -73,6 +75,9 @@ struct Ingest {
     grace: Ms,
     last_flush: Ms,
     changes: Vec<AlarmChange>,
+    /// Per device: whether its latest sample carried an error (for the cell rollups).
+    failing: Vec<bool>,
+    unsaved: unsaved::Unsaved,
 }
 
 /// Runs until every sample sender is dropped, then flushes the raw ring and returns.
@@ -157,6 +162,8 @@ impl Ingest {
             grace,
             last_flush: now,
             changes: Vec::new(),
+            failing: vec![false; site.devices.len()],
+            unsaved: unsaved::Unsaved::default(),
             raw: p.raw,
             outbox: p.outbox,
             wake: p.wake,
@@ -224,6 +231,11 @@ impl Ingest {
             tracing::warn!(error = %e, "active alarms could not follow the reload");
         }
         self.grace = grace_of(&site);
+        // A device keeps its health across the reload, whichever cell it moved to.
+        let old = &self.site;
+        self.failing = (site.devices.iter())
+            .map(|d| old.device_index(&d.id).is_some_and(|i| self.failing[i]))
+            .collect();
         self.site = site;
         tracing::info!(
             devices = self.site.devices.len(),
@@ -241,6 +253,9 @@ impl Ingest {
             return;
         };
         self.raw.append(&site, &s);
+        if let Some(f) = self.failing.get_mut(s.device) {
+            *f = s.error.is_some();
+        }
         self.zones.add(&site, &s);
         self.windows.add(&site, &s);
         let values: Vec<Option<f64>> = s
@@ -304,14 +319,16 @@ impl Ingest {
             .store(self.raw.dropped(), std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Commits pending alarm changes, the new active snapshot and the rule state in one
-    /// durable transaction.
+    /// Commits pending alarm changes (after any the outbox refused before), the new
+    /// active snapshot and the rule state in one durable transaction. Changes it refuses
+    /// are held and retried (`unsaved.rs`).
     fn commit_alarms(&mut self, now: Ms) {
-        if self.changes.is_empty() {
+        if self.changes.is_empty() && !self.unsaved.due(now) {
             return;
         }
-        let mut recs: Vec<NewRecord> = Vec::with_capacity(self.changes.len() + 1);
-        for c in self.changes.drain(..) {
+        let retried = !self.unsaved.is_empty();
+        let fresh = std::mem::take(&mut self.changes);
+        for c in &fresh {
             tracing::info!(
                 rule = %c.alarm.rule,
                 device = %c.alarm.device,
@@ -322,11 +339,28 @@ impl Ingest {
                 "{}",
                 c.alarm.message
             );
-            recs.push(records::alarm(&self.topics, c));
         }
-        recs.push(records::active(&self.topics, self.rules.active(), now));
+        let all = self.unsaved.take_with(fresh, now);
+        let mut recs: Vec<NewRecord> = Vec::with_capacity(all.len() + 1);
+        recs.extend(
+            all.iter()
+                .cloned()
+                .map(|c| records::alarm(&self.topics, &self.site, c)),
+        );
+        recs.push(records::active(
+            &self.topics,
+            &self.site,
+            self.rules.active(),
+            now,
+        ));
         let state = [(STATE_ALARMS, self.rules.export_state())];
-        self.append(recs, &state, "alarm");
+        if self.append(recs, &state, "alarm") {
+            if retried {
+                self.unsaved.saved(all.len());
+            }
+        } else {
+            self.unsaved.keep(all, &self.health);
+        }
     }
 
     fn close_window(&mut self, next_ts: Ms) {
@@ -346,6 +380,19 @@ impl Ingest {
         for z in zone_summaries {
             recs.push(records::zone(&self.topics, z, now));
         }
+        if !self.site.cells.is_empty() {
+            let active = self.rules.active();
+            let zones = &self.zones;
+            let rollups = cell::rollups(&self.site, &self.failing, &active, |z| zones.occupancy(z));
+            let window = (start, closed.end);
+            recs.extend(records::cells(
+                &self.topics,
+                &self.site,
+                rollups,
+                window,
+                now,
+            ));
+        }
         let state = [
             (STATE_LAST_CLOSED, closed.end.to_be_bytes().to_vec()),
             (STATE_CARRY, carries::encode(&self.site, &closed.carries)),
@@ -354,7 +401,8 @@ impl Ingest {
         self.append(recs, &state, "window");
     }
 
-    fn append(&mut self, recs: Vec<NewRecord>, state: &[(&str, Vec<u8>)], what: &str) {
+    /// Appends to the outbox; false (logged and counted) if it refused.
+    fn append(&mut self, recs: Vec<NewRecord>, state: &[(&str, Vec<u8>)], what: &str) -> bool {
         let n = recs.len();
         match self.outbox.append(recs, state) {
             Ok(seqs) => {
@@ -368,10 +416,19 @@ impl Ingest {
                     "accepted"
                 );
                 self.wake.notify_one();
+                true
             }
             Err(e) => {
                 health::bump(&self.health.store_errors);
-                tracing::error!(what, records = n, error = %e, "outbox append failed; records lost");
+                if what == "alarm" {
+                    tracing::error!(what, records = n, error = %e, "outbox append failed; alarm changes held for a retry");
+                } else {
+                    self.health
+                        .summaries_lost
+                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(what, records = n, error = %e, "outbox append failed; records lost");
+                }
+                false
             }
         }
     }
@@ -382,11 +439,7 @@ impl Ingest {
 fn grace_of(site: &Site) -> Ms {
     site.connections
         .iter()
-        .map(|c| match &c.kind {
-            crate::site::ConnectionKind::ModbusTcp { timeout, .. }
-            | crate::site::ConnectionKind::ModbusRtu { timeout, .. } => timeout.as_millis() as Ms,
-            crate::site::ConnectionKind::Mqtt { .. } => 0,
-        })
+        .map(|c| c.kind.timeout().map_or(0, |t| t.as_millis() as Ms))
         .max()
         .unwrap_or(0)
         + 250

@@ -2,9 +2,10 @@
 
 use crate::reading::Ms;
 use crate::rules::{Alarm, AlarmChange};
-use crate::site::Site;
+use crate::site::{Cell, Site};
 use crate::store::{Kind, NewRecord};
 use crate::summary::DeviceSummary;
+use crate::summary::cell::{CellRollup, by_kind};
 use crate::summary::zone::ZoneSummary;
 use crate::uplink::payload::{self, ActiveAlarms, AlarmBody, AlarmEvent, Head};
 use crate::uplink::topics::Topics;
@@ -64,7 +65,16 @@ pub(crate) fn zone(topics: &Topics, z: ZoneSummary, now: Ms) -> NewRecord {
     }
 }
 
-pub(crate) fn alarm(topics: &Topics, change: AlarmChange) -> NewRecord {
+/// The cell an alarm stands in, without its device list (moved into a record).
+fn cell_of(site: &Site, name: &str) -> Option<Cell> {
+    site.cell_for(name).map(|c| Cell {
+        devices: Vec::new(),
+        ..c.clone()
+    })
+}
+
+pub(crate) fn alarm(topics: &Topics, site: &Site, change: AlarmChange) -> NewRecord {
+    let cell = cell_of(site, &change.alarm.device);
     NewRecord {
         kind: Kind::Alarm,
         topic: topics.alarm(&change.alarm.device),
@@ -74,24 +84,28 @@ pub(crate) fn alarm(topics: &Topics, change: AlarmChange) -> NewRecord {
             payload::to_bytes(&AlarmEvent {
                 head: Head::new(seq, change.ts),
                 state: change.state.name(),
-                alarm: AlarmBody::of(&change.alarm),
+                alarm: AlarmBody::in_cell(&change.alarm, cell.as_ref()),
             })
         }),
     }
 }
 
-/// The retained snapshot of every raised alarm. Kept with the alarms, so it is replayed
-/// before the backlog and the platform's view of what is active is right first.
-pub(crate) fn active(topics: &Topics, active: Vec<Alarm>, now: Ms) -> NewRecord {
+/// The retained snapshot of every raised alarm. State, not history: the outbox keeps
+/// only the latest one pending (each replaces the one before), in the table replayed
+/// before the backlog, so the platform's view of what is active is right first.
+pub(crate) fn active(topics: &Topics, site: &Site, active: Vec<Alarm>, now: Ms) -> NewRecord {
+    let cells: Vec<Option<Cell>> = active.iter().map(|a| cell_of(site, &a.device)).collect();
     NewRecord {
-        kind: Kind::Alarm,
+        kind: Kind::Snapshot,
         topic: topics.alarms_active(),
         retain: true,
         created_ms: now,
         build: Box::new(move |seq| {
             payload::to_bytes(&ActiveAlarms {
                 head: Head::new(seq, now),
-                alarms: active.iter().map(AlarmBody::of).collect(),
+                alarms: (active.iter().zip(&cells))
+                    .map(|(a, c)| AlarmBody::in_cell(a, c.as_ref()))
+                    .collect(),
             })
         }),
     }
@@ -100,4 +114,88 @@ pub(crate) fn active(topics: &Topics, active: Vec<Alarm>, now: Ms) -> NewRecord 
 /// The device ids of `site`, for labelling persisted per-device state.
 pub(crate) fn device_ids(site: &Site) -> impl Iterator<Item = &str> {
     site.devices.iter().map(|d| d.id.as_str())
+}
+
+/// The retained `P/cell/{cell}` rollups of one window and the `P/cells` count per kind.
+pub(crate) fn cells(
+    topics: &Topics,
+    site: &Site,
+    rollups: Vec<CellRollup>,
+    (start, end): (Ms, Ms),
+    now: Ms,
+) -> Vec<NewRecord> {
+    let mut recs = Vec::with_capacity(rollups.len() + 1);
+    let kinds: Vec<(String, [usize; 4])> = (by_kind(site, &rollups).into_iter())
+        .map(|(k, n)| (k.to_string(), n))
+        .collect();
+    for r in rollups {
+        let Some(cell) = site.cells.get(r.cell) else {
+            continue;
+        };
+        let cell = Cell {
+            devices: Vec::new(),
+            ..cell.clone()
+        };
+        let total = r.ok + r.failing;
+        recs.push(NewRecord {
+            kind: Kind::Zone,
+            topic: topics.cell(&cell.name),
+            retain: true,
+            created_ms: now,
+            build: Box::new(move |seq| {
+                payload::to_bytes(&payload::CellRollup {
+                    head: Head::new(seq, now),
+                    cell: &cell.name,
+                    kind: &cell.kind,
+                    owner: cell.owner.as_deref(),
+                    key_point: cell.key_point,
+                    start: crate::clock::rfc3339(start),
+                    end: crate::clock::rfc3339(end),
+                    state: r.state.name(),
+                    devices: payload::CellDevices {
+                        ok: r.ok,
+                        failing: r.failing,
+                        total,
+                    },
+                    alarms: payload::BySeverity {
+                        info: r.alarms[0],
+                        warning: r.alarms[1],
+                        critical: r.alarms[2],
+                    },
+                    zones: (r.zones.iter())
+                        .map(|(z, occupancy, capacity)| payload::CellZone {
+                            zone: z,
+                            occupancy: *occupancy,
+                            capacity: *capacity,
+                        })
+                        .collect(),
+                })
+            }),
+        });
+    }
+    recs.push(NewRecord {
+        kind: Kind::Zone,
+        topic: topics.cells(),
+        retain: true,
+        created_ms: now,
+        build: Box::new(move |seq| {
+            payload::to_bytes(&payload::Cells {
+                head: Head::new(seq, now),
+                start: crate::clock::rfc3339(start),
+                end: crate::clock::rfc3339(end),
+                kinds: (kinds.iter())
+                    .map(|(k, n)| {
+                        let counts = payload::StateCounts {
+                            ok: n[0],
+                            warning: n[1],
+                            critical: n[2],
+                            blind: n[3],
+                        };
+                        (k.as_str(), counts)
+                    })
+                    .collect(),
+            })
+        }),
+    });
+    recs
 }

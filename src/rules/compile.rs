@@ -17,36 +17,6 @@ use crate::reading::Ms;
 use crate::site::{Device, PointSource, RuleDef, RuleKind, Site};
 use std::time::Duration;
 
-/// Matches a device id against a glob where `*` is any run of characters (also none)
-/// and `?` is exactly one character; everything else matches itself.
-pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    // Where the last `*` was, and the text position it is currently stretched to.
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-fn matches(rule: &RuleDef, device: &Device) -> bool {
-    rule.devices.iter().any(|g| glob_match(g, &device.id))
-}
-
 fn ms(d: Duration) -> Ms {
     Ms::try_from(d.as_millis()).unwrap_or(Ms::MAX)
 }
@@ -176,6 +146,7 @@ pub(super) fn compile(site: &Site) -> Engine {
         .map(|r| RuleMeta {
             name: r.name.clone(),
             severity: r.severity,
+            active: r.active.clone(),
         })
         .collect();
     let devices = site
@@ -196,14 +167,17 @@ pub(super) fn compile(site: &Site) -> Engine {
             surge_per_min,
         } = &rule.kind
         {
+            let cap = Capacity::new(zone, *warn, *critical, *surge_per_min);
             zones.push(ZoneInst {
                 rule: as_u32(ri),
-                cap: Capacity::new(zone, *warn, *critical, *surge_per_min),
+                fresh: rule.active.is_some().then(|| Box::new(cap.clone())),
+                cap,
+                dormant: false,
             });
             continue;
         }
         for (di, dev) in site.devices.iter().enumerate() {
-            if !matches(rule, dev) {
+            if !rule.applies_to_device(site, di) {
                 continue;
             }
             for (point, eval) in instances(rule, dev) {
@@ -211,7 +185,9 @@ pub(super) fn compile(site: &Site) -> Engine {
                     rule: as_u32(ri),
                     device: as_u32(di),
                     point: point.map(as_u32),
+                    fresh: rule.active.is_some().then(|| Box::new(eval.clone())),
                     eval,
+                    dormant: false,
                 });
             }
         }
@@ -237,7 +213,13 @@ pub(super) fn compile(site: &Site) -> Engine {
         .filter(|(_, i)| matches!(i.eval, Eval::Threshold(_) | Eval::Event(_)))
         .map(|(n, _)| as_u32(n))
         .collect();
+    let timed = (insts.iter().enumerate())
+        .filter(|(_, i)| i.fresh.is_some())
+        .map(|(n, _)| as_u32(n))
+        .collect();
     Engine {
+        tz: site.gateway.timezone.clone(),
+        timed,
         rules,
         devices,
         insts,
@@ -260,7 +242,10 @@ pub fn check(site: &Site) -> Vec<String> {
             }
             continue;
         }
-        let matched: Vec<&Device> = site.devices.iter().filter(|d| matches(rule, d)).collect();
+        let matched: Vec<&Device> = (site.devices.iter().enumerate())
+            .filter(|(i, _)| rule.applies_to_device(site, *i))
+            .map(|(_, d)| d)
+            .collect();
         if matched.is_empty() {
             problems.push(format!(
                 "rule {}: devices {:?} match no device",
@@ -298,7 +283,7 @@ pub fn check(site: &Site) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::site::glob_match;
 
     #[test]
     fn glob_cases() {

@@ -32,6 +32,7 @@ mod threshold;
 pub use alarm::{Alarm, AlarmChange, AlarmState};
 pub use compile::check;
 
+use crate::localtime::{Active, Local, LocalZone};
 use crate::reading::{Ms, PollError};
 use crate::site::{Severity, Site};
 use alarm::{Labels, Slot};
@@ -57,12 +58,17 @@ pub struct Engine {
     zones: Vec<ZoneInst>,
     /// Alarms restored from a state whose rule no longer exists: cleared on next tick.
     orphans: Vec<Alarm>,
+    /// The site's time zone, in which `active` windows are read.
+    tz: LocalZone,
+    /// Instances whose rule has `active` windows: checked on every tick.
+    timed: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
 struct RuleMeta {
     name: String,
     severity: Severity,
+    active: Option<Active>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,12 +84,78 @@ struct Instance {
     /// The judged point, for alarm labels (None for `offline`).
     point: Option<u32>,
     eval: Eval,
+    /// Rules with `active` windows: the evaluator as compiled, put back when a window
+    /// closes so the next one starts afresh (a flatline does not span the night).
+    fresh: Option<Box<Eval>>,
+    /// Outside the rule's active window: not judged, no alarm raised.
+    dormant: bool,
 }
 
 #[derive(Debug, Clone)]
 struct ZoneInst {
     rule: u32,
     cap: Capacity,
+    fresh: Option<Box<Capacity>>,
+    dormant: bool,
+}
+
+/// Whether rule `rule` judges at `ts`; `local` caches the local time of `ts`.
+fn judges(rule: &RuleMeta, tz: &LocalZone, ts: Ms, local: &mut Option<Local>) -> bool {
+    match &rule.active {
+        None => true,
+        Some(a) => a.contains(*local.get_or_insert_with(|| tz.local(ts))),
+    }
+}
+
+/// Clears the alarm in `slot`, if raised, because its rule's active window closed.
+fn clear_dormant(slot: Option<&mut Slot>, rule: &str, ts: Ms, out: &mut Vec<AlarmChange>) {
+    let Some(slot) = slot else { return };
+    if let Some(value) = slot.raised().map(|a| a.value) {
+        slot.clear(
+            value,
+            format!("rule {rule} is outside its active hours"),
+            ts,
+            out,
+        );
+    }
+}
+
+impl Instance {
+    /// Follows the rule's window: going dormant clears the instance's alarms and puts
+    /// the evaluator back as compiled. Returns whether the instance judges.
+    fn follow(&mut self, judges: bool, rule: &str, ts: Ms, out: &mut Vec<AlarmChange>) -> bool {
+        if judges {
+            self.dormant = false;
+        } else if !self.dormant {
+            self.dormant = true;
+            let tags: Vec<&'static str> = self.eval.slots().iter().map(|(t, _)| *t).collect();
+            for tag in tags {
+                clear_dormant(self.eval.slot_mut(tag), rule, ts, out);
+            }
+            if let Some(f) = &self.fresh {
+                self.eval = (**f).clone();
+            }
+        }
+        judges
+    }
+}
+
+impl ZoneInst {
+    fn follow(&mut self, judges: bool, rule: &str, ts: Ms, out: &mut Vec<AlarmChange>) -> bool {
+        if judges {
+            self.dormant = false;
+        } else if !self.dormant {
+            self.dormant = true;
+            let tags: Vec<&'static str> = self.cap.slots().iter().map(|(t, _)| *t).collect();
+            for tag in tags {
+                clear_dormant(self.cap.slot_mut(tag), rule, ts, out);
+            }
+            if let Some(f) = &self.fresh {
+                self.cap = (**f).clone();
+            }
+        }
+        judges
+    }
 }
 
 /// One evaluator, dispatched by `match`.
@@ -183,9 +255,17 @@ impl Engine {
             rules,
             devices,
             insts,
+            tz,
             ..
         } = self;
+        let mut local = None;
         for inst in &mut insts[start as usize..end as usize] {
+            let rule = &rules[inst.rule as usize];
+            if rule.active.is_some()
+                && !inst.follow(judges(rule, tz, ts, &mut local), &rule.name, ts, out)
+            {
+                continue;
+            }
             let l = labels(rules, devices, inst);
             inst.eval.sample(&l, values, error, ts, out);
         }
@@ -208,8 +288,14 @@ impl Engine {
             capacity,
             entries_per_min,
         };
+        let mut local = None;
         for z in self.zones.iter_mut().filter(|z| z.cap.zone == zone) {
             let rule = &self.rules[z.rule as usize];
+            if rule.active.is_some()
+                && !z.follow(judges(rule, &self.tz, ts, &mut local), &rule.name, ts, out)
+            {
+                continue;
+            }
             let l = Labels {
                 rule: &rule.name,
                 severity: rule.severity,
@@ -230,10 +316,28 @@ impl Engine {
             insts,
             tickers,
             orphans,
+            tz,
+            timed,
+            zones,
             ..
         } = self;
+        let mut local = None;
+        for &i in timed.iter() {
+            let inst = &mut insts[i as usize];
+            let rule = &rules[inst.rule as usize];
+            inst.follow(judges(rule, tz, now, &mut local), &rule.name, now, out);
+        }
+        for z in zones.iter_mut() {
+            let rule = &rules[z.rule as usize];
+            if rule.active.is_some() {
+                z.follow(judges(rule, tz, now, &mut local), &rule.name, now, out);
+            }
+        }
         for &i in tickers.iter() {
             let inst = &mut insts[i as usize];
+            if inst.dormant {
+                continue;
+            }
             let l = labels(rules, devices, inst);
             inst.eval.tick(&l, now, out);
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 mod fixture;
 mod props;
 mod shipped;
+mod windows;
 
 /// Which (rule, device, point) instances the site compiles to.
 fn compiled(e: &Engine) -> Vec<String> {

@@ -26,7 +26,7 @@ use tokio_modbus::server::tcp::{Server as TcpServer, accept_tcp_connection};
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_serial::{SerialPort, SerialStream};
 
-use crate::site::{Point, PointSource, Table};
+use crate::site::{Point, PointSource, PointType, Table};
 use crate::source::modbus::decode::{EncodeError, decode_bit, decode_words, encode_words};
 
 /// The four tables of one simulated unit. Absent addresses do not exist on the device.
@@ -36,6 +36,16 @@ pub struct Image {
     pub discrete: BTreeMap<u16, bool>,
     pub input: BTreeMap<u16, u16>,
     pub holding: BTreeMap<u16, u16>,
+    /// Every write request received, in order (applied or not): what the tests count.
+    pub writes: Vec<WriteSeen>,
+}
+
+/// One write request as the simulated unit received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteSeen {
+    pub table: Table,
+    pub address: u16,
+    pub values: Vec<u16>,
 }
 
 /// Every simulated unit, by unit id. A std mutex: it is held only to copy values in or
@@ -51,6 +61,9 @@ pub enum Fault {
     Slow(Duration),
     /// Answers every request with this exception code.
     Exception(u8),
+    /// Acknowledges writes (echoes them) without applying them, like a gate whose
+    /// controller is in local override; reads answer normally.
+    Stuck,
 }
 
 /// Faults by unit id, changeable while serving.
@@ -118,7 +131,7 @@ impl Image {
             table,
             address,
             ty,
-            word_order,
+            order,
         } = &point.source
         else {
             return Ok(());
@@ -127,7 +140,15 @@ impl Image {
             self.set_word(*table, *address, u16::from(raw != 0.0));
             return Ok(());
         }
-        for (i, w) in encode_words(*ty, *word_order, raw)?.into_iter().enumerate() {
+        if let PointType::Bit(_) = ty {
+            // A bit shares its register with its neighbours: change only that bit.
+            let mask = encode_words(*ty, *order, 1.0)?[0];
+            let was = self.word(*table, *address).unwrap_or(0);
+            let word = if raw != 0.0 { was | mask } else { was & !mask };
+            self.set_word(*table, *address, word);
+            return Ok(());
+        }
+        for (i, w) in encode_words(*ty, *order, raw)?.into_iter().enumerate() {
             self.set_word(*table, address.wrapping_add(i as u16), w);
         }
         Ok(())
@@ -139,7 +160,7 @@ impl Image {
             table,
             address,
             ty,
-            word_order,
+            order,
         } = &point.source
         else {
             return None;
@@ -151,7 +172,7 @@ impl Image {
             .ok()?
             .map(|a| self.word(*table, a))
             .collect();
-        decode_words(*ty, *word_order, &words?).ok()
+        decode_words(*ty, *order, &words?).ok()
     }
 
     fn bits(&self, table: Table, address: u16, count: u16) -> Result<Vec<bool>, ExceptionCode> {
@@ -169,6 +190,11 @@ impl Image {
     }
 
     fn write(&mut self, table: Table, address: u16, values: &[u16]) -> Result<(), ExceptionCode> {
+        self.writes.push(WriteSeen {
+            table,
+            address,
+            values: values.to_vec(),
+        });
         let count = u16::try_from(values.len()).map_err(|_| ExceptionCode::IllegalDataValue)?;
         if !span(address, count)?.all(|a| self.word(table, a).is_some()) {
             return Err(ExceptionCode::IllegalDataAddress);
@@ -247,6 +273,7 @@ impl tokio_modbus::server::Service for Sim {
                 Some(Fault::Silent) => return Ok(None),
                 Some(Fault::Exception(code)) => return Err(ExceptionCode::new(code)),
                 Some(Fault::Slow(d)) => d,
+                Some(Fault::Stuck) => return Ok(stuck(&units, req.slave, req.request)),
                 None => Duration::ZERO,
             };
             if !delay.is_zero() {
@@ -259,6 +286,37 @@ impl tokio_modbus::server::Service for Sim {
             }
         })
     }
+}
+
+/// A stuck unit's answer: writes are recorded and echoed but not applied.
+fn stuck(units: &Units, unit: u8, request: Request<'_>) -> Option<Response> {
+    let mut units = lock(units);
+    let image = units.get_mut(&unit)?;
+    let seen = |table, address, values: Vec<u16>| WriteSeen {
+        table,
+        address,
+        values,
+    };
+    let (record, response) = match request {
+        Request::WriteSingleCoil(a, on) => (
+            seen(Table::Coil, a, vec![u16::from(on)]),
+            Response::WriteSingleCoil(a, on),
+        ),
+        Request::WriteSingleRegister(a, v) => (
+            seen(Table::Holding, a, vec![v]),
+            Response::WriteSingleRegister(a, v),
+        ),
+        Request::WriteMultipleRegisters(a, words) => {
+            let n = words.len() as u16;
+            (
+                seen(Table::Holding, a, words.into_owned()),
+                Response::WriteMultipleRegisters(a, n),
+            )
+        }
+        other => return image.answer(other).ok(),
+    };
+    image.writes.push(record);
+    Some(response)
 }
 
 /// Serves `units` on `listener` (bind it to port 0) until the handle is aborted or dropped

@@ -10,12 +10,19 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// Space kept in reserve in the data directory, given back to the outbox on ENOSPC so
-/// it can commit the transaction that sheds old records.
-pub(crate) const BALLAST_BYTES: u64 = 2 << 20;
+/// Most space kept in reserve in the data directory, given back to the outbox on ENOSPC
+/// so it can commit the transaction that sheds old records and the alarms that follow.
+pub(crate) const BALLAST_MAX: u64 = 2 << 20;
+/// Least ballast, however small the filesystem: a few commits' worth of pages.
+pub(crate) const BALLAST_MIN: u64 = 64 << 10;
 
 /// Bytes the filesystem of `dir` still grants to an unprivileged writer.
 pub(crate) fn free_bytes(dir: &Path) -> io::Result<u64> {
+    Ok(space(dir)?.0)
+}
+
+/// (free for an unprivileged writer, total size) of the filesystem of `dir`.
+pub(crate) fn space(dir: &Path) -> io::Result<(u64, u64)> {
     let c = CString::new(dir.as_os_str().as_bytes()).map_err(io::Error::other)?;
     // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -23,28 +30,47 @@ pub(crate) fn free_bytes(dir: &Path) -> io::Result<u64> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    let frsize = st.f_frsize as u64;
+    Ok((
+        (st.f_bavail as u64).saturating_mul(frsize),
+        (st.f_blocks as u64).saturating_mul(frsize),
+    ))
 }
 
-/// Creates the ballast file if it is missing and the disk can spare it with
-/// `keep_free` bytes still free afterwards. Allocates its blocks without writing them
-/// where the filesystem can (no flash wear); a failed attempt leaves no partial file.
+/// The ballast for a filesystem of `total` bytes: 1/16 of it, within
+/// `BALLAST_MIN..=BALLAST_MAX`, in whole 4 KiB pages (4 MiB: 256 KiB; 32 MiB and up: 2 MiB).
+pub(crate) fn ballast_bytes(total: u64) -> u64 {
+    (total / 16).clamp(BALLAST_MIN, BALLAST_MAX) / 4096 * 4096
+}
+
+/// Free space below which the outbox stops growing on a filesystem of `total` bytes:
+/// `low_water`, or a quarter of a small filesystem.
+pub(crate) fn low_water(total: u64, low_water: u64) -> u64 {
+    low_water.min(total / 4)
+}
+
+/// Creates the ballast file, sized for its filesystem, if it is missing and the disk can
+/// spare it with `keep_free` (scaled down on a small filesystem) still free afterwards.
+/// Allocates its blocks without writing them where the filesystem can (no flash wear); a
+/// failed attempt leaves no partial file.
 pub(crate) fn ensure_ballast(path: &Path, keep_free: u64) -> io::Result<()> {
-    if fs::metadata(path).is_ok_and(|m| m.len() >= BALLAST_BYTES) {
-        return Ok(());
-    }
     let dir = path.parent().unwrap_or(Path::new("."));
-    if free_bytes(dir)? < BALLAST_BYTES + keep_free {
+    let (free, total) = space(dir)?;
+    let size = ballast_bytes(total);
+    if fs::metadata(path).is_ok_and(|m| m.len() >= size) {
         return Ok(());
     }
-    let made = allocate(path);
+    if free < size + low_water(total, keep_free) {
+        return Ok(());
+    }
+    let made = allocate(path, size);
     if made.is_err() {
         fs::remove_file(path).ok();
     }
     made
 }
 
-fn allocate(path: &Path) -> io::Result<()> {
+fn allocate(path: &Path, size: u64) -> io::Result<()> {
     let f = OpenOptions::new()
         .write(true)
         .create(true)
@@ -52,11 +78,7 @@ fn allocate(path: &Path) -> io::Result<()> {
         .open(path)?;
     // SAFETY: a valid open descriptor and a non-negative range.
     let rc = unsafe {
-        libc::posix_fallocate(
-            std::os::fd::AsRawFd::as_raw_fd(&f),
-            0,
-            BALLAST_BYTES as libc::off_t,
-        )
+        libc::posix_fallocate(std::os::fd::AsRawFd::as_raw_fd(&f), 0, size as libc::off_t)
     };
     match rc {
         0 => {}
@@ -64,7 +86,7 @@ fn allocate(path: &Path) -> io::Result<()> {
             // No fallocate on this filesystem: write the zeros instead.
             let zeros = vec![0u8; 64 << 10];
             let mut f = &f;
-            for _ in 0..BALLAST_BYTES / zeros.len() as u64 {
+            for _ in 0..size.div_ceil(zeros.len() as u64) {
                 f.write_all(&zeros)?;
             }
         }

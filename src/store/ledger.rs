@@ -91,47 +91,28 @@ impl Counters {
     }
 }
 
-/// Drops the oldest records, by drop class, until the accounted cost fits `budget`.
+/// Drops the oldest records, by drop class, until the accounted cost fits `budget`:
+/// summaries and zones, then command results (all in `others`), then the active-alarm
+/// snapshot, alarm events last (both in `alarms`). An alarm raise that goes takes every later event of the
+/// same alarm with it, so the platform never gets a clear for a raise it never saw.
 pub(crate) fn shed<'t>(
     alarms: &mut Table<'t, u64, &'static [u8]>,
     others: &mut Table<'t, u64, &'static [u8]>,
     c: &mut Counters,
     budget: u64,
 ) -> Result<(), StoreError> {
-    for class in 0..=2u8 {
+    for (class, in_alarms) in [(0u8, false), (1, false), (2, true), (3, true)] {
         if c.cost <= budget {
             return Ok(());
         }
-        let table = if class == 2 {
+        let table = if in_alarms {
             &mut *alarms
         } else {
             &mut *others
         };
-        let mut victims = Vec::new();
-        let mut excess = c.cost - budget;
-        for entry in table.iter()? {
-            if excess == 0 {
-                break;
-            }
-            let (k, v) = entry?;
-            let v = v.value();
-            match record::head(v) {
-                Some(h) if h.kind.drop_class() == class => {
-                    excess = excess.saturating_sub(record::cost(v.len()));
-                    victims.push((k.value(), h, v.len()));
-                }
-                Some(_) => {}
-                // An undecodable record is dropped first; it could never be published.
-                None => victims.push((
-                    k.value(),
-                    Head {
-                        kind: Kind::Summary,
-                        created_ms: 0,
-                        payload_len: 0,
-                    },
-                    v.len(),
-                )),
-            }
+        let mut victims = pick(table, class, c.cost - budget)?;
+        if class == 3 {
+            victims = with_later_events(table, victims)?;
         }
         for (seq, h, len) in victims {
             table.remove(seq)?;
@@ -140,4 +121,89 @@ pub(crate) fn shed<'t>(
         }
     }
     Ok(())
+}
+
+type Victim = (u64, Head, usize);
+
+/// The oldest records of drop class `class` in `table` whose cost covers `excess`.
+fn pick(
+    table: &Table<u64, &'static [u8]>,
+    class: u8,
+    mut excess: u64,
+) -> Result<Vec<Victim>, StoreError> {
+    let mut victims = Vec::new();
+    for entry in table.iter()? {
+        if excess == 0 {
+            break;
+        }
+        let (k, v) = entry?;
+        let v = v.value();
+        match record::head(v) {
+            Some(h) if h.kind.drop_class() == class => {
+                excess = excess.saturating_sub(record::cost(v.len()));
+                victims.push((k.value(), h, v.len()));
+            }
+            Some(_) => {}
+            // An undecodable record is dropped first; it could never be published.
+            None => victims.push((
+                k.value(),
+                Head {
+                    kind: Kind::Summary,
+                    created_ms: 0,
+                    payload_len: 0,
+                },
+                v.len(),
+            )),
+        }
+    }
+    Ok(victims)
+}
+
+/// `victims` plus every later pending event of an alarm whose raise is among them.
+fn with_later_events(
+    table: &Table<u64, &'static [u8]>,
+    mut victims: Vec<Victim>,
+) -> Result<Vec<Victim>, StoreError> {
+    let Some(&(last, ..)) = victims.last() else {
+        return Ok(victims);
+    };
+    let mut raised = std::collections::HashSet::new();
+    for &(seq, ..) in &victims {
+        if let Some(v) = table.get(seq)?
+            && let Some((id, true)) = alarm_event(v.value())
+        {
+            raised.insert(id);
+        }
+    }
+    if raised.is_empty() {
+        return Ok(victims);
+    }
+    for entry in table.range(last + 1..)? {
+        let (k, v) = entry?;
+        let v = v.value();
+        if let Some(h) = record::head(v)
+            && h.kind == Kind::Alarm
+            && let Some((id, _)) = alarm_event(v)
+            && raised.contains(&id)
+        {
+            victims.push((k.value(), h, v.len()));
+        }
+    }
+    Ok(victims)
+}
+
+/// An alarm event's alarm id and whether it is a raise.
+fn alarm_event(stored: &[u8]) -> Option<(String, bool)> {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        state: String,
+        alarm: Body,
+    }
+    #[derive(serde::Deserialize)]
+    struct Body {
+        id: String,
+    }
+    let r = record::decode(0, stored)?;
+    let e: Event = serde_json::from_slice(&r.payload).ok()?;
+    Some((e.alarm.id, e.state == "raised"))
 }

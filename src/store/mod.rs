@@ -72,9 +72,21 @@
 //!   started; `Outbox::quarantined` reports it.
 //! * Sharing: `Outbox` is `Send + Sync`. The daemon opens it as redb's single writer;
 //!   `Outbox::open_read_only` (for `sitewarden outbox`) follows its commits.
+//!
+//! # Command log (`CommandLog`, `commands.rs`)
+//!
+//! * `<data_dir>/commands.log`: the `P/cmd` ids carried out, each kept until an hour
+//!   past its expiry, so a command runs at most once across restarts. CRC-framed append
+//!   log like the raw ring (not redb: one id costs ~60 bytes and one fdatasync, shared by
+//!   the commands that arrive together). An id is synced before its device is written;
+//!   its outcome before it is answered. A torn tail is cut at open; the file is
+//!   rewritten (temp file, fsync, rename) when dead entries make up most of it.
 
+pub(crate) mod anchor;
 mod codec;
-mod disk;
+pub mod commands;
+pub(crate) mod disk;
+mod episode;
 mod ledger;
 mod open;
 pub mod outbox;
@@ -83,6 +95,8 @@ mod record;
 mod recovery;
 mod segment;
 
+pub use anchor::Reanchor;
+pub use commands::CommandLog;
 pub use open::Quarantine;
 pub use outbox::{KindCounts, Outbox, OutboxStats};
 pub use raw::RawRing;

@@ -56,6 +56,7 @@ pub(crate) struct State {
     /// None after a failed reopen; the next call tries again.
     pub(crate) db: Option<Db>,
     pub(crate) quarantined: Option<Quarantine>,
+    pub(crate) reanchored: Option<super::anchor::Reanchor>,
 }
 
 type Factory = Box<dyn Fn(&Builder) -> Result<Database, DatabaseError> + Send + Sync>;
@@ -85,13 +86,9 @@ impl Location {
         self.path().map(|p| p.parent().unwrap_or(Path::new(".")))
     }
 
-    fn sibling(&self, suffix: &str) -> Option<PathBuf> {
-        self.path()
-            .map(|p| PathBuf::from(format!("{}{suffix}", p.display())))
-    }
-
-    pub(crate) fn floor_path(&self) -> Option<PathBuf> {
-        self.sibling(".seq")
+    /// Both copies of the seq floor (see `anchor.rs`).
+    pub(crate) fn floor_paths(&self) -> Option<[PathBuf; 2]> {
+        self.path().map(super::anchor::floor_paths)
     }
 
     pub(crate) fn ballast_path(&self) -> Option<PathBuf> {
@@ -132,13 +129,18 @@ impl Outbox {
             path: path.to_path_buf(),
             read_only: false,
         };
-        let lease = location.floor_path().map_or(0, |p| disk::read_floor(&p));
+        let lease = location
+            .floor_paths()
+            .map_or(0, |p| super::anchor::read_floors(&p));
+        let prior_life = super::anchor::prior_life(path);
         let ob = Outbox::with_location(location, max_bytes, lease);
-        match ob.open_db(&mut ob.write_state()) {
+        let opened = ob.open_db(&mut ob.write_state());
+        match opened {
             Err(e) if e.is_disk_full() => {
                 tracing::error!(error = %e, "outbox: disk full; starting closed, will retry on each use");
             }
-            other => other?,
+            Err(e) => return Err(e),
+            Ok(()) => ob.anchor_at_open(lease, prior_life)?,
         }
         if let Some(b) = ob.location.ballast_path()
             && let Err(e) = disk::ensure_ballast(&b, LOW_WATER)
@@ -183,12 +185,14 @@ impl Outbox {
             state: RwLock::new(State {
                 db: None,
                 quarantined: None,
+                reanchored: None,
             }),
             location,
             max_bytes,
             lease: AtomicU64::new(lease),
             recoveries: AtomicU64::new(0),
             squeezed: AtomicBool::new(false),
+            episodes: Default::default(),
         }
     }
 
@@ -196,6 +200,16 @@ impl Outbox {
     /// it aside. The daemon logs it and reports it in `P/health`.
     pub fn quarantined(&self) -> Option<Quarantine> {
         self.read_state().quarantined.clone()
+    }
+
+    /// Set when this open moved the seq counter forward because nothing could vouch for
+    /// it (see `anchor.rs`); the daemon reports it in `P/status`.
+    pub fn reanchored(&self) -> Option<super::anchor::Reanchor> {
+        self.read_state().reanchored.clone()
+    }
+
+    pub(crate) fn set_reanchor(&self, r: super::anchor::Reanchor) {
+        self.write_state().reanchored = Some(r);
     }
 
     /// Opens the database into `st`, quarantining a corrupt file.

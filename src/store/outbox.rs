@@ -7,6 +7,7 @@
 //! bookkeeping in `ledger.rs`, surviving a full disk in `recovery.rs`.
 
 use super::StoreError;
+use super::episode::Episodes;
 pub use super::ledger::KindCounts;
 use super::ledger::{Counters, shed};
 use super::open::{Db, Location, State};
@@ -55,6 +56,7 @@ pub struct Outbox {
     pub(crate) recoveries: AtomicU64,
     /// Set by a full disk; appends stay `Pressure::Full` until free space is back.
     pub(crate) squeezed: AtomicBool,
+    pub(crate) episodes: Episodes,
 }
 
 impl Outbox {
@@ -205,6 +207,31 @@ impl Outbox {
         Ok(stats)
     }
 
+    /// Reads every pending record and the counters, for `sitewarden outbox`: Err (with
+    /// what was wrong) when the engine reports damage or a record cannot be decoded.
+    pub fn verify(&self) -> Result<u64, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            Counters::load(&meta)?;
+            let mut n = 0;
+            for def in [ALARMS, OTHERS] {
+                let table = txn.open_table(def)?;
+                for entry in table.iter()? {
+                    let (k, v) = entry?;
+                    if record::decode(k.value(), v.value()).is_none() {
+                        return Err(StoreError::Corrupt(format!(
+                            "record {} cannot be decoded",
+                            k.value()
+                        )));
+                    }
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
     /// The budget pending records may use, by `record::cost`.
     pub(crate) fn budget(&self) -> u64 {
         self.max_bytes / 100 * BUDGET_PERCENT
@@ -253,8 +280,10 @@ impl Outbox {
             let mut meta = txn.open_table(META)?;
             let mut alarms = txn.open_table(ALARMS)?;
             let mut others = txn.open_table(OTHERS)?;
+            let mut st = txn.open_table(STATE)?;
             let mut c = Counters::load(&meta)?;
             let before = c.cost;
+            let dropped_before = c.dropped;
             let first = c.next_seq;
             let end = first + items.len() as u64;
             self.reserve_seqs(end)?;
@@ -262,12 +291,15 @@ impl Outbox {
             for (seq, it) in (first..).zip(items) {
                 let payload = (it.build)(seq);
                 let bytes = record::encode(it.kind, &it.topic, it.retain, it.created_ms, &payload);
-                let table = if it.kind == Kind::Alarm {
+                let table = if it.kind.replays_first() {
                     &mut alarms
                 } else {
                     &mut others
                 };
                 table.insert(seq, bytes.as_slice())?;
+                if it.kind == Kind::Snapshot {
+                    supersede(&mut st, &mut alarms, &mut c, &it.topic, seq)?;
+                }
                 c.add(
                     Head {
                         kind: it.kind,
@@ -285,36 +317,40 @@ impl Outbox {
                 Pressure::Full => self.budget().min(before.max(FULL_FLOOR)),
             };
             shed(&mut alarms, &mut others, &mut c, budget)?;
-            let mut st = txn.open_table(STATE)?;
             for (k, v) in state {
                 st.insert(*k, v.as_slice())?;
             }
             c.store(&mut meta)?;
-            seqs
+            (seqs, dropped_before, c.dropped)
         };
         txn.commit()?;
+        let (seqs, before, after) = seqs;
+        self.episodes.on_drops(&before, &after);
         Ok(seqs)
     }
 
     /// Drops at least `room` bytes of the oldest records (by drop class) and commits.
     fn try_shed(&self, db: &Db, room: u64) -> Result<(), StoreError> {
         let txn = self.write_txn(db)?;
-        {
+        let counts = {
             let mut meta = txn.open_table(META)?;
             let mut alarms = txn.open_table(ALARMS)?;
             let mut others = txn.open_table(OTHERS)?;
             let mut c = Counters::load(&meta)?;
             let budget = c.cost.saturating_sub(room);
+            let before = c.dropped;
             shed(&mut alarms, &mut others, &mut c, budget)?;
             c.store(&mut meta)?;
-        }
+            (before, c.dropped)
+        };
         txn.commit()?;
+        self.episodes.on_drops(&counts.0, &counts.1);
         Ok(())
     }
 
     fn try_ack(&self, db: &Db, seqs: &[u64]) -> Result<(), StoreError> {
         let txn = self.write_txn(db)?;
-        {
+        let relief = {
             let mut meta = txn.open_table(META)?;
             let mut alarms = txn.open_table(ALARMS)?;
             let mut others = txn.open_table(OTHERS)?;
@@ -339,8 +375,13 @@ impl Outbox {
                 return Ok(());
             }
             c.store(&mut meta)?;
-        }
+            (c.cost, c.dropped)
+        };
         txn.commit()?;
+        let (cost, dropped) = relief;
+        if cost <= self.budget() / 4 * 3 && self.episodes.any_open() {
+            self.episodes.on_relief(&dropped);
+        }
         Ok(())
     }
 
@@ -373,4 +414,29 @@ impl std::fmt::Debug for Outbox {
             .field("max_bytes", &self.max_bytes)
             .finish_non_exhaustive()
     }
+}
+
+/// A snapshot is state, not history: the one just inserted at `seq` replaces the
+/// pending one of the same topic (not counted as a drop; the new one says all it said).
+fn supersede(
+    st: &mut redb::Table<&'static str, &'static [u8]>,
+    alarms: &mut redb::Table<u64, &'static [u8]>,
+    c: &mut Counters,
+    topic: &str,
+    seq: u64,
+) -> Result<(), StoreError> {
+    let key = format!("latest.{topic}");
+    let prev = st
+        .get(key.as_str())?
+        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .map(u64::from_be_bytes);
+    if let Some(prev) = prev
+        && prev != seq
+        && let Some(v) = alarms.remove(prev)?
+        && let Some(h) = record::head(v.value())
+    {
+        c.remove(h, v.value().len());
+    }
+    st.insert(key.as_str(), seq.to_be_bytes().as_slice())?;
+    Ok(())
 }

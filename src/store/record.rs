@@ -44,14 +44,21 @@ impl Kind {
         Kind::ALL.get(usize::from(code)).copied()
     }
 
+    /// Kept in the `alarms` table, replayed before the backlog: alarm events and the
+    /// active-alarm snapshot (one pending at a time per topic; see `Outbox::append`).
+    pub(crate) fn replays_first(self) -> bool {
+        matches!(self, Kind::Alarm | Kind::Snapshot)
+    }
+
     /// When the outbox is full, records go oldest first within a class and class 0
     /// first: window summaries (the bulk, and each one is one window of many), then
-    /// command results and snapshots, alarms last.
+    /// command results, then the active-alarm snapshot, alarm events last.
     pub(crate) fn drop_class(self) -> u8 {
         match self {
             Kind::Summary | Kind::Zone => 0,
-            Kind::CmdResult | Kind::Snapshot => 1,
-            Kind::Alarm => 2,
+            Kind::CmdResult => 1,
+            Kind::Snapshot => 2,
+            Kind::Alarm => 3,
         }
     }
 }

@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 /// Free space below which the outbox stops growing: each new record then displaces old
-/// ones (oldest summaries first), so a filling disk sheds instead of failing.
+/// ones (oldest summaries first), so a filling disk sheds instead of failing. A quarter
+/// of the filesystem where that is less (`disk::low_water`).
 pub(crate) const LOW_WATER: u64 = 16 << 20;
 /// Under pressure the outbox may still grow to this, so a nearly empty outbox on a
 /// nearly full disk keeps new alarms instead of dropping them on arrival.
@@ -34,14 +35,14 @@ pub(crate) enum Pressure {
 impl Outbox {
     /// Makes sure the floor file covers every seq below `end` before they are committed.
     pub(crate) fn reserve_seqs(&self, end: u64) -> Result<(), StoreError> {
-        let Some(floor_path) = self.location.floor_path() else {
+        let Some(floor_paths) = self.location.floor_paths() else {
             return Ok(());
         };
         if end <= self.lease.load(Ordering::Acquire) {
             return Ok(());
         }
         let lease = end + SEQ_LEASE;
-        disk::write_floor(&floor_path, lease)?;
+        super::anchor::write_floors(&floor_paths, lease)?;
         self.lease.store(lease, Ordering::Release);
         Ok(())
     }
@@ -57,8 +58,15 @@ impl Outbox {
                 Pressure::Normal
             };
         };
-        match disk::free_bytes(dir) {
-            Ok(free) if free > LOW_WATER + 2 * disk::BALLAST_BYTES => {
+        let space = disk::space(dir);
+        let low = space
+            .as_ref()
+            .map_or(LOW_WATER, |&(_, total)| disk::low_water(total, LOW_WATER));
+        let ballast = space
+            .as_ref()
+            .map_or(disk::BALLAST_MAX, |&(_, total)| disk::ballast_bytes(total));
+        match space.map(|(free, _)| free) {
+            Ok(free) if free > low + 2 * ballast => {
                 if let Some(b) = self.location.ballast_path()
                     && let Err(e) = disk::ensure_ballast(&b, LOW_WATER)
                 {
@@ -68,7 +76,7 @@ impl Outbox {
                 Pressure::Normal
             }
             _ if squeezed => Pressure::Full,
-            Ok(free) if free < LOW_WATER => Pressure::Tight,
+            Ok(free) if free < low => Pressure::Tight,
             _ => Pressure::Normal,
         }
     }

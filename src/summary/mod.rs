@@ -37,6 +37,7 @@
 mod counter;
 mod event;
 mod gauge;
+pub mod cell;
 mod state;
 pub mod window;
 pub mod zone;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::reading::PollError;
-use crate::site::{PointType, Table, WordOrder};
+use crate::site::{ByteOrder, PointType, Table};
 use std::time::Duration;
 
 /// A Modbus point: counters are u32, everything else u16; scale as given, no offset.
@@ -19,7 +19,7 @@ pub(crate) fn point(name: &str, kind: PointKind, scale: f64) -> Point {
             table: Table::Input,
             address: 0,
             ty,
-            word_order: WordOrder::HiFirst,
+            order: ByteOrder::ABCD,
         },
         scale,
         offset: 0.0,

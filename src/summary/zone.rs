@@ -5,7 +5,7 @@
 //! reset-aware [`super::step`] as the window summaries; the first reading of a gate only
 //! sets its baseline (a counter's lifetime total is not today's visitors). Occupancy is
 //! entries minus exits since the zone's daily reset (`Zone::daily_reset`, a time of day
-//! in UTC), summed over the gates and never negative: an exit that would take it below
+//! in the site's time zone, daylight saving included), summed over the gates and never negative: an exit that would take it below
 //! zero leaves it at 0 and is counted as a clamp (a visitor who came in before the reset,
 //! or a miscounting gate).
 //!
@@ -23,6 +23,7 @@
 //! Pure: time arrives in samples and as `now`; nothing here reads the clock.
 
 use super::{STATE_VERSION, StateError, check_version, step, window};
+use crate::localtime::LocalZone;
 use crate::reading::{Ms, Sample};
 use crate::site::{Device, Site};
 use serde::{Deserialize, Serialize};
@@ -64,8 +65,10 @@ pub struct ZoneTracker {
 struct ZoneState {
     name: String,
     capacity: u64,
-    /// Milliseconds after midnight UTC at which occupancy restarts from 0.
-    reset_ms: Ms,
+    /// Seconds after local midnight at which occupancy restarts from 0.
+    reset_secs: u32,
+    /// The site's time zone, in which `reset_secs` is read (daylight saving included).
+    tz: LocalZone,
     gates: Vec<Gate>,
     /// The reset instant that began the current period; `None` until the first update.
     period_start: Option<Ms>,
@@ -115,7 +118,8 @@ impl ZoneTracker {
                 ZoneState {
                     name: zone.name.clone(),
                     capacity: zone.capacity,
-                    reset_ms: (zone.daily_reset.as_millis() % DAY_MS as u128) as Ms,
+                    reset_secs: (zone.daily_reset.as_secs() % (DAY_MS as u64 / 1000)) as u32,
+                    tz: site.gateway.timezone.clone(),
                     gates,
                     period_start: None,
                     occupancy: 0,
@@ -345,7 +349,7 @@ impl ZoneState {
     /// Starts a new period, with occupancy 0, when a reset instant has passed since the
     /// current one began. Time going backwards changes nothing.
     fn roll(&mut self, now: Ms) {
-        let last_reset = now.saturating_sub(now.saturating_sub(self.reset_ms).rem_euclid(DAY_MS));
+        let last_reset = self.tz.last_at(now, self.reset_secs);
         match self.period_start {
             Some(p) if p >= last_reset => {}
             Some(_) => {

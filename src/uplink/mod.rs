@@ -134,11 +134,13 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 backoff.reset();
                 session = Session::default();
                 tracing::info!(broker = %p.site.uplink.broker, "uplink connected");
-                let seq = online_seq.take();
-                publish_status(&client, &p, &topics, &mut session, "online", seq).await;
+                // Subscribe before `online`: the broker handles one connection's packets
+                // in order, so a platform that sees `online` can send commands at once.
                 if let Err(e) = client.try_subscribe(topics.cmd(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "cannot subscribe to commands");
                 }
+                let seq = online_seq.take();
+                publish_status(&client, &p, &topics, &mut session, "online", seq).await;
                 session.fill(&client, &p.outbox, window);
             }
             // Each written publish and each PUBACK frees room: top the channel up, so the
@@ -156,7 +158,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
             }
             Ok(Event::Incoming(Incoming::Publish(msg))) => {
                 if msg.topic == topics.cmd() {
-                    p.commands.submit(&msg.payload);
+                    p.commands.submit(&msg.payload, msg.retain);
                 }
             }
             Ok(_) => {}
@@ -270,6 +272,7 @@ async fn publish_status(
         state,
         version: env!("CARGO_PKG_VERSION"),
         started: clock::rfc3339(p.started_ms),
+        reanchored: payload::Reanchored::of(&p.outbox),
     });
     if client
         .try_publish(topics.status(), QoS::AtLeastOnce, true, body)
@@ -320,6 +323,7 @@ fn will(topics: &Topics, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
         state: "offline",
         version: env!("CARGO_PKG_VERSION"),
         started: clock::rfc3339(started_ms),
+        reanchored: None,
     });
     LastWill::new(topics.status(), body, QoS::AtLeastOnce, true)
 }

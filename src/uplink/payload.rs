@@ -32,15 +32,97 @@ pub struct Status<'a> {
     pub state: &'a str,
     pub version: &'a str,
     pub started: String,
+    /// Present when this run moved the seq counter forward because nothing on disk could
+    /// vouch for it (a corrupt outbox and a lost seq floor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reanchored: Option<Reanchored>,
 }
 
+/// `P/status` `reanchored`: where seq stood and where it jumped to, and why.
+#[derive(Debug, Serialize)]
+pub struct Reanchored {
+    pub from: u64,
+    pub to: u64,
+    pub reason: String,
+}
+
+impl Reanchored {
+    pub fn of(outbox: &crate::store::Outbox) -> Option<Reanchored> {
+        outbox.reanchored().map(|r| Reanchored {
+            from: r.from,
+            to: r.to,
+            reason: r.reason,
+        })
+    }
+}
+
+/// `P/cmd/result`: the head, the outcome, and `"repeat": true` when this answers a
+/// command id seen before (the first outcome, sent again; nothing was executed again).
 #[derive(Debug, Serialize)]
 pub struct CmdResult<'a> {
     #[serde(flatten)]
     pub head: Head,
-    pub id: &'a str,
+    #[serde(flatten)]
+    pub outcome: &'a CmdOutcome,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+}
+
+/// What became of one command. Also what the command log keeps of an id (as JSON), so
+/// a repeated id is answered with its first outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CmdOutcome {
+    pub id: String,
+    /// For a device command: written and read back holding the value. For a zone
+    /// command: every gate did.
     pub ok: bool,
-    pub error: Option<&'a str>,
+    pub error: Option<String>,
+    /// Why it was refused, as a word a platform can branch on (`expired`, `retained`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point: Option<String>,
+    /// The value the device held when read back after the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readback: Option<f64>,
+    /// Whether the device holds exactly what was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<bool>,
+    /// A zone command's gates, in config order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateOutcome>,
+}
+
+/// One gate of a zone command.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct GateOutcome {
+    pub device: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub readback: Option<f64>,
+    pub held: bool,
+}
+
+impl CmdOutcome {
+    /// A refusal: nothing was written.
+    pub fn refused(id: String, reason: &str, error: String) -> CmdOutcome {
+        CmdOutcome {
+            id,
+            ok: false,
+            error: Some(error),
+            reason: Some(reason.to_string()),
+            device: None,
+            zone: None,
+            point: None,
+            readback: None,
+            held: None,
+            gates: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -55,6 +137,21 @@ pub struct HealthReport {
     pub errors: Errors,
     pub dropped: Dropped,
     pub reconnects: Reconnects,
+    pub commands: Commands,
+}
+
+/// What became of `P/cmd` messages since the start.
+#[derive(Debug, Serialize)]
+pub struct Commands {
+    /// Carried out (written to at least one device).
+    pub executed: u64,
+    /// Refused for any reason (the ones below included).
+    pub rejected: u64,
+    pub retained: u64,
+    pub rate_limited: u64,
+    pub duplicate: u64,
+    /// Refusals not answered because a flood filled the answer queue.
+    pub unanswered: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,7 +187,11 @@ pub struct Errors {
 
 #[derive(Debug, Serialize)]
 pub struct Dropped {
+    /// Window and zone summaries.
     pub summaries: u64,
+    /// Active-alarm snapshots dropped for room (one replaced by a newer one is no drop).
+    pub snapshots: u64,
+    pub cmd_results: u64,
     pub alarms: u64,
     pub raw_readings: u64,
     pub samples: u64,
@@ -270,9 +371,23 @@ pub struct AlarmBody<'a> {
     pub limit: f64,
     pub message: &'a str,
     pub raised_at: String,
+    /// The grid cell of the device (or of every device of the zone), its kind and owner.
+    pub cell: Option<&'a str>,
+    pub cell_kind: Option<&'a str>,
+    pub owner: Option<&'a str>,
 }
 
 impl<'a> AlarmBody<'a> {
+    /// The alarm with the cell it stands in (`Site::cell_for`).
+    pub fn in_cell(a: &'a crate::rules::Alarm, cell: Option<&'a crate::site::Cell>) -> Self {
+        AlarmBody {
+            cell: cell.map(|c| c.name.as_str()),
+            cell_kind: cell.map(|c| c.kind.as_str()),
+            owner: cell.and_then(|c| c.owner.as_deref()),
+            ..AlarmBody::of(a)
+        }
+    }
+
     pub fn of(a: &'a crate::rules::Alarm) -> AlarmBody<'a> {
         AlarmBody {
             id: &a.id,
@@ -284,6 +399,9 @@ impl<'a> AlarmBody<'a> {
             limit: a.limit,
             message: &a.message,
             raised_at: crate::clock::rfc3339(a.raised_at),
+            cell: None,
+            cell_kind: None,
+            owner: None,
         }
     }
 }
@@ -304,6 +422,63 @@ pub struct ActiveAlarms<'a> {
     #[serde(flatten)]
     pub head: Head,
     pub alarms: Vec<AlarmBody<'a>>,
+}
+
+/// `P/cell/{cell}` (retained): one grid cell at the end of a window.
+#[derive(Debug, Serialize)]
+pub struct CellRollup<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub cell: &'a str,
+    pub kind: &'a str,
+    pub owner: Option<&'a str>,
+    pub key_point: bool,
+    pub start: String,
+    pub end: String,
+    /// `ok`, `warning`, `critical` or `blind`.
+    pub state: &'a str,
+    pub devices: CellDevices,
+    pub alarms: BySeverity,
+    pub zones: Vec<CellZone<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CellDevices {
+    pub ok: usize,
+    pub failing: usize,
+    pub total: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BySeverity {
+    pub info: usize,
+    pub warning: usize,
+    pub critical: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CellZone<'a> {
+    pub zone: &'a str,
+    pub occupancy: u64,
+    pub capacity: u64,
+}
+
+/// `P/cells` (retained): per cell kind, how many cells are in each state.
+#[derive(Debug, Serialize)]
+pub struct Cells<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub start: String,
+    pub end: String,
+    pub kinds: std::collections::BTreeMap<&'a str, StateCounts>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct StateCounts {
+    pub ok: usize,
+    pub warning: usize,
+    pub critical: usize,
+    pub blind: usize,
 }
 
 #[cfg(test)]

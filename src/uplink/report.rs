@@ -60,14 +60,26 @@ pub fn health(
             store: get(&h.store_errors),
         },
         dropped: Dropped {
-            summaries: stats.dropped.total() - stats.dropped.get(Kind::Alarm),
-            alarms: stats.dropped.get(Kind::Alarm),
+            summaries: stats.dropped.get(Kind::Summary)
+                + stats.dropped.get(Kind::Zone)
+                + get(&h.summaries_lost),
+            snapshots: stats.dropped.get(Kind::Snapshot),
+            cmd_results: stats.dropped.get(Kind::CmdResult),
+            alarms: stats.dropped.get(Kind::Alarm) + get(&h.alarms_lost),
             raw_readings: get(&h.raw_dropped),
             samples: get(&h.samples_dropped),
         },
         reconnects: Reconnects {
             uplink: get(&h.uplink_reconnects),
             field: get(&h.field_reconnects),
+        },
+        commands: super::payload::Commands {
+            executed: get(&h.commands_executed),
+            rejected: get(&h.commands_rejected),
+            retained: get(&h.commands_retained),
+            rate_limited: get(&h.commands_rate_limited),
+            duplicate: get(&h.commands_duplicate),
+            unanswered: get(&h.commands_unanswered),
         },
     }
 }

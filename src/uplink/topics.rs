@@ -35,6 +35,16 @@ impl Topics {
         format!("{}/zone/{zone}", self.prefix)
     }
 
+    /// Retained rollup of one grid cell.
+    pub fn cell(&self, cell: &str) -> String {
+        format!("{}/cell/{cell}", self.prefix)
+    }
+
+    /// Retained count of cells per kind and state.
+    pub fn cells(&self) -> String {
+        format!("{}/cells", self.prefix)
+    }
+
     pub fn alarm(&self, device: &str) -> String {
         format!("{}/alarm/{device}", self.prefix)
     }

@@ -15,6 +15,8 @@
 mod daemon;
 mod faults;
 mod fixture;
+mod layouts;
 mod mbpoll;
 mod proxy;
+mod rtu_over_tcp;
 mod values;

@@ -15,6 +15,9 @@ mod daemon;
 // Alarms: raised once, cleared once, surviving a restart (issue 4).
 mod alarms;
 
+// Grid cells and rules that know the local time (issue 12).
+mod cells;
+
 // Issue 6: pymodbus and mbpoll against our client, probe and the daemon.
 mod interop;
 
@@ -44,3 +47,6 @@ mod demo;
 
 // The published contract: docs/platform.md and docs/schema/ (issue 11).
 mod contract;
+
+// P/cmd: retained, repeated, stale, forged, flooded and zone commands (issue 10).
+mod commands;

@@ -212,8 +212,16 @@ fn init_logging(path: &Path) -> anyhow::Result<()> {
     use tracing_subscriber::prelude::*;
     let file = std::fs::File::create(path)
         .with_context(|| format!("creating the demo log {}", path.display()))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off"));
+    // The same `Targets` filter as the daemon's (`RUST_LOG`, `target=level` syntax); the
+    // embedded broker is quiet unless asked for.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing_subscriber::filter::LevelFilter::INFO)
+                .with_target("rumqttd", tracing_subscriber::filter::LevelFilter::OFF)
+        });
     tracing_subscriber::registry()
         .with(filter)
         .with(

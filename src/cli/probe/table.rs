@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::reading::PollError;
 use crate::site::{
-    ConnectionKind, Device, Parity, Point, PointSource, PointType, Table, WordOrder,
+    ByteOrder, ConnectionKind, Device, Parity, Point, PointSource, PointType, Table,
 };
 use crate::source::modbus::plan;
 use crate::source::modbus::{PointReading, ReadOnce};
@@ -14,7 +14,9 @@ use crate::source::modbus::{PointReading, ReadOnce};
 /// The first line: what is probed, where.
 pub(super) fn header(kind: &ConnectionKind, device: &Device) -> String {
     let link = match kind {
-        ConnectionKind::ModbusTcp { address, timeout } => {
+        ConnectionKind::ModbusTcp {
+            address, timeout, ..
+        } => {
             format!("modbus-tcp {address}, timeout {}", ms(*timeout))
         }
         ConnectionKind::ModbusRtu {
@@ -24,6 +26,7 @@ pub(super) fn header(kind: &ConnectionKind, device: &Device) -> String {
             data_bits,
             stop_bits,
             timeout,
+            ..
         } => {
             let p = match parity {
                 Parity::None => 'N',
@@ -36,6 +39,19 @@ pub(super) fn header(kind: &ConnectionKind, device: &Device) -> String {
                 ms(*timeout)
             )
         }
+        ConnectionKind::ModbusRtuOverTcp {
+            address,
+            baud,
+            parity,
+            data_bits,
+            stop_bits,
+            timeout,
+            ..
+        } => format!(
+            "modbus-rtu-over-tcp {address} (serial line {baud} {data_bits}{}{stop_bits}), timeout {}",
+            parity.letter(),
+            ms(*timeout)
+        ),
         ConnectionKind::Mqtt { broker, .. } => format!("mqtt {broker}"),
     };
     format!(
@@ -65,7 +81,7 @@ pub(super) fn render(device: &Device, read: &ReadOnce, took: Duration) -> String
             table,
             address,
             ty,
-            word_order,
+            order,
         } = &point.source
         else {
             continue;
@@ -83,7 +99,7 @@ pub(super) fn render(device: &Device, read: &ReadOnce, took: Duration) -> String
             point.name.clone(),
             table.name().to_string(),
             place,
-            type_name(*ty, *word_order),
+            type_name(*ty, *order),
             registers(*table, &reading.raw_registers),
             value(point, reading),
             point.kind.name().to_string(),
@@ -195,11 +211,6 @@ fn ms(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// `u16`, `u32 hi-first`, `f32 lo-first`: word order only where there are words to order.
-fn type_name(ty: PointType, order: WordOrder) -> String {
-    match (ty.registers() > 1, order) {
-        (true, WordOrder::HiFirst) => format!("{} hi-first", ty.name()),
-        (true, WordOrder::LoFirst) => format!("{} lo-first", ty.name()),
-        (false, _) => ty.name().to_string(),
-    }
+fn type_name(ty: PointType, order: ByteOrder) -> String {
+    ty.describe(order)
 }

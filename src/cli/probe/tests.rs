@@ -1,16 +1,16 @@
 use super::*;
 use crate::reading::PollError;
-use crate::site::{PointKind, PointType, Table, WordOrder};
+use crate::site::{ByteOrder, PointKind, PointType, Table};
 use crate::source::modbus::{PointReading, ReadOnce};
 
-fn point(name: &str, table: Table, address: u16, ty: PointType, order: WordOrder) -> Point {
+fn point(name: &str, table: Table, address: u16, ty: PointType, order: ByteOrder) -> Point {
     Point {
         name: name.into(),
         source: PointSource::Modbus {
             table,
             address,
             ty,
-            word_order: order,
+            order,
         },
         scale: 1.0,
         offset: 0.0,
@@ -59,7 +59,7 @@ fn the_table_shows_registers_in_hex_values_with_units_and_errors_by_name() {
         Table::Holding,
         1,
         PointType::I16,
-        WordOrder::HiFirst,
+        ByteOrder::ABCD,
     );
     temperature.scale = 0.1;
     temperature.unit = Some("°C".into());
@@ -68,23 +68,17 @@ fn the_table_shows_registers_in_hex_values_with_units_and_errors_by_name() {
         Table::Holding,
         2,
         PointType::F32,
-        WordOrder::LoFirst,
+        ByteOrder::CDAB,
     );
     level.unit = Some("m".into());
-    let mut entries = point(
-        "entries",
-        Table::Input,
-        0,
-        PointType::U32,
-        WordOrder::HiFirst,
-    );
+    let mut entries = point("entries", Table::Input, 0, PointType::U32, ByteOrder::ABCD);
     entries.kind = PointKind::Counter;
     let mut forced = point(
         "forced_entry",
         Table::Discrete,
         0,
         PointType::Bool,
-        WordOrder::HiFirst,
+        ByteOrder::ABCD,
     );
     forced.kind = PointKind::Event;
     let d = device(vec![temperature, level, entries, forced]);
@@ -99,11 +93,11 @@ fn the_table_shows_registers_in_hex_values_with_units_and_errors_by_name() {
     };
     let got = render(&d, &read, Duration::from_millis(12));
     let want = "\
-point         table     address  type          registers  value                                  kind
-temperature   holding   1        i16           FFCC       -5.2 °C                                gauge
-level_m       holding   2-3      f32 lo-first  70A4 4145  12.34 m                                gauge
-entries       input     0-1      u32 hi-first  -          exception 0x02 (illegal data address)  counter
-forced_entry  discrete  0        bool          1          1                                      event
+point         table     address  type      registers  value                                  kind
+temperature   holding   1        i16       FFCC       -5.2 °C                                gauge
+level_m       holding   2-3      f32 CDAB  70A4 4145  12.34 m                                gauge
+entries       input     0-1      u32 ABCD  -          exception 0x02 (illegal data address)  counter
+forced_entry  discrete  0        bool      1          1                                      event
 3 requests in 12 ms; 3 of 4 points read
 ";
     assert_eq!(got, want, "got:\n{got}");
@@ -112,8 +106,8 @@ forced_entry  discrete  0        bool          1          1                     
 #[test]
 fn the_summary_says_when_reads_were_not_asked_of_a_silent_device() {
     let d = device(vec![
-        point("a", Table::Input, 0, PointType::U16, WordOrder::HiFirst),
-        point("b", Table::Holding, 0, PointType::U16, WordOrder::HiFirst),
+        point("a", Table::Input, 0, PointType::U16, ByteOrder::ABCD),
+        point("b", Table::Holding, 0, PointType::U16, ByteOrder::ABCD),
     ]);
     let read = ReadOnce {
         points: vec![failed(PollError::Timeout), failed(PollError::Timeout)],
@@ -148,6 +142,7 @@ fn the_header_names_device_unit_and_link() {
     let tcp = ConnectionKind::ModbusTcp {
         address: "127.0.0.1:5020".into(),
         timeout: Duration::from_millis(500),
+        min_gap: Duration::ZERO,
     };
     assert_eq!(
         header(&tcp, &d),
@@ -160,6 +155,7 @@ fn the_header_names_device_unit_and_link() {
         data_bits: 8,
         stop_bits: 1,
         timeout: Duration::from_secs(1),
+        min_gap: Duration::ZERO,
     };
     assert_eq!(
         header(&rtu, &d),

@@ -29,6 +29,12 @@ const CAM_CONN: &str = "connection = \"cams\"";
 const CAMS_BROKER: &str = "type = \"mqtt\"\nbroker = \"mqtt://127.0.0.1\"";
 const UPLINK_BROKER: &str = "broker = \"mqtt://127.0.0.1\"";
 const TRIGGER: &str = "trigger = \"scans\"";
+/// A 70 000-byte topic prefix (`a/a/…`), more than an MQTT topic holds.
+const LONG_PREFIX: &str = concat!(
+    "broker = \"mqtt://h\"\ntopic_prefix = \"",
+    include_str!("long_prefix.txt"),
+    "\""
+);
 
 #[rustfmt::skip]
 const CASES: &[Case] = &[
@@ -42,13 +48,21 @@ const CASES: &[Case] = &[
           ("device[0].zone", Some("zone = \"north\""), "unknown zone `north`, none is defined")]),
     // Unknown and missing keys.
     case("unknown key with a suggestion", &[("id = \"gw\"", "id = \"gw\"\ndata_dri = \"/x\"")],
-        &[("gateway.data_dri", Some("data_dri"), "unknown key `data_dri` (did you mean `data_dir`?), expected one of: site, id, data_dir, utc_offset")]),
+        &[("gateway.data_dri", Some("data_dri"), "unknown key `data_dri` (did you mean `data_dir`?), expected one of: site, id, data_dir, utc_offset, timezone")]),
     case("unknown table", &[("", "\n[buffr]\nraw_max_bytes = \"1GiB\"\n")],
         &[("buffr", Some("[buffr]"), "unknown key `buffr` (did you mean `buffer`?)")]),
     case("missing [uplink]", &[("[uplink]\nbroker = \"mqtt://127.0.0.1\"\n", "")],
         &[("uplink.broker", None, "missing key `broker`")]),
     case("missing profile", &[("[[device]]\nid = \"gate-1\"\nprofile = \"turnstile\"\n", "[[device]] # gate\nid = \"gate-1\"\n")],
         &[("device[0].profile", Some("# gate"), "missing key `profile`")]),
+    // [commands].
+    case("command horizon beyond an hour", &[("", "\n[commands]\nmax_expiry = \"2h\"\n")],
+        &[("commands.max_expiry", Some("2h"), "must be from 1s to 1h")]),
+    case("command rate of zero", &[("", "\n[commands]\nrate = 0\n")],
+        &[("commands.rate", Some("rate = 0"), "out of range 0.01..=1000")]),
+    case("command burst of zero and a misspelt key", &[("", "\n[commands]\nburst = 0\nkey_fil = \"/k\"\n")],
+        &[("commands.burst", Some("burst = 0"), "out of range"),
+          ("commands.key_fil", Some("key_fil"), "unknown key `key_fil` (did you mean `key_file`?)")]),
     // Gateway and uplink values.
     case("site name with capitals and a space", &[("site = \"s\"", "site = \"Xi Tang\"")],
         &[("gateway.site", Some("Xi Tang"), "`Xi Tang` is not a valid name")]),
@@ -64,6 +78,8 @@ const CASES: &[Case] = &[
         &[("uplink.ca_file", Some("ca_file"), "TLS files need an mqtts:// broker")]),
     case("client cert without key", &[(UPLINK_BROKER, "broker = \"mqtts://127.0.0.1\"\nclient_cert = \"/c.pem\"")],
         &[("uplink.client_cert", Some("client_cert"), "client_cert needs client_key too")]),
+    case("topic prefix too long for an MQTT topic", &[(UPLINK_BROKER, LONG_PREFIX)],
+        &[("uplink.topic_prefix", Some("topic_prefix"), "cannot fit an MQTT topic")]),
     case("wildcard in the topic prefix", &[(UPLINK_BROKER, "broker = \"mqtt://h\"\ntopic_prefix = \"a/#\"")],
         &[("uplink.topic_prefix", Some("topic_prefix"), "not a usable topic prefix")]),
     case("bad duration", &[(UPLINK_BROKER, "broker = \"mqtt://h\"\nsummary_interval = \"60x\"")],
@@ -84,7 +100,7 @@ const CASES: &[Case] = &[
     case("serial key on a tcp connection", &[("address = \"127.0.0.1:502\"", "address = \"127.0.0.1:502\"\nbaud = 9600")],
         &[("connection[0].baud", Some("baud"), "`baud` does not apply to a modbus-tcp connection")]),
     case("misspelt key offers only keys of its connection type", &[("address = \"127.0.0.1:502\"", "address = \"127.0.0.1:502\"\ntimout = \"1s\"")],
-        &[("connection[0].timout", Some("timout"), "unknown key `timout` (did you mean `timeout`?), expected one of: name, type, address, timeout")]),
+        &[("connection[0].timout", Some("timout"), "unknown key `timout` (did you mean `timeout`?), expected one of: name, type, min_gap, max_inflight, address, timeout")]),
     case("tcp port out of range", &[("127.0.0.1:502", "127.0.0.1:99999")],
         &[("connection[0].address", Some("99999"), "`99999` is not a port number")]),
     case("bad camera broker", &[(CAMS_BROKER, "type = \"mqtt\"\nbroker = \"mqtt:/127.0.0.1\"")],
@@ -95,6 +111,18 @@ const CASES: &[Case] = &[
         &[("connection[2].data_bits", Some("data_bits"), "9 is out of range 5..=8")]),
     case("rtu without a port", &[("", "\n[[connection]] # bus\nname = \"bus\"\ntype = \"modbus-rtu\"\n")],
         &[("connection[2].port", Some("# bus"), "missing key `port`")]),
+    case("max_inflight above 1", &[("address = \"127.0.0.1:502\"", "address = \"127.0.0.1:502\"\nmax_inflight = 4")],
+        &[("connection[0].max_inflight", Some("max_inflight"), "max_inflight = 4: sitewarden sends one request at a time on a connection, only 1 is supported")]),
+    case("min_gap too long", &[("address = \"127.0.0.1:502\"", "address = \"127.0.0.1:502\"\nmin_gap = \"1min\"")],
+        &[("connection[0].min_gap", Some("min_gap"), "between requests is more than the 10s limit")]),
+    case("min_gap on an mqtt connection", &[(CAMS_BROKER, "type = \"mqtt\"\nbroker = \"mqtt://127.0.0.1\"\nmin_gap = \"5ms\"")],
+        &[("connection[1].min_gap", Some("min_gap"), "`min_gap` does not apply to an mqtt connection")]),
+    case("rtu over tcp with a serial port", &[("", "\n[[connection]]\nname = \"dtu\"\ntype = \"modbus-rtu-over-tcp\"\naddress = \"10.0.0.7:4001\"\nport = \"/dev/ttyUSB0\"\n")],
+        &[("connection[2].port", Some("port"), "`port` does not apply to a modbus-rtu-over-tcp connection (it has an address, not a port)")]),
+    case("rtu over tcp without an address", &[("", "\n[[connection]] # dtu\nname = \"dtu\"\ntype = \"modbus-rtu-over-tcp\"\nbaud = 9600\n")],
+        &[("connection[2].address", Some("# dtu"), "missing key `address`")]),
+    case("rtu over tcp baud of zero", &[("", "\n[[connection]]\nname = \"dtu\"\ntype = \"modbus-rtu-over-tcp\"\naddress = \"10.0.0.7\"\nbaud = 0\n")],
+        &[("connection[2].baud", Some("baud"), "0 is out of range 1..=4000000")]),
     // Devices.
     case("unit out of range", &[(GATE_UNIT, "unit = 300\n")],
         &[("device[0].unit", Some("unit = 300"), "300 is out of range 1..=247")]),
@@ -119,11 +147,15 @@ const CASES: &[Case] = &[
     case("camera on a modbus connection", &[(CAM_CONN, "connection = \"lan\" # cam")],
         &[("device[2].connection", Some("# cam"), "camera profile and needs an mqtt connection, `lan` is modbus-tcp")]),
     case("modbus device on an mqtt connection", &[("connection = \"lan\"\nunit = 2", "connection = \"cams\"\nunit = 2")],
-        &[("device[1].connection", Some("connection = \"cams\"\nunit = 2"), "Modbus profile and needs a modbus-tcp or modbus-rtu connection")]),
+        &[("device[1].connection", Some("connection = \"cams\"\nunit = 2"), "Modbus profile and needs a modbus-tcp, modbus-rtu or modbus-rtu-over-tcp connection")]),
     case("bad poll", &[(GATE_UNIT, "unit = 1\npoll = \"60x\"\n")],
         &[("device[0].poll", Some("60x"), "invalid duration")]),
     case("poll of zero", &[(GATE_UNIT, "unit = 1\npoll = \"0s\"\n")],
         &[("device[0].poll", Some("0s"), "must be longer than 0s")]),
+    case("absurdly short poll", &[(GATE_UNIT, "unit = 1\npoll = \"1ns\"\n")],
+        &[("device[0].poll", Some("1ns"), "too short for a poll: at least 10ms")]),
+    case("two devices on one connection and unit", &[("unit = 2", "unit = 1 # again")],
+        &[("device[1].unit", Some("# again"), "unit 1 on connection `lan` is already device `gate-1`")]),
     case("reads longer than modbus allows", &[(GATE_UNIT, "unit = 1\nmax_registers_per_read = 126\n")],
         &[("device[0].max_registers_per_read", Some("126"), "126 is out of range 1..=125")]),
     case("unknown zone on a device", &[("zone = \"north\"", "zone = \"nort\"")],
@@ -163,7 +195,7 @@ const CASES: &[Case] = &[
     case("parameter of another rule type", &[(TRIGGER, "trigger = \"scans\"\nwindow = 5")],
         &[("rule[0].window", Some("window"), "`window` does not apply to a threshold rule")]),
     case("misspelt parameter offers only keys of its rule type", &[(TRIGGER, "trigger = \"scans\"\nabvoe = 1")],
-        &[("rule[0].abvoe", Some("abvoe"), "unknown key `abvoe` (did you mean `above`?), expected one of: name, type, severity, devices, point, above, clear_below, below, clear_above, for, trigger")]),
+        &[("rule[0].abvoe", Some("abvoe"), "unknown key `abvoe` (did you mean `above`?), expected one of: name, type, severity, devices, cells, cell_kinds, active, days, dates, except, point, above, clear_below, below, clear_above, for, trigger")]),
     case("trigger that is not a counter", &[(TRIGGER, "trigger = \"body_temp\"")],
         &[("rule[0].trigger", Some("trigger"), "the trigger must be a counter point, `body_temp` on kiosk-1 is a gauge")]),
     case("trigger that does not exist", &[(TRIGGER, "trigger = \"scan\"")],
@@ -196,6 +228,31 @@ const CASES: &[Case] = &[
         &[("rule[1].clear_after", Some("clear_after"), "must be longer than 0s")]),
     case("quiet time on a modbus event", &[("", "\n[[rule]]\nname = \"f\"\ntype = \"event\"\ndevices = [\"gate-*\"]\npoint = \"forced_entry\"\nclear_after = \"5s\"\n")],
         &[("rule[1].clear_after", Some("clear_after"), "clear_after applies to camera events only; `forced_entry` on gate-1 is a Modbus point, whose alarm clears when it falls back to 0")]),
+    // Cells, time zones and rule windows.
+    case("unknown time zone", &[("id = \"gw\"", "id = \"gw\"\ntimezone = \"Asia/Shanghia\"")],
+        &[("gateway.timezone", Some("Shanghia"), "`Asia/Shanghia` is not an IANA time zone")]),
+    case("time zone and utc offset both", &[("id = \"gw\"", "id = \"gw\"\ntimezone = \"Asia/Shanghai\"\nutc_offset = \"+08:00\"")],
+        &[("gateway.utc_offset", Some("utc_offset"), "give `timezone` or `utc_offset`, not both")]),
+    case("device in an unknown cell", &[("", "\n[[cell]]\nname = \"street-1\"\nkind = \"commercial-street\"\n"), ("unit = 2\n", "unit = 2\ncell = \"stret-1\"\n")],
+        &[("device[1].cell", Some("stret-1"), "unknown cell `stret-1` (did you mean `street-1`?)")]),
+    case("cell without a kind", &[("", "\n[[cell]]\nname = \"street-1\"\n")],
+        &[("cell[0].kind", Some("[[cell]]"), "missing key `kind`")]),
+    case("duplicate cell", &[("", "\n[[cell]]\nname = \"street-1\"\nkind = \"commercial-street\"\n\n[[cell]]\nname = \"street-1\" # again\nkind = \"commercial-street\"\n")],
+        &[("cell[1].name", Some("# again"), "duplicate cell name `street-1`, first at line")]),
+    case("rule on a cell glob that matches none", &[("", "\n[[cell]]\nname = \"street-1\"\nkind = \"commercial-street\"\n"), ("unit = 2\n", "unit = 2\ncell = \"street-1\"\n"), (TRIGGER, "trigger = \"scans\"\ncells = [\"river-*\"]")],
+        &[("rule[0].cells[0]", Some("river-*"), "`river-*` matches no cell")]),
+    case("rule on a cell its devices are not in", &[("", "\n[[cell]]\nname = \"street-1\"\nkind = \"commercial-street\"\n"), (GATE_UNIT, "unit = 1\ncell = \"street-1\"\n"), (TRIGGER, "trigger = \"scans\"\ncells = [\"street-*\"]")],
+        &[("rule[0].cells", Some("street-*"), "no device the rule's `devices` match stands in these cells")]),
+    case("rule on an unknown cell kind", &[("", "\n[[cell]]\nname = \"street-1\"\nkind = \"commercial-street\"\n"), (TRIGGER, "trigger = \"scans\"\ncell_kinds = [\"waterfront\"]")],
+        &[("rule[0].cell_kinds[0]", Some("waterfront"), "unknown cell kind `waterfront`, expected one of: commercial-street")]),
+    case("bad active window", &[(TRIGGER, "trigger = \"scans\"\nactive = [\"22-06\"]")],
+        &[("rule[0].active", Some("22-06"), "`22-06` is not a time window, write it as HH:MM-HH:MM")]),
+    case("bad day of the week", &[(TRIGGER, "trigger = \"scans\"\ndays = [\"friday\"]")],
+        &[("rule[0].days", Some("friday"), "`friday` is not a day of the week")]),
+    case("unknown calendar", &[(TRIGGER, "trigger = \"scans\"\ndates = \"holidays\"")],
+        &[("rule[0].dates", Some("holidays"), "unknown calendar `holidays`, none is defined")]),
+    case("bad calendar date", &[("", "\n[[calendar]]\nname = \"holidays\"\ndates = [\"2026-10-1\"]\n")],
+        &[("calendar[0].dates", Some("2026-10-1"), "`2026-10-1` is not a date, write it as YYYY-MM-DD")]),
 ];
 
 #[test]
@@ -254,12 +311,12 @@ fn three_typos_and_a_bad_unit_give_four_errors() {
         (
             line("siet"),
             "gateway.siet",
-            "unknown key `siet` (did you mean `site`?), expected one of: site, id, data_dir, utc_offset",
+            "unknown key `siet` (did you mean `site`?), expected one of: site, id, data_dir, utc_offset, timezone",
         ),
         (
             line("unti"),
             "device[0].unti",
-            "unknown key `unti` (did you mean `unit`?), expected one of: id, profile, connection, unit, poll, zone, max_registers_per_read, max_gap",
+            "unknown key `unti` (did you mean `unit`?), expected one of: id, profile, connection, unit, poll, zone, cell, max_registers_per_read, max_gap",
         ),
         (
             line("unit = 300"),
@@ -269,7 +326,7 @@ fn three_typos_and_a_bad_unit_give_four_errors() {
         (
             line("conection"),
             "device[0].conection",
-            "unknown key `conection` (did you mean `connection`?), expected one of: id, profile, connection, unit, poll, zone, max_registers_per_read, max_gap",
+            "unknown key `conection` (did you mean `connection`?), expected one of: id, profile, connection, unit, poll, zone, cell, max_registers_per_read, max_gap",
         ),
     ];
     assert_eq!(got, expected, "\n{errors}");

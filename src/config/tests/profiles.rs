@@ -20,7 +20,7 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
     ("u32 in a coil table", "table = \"coil\"\naddress = 0\ntype = \"u32\"\n",
         "point[0].type", "u32", "type u32 does not fit a coil table, which holds bool only"),
     ("bool in a holding table", "table = \"holding\"\naddress = 0\ntype = \"bool\"\n",
-        "point[0].type", "bool", "type bool does not fit a holding table"),
+        "point[0].type", "bool", "type bool does not fit a holding table, use a coil or discrete table, or `bit = N`"),
     ("registers past 65535", "table = \"holding\"\naddress = 65535\ntype = \"u32\"\n",
         "point[0].address", "65535", "u32 at 65535 runs to 65536, past the last address 65535"),
     ("address out of range", "table = \"holding\"\naddress = 70000\ntype = \"u16\"\n",
@@ -31,8 +31,20 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "point[0].sacle", "sacle", "unknown key `sacle` (did you mean `scale`?)"),
     ("misspelt table", "table = \"holdings\"\naddress = 0\ntype = \"u16\"\n",
         "point[0].table", "holdings", "unknown table `holdings` (did you mean `holding`?)"),
-    ("unknown word order", "table = \"input\"\naddress = 0\ntype = \"u32\"\nword_order = \"dcba\"\n",
-        "point[0].word_order", "dcba", "unknown word order `dcba`"),
+    ("unknown byte order", "table = \"input\"\naddress = 0\ntype = \"u32\"\nword_order = \"dbca\"\n",
+        "point[0].word_order", "dbca", "unknown byte order `dbca`, expected ABCD, BADC, CDAB or DCBA"),
+    ("eight letters on a 32-bit value", "table = \"input\"\naddress = 0\ntype = \"u32\"\nbyte_order = \"EFGHABCD\"\n",
+        "point[0].byte_order", "EFGHABCD", "order of 8 bytes, but u32 spans 2 register(s)"),
+    ("byte_order and word_order both", "table = \"input\"\naddress = 0\ntype = \"u32\"\nbyte_order = \"ABCD\"\nword_order = \"CDAB\"\n",
+        "point[0].word_order", "CDAB", "give `byte_order` or `word_order`, not both"),
+    ("bit in a coil table", "table = \"coil\"\naddress = 0\nbit = 3\n",
+        "point[0].bit", "bit", "a coil table already holds single bits"),
+    ("bit past 15", "table = \"holding\"\naddress = 0\nbit = 16\n",
+        "point[0].bit", "16", "16 is out of range 0..=15"),
+    ("bit of a u32", "table = \"holding\"\naddress = 0\nbit = 3\ntype = \"u32\"\n",
+        "point[0].type", "u32", "a `bit` point is a bool, not u32"),
+    ("writable bit", "table = \"holding\"\naddress = 0\nbit = 3\nwritable = true\n",
+        "point[0].writable", "writable", "a bit inside a register cannot be written on its own"),
     ("scale of zero", "table = \"input\"\naddress = 0\ntype = \"u16\"\nscale = 0\n",
         "point[0].scale", "scale", "scale must not be 0"),
     ("json pointer on a modbus point", "table = \"input\"\naddress = 0\ntype = \"u16\"\npointer = \"/x\"\n",
@@ -130,20 +142,24 @@ fn a_broken_profile_is_reported_once_against_its_own_file() {
 
 #[test]
 fn word_orders_take_their_byte_letter_names_too() {
-    use crate::site::{PointSource, WordOrder};
+    use crate::site::{ByteOrder, PointSource};
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("", WordOrder::HiFirst),
-        ("word_order = \"hi-first\"\n", WordOrder::HiFirst),
-        ("word_order = \"abcd\"\n", WordOrder::HiFirst),
-        ("word_order = \"lo-first\"\n", WordOrder::LoFirst),
-        ("word_order = \"cdab\"\n", WordOrder::LoFirst),
+        ("", ByteOrder::ABCD),
+        ("word_order = \"hi-first\"\n", ByteOrder::ABCD),
+        ("word_order = \"abcd\"\n", ByteOrder::ABCD),
+        ("word_order = \"lo-first\"\n", ByteOrder::CDAB),
+        ("word_order = \"cdab\"\n", ByteOrder::CDAB),
+        ("word_order = \"CDAB\"\n", ByteOrder::CDAB),
+        ("byte_order = \"BADC\"\n", ByteOrder::BADC),
+        ("byte_order = \"dcba\"\n", ByteOrder::DCBA),
+        ("byte_order = \"lo-first\"\n", ByteOrder::CDAB),
     ];
     for (line, expected) in cases {
         let text = format!("{HEAD}table = \"holding\"\naddress = 0\ntype = \"f32\"\n{line}");
         let points = load_in(dir.path(), &text).unwrap_or_else(|e| panic!("{line}: {e}"));
         assert!(
-            matches!(points[0].source, PointSource::Modbus { word_order, .. } if word_order == expected),
+            matches!(points[0].source, PointSource::Modbus { order, .. } if order == expected),
             "{line}"
         );
     }
@@ -177,4 +193,26 @@ fn state_points_take_labels_by_whole_code() {
         "{}",
         errors.0[0].message
     );
+}
+
+#[test]
+fn a_bit_point_is_a_bool_from_one_register() {
+    use crate::site::{ByteOrder, PointSource, PointType, Table};
+    let dir = tempfile::tempdir().unwrap();
+    for text in [
+        format!("{HEAD}table = \"input\"\naddress = 7\nbit = 12\n"),
+        format!("{HEAD}table = \"input\"\naddress = 7\nbit = 12\ntype = \"bool\"\n"),
+    ] {
+        let points = load_in(dir.path(), &text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(
+            points[0].source,
+            PointSource::Modbus {
+                table: Table::Input,
+                address: 7,
+                ty: PointType::Bit(12),
+                order: ByteOrder::ABCD,
+            },
+            "{text}"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{EXAMPLE, load_text};
 use crate::config::{load_profile, shipped_profiles};
 use crate::site::{
-    ConnectionKind, Parity, PointKind, PointSource, PointType, RuleKind, Severity, Table, WordOrder,
+    ByteOrder, ConnectionKind, Parity, PointKind, PointSource, PointType, RuleKind, Severity, Table,
 };
 
 #[test]
@@ -23,9 +23,26 @@ fn the_example_site_loads_with_every_device_rule_and_default() {
     assert_eq!(site.uplink.summary_interval, Duration::from_secs(60));
     assert_eq!(site.buffer.raw_max_bytes, 256 << 20);
     assert_eq!(site.connections.len(), 6);
-    assert_eq!(site.devices.len(), 12);
+    assert_eq!(site.devices.len(), 13);
     assert_eq!(site.zones.len(), 4);
-    assert_eq!(site.rules.len(), 10);
+    assert_eq!(site.rules.len(), 12);
+    assert_eq!(site.cells.len(), 7);
+    let kinds: std::collections::BTreeSet<&str> =
+        site.cells.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds.len(), 4, "cells of four kinds: {kinds:?}");
+    assert!(
+        (0..site.devices.len()).all(|d| site.cell_of(d).is_some()),
+        "every example device stands in a cell"
+    );
+    let night = site
+        .rules
+        .iter()
+        .find(|r| r.name == "bar-noise-night")
+        .unwrap();
+    let noise = site.device_index("noise-bar-street").unwrap();
+    assert!(night.applies_to_device(&site, noise));
+    assert!(!night.applies_to_device(&site, site.device_index("th-museum").unwrap()));
+    assert!(night.active.is_some());
 
     let gate = &site.devices[site.device_index("gate-n2").unwrap()];
     assert_eq!(
@@ -41,7 +58,7 @@ fn the_example_site_loads_with_every_device_rule_and_default() {
     assert_eq!(gate.points.len(), 7);
     let kiosk = &site.devices[site.device_index("kiosk-s1").unwrap()];
     assert!(matches!(&site.connections[kiosk.connection].kind,
-        ConnectionKind::ModbusTcp { address, timeout } if address == "192.168.10.32:502" && *timeout == Duration::from_millis(500)));
+        ConnectionKind::ModbusTcp { address, timeout, .. } if address == "192.168.10.32:502" && *timeout == Duration::from_millis(500)));
     let river = &site.devices[site.device_index("river-level").unwrap()];
     assert!(matches!(&site.connections[river.connection].kind,
         ConnectionKind::ModbusRtu { baud: 19200, parity: Parity::Even, data_bits: 8, stop_bits: 1, timeout, .. } if *timeout == Duration::from_secs(1)));
@@ -59,15 +76,16 @@ fn the_example_site_loads_with_every_device_rule_and_default() {
         }
     ));
 
-    // 04:00 at +08:00 is 20:00 UTC.
+    // Resets are local times of day, read in the site's zone.
+    assert_eq!(site.gateway.timezone.name(), "Asia/Shanghai");
     let north = site
         .zones
         .iter()
         .find(|z| z.name == "north-entrance")
         .unwrap();
-    assert_eq!(north.daily_reset, Duration::from_secs(20 * 3600));
+    assert_eq!(north.daily_reset, Duration::from_secs(4 * 3600));
     let bridge = site.zones.iter().find(|z| z.name == "bridge").unwrap();
-    assert_eq!(bridge.daily_reset, Duration::from_secs(16 * 3600));
+    assert_eq!(bridge.daily_reset, Duration::ZERO);
 
     let fever = site.rules.iter().find(|r| r.name == "fever").unwrap();
     assert_eq!(fever.severity, Severity::Critical);
@@ -107,7 +125,7 @@ type Row = (
     Table,
     u16,
     PointType,
-    WordOrder,
+    ByteOrder,
     f64,
     PointKind,
     bool,
@@ -118,7 +136,10 @@ fn shipped_profiles_match_the_spec_register_table() {
     use PointKind::*;
     use PointType::*;
     use Table::*;
-    use WordOrder::*;
+    #[allow(non_upper_case_globals)]
+    const HiFirst: ByteOrder = ByteOrder::ABCD;
+    #[allow(non_upper_case_globals)]
+    const LoFirst: ByteOrder = ByteOrder::CDAB;
     let spec: [(&str, &[Row]); 4] = [
         (
             "turnstile",
@@ -169,13 +190,13 @@ fn shipped_profiles_match_the_spec_register_table() {
                     table,
                     address,
                     ty,
-                    word_order,
+                    order,
                 } => (
                     leak(&p.name),
                     *table,
                     *address,
                     *ty,
-                    *word_order,
+                    *order,
                     p.scale,
                     p.kind,
                     p.writable,
@@ -222,9 +243,13 @@ fn every_shipped_profile_loads_and_the_camera_reads_json() {
             "rs485-th",
             "fever-kiosk",
             "water-level",
-            "camera"
+            "camera",
+            "sound-level"
         ]
     );
+    let noise = load_profile("sound-level", &[]).unwrap();
+    assert_eq!(noise[0].name, "noise_dba");
+    assert_eq!(noise[0].engineering(623.0), 62.3);
     for name in names {
         assert!(load_profile(name, &[]).is_ok(), "{name}");
     }

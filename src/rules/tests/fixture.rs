@@ -18,7 +18,7 @@ fn modbus(
             table,
             address,
             ty,
-            word_order: WordOrder::HiFirst,
+            order: ByteOrder::ABCD,
         },
         scale,
         offset: 0.0,
@@ -76,9 +76,12 @@ pub(crate) fn rule(name: &str, devices: &[&str], point: Option<&str>, kind: Rule
     RuleDef {
         name: name.into(),
         devices: devices.iter().map(|d| d.to_string()).collect(),
+        cells: Vec::new(),
+        cell_kinds: Vec::new(),
         point: point.map(Into::into),
         severity: Severity::Critical,
         kind,
+        active: None,
     }
 }
 
@@ -227,6 +230,7 @@ pub(crate) fn site() -> Site {
             site: "xitang".into(),
             id: "gw-north".into(),
             data_dir: PathBuf::from("/tmp"),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -243,6 +247,7 @@ pub(crate) fn site() -> Site {
             summary_interval: Duration::from_secs(60),
             inflight: 16,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,
@@ -255,6 +260,7 @@ pub(crate) fn site() -> Site {
             capacity: 1000,
             daily_reset: Duration::ZERO,
         }],
+        cells: Vec::new(),
         rules,
     }
 }

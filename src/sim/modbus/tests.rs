@@ -1,15 +1,15 @@
 use super::*;
-use crate::site::{PointKind, PointType, WordOrder};
+use crate::site::{ByteOrder, PointKind, PointType};
 use proptest::prelude::*;
 
-fn point(table: Table, address: u16, ty: PointType, word_order: WordOrder) -> Point {
+fn point(table: Table, address: u16, ty: PointType, order: ByteOrder) -> Point {
     Point {
         name: "p".into(),
         source: PointSource::Modbus {
             table,
             address,
             ty,
-            word_order,
+            order,
         },
         scale: 1.0,
         offset: 0.0,
@@ -23,16 +23,16 @@ fn point(table: Table, address: u16, ty: PointType, word_order: WordOrder) -> Po
 #[test]
 fn set_point_lays_out_registers_by_type_and_word_order() {
     let mut image = Image::default();
-    let level = point(Table::Holding, 0, PointType::F32, WordOrder::LoFirst);
+    let level = point(Table::Holding, 0, PointType::F32, ByteOrder::CDAB);
     image.set_point(&level, 1.5).expect("fits");
     assert_eq!(image.holding, BTreeMap::from([(0, 0x0000), (1, 0x3FC0)]));
-    let entries = point(Table::Input, 10, PointType::U32, WordOrder::HiFirst);
+    let entries = point(Table::Input, 10, PointType::U32, ByteOrder::ABCD);
     image.set_point(&entries, 65_538.0).expect("fits");
     assert_eq!(image.input, BTreeMap::from([(10, 1), (11, 2)]));
-    let open = point(Table::Coil, 3, PointType::Bool, WordOrder::HiFirst);
+    let open = point(Table::Coil, 3, PointType::Bool, ByteOrder::ABCD);
     image.set_point(&open, 1.0).expect("fits");
     assert_eq!(image.coils, BTreeMap::from([(3, true)]));
-    let temp = point(Table::Holding, 5, PointType::I16, WordOrder::HiFirst);
+    let temp = point(Table::Holding, 5, PointType::I16, ByteOrder::ABCD);
     assert!(image.set_point(&temp, 40_000.0).is_err());
 }
 
@@ -93,8 +93,8 @@ fn images_answer_only_for_addresses_they_hold() {
 #[test]
 fn a_profile_image_holds_every_point_at_zero() {
     let points = [
-        point(Table::Input, 0, PointType::U32, WordOrder::HiFirst),
-        point(Table::Discrete, 1, PointType::Bool, WordOrder::HiFirst),
+        point(Table::Input, 0, PointType::U32, ByteOrder::ABCD),
+        point(Table::Discrete, 1, PointType::Bool, ByteOrder::ABCD),
     ];
     let image = Image::with_points(&points);
     assert_eq!(image.input, BTreeMap::from([(0, 0), (1, 0)]));
@@ -120,7 +120,7 @@ proptest! {
     #[test]
     fn set_point_and_point_round_trip(ty in any_type(), lo_first in any::<bool>(),
                                       address in 0u16..65_000, x in -1e6f64..1e6) {
-        let order = if lo_first { WordOrder::LoFirst } else { WordOrder::HiFirst };
+        let order = if lo_first { ByteOrder::CDAB } else { ByteOrder::ABCD };
         let p = point(Table::Holding, address, ty, order);
         // A value the type can carry exactly: integers for integer types, f32 for f32.
         let raw = match ty {

@@ -51,7 +51,8 @@ pub mod decode;
 mod feed;
 pub mod watch;
 
-#[cfg(test)]
+// These tests publish with the simulated camera (`demo` feature).
+#[cfg(all(test, feature = "demo"))]
 mod tests;
 
 use crate::health::{self, Health};
@@ -127,8 +128,11 @@ pub async fn run_connection(
         Some(path) => match tokio::fs::read_to_string(path).await {
             Ok(p) => Some(p.trim_end_matches(['\n', '\r']).to_string()),
             Err(e) => {
-                tracing::error!(connection = %connection.name, path = %path.display(), error = %e, "cannot read password_file; connecting without a password");
-                None
+                // Refused like the uplink's: never a connection without the password
+                // the config asks for. The cameras go silent and the offline rule says so.
+                tracing::error!(connection = %connection.name, path = %path.display(), error = %e, "cannot read password_file; this camera connection is not started");
+                cancel.cancelled().await;
+                return;
             }
         },
         None => None,

@@ -270,6 +270,7 @@ async fn a_non_mqtt_connection_ends_the_task_at_once() {
         s.connections[0].kind = ConnectionKind::ModbusTcp {
             address: "127.0.0.1:1".into(),
             timeout: Duration::from_millis(100),
+            min_gap: Duration::ZERO,
         };
         let (tx, mut rx) = mpsc::channel(4);
         let health = Arc::new(Health::new(1));

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::decode::{decode_bit, decode_words, encode_words};
 use super::frame::{Answer, Request};
 use super::link::{CallError, Link};
-use super::plan::{Plan, Slot};
+use super::plan::{Plan, Read, Slot};
 use super::schedule::next_reconnect_delay;
 use crate::health::{Health, bump};
 use crate::reading::PollError;
@@ -28,6 +28,8 @@ pub(crate) struct Conn<'a> {
     retry_at: Option<Instant>,
     delay: Option<Duration>,
     last_open_error: String,
+    /// When the last exchange ended, for the connection's `min_gap`.
+    last_exchange: Option<Instant>,
     /// Requests sent so far (for `read_once`'s report).
     pub(crate) requests: usize,
 }
@@ -42,6 +44,7 @@ impl<'a> Conn<'a> {
             retry_at: None,
             delay: None,
             last_open_error: String::new(),
+            last_exchange: None,
             requests: 0,
         }
     }
@@ -88,7 +91,17 @@ impl<'a> Conn<'a> {
         let Some(link) = self.link.as_mut() else {
             return Err(CallError::Transport("not connected".into()));
         };
+        // Requests are one at a time on a connection (never two in flight on a
+        // converter's bus); `min_gap` adds quiet time for converters and old meters that
+        // drop a request arriving right after an answer.
+        let gap = self.kind.min_gap();
+        if let Some(last) = self.last_exchange
+            && !gap.is_zero()
+        {
+            tokio::time::sleep_until(last + gap).await;
+        }
         let result = link.call(unit, req).await;
+        self.last_exchange = Some(Instant::now());
         if let Err(e) = &result {
             if link.must_reopen(e) {
                 self.link = None;
@@ -171,13 +184,75 @@ impl<'a> Conn<'a> {
         device: &Device,
         point: &Point,
         value: f64,
-    ) -> Result<(), String> {
+    ) -> Result<Written, String> {
         let req = write_request(point, value)?;
         self.call(device.unit, &req)
             .await
-            .map(|_| ())
-            .map_err(|e| PollError::from(&e).to_string())
+            .map_err(|e| PollError::from(&e).to_string())?;
+        Ok(self.read_back(device, point, &req).await)
     }
+
+    /// Reads a point just written and compares what the device holds with what was sent,
+    /// register for register (so no float tolerance is involved).
+    async fn read_back(&mut self, device: &Device, point: &Point, sent: &Request) -> Written {
+        let (table, address, want): (Table, u16, Vec<u16>) = match sent {
+            Request::WriteCoil { address, on } => (Table::Coil, *address, vec![u16::from(*on)]),
+            Request::WriteRegister { address, value } => (Table::Holding, *address, vec![*value]),
+            Request::WriteRegisters { address, values } => {
+                (Table::Holding, *address, values.clone())
+            }
+            Request::Read(_) => unreachable!("write_request builds writes only"),
+        };
+        let count = want.len() as u16;
+        let read = Read {
+            table,
+            address,
+            count,
+        };
+        let answer = match self.call(device.unit, &Request::Read(read)).await {
+            Ok(a) => a,
+            Err(e) => {
+                return Written {
+                    readback: None,
+                    held: false,
+                    readback_error: Some(PollError::from(&e).to_string()),
+                };
+            }
+        };
+        let got: Vec<u16> = match &answer {
+            Answer::Bits(b) => b.iter().take(1).map(|&b| u16::from(b)).collect(),
+            Answer::Words(w) => w.clone(),
+            Answer::Written => Vec::new(),
+        };
+        let slot = Slot {
+            read: 0,
+            offset: 0,
+            len: if table.is_bits() { 1 } else { count },
+        };
+        match raw_of(point, slot, &answer) {
+            Ok(raw) => Written {
+                readback: Some(point.engineering(raw)),
+                held: got == want,
+                readback_error: None,
+            },
+            Err(e) => Written {
+                readback: None,
+                held: false,
+                readback_error: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// What a write found when it read the point back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// The engineering value the device holds now (None if the read-back failed).
+    pub readback: Option<f64>,
+    /// Whether the device holds exactly the registers (or bit) written.
+    pub held: bool,
+    /// Why the read-back failed, if it did.
+    pub readback_error: Option<String>,
 }
 
 /// Whether `e` means the device itself did not answer: silence, a broken link, or a
@@ -194,7 +269,7 @@ pub(crate) fn no_answer(e: &PollError) -> bool {
 
 /// The raw value of `point` in the answer to its read.
 pub(crate) fn raw_of(point: &Point, slot: Slot, answer: &Answer) -> Result<f64, PollError> {
-    let PointSource::Modbus { ty, word_order, .. } = &point.source else {
+    let PointSource::Modbus { ty, order, .. } = &point.source else {
         return Err(PollError::Malformed(format!(
             "{} is not a modbus point",
             point.name
@@ -211,7 +286,7 @@ pub(crate) fn raw_of(point: &Point, slot: Slot, answer: &Answer) -> Result<f64, 
             let part = words
                 .get(from..to)
                 .ok_or_else(|| PollError::Malformed("answer shorter than the read".into()))?;
-            decode_words(*ty, *word_order, part).map_err(|e| PollError::Malformed(e.to_string()))
+            decode_words(*ty, *order, part).map_err(|e| PollError::Malformed(e.to_string()))
         }
         Answer::Written => Err(PollError::Malformed("a write answer to a read".into())),
     }
@@ -223,7 +298,7 @@ pub(crate) fn write_request(point: &Point, value: f64) -> Result<Request, String
         table,
         address,
         ty,
-        word_order,
+        order,
     } = &point.source
     else {
         return Err(format!("{} is not a modbus point", point.name));
@@ -246,7 +321,7 @@ pub(crate) fn write_request(point: &Point, value: f64) -> Result<Request, String
             } else {
                 *ty
             };
-            let mut words = encode_words(ty, *word_order, raw).map_err(|e| e.to_string())?;
+            let mut words = encode_words(ty, *order, raw).map_err(|e| e.to_string())?;
             Ok(if words.len() == 1 {
                 Request::WriteRegister {
                     address: *address,

@@ -1,4 +1,4 @@
-//! Registers and bits ↔ raw numbers, for every `PointType` and `WordOrder`.
+//! Registers and bits ↔ raw numbers, for every `PointType` and `ByteOrder`.
 //!
 //! Owns the one encode/decode pair of the crate: the poller decodes what a device
 //! answered, the write path and the simulator encode what they send or serve. Pure: no
@@ -7,19 +7,21 @@
 //!
 //! # Layout of a value
 //!
-//! Bytes inside a 16-bit register are big-endian, as Modbus defines. Values wider than a
-//! register span 2 (`u32`, `i32`, `f32`) or 4 (`u64`, `i64`, `f64`) registers:
-//! - `WordOrder::HiFirst` (ABCD, the Modbus default): the most significant word sits in
-//!   the lowest register.
-//! - `WordOrder::LoFirst` (CDAB, "word swap"): the least significant word sits in the
-//!   lowest register; for 4-register values every word is reversed (GHEFCDAB), which is
-//!   what devices that swap words do.
+//! Values wider than a register span 2 (`u32`, `i32`, `f32`) or 4 (`u64`, `i64`, `f64`)
+//! registers. `ByteOrder` names the layout by its bytes, A the most significant:
+//! - ABCD, the Modbus default: big-endian registers, most significant word first.
+//! - BADC: the bytes of every register swapped, words in order.
+//! - CDAB ("word swap"): least significant word first; for 4-register values every
+//!   word is reversed (GHEFCDAB), as pymodbus and devices that swap words do.
+//! - DCBA: both, so the bytes arrive little-endian.
+//! - For 4-register values the halves can also be swapped on their own (EFGHABCD: a
+//!   u64 counter as two u32 halves, low half first), spelled with eight letters.
 //!
 //! A `bool` read from a bit table (coil, discrete input) is the bit; read from a register
-//! it is "register ≠ 0". Raw values are `f64`: 64-bit integers above 2^53 lose their low
-//! bits, which no field counter reaches.
+//! as `Bit(n)` it is bit n of the register (after any byte swap). Raw values are `f64`:
+//! 64-bit integers above 2^53 lose their low bits, which no field counter reaches.
 
-use crate::site::{PointType, WordOrder};
+use crate::site::{ByteOrder, PointType};
 
 /// The answer did not have the shape the point needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +42,7 @@ pub enum EncodeError {
 }
 
 /// The raw number held by `words` (exactly `ty.registers()` of them).
-pub fn decode_words(ty: PointType, order: WordOrder, words: &[u16]) -> Result<f64, DecodeError> {
+pub fn decode_words(ty: PointType, order: ByteOrder, words: &[u16]) -> Result<f64, DecodeError> {
     let expected = usize::from(ty.registers());
     if words.len() != expected {
         return Err(DecodeError {
@@ -49,17 +51,16 @@ pub fn decode_words(ty: PointType, order: WordOrder, words: &[u16]) -> Result<f6
             got: words.len(),
         });
     }
-    // Collect the words most significant first, whatever the order on the wire.
-    let mut bits: u64 = 0;
-    for i in 0..expected {
-        let w = match order {
-            WordOrder::HiFirst => words[i],
-            WordOrder::LoFirst => words[expected - 1 - i],
-        };
-        bits = (bits << 16) | u64::from(w);
-    }
+    let mut canonical = [0u16; 4];
+    let canonical = &mut canonical[..expected];
+    canonical.copy_from_slice(words);
+    reorder(order, canonical);
+    let bits = canonical
+        .iter()
+        .fold(0u64, |acc, w| (acc << 16) | u64::from(*w));
     Ok(match ty {
         PointType::Bool => f64::from(u8::from(bits != 0)),
+        PointType::Bit(n) => f64::from(u8::from(bits & (1 << (n & 15)) != 0)),
         PointType::U16 => f64::from(bits as u16),
         PointType::I16 => f64::from(bits as u16 as i16),
         PointType::U32 => f64::from(bits as u32),
@@ -69,6 +70,25 @@ pub fn decode_words(ty: PointType, order: WordOrder, words: &[u16]) -> Result<f6
         PointType::I64 => bits as i64 as f64,
         PointType::F64 => f64::from_bits(bits),
     })
+}
+
+/// Turns registers as they arrive in `order` into most-significant-first big-endian
+/// registers, in place. Every swap is its own inverse and they commute, so the same
+/// function turns canonical registers back into `order`.
+fn reorder(order: ByteOrder, words: &mut [u16]) {
+    if order.swap_bytes {
+        for w in words.iter_mut() {
+            *w = w.swap_bytes();
+        }
+    }
+    if words.len() == 4 && order.swap_halves {
+        words.rotate_left(2);
+    }
+    if words.len() >= 2 && order.swap_words {
+        for half in words.chunks_mut(2) {
+            half.reverse();
+        }
+    }
 }
 
 /// The raw number of a bit (coil or discrete input): 1 or 0.
@@ -81,7 +101,7 @@ pub fn decode_bit(bit: bool) -> f64 {
 /// Integer types round to the nearest integer first (a scaled write of 22.3 with scale 0.1
 /// is 222.99999999999997) and refuse values outside the type. `bool` is 1 for any
 /// non-zero value. `f32` refuses finite values it would turn into infinity.
-pub fn encode_words(ty: PointType, order: WordOrder, raw: f64) -> Result<Vec<u16>, EncodeError> {
+pub fn encode_words(ty: PointType, order: ByteOrder, raw: f64) -> Result<Vec<u16>, EncodeError> {
     if !raw.is_finite() {
         return Err(EncodeError::NotFinite { value: raw });
     }
@@ -93,6 +113,7 @@ pub fn encode_words(ty: PointType, order: WordOrder, raw: f64) -> Result<Vec<u16
     let in_range = |lo: f64, hi: f64| (lo..=hi).contains(&r);
     let bits: u64 = match ty {
         PointType::Bool => u64::from(raw != 0.0),
+        PointType::Bit(n) => u64::from(raw != 0.0) << (n & 15),
         PointType::U16 if in_range(0.0, 65_535.0) => r as u64,
         PointType::I16 if in_range(-32_768.0, 32_767.0) => u64::from(r as i16 as u16),
         PointType::U32 if in_range(0.0, 4_294_967_295.0) => r as u64,
@@ -117,9 +138,7 @@ pub fn encode_words(ty: PointType, order: WordOrder, raw: f64) -> Result<Vec<u16
     let n = usize::from(ty.registers());
     // Most significant word first, then reordered for the wire.
     let mut words: Vec<u16> = (0..n).rev().map(|i| (bits >> (16 * i)) as u16).collect();
-    if order == WordOrder::LoFirst {
-        words.reverse();
-    }
+    reorder(order, &mut words);
     Ok(words)
 }
 
@@ -127,10 +146,11 @@ pub fn encode_words(ty: PointType, order: WordOrder, raw: f64) -> Result<Vec<u16
 mod tests {
     use super::*;
     use PointType::*;
-    use WordOrder::{HiFirst as AB, LoFirst as BA};
+    const AB: ByteOrder = ByteOrder::ABCD;
+    const BA: ByteOrder = ByteOrder::CDAB;
     use proptest::prelude::*;
 
-    fn check(ty: PointType, order: WordOrder, words: &[u16], expected: f64) {
+    fn check(ty: PointType, order: ByteOrder, words: &[u16], expected: f64) {
         let got = decode_words(ty, order, words).expect("decodes");
         assert_eq!(got, expected, "decode {ty:?} {order:?} {words:04X?}");
         // Every case is also an encode case: the pair must agree both ways.
@@ -144,7 +164,7 @@ mod tests {
 
     #[test]
     fn decodes_every_type_and_word_order() {
-        let cases: &[(PointType, WordOrder, &[u16], f64)] = &[
+        let cases: &[(PointType, ByteOrder, &[u16], f64)] = &[
             (Bool, AB, &[0x0000], 0.0),
             (Bool, AB, &[0x0001], 1.0),
             (Bool, AB, &[0x8000], 1.0),
@@ -196,6 +216,74 @@ mod tests {
     }
 
     #[test]
+    fn decodes_byte_swapped_and_half_swapped_layouts() {
+        let badc = ByteOrder::BADC;
+        let dcba = ByteOrder::DCBA;
+        let halves_lo_first = ByteOrder::new(false, false, true);
+        let cases: &[(PointType, ByteOrder, &[u16], f64)] = &[
+            // 22.3 as f32 is 0x41B26666.
+            (F32, badc, &[0xB241, 0x6666], f64::from(22.3_f32)),
+            (F32, dcba, &[0x6666, 0xB241], f64::from(22.3_f32)),
+            (U32, badc, &[0x0100, 0x0200], 65_538.0),
+            (U32, dcba, &[0x0200, 0x0100], 65_538.0),
+            (I32, dcba, &[0xFEFF, 0xFFFF], -2.0),
+            (U16, badc, &[0xDF00], 223.0),
+            (I16, badc, &[0xFEFF], -2.0),
+            // 0x0001_0002_0003_0004 in each layout.
+            (
+                U64,
+                badc,
+                &[0x0100, 0x0200, 0x0300, 0x0400],
+                281_483_566_841_860.0,
+            ),
+            (
+                U64,
+                dcba,
+                &[0x0400, 0x0300, 0x0200, 0x0100],
+                281_483_566_841_860.0,
+            ),
+            (
+                U64,
+                halves_lo_first,
+                &[0x0003, 0x0004, 0x0001, 0x0002],
+                281_483_566_841_860.0,
+            ),
+            (
+                U64,
+                ByteOrder::new(false, true, false),
+                &[0x0002, 0x0001, 0x0004, 0x0003],
+                281_483_566_841_860.0,
+            ),
+            (F64, dcba, &[0xCDCC, 0xCCCC, 0xCC4C, 0x3640], 22.3),
+            (I64, badc, &[0xFFFF, 0xFFFF, 0xFFFF, 0xFEFF], -2.0),
+            // Bits of a status word, counted from the least significant.
+            (Bit(0), AB, &[0x0001], 1.0),
+            (Bit(0), AB, &[0xFFFE], 0.0),
+            (Bit(15), AB, &[0x8000], 1.0),
+            (Bit(3), AB, &[0x0008], 1.0),
+            (Bit(3), AB, &[0xFFF7], 0.0),
+            (Bit(8), badc, &[0x0001], 1.0),
+        ];
+        for &(ty, order, words, expected) in cases {
+            check(ty, order, words, expected);
+            assert_eq!(
+                encode_words(ty, order, expected)
+                    .ok()
+                    .filter(|_| !matches!(ty, Bit(_))),
+                (!matches!(ty, Bit(_))).then(|| words.to_vec()),
+                "encode {ty:?} {order:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bit_encodes_alone_in_its_register() {
+        assert_eq!(encode_words(Bit(3), AB, 1.0), Ok(vec![0x0008]));
+        assert_eq!(encode_words(Bit(3), AB, 0.0), Ok(vec![0x0000]));
+        assert_eq!(encode_words(Bit(8), ByteOrder::BADC, 1.0), Ok(vec![0x0001]));
+    }
+
+    #[test]
     fn word_order_does_not_matter_for_one_register() {
         for ty in [Bool, U16, I16] {
             assert_eq!(
@@ -218,7 +306,7 @@ mod tests {
 
     #[test]
     fn encodes_with_rounding_and_refuses_what_does_not_fit() {
-        let ok: &[(PointType, WordOrder, f64, &[u16])] = &[
+        let ok: &[(PointType, ByteOrder, f64, &[u16])] = &[
             (U16, AB, 222.999_999_999_999_97, &[223]),
             (I16, AB, -1.0, &[0xFFFF]),
             (Bool, AB, 5.0, &[1]),
@@ -259,8 +347,8 @@ mod tests {
         assert_eq!(decode_bit(false), 0.0);
     }
 
-    fn any_order() -> impl Strategy<Value = WordOrder> {
-        prop_oneof![Just(AB), Just(BA)]
+    fn any_order() -> impl Strategy<Value = ByteOrder> {
+        (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(b, w, h)| ByteOrder::new(b, w, h))
     }
 
     proptest! {

@@ -214,7 +214,13 @@ pub fn check_mbap(header: &[u8; MBAP_LEN], tid: u16, unit: u8) -> Result<usize, 
     let protocol = u16::from_be_bytes([header[2], header[3]]);
     let len = usize::from(u16::from_be_bytes([header[4], header[5]]));
     if protocol != 0 {
-        return Err(FrameError::Desync(format!("protocol id {protocol}")));
+        return Err(FrameError::Desync(match not_modbus(header) {
+            Some(guess) => format!("answered with something that is not Modbus — {guess}?"),
+            None => format!(
+                "answered with protocol id {protocol}, not Modbus TCP — a serial device server \
+                 sending raw RTU? then use type = \"modbus-rtu-over-tcp\""
+            ),
+        }));
     }
     if !(2..=MAX_PDU + 1).contains(&len) {
         return Err(FrameError::Desync(format!("length field {len}")));
@@ -231,6 +237,25 @@ pub fn check_mbap(header: &[u8; MBAP_LEN], tid: u16, unit: u8) -> Result<usize, 
         )));
     }
     Ok(len - 1)
+}
+
+/// What a header that is not Modbus TCP most likely is, by its first bytes: a web page,
+/// an SSH banner, a TLS record, or some other text protocol.
+fn not_modbus(header: &[u8; MBAP_LEN]) -> Option<&'static str> {
+    if header.starts_with(b"HTTP/") || header.starts_with(b"<") {
+        Some("HTTP")
+    } else if header.starts_with(b"SSH-") {
+        Some("SSH")
+    } else if header[0] == 0x15 || header[0] == 0x16 && header[1] == 0x03 {
+        Some("TLS")
+    } else if header
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        Some("a text protocol (telnet, a console)")
+    } else {
+        None
+    }
 }
 
 /// The Modbus CRC-16 (poly 0xA001 reflected, init 0xFFFF).

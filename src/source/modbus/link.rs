@@ -1,4 +1,5 @@
-//! One open transport — a TCP socket or a serial port — and one request/answer on it.
+//! One open transport — a TCP socket, a serial port, or RTU frames on a TCP socket (a
+//! serial device server) — and one request/answer on it.
 //!
 //! Owns the bytes on the wire and their timing: the per-request timeout, the RTU silent
 //! interval and the RTU recovery after a lost answer. Never decides what to poll, never
@@ -74,6 +75,8 @@ pub(crate) enum Link {
 
 pub(crate) struct TcpLink {
     stream: TcpStream,
+    /// `host:port` as configured, to name the peer in errors.
+    peer: String,
     timeout: Duration,
     /// The last transaction id sent; answers must carry it.
     tid: u16,
@@ -81,7 +84,7 @@ pub(crate) struct TcpLink {
 }
 
 pub(crate) struct RtuLink {
-    port: SerialStream,
+    port: RtuPort,
     timeout: Duration,
     /// Time on the wire of one character (start, data, parity, stop bits).
     char_time: Duration,
@@ -99,14 +102,12 @@ impl Link {
             ConnectionKind::ModbusTcp {
                 address,
                 timeout: t,
+                ..
             } => {
-                let stream = timeout(*t, TcpStream::connect(address.as_str()))
-                    .await
-                    .map_err(|_| CallError::Transport(format!("connect to {address} timed out")))?
-                    .map_err(|e| CallError::Transport(format!("connect to {address}: {e}")))?;
-                stream.set_nodelay(true)?;
+                let stream = connect_tcp(address, *t).await?;
                 Ok(Link::Tcp(TcpLink {
                     stream,
+                    peer: address.clone(),
                     timeout: *t,
                     tid: 0,
                     buf: [0; MAX_ADU],
@@ -119,12 +120,33 @@ impl Link {
                 data_bits,
                 stop_bits,
                 timeout: t,
+                ..
             } => {
                 let port_stream =
                     open_serial_waiting(port, *baud, *parity, *data_bits, *stop_bits, *t).await?;
                 let char_time = char_time(*baud, *parity, *data_bits, *stop_bits);
                 Ok(Link::Rtu(RtuLink {
-                    port: port_stream,
+                    port: RtuPort::Serial(port_stream),
+                    timeout: *t,
+                    char_time,
+                    silent_interval: silent_interval(*baud, char_time),
+                    last_activity: Instant::now(),
+                    buf: [0; MAX_ADU],
+                }))
+            }
+            ConnectionKind::ModbusRtuOverTcp {
+                address,
+                baud,
+                parity,
+                data_bits,
+                stop_bits,
+                timeout: t,
+                ..
+            } => {
+                let stream = connect_tcp(address, *t).await?;
+                let char_time = char_time(*baud, *parity, *data_bits, *stop_bits);
+                Ok(Link::Rtu(RtuLink {
+                    port: RtuPort::Tcp(stream),
                     timeout: *t,
                     char_time,
                     silent_interval: silent_interval(*baud, char_time),
@@ -154,6 +176,66 @@ impl Link {
     }
 }
 
+async fn connect_tcp(address: &str, t: Duration) -> Result<TcpStream, CallError> {
+    let stream = timeout(t, TcpStream::connect(address))
+        .await
+        .map_err(|_| CallError::Transport(format!("connect to {address} timed out")))?
+        .map_err(|e| CallError::Transport(format!("connect to {address}: {e}")))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Where RTU frames go: a local serial port, or the TCP socket of a serial device server
+/// that copies bytes to and from its RS485 line unchanged.
+enum RtuPort {
+    Serial(SerialStream),
+    Tcp(TcpStream),
+}
+
+impl RtuPort {
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            RtuPort::Serial(p) => p.write_all(bytes).await,
+            RtuPort::Tcp(s) => s.write_all(bytes).await,
+        }
+    }
+
+    async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        match self {
+            RtuPort::Serial(p) => p.read_exact(buf).await.map(|_| ()),
+            RtuPort::Tcp(s) => s.read_exact(buf).await.map(|_| ()),
+        }
+    }
+
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            RtuPort::Serial(p) => p.read(buf).await,
+            RtuPort::Tcp(s) => s.read(buf).await,
+        }
+    }
+
+    /// Drops whatever has arrived and not been read. A socket has no input queue to
+    /// flush, so its received bytes are read and discarded until none is waiting.
+    fn clear_input(&mut self) -> Result<(), CallError> {
+        match self {
+            RtuPort::Serial(p) => p
+                .clear(tokio_serial::ClearBuffer::Input)
+                .map_err(|e| CallError::Transport(format!("clear input: {e}"))),
+            RtuPort::Tcp(s) => {
+                let mut scratch = [0u8; 64];
+                loop {
+                    match s.try_read(&mut scratch) {
+                        Ok(0) => return Err(CallError::Transport("connection closed".into())),
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn reopen_after(tcp: bool, err: &CallError) -> bool {
     match err {
         CallError::Transport(_) => true,
@@ -178,7 +260,12 @@ impl TcpLink {
         self.stream.write_all(&self.buf[..n]).await?;
         let mut header = [0u8; MBAP_LEN];
         self.stream.read_exact(&mut header).await?;
-        let len = check_mbap(&header, self.tid, unit)?;
+        let len = check_mbap(&header, self.tid, unit).map_err(|e| match e {
+            FrameError::Desync(m) if m.starts_with("answered") => {
+                FrameError::Desync(format!("the peer at {} {m}", self.peer))
+            }
+            other => other,
+        })?;
         self.stream.read_exact(&mut self.buf[..len]).await?;
         Ok(req.parse_answer(&self.buf[..len])?)
     }
@@ -210,9 +297,7 @@ impl RtuLink {
 
     async fn exchange(&mut self, unit: u8, req: &Request, n: usize) -> Result<Answer, CallError> {
         // Whatever arrived since the last answer (noise, a very late reply) is nobody's.
-        self.port
-            .clear(tokio_serial::ClearBuffer::Input)
-            .map_err(|e| CallError::Transport(format!("clear input: {e}")))?;
+        self.port.clear_input()?;
         self.port.write_all(&self.buf[..n]).await?;
         // Read the head (unit, function, byte count) until the frame length is known.
         let mut got = 0;
@@ -251,9 +336,7 @@ impl RtuLink {
                 Ok(Err(e)) => return Err(e.into()),
             }
         }
-        self.port
-            .clear(tokio_serial::ClearBuffer::Input)
-            .map_err(|e| CallError::Transport(format!("clear input: {e}")))?;
+        self.port.clear_input()?;
         self.last_activity = Instant::now();
         Ok(())
     }

@@ -43,7 +43,8 @@ mod link;
 pub mod plan;
 pub mod schedule;
 
-#[cfg(test)]
+// These tests serve devices with the simulator, which only the `demo` feature builds.
+#[cfg(all(test, feature = "demo"))]
 mod tests;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use self::conn::Conn;
+pub use self::conn::Written;
 use self::plan::Plan;
 use self::schedule::{Backoff, LogAction, LogGate, floor_tick, next_tick, period_ms};
 use crate::clock::now_ms;
@@ -74,8 +76,8 @@ pub struct WriteRequest {
     pub point: usize,
     /// Engineering units: scale and offset are undone before encoding.
     pub value: f64,
-    /// `Err` carries a message for `P/cmd/result`.
-    pub reply: oneshot::Sender<Result<(), String>>,
+    /// The write's read-back, or a message for `P/cmd/result`.
+    pub reply: oneshot::Sender<Result<Written, String>>,
 }
 
 /// A device polled by this task, with its schedule state.
@@ -244,10 +246,12 @@ async fn write(site: &Site, conn: usize, link: &mut Conn<'_>, req: WriteRequest)
         None => Err(format!("no device {}", req.device)),
     };
     match &result {
-        Ok(()) => info!(
+        Ok(w) => info!(
             device = req.device,
             point = req.point,
             value = req.value,
+            readback = ?w.readback,
+            held = w.held,
             "point written"
         ),
         Err(e) => warn!(device = req.device, point = req.point, error = %e, "write failed"),

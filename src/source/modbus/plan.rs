@@ -126,7 +126,7 @@ pub fn reads_per_poll(device: &Device) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::{Point, PointKind, PointType, WordOrder};
+    use crate::site::{ByteOrder, Point, PointKind, PointType};
     use std::time::Duration;
 
     fn point(table: Table, address: u16, ty: PointType) -> Point {
@@ -136,7 +136,7 @@ mod tests {
                 table,
                 address,
                 ty,
-                word_order: WordOrder::HiFirst,
+                order: ByteOrder::ABCD,
             },
             scale: 1.0,
             offset: 0.0,
@@ -291,6 +291,22 @@ mod tests {
             2000,
             &[(Discrete, 0, 2000), (Discrete, 2000, 1)],
             &[(0, 0), (0, 1999), (1, 0)],
+        );
+    }
+
+    #[test]
+    fn bits_of_one_status_word_share_its_read() {
+        check(
+            &[
+                (Holding, 10, Bit(0)),
+                (Holding, 10, Bit(7)),
+                (Holding, 11, U16),
+                (Holding, 10, Bit(15)),
+            ],
+            125,
+            0,
+            &[(Holding, 10, 2)],
+            &[(0, 0), (0, 0), (0, 1), (0, 0)],
         );
     }
 

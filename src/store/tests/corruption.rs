@@ -52,7 +52,15 @@ fn open_damaged(bytes: &[u8], want: &[Record]) -> bool {
             "redb panicked instead of reporting: {}",
             q.reason
         );
-        assert_eq!(ob.stats().unwrap().pending.total(), 0);
+        // What the salvage put back is exactly what the file held, byte for byte.
+        let mut back = ob.alarms_after(0, usize::MAX).unwrap();
+        back.extend(ob.others_after(0, usize::MAX).unwrap());
+        for r in &back {
+            assert!(
+                want.contains(r),
+                "salvaged a record the file never held: {r:?}"
+            );
+        }
         // Seqs continue above the floor, never from 1 again.
         assert_eq!(
             ob.append(vec![rec(Kind::Alarm, "t", "b")], &[]).unwrap(),
@@ -141,4 +149,94 @@ fn repeated_crashes_during_open_quarantine_the_file() {
             .quarantined()
             .is_none()
     );
+}
+
+/// Which files a corruption case damages.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    Truncated,
+    Overwritten,
+    SeqMissing,
+    SeqZeroed,
+    AllAtOnce,
+}
+
+fn damage(dir: &Path, d: Damage) {
+    let path = dir.join("outbox.redb");
+    let floors = crate::store::anchor::floor_paths(&path);
+    let truncate = || {
+        let len = std::fs::metadata(&path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len / 3).unwrap();
+    };
+    match d {
+        Damage::Truncated => truncate(),
+        Damage::Overwritten => {
+            let mut b = std::fs::read(&path).unwrap();
+            for x in &mut b[..8192] {
+                *x = 0xA5;
+            }
+            std::fs::write(&path, b).unwrap();
+        }
+        Damage::SeqMissing => std::fs::remove_file(&floors[0]).unwrap(),
+        Damage::SeqZeroed => std::fs::write(&floors[0], [0u8; 12]).unwrap(),
+        Damage::AllAtOnce => {
+            truncate();
+            for f in &floors {
+                std::fs::write(f, [0u8; 12]).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn seq_never_goes_back_after_any_corruption() {
+    for d in [
+        Damage::Truncated,
+        Damage::Overwritten,
+        Damage::SeqMissing,
+        Damage::SeqZeroed,
+        Damage::AllAtOnce,
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("outbox.redb");
+        let mut highest = 0;
+        {
+            let ob = Outbox::open(&path, 1 << 20).unwrap();
+            for _ in 0..30 {
+                let seqs = ob
+                    .append(
+                        (0..5).map(|_| rec(Kind::Summary, "p/s", "x")).collect(),
+                        &[],
+                    )
+                    .unwrap();
+                highest = highest.max(*seqs.last().unwrap());
+                highest = highest.max(ob.reserve_seq().unwrap());
+            }
+        }
+        damage(tmp.path(), d);
+        let ob = Outbox::open(&path, 1 << 20).expect("opens whatever the damage");
+        let next = ob.append(vec![rec(Kind::Alarm, "p/a", "y")], &[]).unwrap()[0];
+        assert!(next > highest, "{d:?}: seq {next} after {highest} was used");
+        assert!(ob.reserve_seq().unwrap() > next);
+        let re = ob.reanchored();
+        match d {
+            Damage::AllAtOnce => {
+                let re = re.expect("all at once: nothing vouches, so it re-anchors");
+                assert!(
+                    re.to > highest && re.reason.contains("seq floor lost"),
+                    "{re:?}"
+                );
+            }
+            _ => assert_eq!(re, None, "{d:?}: an anchor survived, no jump needed"),
+        }
+        drop(ob);
+        // The anchors are whole again: a second open continues without a jump.
+        let ob = Outbox::open(&path, 1 << 20).unwrap();
+        assert!(
+            ob.quarantined().is_none() && ob.reanchored().is_none(),
+            "{d:?}"
+        );
+        assert!(ob.reserve_seq().unwrap() > next);
+    }
 }

@@ -1,5 +1,6 @@
 //! Tests of the store: the raw ring's format and bounds, the outbox's durability.
 
+mod alarm_class;
 mod corruption;
 mod diskfull;
 mod kill9;
@@ -22,6 +23,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
             site: "test".into(),
             id: "gw".into(),
             data_dir: PathBuf::from("/nonexistent"),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -38,6 +40,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
             summary_interval: Duration::from_secs(60),
             inflight: 100,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,
@@ -60,6 +63,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
             })
             .collect(),
         zones: vec![],
+        cells: Vec::new(),
         rules: vec![],
     }
 }
@@ -71,7 +75,7 @@ fn point(name: &str) -> Point {
             table: Table::Input,
             address: 0,
             ty: PointType::U16,
-            word_order: WordOrder::HiFirst,
+            order: ByteOrder::ABCD,
         },
         scale: 1.0,
         offset: 0.0,

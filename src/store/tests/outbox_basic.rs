@@ -186,13 +186,20 @@ fn records_are_byte_identical_across_reopen() {
             &[],
         )
         .unwrap();
-        ob.others_after(0, 10).unwrap()
+        (
+            ob.alarms_after(0, 10).unwrap(),
+            ob.others_after(0, 10).unwrap(),
+        )
     };
     let ob = open(tmp.path(), 1 << 20);
-    let after = ob.others_after(0, 10).unwrap();
+    let after = (
+        ob.alarms_after(0, 10).unwrap(),
+        ob.others_after(0, 10).unwrap(),
+    );
     assert_eq!(before, after);
-    assert!(after[0].retain && !after[1].retain);
-    assert_eq!(after[0].kind, Kind::Snapshot);
+    // The snapshot replays with the alarms, before the backlog.
+    assert!(after.0[0].retain && !after.1[0].retain);
+    assert_eq!(after.0[0].kind, Kind::Snapshot);
 }
 
 #[test]

@@ -14,7 +14,8 @@ enum Op {
 
 /// The rules, restated: a record costs its header (13 bytes), topic, payload and 32
 /// bytes of bookkeeping; past the budget, records go in (class, seq) order, where the
-/// class is 0 for summaries and zones, 1 for command results and snapshots, 2 for alarms.
+/// class is 0 for summaries and zones, 1 for command results, 2 for snapshots, 3 for
+/// alarms. A snapshot replaces the pending one (all records here share one topic).
 #[derive(Debug, Default)]
 struct Model {
     pending: BTreeMap<u64, (Kind, Vec<u8>)>,
@@ -27,8 +28,9 @@ const TOPIC: &str = "p/x";
 fn class(k: Kind) -> u8 {
     match k {
         Kind::Summary | Kind::Zone => 0,
-        Kind::CmdResult | Kind::Snapshot => 1,
-        Kind::Alarm => 2,
+        Kind::CmdResult => 1,
+        Kind::Snapshot => 2,
+        Kind::Alarm => 3,
     }
 }
 
@@ -49,6 +51,9 @@ impl Model {
     fn append(&mut self, items: &[(Kind, usize)], budget: u64) -> Vec<u64> {
         let seqs: Vec<u64> = (self.next_seq..self.next_seq + items.len() as u64).collect();
         for (&seq, &(kind, size)) in seqs.iter().zip(items) {
+            if kind == Kind::Snapshot {
+                self.pending.retain(|_, (k, _)| *k != Kind::Snapshot);
+            }
             self.pending.insert(seq, (kind, payload(seq, size)));
         }
         self.next_seq += items.len() as u64;
@@ -137,7 +142,7 @@ proptest! {
             }
             let mut got: BTreeMap<u64, (Kind, Vec<u8>)> = BTreeMap::new();
             for r in ob.alarms_after(0, usize::MAX).unwrap().into_iter().chain(ob.others_after(0, usize::MAX).unwrap()) {
-                prop_assert_eq!(r.kind == Kind::Alarm, ob.alarms_after(r.seq - 1, 1).unwrap().first().is_some_and(|a| a.seq == r.seq));
+                prop_assert_eq!(matches!(r.kind, Kind::Alarm | Kind::Snapshot), ob.alarms_after(r.seq - 1, 1).unwrap().first().is_some_and(|a| a.seq == r.seq));
                 got.insert(r.seq, (r.kind, r.payload));
             }
             prop_assert_eq!(&got, &model.pending);

@@ -36,6 +36,7 @@ fn site() -> Site {
             site: "xitang".into(),
             id: "gw-north".into(),
             data_dir: PathBuf::new(),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -52,6 +53,7 @@ fn site() -> Site {
             summary_interval: Duration::from_secs(60),
             inflight: 16,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,
@@ -69,6 +71,7 @@ fn site() -> Site {
             gate("gate-s1", "south"),
         ],
         zones: vec![zone("north", 100), zone("south", 0)],
+        cells: Vec::new(),
         rules: vec![],
     }
 }
@@ -363,4 +366,34 @@ fn saved_state_in_another_format_is_refused() {
         ZoneTracker::from_bytes(&site, br#"{"v":9,"zones":[]}"#),
         Err(StateError::Version { found: 9 })
     ));
+}
+
+/// The reset is a local time of day: in Berlin 03:00 is 02:00 UTC in winter and 01:00
+/// UTC in summer, and the day of the change to summer time has only 23 hours.
+#[test]
+fn the_daily_reset_follows_local_time_across_daylight_saving() {
+    let mut site = site();
+    site.gateway.timezone = crate::localtime::LocalZone::named("Europe/Berlin").unwrap();
+    let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    let mut t = ZoneTracker::new(&site);
+    let feed_at = |t: &mut ZoneTracker, ts: Ms, entries: f64| {
+        feed(t, &site, ts, 0, vec![Some(entries), Some(0.0), Some(0.0)]);
+    };
+    // Saturday 2026-03-28, winter time: 10 visitors in, then the reset at 03:00 CET.
+    feed_at(&mut t, at("2026-03-28T12:00:00+01:00"), 100.0);
+    feed_at(&mut t, at("2026-03-28T13:00:00+01:00"), 110.0);
+    assert_eq!(t.occupancy("north"), Some(10));
+    // The last second of winter time (00:59:59 UTC): no reset yet.
+    t.roll(at("2026-03-29T01:59:59+01:00"));
+    assert_eq!(t.occupancy("north"), Some(10));
+    // Clocks jump 02:00 → 03:00 CEST: 03:00 local is 01:00 UTC that night.
+    t.roll(at("2026-03-29T03:00:00+02:00"));
+    assert_eq!(t.occupancy("north"), Some(0));
+    feed_at(&mut t, at("2026-03-29T12:00:00+02:00"), 115.0);
+    assert_eq!(t.occupancy("north"), Some(5));
+    // The next reset is 03:00 CEST, 24 hours later; one second before, nothing yet.
+    t.roll(at("2026-03-30T02:59:59+02:00"));
+    assert_eq!(t.occupancy("north"), Some(5));
+    t.roll(at("2026-03-30T03:00:00+02:00"));
+    assert_eq!(t.occupancy("north"), Some(0));
 }

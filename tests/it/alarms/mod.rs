@@ -101,6 +101,9 @@ pub(super) fn check_event_keys(event: &Value) {
         "limit",
         "message",
         "raised_at",
+        "cell",
+        "cell_kind",
+        "owner",
     ]
     .into();
     assert_eq!(keys, expected, "{event}");

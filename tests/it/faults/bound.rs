@@ -223,3 +223,37 @@ fn the_outbox_command_says_clearly_when_there_is_no_store() {
         "a read-only command creates nothing"
     );
 }
+
+#[test]
+fn the_outbox_command_says_when_the_file_is_corrupt_and_exits_1() {
+    let broker = Mosquitto::start();
+    let sim = SimSite::start(&["th-1:rs485-th"]);
+    let site = TestSite::new(&broker, &sim, "1s");
+    let config = site.config.to_str().expect("utf-8 path");
+    let path = site.data_dir().join("outbox.redb");
+    {
+        let ob = sitewarden::store::Outbox::open(&path, 1 << 20).expect("outbox");
+        for _ in 0..50 {
+            ob.reserve_seq().expect("seq");
+        }
+    }
+    let (code, out, err) = run_cli(&["outbox", "-c", config]);
+    assert_eq!(code, 0, "an intact outbox: {out}{err}");
+    assert!(!out.contains("CORRUPT"), "{out}");
+    let bytes = std::fs::read(&path).expect("outbox bytes");
+    for (what, damaged) in [
+        ("truncated", bytes[..bytes.len() / 3].to_vec()),
+        ("overwritten", {
+            let mut b = bytes.clone();
+            b[..4096].fill(0xA5);
+            b
+        }),
+    ] {
+        std::fs::write(&path, &damaged).expect("damage");
+        let (code, out, err) = run_cli(&["outbox", "-c", config]);
+        eprintln!("{what}:\n{out}{err}");
+        assert_eq!(code, 1, "{what}: a corrupt outbox exits 1:\n{out}{err}");
+        assert!(out.contains("state        CORRUPT: "), "{what}: {out}");
+        assert!(err.contains("is damaged"), "{what}: {err}");
+    }
+}

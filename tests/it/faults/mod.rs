@@ -8,12 +8,16 @@
 //! - `outage.rs`: a 30 s broker outage, and a crash while the broker is down;
 //! - `crash.rs`: a crash loop with the broker up, and the last will's seq;
 //! - `bound.rs`: a tiny outbox with the broker down, and `sitewarden outbox`;
+//! - `diskfull.rs`: the data directory on a real filesystem that fills up;
+//! - `seqanchor.rs`: seq after every corruption of the data directory;
 //! - `resets.rs`: the uplink in-process against a peer that resets connections mid-flight.
 
 mod bound;
 mod crash;
+mod diskfull;
 mod outage;
 mod resets;
+mod seqanchor;
 
 use crate::support::daemon::logs_in;
 use crate::support::ledger::{self, Ledger, seq_of};

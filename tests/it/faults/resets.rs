@@ -10,10 +10,10 @@
 //! by one, and the PUBACK of one summary deleted the record after it, unacknowledged.
 
 use sitewarden::health::Health;
-use sitewarden::store::{Kind, NewRecord, Outbox};
+use sitewarden::store::{CommandLog, Kind, NewRecord, Outbox};
 use sitewarden::uplink::{
     self, UplinkParams, acks,
-    command::{Router, Routes},
+    command::{Router, RouterParams, Routes},
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -75,14 +75,19 @@ fn a_broker_resetting_connections_mid_flight_gets_only_acked_records_deleted() {
         wake: Arc::clone(&wake),
         health: Arc::clone(&health),
         acks: ack_tx,
-        commands: Router {
-            routes: Arc::new(std::sync::RwLock::new(Arc::new(Routes {
-                site: Arc::clone(&site),
-                writes: Vec::new(),
-            }))),
-            outbox: Arc::clone(&outbox),
-            wake,
-            health,
+        commands: {
+            let _in_rt = rt.enter();
+            Router::start(RouterParams {
+                routes: Routes {
+                    site: Arc::clone(&site),
+                    writes: Vec::new(),
+                },
+                outbox: Arc::clone(&outbox),
+                wake,
+                health,
+                log: CommandLog::open(&dir.path().join("commands.log"), 0).expect("command log"),
+                key: None,
+            })
         },
         started_ms: 0,
     };

@@ -14,7 +14,7 @@ use super::fixture::{
 use super::proxy::{Garbler, garble_rtu};
 
 /// pymodbus's slow unit answers after this long.
-const SLOW_MS: u64 = 200;
+pub(super) const SLOW_MS: u64 = 200;
 
 /// Every point's error in one `read_once` of a device, and the requests it took.
 async fn errors_of(site: &Site, index: usize) -> (Vec<Option<PollError>>, usize) {
@@ -140,7 +140,7 @@ fn a_gateway_reporting_a_dead_unit_gets_it_rested_like_silence() {
 }
 
 /// Faulty units first, so every sweep meets them before the healthy ones.
-fn mixed_bus(connection: String, name: &str) -> Site {
+pub(super) fn mixed_bus(connection: String, name: &str) -> Site {
     let mut t = connection;
     for (id, profile, unit) in [
         ("nobody", "rs485-th", SILENT),
@@ -159,7 +159,7 @@ fn mixed_bus(connection: String, name: &str) -> Site {
 
 /// The healthy devices (indexes 4..8) answer every tick with the right values while the
 /// faulty ones fail as themselves, and no answer is taken for another's.
-async fn healthy_units_keep_their_rate(site: &Site, how: &str) {
+pub(super) async fn healthy_units_keep_their_rate(site: &Site, how: &str) {
     const HEALTHY: [usize; 4] = [4, 5, 6, 7];
     const SAMPLES: usize = 4;
     let mut polling = Polling::start(site, 0);

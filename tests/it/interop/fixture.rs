@@ -100,6 +100,17 @@ impl Pymodbus {
         ])
     }
 
+    /// Serves every unit as RTU frames on a TCP socket (a serial device server's framing).
+    pub fn rtu_over_tcp(slow_ms: u64) -> Pymodbus {
+        Self::start(&[
+            "tcp".into(),
+            "--slow-ms".into(),
+            slow_ms.to_string(),
+            "--framer".into(),
+            "rtu".into(),
+        ])
+    }
+
     /// Serves every unit over RTU on `port` (8N1: this machine's ptys refuse parity).
     pub fn rtu(port: &Path, slow_ms: u64) -> Pymodbus {
         Self::start(&[
@@ -211,6 +222,59 @@ impl Drop for PtyPair {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A serial device server stand-in: socat copying bytes between a loopback TCP listener
+/// and a pty (one end of a `PtyPair`), unchanged, one connection at a time as such a box
+/// serves its line (`max-children=1`: a second client waits for the first). Stopped on
+/// drop.
+pub struct SerialServer {
+    pub address: String,
+    child: Child,
+}
+
+impl SerialServer {
+    pub fn open(line: &Path) -> SerialServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("socat")
+            .args([
+                &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,max-children=1"),
+                &format!("OPEN:{},raw,echo=0", line.display()),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start socat");
+        let address = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + START_WITHIN;
+        // Listening is looked up rather than tried: a trial connection would take the
+        // box's one client slot until socat noticed it had gone.
+        let listening = format!(":{port:04X} 00000000:0000 0A");
+        while !std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| t.contains(&listening)) {
+            assert!(Instant::now() < deadline, "socat did not listen in time");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        SerialServer { address, child }
+    }
+}
+
+impl Drop for SerialServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An RTU-over-TCP connection table entry for `site` (the far line at 9600 8N1).
+pub fn rtu_over_tcp(name: &str, address: &str, timeout: &str) -> String {
+    format!(
+        "[[connection]]\nname = \"{name}\"\ntype = \"modbus-rtu-over-tcp\"\naddress = \"{address}\"\n\
+         baud = 9600\ntimeout = \"{timeout}\"\n\n"
+    )
 }
 
 /// A TCP connection table entry for `site`.

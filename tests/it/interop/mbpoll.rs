@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use sitewarden::site::{Point, PointSource, PointType, Table, WordOrder};
+use sitewarden::site::{ByteOrder, Point, PointSource, PointType, Table};
 
 use super::fixture::{FAILING, PROFILES, PtyPair, Pymodbus, RS485_TH, close, device, head, tcp};
 use crate::support::daemon::run_cli;
@@ -66,7 +66,7 @@ fn mbpoll_point(link: &[String], p: &Point) -> (String, f64) {
         table,
         address,
         ty,
-        word_order,
+        order,
     } = &p.source
     else {
         panic!("{} is not a modbus point", p.name);
@@ -91,7 +91,7 @@ fn mbpoll_point(link: &[String], p: &Point) -> (String, f64) {
         .map(|h| h.trim_start_matches("0x").to_string())
         .collect();
     // mbpoll's 32-bit types: low word first by default, `-B` for high word first.
-    let raw = match (ty, word_order) {
+    let raw = match (ty, order) {
         (PointType::U16, _) => read("", 1)[0]
             .split(' ')
             .next()
@@ -109,7 +109,7 @@ fn mbpoll_point(link: &[String], p: &Point) -> (String, f64) {
                 ":float"
             };
             let mut args = link.to_vec();
-            if *order == WordOrder::HiFirst {
+            if *order == ByteOrder::ABCD {
                 args.push("-B".into());
             }
             mbpoll(&args, &format!("{t}{kind}"), *address, 1)
@@ -238,4 +238,62 @@ fn probe_exits_0_when_all_read_1_when_some_failed_2_on_usage_or_config_errors() 
             "probe {args:?} should say {line:?}:\n{out}"
         );
     }
+}
+
+#[test]
+fn probe_scan_reads_raw_registers_of_a_device_without_a_profile() {
+    let server = Pymodbus::tcp(200);
+    // The layouts unit (5): at holding 0 pymodbus's builder put f32 22.3 (41B2 6666) and
+    // i32 -123456 (FFFE 1DC0); 18 and 19 are not in its map.
+    let (code, rows, out) = probe(&[
+        "--tcp",
+        &server.address,
+        "--unit",
+        "5",
+        "--scan",
+        "--table",
+        "holding",
+        "--address",
+        "0",
+        "--count",
+        "4",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.point.as_str(), r.registers.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("holding-0", "41B2"),
+            ("holding-1", "6666"),
+            ("holding-2", "FFFE"),
+            ("holding-3", "1DC0"),
+        ],
+        "{out}"
+    );
+    assert!(out.contains("1 request"), "coalesced into one read: {out}");
+    // A range past the device's map is named, and probe exits 1.
+    let (code, _, out) = probe(&[
+        "--tcp",
+        &server.address,
+        "--unit",
+        "5",
+        "--scan",
+        "--table",
+        "holding",
+        "--address",
+        "16",
+        "--count",
+        "4",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("exception 0x02 (illegal data address)"),
+        "{out}"
+    );
+    // --scan needs its range.
+    let (code, _, out) = probe(&["--tcp", &server.address, "--scan", "--table", "holding"]);
+    assert_eq!(code, 2, "{out}");
 }

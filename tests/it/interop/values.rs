@@ -11,7 +11,7 @@ use super::fixture::{
 };
 
 /// The shipped profiles on connection 0, one device per profile, named after it.
-fn profiles_on(connection: &str, conn_table: String) -> Site {
+pub(super) fn profiles_on(connection: &str, conn_table: String) -> Site {
     let mut t = conn_table;
     for (profile, unit) in PROFILES {
         t.push_str(&device(profile, profile, connection, unit, "200ms"));
@@ -21,7 +21,7 @@ fn profiles_on(connection: &str, conn_table: String) -> Site {
 
 /// `read_once` (what `probe` uses) on each device, then the connection task polling
 /// them all over one link.
-async fn reads_every_profile(site: &Site, how: &str) {
+pub(super) async fn reads_every_profile(site: &Site, how: &str) {
     let kind = &site.connections[0].kind;
     for d in &site.devices {
         let got = read_once(kind, d)

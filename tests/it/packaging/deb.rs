@@ -244,3 +244,47 @@ fn deb_holds_binary_unit_config_profiles_and_docs() {
         .expect("Depends");
     assert!(depends.contains("passwd"), "{depends}");
 }
+
+/// The .deb is built without the `demo` feature, and without it the daemon's dependency
+/// graph holds neither the demo's broker nor a Modbus server: what runs on a gateway is
+/// only the daemon.
+#[test]
+fn the_packaged_daemon_links_no_demo_broker_and_no_modbus_server() {
+    let meta = deb_metadata();
+    assert_eq!(
+        meta.get("default-features").and_then(|v| v.as_bool()),
+        Some(false),
+        "[package.metadata.deb] must build without default features (the demo)"
+    );
+    let tree = |features: &[&str]| {
+        let out = run(
+            Command::new(cargo())
+                .args(["tree", "--offline", "--locked", "-e", "normal"])
+                .args(["--prefix", "none", "--format", "{p}"])
+                .args(features)
+                .current_dir(repo()),
+            Duration::from_secs(120),
+        );
+        assert!(out.status.success(), "cargo tree failed: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect::<BTreeSet<String>>()
+    };
+    let shipped = tree(&["--no-default-features"]);
+    for absent in ["rumqttd", "tokio-modbus", "axum"] {
+        assert!(
+            !shipped.contains(absent),
+            "the packaged daemon depends on {absent}"
+        );
+    }
+    for present in ["rumqttc", "redb", "tokio"] {
+        assert!(
+            shipped.contains(present),
+            "{present} missing from {shipped:?}"
+        );
+    }
+    // The control: with the demo, the broker and the Modbus server are there.
+    let with_demo = tree(&[]);
+    assert!(with_demo.contains("rumqttd") && with_demo.contains("tokio-modbus"));
+}

@@ -138,6 +138,25 @@ impl SimSite {
         }
     }
 
+    /// Every write request the device received so far (applied or not).
+    pub fn writes(&self, device: &str) -> Vec<sim::WriteSeen> {
+        let units = self.device(device).units.lock().unwrap();
+        units.get(&1).map(|i| i.writes.clone()).unwrap_or_default()
+    }
+
+    /// The RAW value the device holds for a point now.
+    pub fn raw(&self, device: &str, point: &str) -> Option<f64> {
+        let d = &self.site.devices[self.site.device_index(device).expect("device")];
+        let p = &d.points[d.point_index(point).expect("point")];
+        let units = self.device(device).units.lock().unwrap();
+        units.get(&1).and_then(|i| i.point(p))
+    }
+
+    /// The device acknowledges writes without applying them.
+    pub fn stick(&self, device: &str) {
+        self.device(device).faults.set(1, sim::Fault::Stuck);
+    }
+
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.rt
     }

@@ -38,10 +38,24 @@ impl Subscriber {
     /// Subscribes to `filter` at QoS 1. `persistent` keeps the session (clean_session=false)
     /// across broker restarts under a fixed client id.
     pub fn start(port: u16, filter: &str, client_id: &str, persistent: bool) -> Subscriber {
+        Self::start_as(port, filter, client_id, persistent, None)
+    }
+
+    /// Like `start`, logged in as `username` (no password) where it is Some.
+    pub fn start_as(
+        port: u16,
+        filter: &str,
+        client_id: &str,
+        persistent: bool,
+        username: Option<&str>,
+    ) -> Subscriber {
         let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
         o.set_clean_session(!persistent);
         o.set_keep_alive(Duration::from_secs(5));
         o.set_max_packet_size(1 << 20, 1 << 20);
+        if let Some(user) = username {
+            o.set_credentials(user, "");
+        }
         let (client, mut conn) = Client::new(o, 100);
         let msgs = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -37,7 +37,9 @@ fn the_generated_config_loads_with_every_device_zone_and_rule() {
         match &c.kind {
             ConnectionKind::ModbusTcp { address, .. } => assert_eq!(address, "127.0.0.1:1502"),
             ConnectionKind::Mqtt { broker, .. } => assert_eq!(broker.port, 1883),
-            ConnectionKind::ModbusRtu { .. } => panic!("the demo has no serial line"),
+            ConnectionKind::ModbusRtu { .. } | ConnectionKind::ModbusRtuOverTcp { .. } => {
+                panic!("the demo has no serial line")
+            }
         }
     }
 }

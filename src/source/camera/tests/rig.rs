@@ -67,6 +67,7 @@ pub(super) fn site(
             site: "test".into(),
             id: "gw".into(),
             data_dir: std::env::temp_dir(),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: url(1),
@@ -79,6 +80,7 @@ pub(super) fn site(
             summary_interval: Duration::from_secs(60),
             inflight: 10,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,
@@ -95,6 +97,7 @@ pub(super) fn site(
         }],
         devices,
         zones: vec![],
+        cells: Vec::new(),
         rules: vec![],
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::site::{PointKind, WordOrder};
+use crate::site::{ByteOrder, PointKind};
 
 fn point(table: Table, ty: PointType, scale: f64, offset: f64, writable: bool) -> Point {
     Point {
@@ -8,7 +8,7 @@ fn point(table: Table, ty: PointType, scale: f64, offset: f64, writable: bool) -
             table,
             address: 7,
             ty,
-            word_order: WordOrder::LoFirst,
+            order: ByteOrder::CDAB,
         },
         scale,
         offset,

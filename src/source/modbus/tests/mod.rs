@@ -37,7 +37,7 @@ pub(super) fn point(
     table: Table,
     address: u16,
     ty: PointType,
-    order: WordOrder,
+    order: ByteOrder,
 ) -> Point {
     Point {
         name: name.into(),
@@ -45,7 +45,7 @@ pub(super) fn point(
             table,
             address,
             ty,
-            word_order: order,
+            order,
         },
         scale: 1.0,
         offset: 0.0,
@@ -83,6 +83,7 @@ pub(super) fn tcp(address: &str, timeout_ms: u64) -> Connection {
         kind: ConnectionKind::ModbusTcp {
             address: address.into(),
             timeout: Duration::from_millis(timeout_ms),
+            min_gap: Duration::ZERO,
         },
     }
 }
@@ -97,6 +98,7 @@ pub(super) fn rtu(port: PathBuf, timeout_ms: u64) -> Connection {
             data_bits: 8,
             stop_bits: 1,
             timeout: Duration::from_millis(timeout_ms),
+            min_gap: Duration::ZERO,
         },
     }
 }
@@ -107,6 +109,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
             site: "test".into(),
             id: "gw".into(),
             data_dir: PathBuf::from("/nonexistent"),
+            timezone: Default::default(),
         },
         uplink: Uplink {
             broker: BrokerUrl {
@@ -123,6 +126,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
             summary_interval: Duration::from_secs(60),
             inflight: 10,
             keep_alive: Duration::from_secs(30),
+            commands: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,
@@ -131,6 +135,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
         connections,
         devices,
         zones: vec![],
+        cells: Vec::new(),
         rules: vec![],
     })
 }
@@ -205,7 +210,7 @@ impl Running {
         device: usize,
         point: usize,
         value: f64,
-    ) -> Result<(), String> {
+    ) -> Result<super::Written, String> {
         let (reply, rx) = oneshot::channel();
         let req = WriteRequest {
             device,
@@ -233,7 +238,10 @@ impl Running {
 pub(super) fn every_type() -> Vec<(Point, f64)> {
     use PointType::*;
     use Table::*;
-    use WordOrder::*;
+    #[allow(non_upper_case_globals)]
+    const HiFirst: ByteOrder = ByteOrder::ABCD;
+    #[allow(non_upper_case_globals)]
+    const LoFirst: ByteOrder = ByteOrder::CDAB;
     vec![
         (point("coil", Coil, 0, Bool, HiFirst), 1.0),
         (point("coil_off", Coil, 1, Bool, HiFirst), 0.0),

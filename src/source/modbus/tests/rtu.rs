@@ -11,13 +11,7 @@ use crate::sim::modbus::{Fault, Faults, Image, PtyBus, units};
 async fn an_rtu_bus_serves_every_unit_despite_a_silent_and_a_slow_one() {
     bounded(async {
         let points = every_type();
-        let reg = point(
-            "value",
-            Table::Holding,
-            0,
-            PointType::U16,
-            WordOrder::HiFirst,
-        );
+        let reg = point("value", Table::Holding, 0, PointType::U16, ByteOrder::ABCD);
         let faults = Faults::default();
         faults.set(3, Fault::Slow(Duration::from_millis(120)));
         let all = units([
@@ -82,13 +76,7 @@ async fn an_rtu_bus_serves_every_unit_despite_a_silent_and_a_slow_one() {
 #[tokio::test]
 async fn writes_work_over_rtu() {
     bounded(async {
-        let mut locked = point(
-            "locked",
-            Table::Coil,
-            1,
-            PointType::Bool,
-            WordOrder::HiFirst,
-        );
+        let mut locked = point("locked", Table::Coil, 1, PointType::Bool, ByteOrder::ABCD);
         locked.writable = true;
         let all = units([(5, Image::with_points(std::slice::from_ref(&locked)))]);
         let bus = PtyBus::open(Arc::clone(&all), Faults::default()).expect("pseudo-terminal pair");
@@ -97,7 +85,8 @@ async fn writes_work_over_rtu() {
             vec![device("gate", 0, 5, 1000, vec![locked.clone()])],
         );
         let run = start(&site);
-        assert_eq!(run.write(0, 0, 0, 1.0).await, Ok(()));
+        let written = run.write(0, 0, 0, 1.0).await.expect("written");
+        assert_eq!((written.readback, written.held), (Some(1.0), true));
         let now = all
             .lock()
             .expect("sim lock")

@@ -48,14 +48,14 @@ async fn exceptions_are_reported_and_the_connection_kept() {
             Table::Holding,
             0,
             PointType::U16,
-            WordOrder::HiFirst,
+            ByteOrder::ABCD,
         );
         let missing = point(
             "missing",
             Table::Holding,
             9,
             PointType::U16,
-            WordOrder::HiFirst,
+            ByteOrder::ABCD,
         );
         let image = image_of(&[(hum.clone(), 455.0)]);
         let faults = Faults::default();
@@ -99,7 +99,7 @@ async fn a_silent_unit_times_out_and_is_rested() {
             Table::Holding,
             0,
             PointType::U16,
-            WordOrder::HiFirst,
+            ByteOrder::ABCD,
         );
         let faults = Faults::default();
         faults.set(1, Fault::Silent);
@@ -142,7 +142,7 @@ async fn dead_device_does_not_delay_other_connections() {
             Table::Holding,
             0,
             PointType::U16,
-            WordOrder::HiFirst,
+            ByteOrder::ABCD,
         );
         let image = image_of(&[(hum.clone(), 7.0)]);
         let faults = Faults::default();
@@ -192,13 +192,7 @@ async fn dead_device_does_not_delay_other_connections() {
 #[tokio::test]
 async fn a_late_reply_does_not_poison_the_next_request() {
     bounded(async {
-        let reg = point(
-            "value",
-            Table::Holding,
-            0,
-            PointType::U16,
-            WordOrder::HiFirst,
-        );
+        let reg = point("value", Table::Holding, 0, PointType::U16, ByteOrder::ABCD);
         let faults = Faults::default();
         faults.set(1, Fault::Slow(Duration::from_millis(250)));
         let all = units([
@@ -244,11 +238,11 @@ async fn a_late_reply_does_not_poison_the_next_request() {
 async fn writes_round_trip_through_the_device() {
     bounded(async {
         use PointType::*;
-        let mut open = point("open", Table::Coil, 0, Bool, WordOrder::HiFirst);
-        let mut setpoint = point("setpoint", Table::Holding, 0, I16, WordOrder::HiFirst);
+        let mut open = point("open", Table::Coil, 0, Bool, ByteOrder::ABCD);
+        let mut setpoint = point("setpoint", Table::Holding, 0, I16, ByteOrder::ABCD);
         setpoint.scale = 0.1;
-        let mut total = point("total", Table::Holding, 1, U32, WordOrder::LoFirst);
-        let status = point("status", Table::Input, 0, U16, WordOrder::HiFirst);
+        let mut total = point("total", Table::Holding, 1, U32, ByteOrder::CDAB);
+        let status = point("status", Table::Input, 0, U16, ByteOrder::ABCD);
         for p in [&mut open, &mut setpoint, &mut total] {
             p.writable = true;
         }
@@ -260,12 +254,13 @@ async fn writes_round_trip_through_the_device() {
             vec![device("gate", 0, 1, 1000, points.clone())],
         );
         let run = start(&site);
-        // (point, value written, reply, raw value the device holds afterwards)
-        type Case = (usize, f64, Result<(), &'static str>, Option<f64>);
+        // (point, value written, reply (the value read back, held), raw value the device
+        // holds afterwards)
+        type Case = (usize, f64, Result<f64, &'static str>, Option<f64>);
         let cases: &[Case] = &[
-            (0, 1.0, Ok(()), Some(1.0)),
-            (1, -12.3, Ok(()), Some(-123.0)),
-            (2, 70_000.0, Ok(()), Some(70_000.0)),
+            (0, 1.0, Ok(1.0), Some(1.0)),
+            (1, -12.3, Ok(-12.3), Some(-123.0)),
+            (2, 70_000.0, Ok(70_000.0), Some(70_000.0)),
             (
                 1,
                 4000.0,
@@ -273,13 +268,13 @@ async fn writes_round_trip_through_the_device() {
                 Some(-123.0),
             ),
             (3, 1.0, Err("status is not writable"), Some(0.0)),
-            (0, 0.0, Ok(()), Some(0.0)),
+            (0, 0.0, Ok(0.0), Some(0.0)),
         ];
         for &(point, value, ref expected, raw) in cases {
             let got = run.write(0, 0, point, value).await;
             assert_eq!(
-                got,
-                expected.map_err(str::to_string),
+                got.map(|w| (w.readback, w.held)),
+                expected.map(|v| (Some(v), true)).map_err(str::to_string),
                 "write {value} to point {point}"
             );
             let now = all
@@ -301,20 +296,8 @@ async fn writes_round_trip_through_the_device() {
 #[tokio::test]
 async fn read_once_shows_registers_values_and_errors() {
     bounded(async {
-        let level = point(
-            "level",
-            Table::Holding,
-            0,
-            PointType::F32,
-            WordOrder::LoFirst,
-        );
-        let missing = point(
-            "missing",
-            Table::Input,
-            0,
-            PointType::U16,
-            WordOrder::HiFirst,
-        );
+        let level = point("level", Table::Holding, 0, PointType::F32, ByteOrder::CDAB);
+        let missing = point("missing", Table::Input, 0, PointType::U16, ByteOrder::ABCD);
         let faults = Faults::default();
         let (address, _server) = sim_tcp(
             units([(1, image_of(&[(level.clone(), 1.5)]))]),
@@ -370,7 +353,7 @@ async fn a_stopped_server_is_reconnected_when_it_returns() {
             Table::Holding,
             0,
             PointType::U16,
-            WordOrder::HiFirst,
+            ByteOrder::ABCD,
         );
         let all = units([(1, image_of(&[(hum.clone(), 5.0)]))]);
         let (address, server) = sim_tcp(Arc::clone(&all), Faults::default()).await;
@@ -395,6 +378,141 @@ async fn a_stopped_server_is_reconnected_when_it_returns() {
         assert!(get(&run.health.field_reconnects) >= 1);
         assert_eq!(run.health.device_counts(), (1, 0));
         run.stop().await;
+    })
+    .await;
+}
+
+/// Serves one connection: reads what comes, answers `reply` once, then holds the socket.
+async fn answer_once_with(reply: &'static [u8]) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.expect("the request");
+        assert!(n > 0, "a request arrived");
+        s.write_all(reply).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    (address, task)
+}
+
+#[tokio::test]
+async fn a_web_server_on_the_modbus_port_is_named_as_not_modbus() {
+    bounded(async {
+        let cases: [(&[u8], &str); 3] = [
+            (
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+                "answered with something that is not Modbus — HTTP?",
+            ),
+            (b"SSH-2.0-OpenSSH_9.2\r\n", "not Modbus — SSH?"),
+            // An RTU answer (unit 1, FC3, 2 bytes, CRC) from a serial server in
+            // transparent mode: its bytes 2 and 3 read as protocol id 0x0201.
+            (
+                &[0x01, 0x03, 0x02, 0x01, 0xC7, 0xF9, 0xF6],
+                "protocol id 513, not Modbus TCP — a serial device server sending raw RTU? \
+                 then use type = \"modbus-rtu-over-tcp\"",
+            ),
+        ];
+        for (reply, want) in cases {
+            let (address, server) = answer_once_with(reply).await;
+            let p = point(
+                "humidity",
+                Table::Holding,
+                0,
+                PointType::U16,
+                ByteOrder::ABCD,
+            );
+            let dev = device("th", 0, 1, 1000, vec![p]);
+            let kind = tcp(&address, 500).kind;
+            let got = read_once(&kind, &dev).await.expect("connects");
+            let Some(PollError::Malformed(text)) = &got.points[0].error else {
+                panic!("{address}: {:?}", got.points[0]);
+            };
+            assert!(
+                text.starts_with(&format!("the peer at {address} ")) && text.contains(want),
+                "{text}"
+            );
+            server.abort();
+        }
+    })
+    .await;
+}
+
+/// A converter that logs, for each FC3 request, how long after the previous answer it
+/// arrived and whether another request was already waiting before it answered.
+async fn logging_converter(
+    requests: usize,
+) -> (String, tokio::task::JoinHandle<Vec<(Duration, bool)>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut log = Vec::new();
+        let mut answered: Option<tokio::time::Instant> = None;
+        for _ in 0..requests {
+            let mut req = [0u8; 12];
+            s.read_exact(&mut req).await.unwrap();
+            let since = answered.map_or(Duration::MAX, |a| a.elapsed());
+            // Give a second request the chance to arrive before this one is answered.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let mut peek = [0u8; 1];
+            let overlapped = s.try_read(&mut peek).is_ok_and(|n| n > 0);
+            log.push((since, overlapped));
+            let count = u16::from_be_bytes([req[10], req[11]]);
+            let bytes = 2 * count as usize;
+            let mut ans = vec![req[0], req[1], 0, 0];
+            ans.extend_from_slice(&(3 + bytes as u16).to_be_bytes());
+            ans.extend_from_slice(&[req[6], 3, bytes as u8]);
+            ans.resize(ans.len() + bytes, 0);
+            s.write_all(&ans).await.unwrap();
+            answered = Some(tokio::time::Instant::now());
+        }
+        log
+    });
+    (address, task)
+}
+
+#[tokio::test]
+async fn min_gap_keeps_quiet_time_between_requests_and_only_one_is_ever_in_flight() {
+    bounded(async {
+        // Three reads per poll (the points are too far apart to coalesce).
+        let points = [0, 20, 40]
+            .map(|a| {
+                point(
+                    &format!("r{a}"),
+                    Table::Holding,
+                    a,
+                    PointType::U16,
+                    ByteOrder::ABCD,
+                )
+            })
+            .to_vec();
+        let dev = device("meter", 0, 1, 1000, points);
+        for gap_ms in [0u64, 60] {
+            let (address, server) = logging_converter(3).await;
+            let mut kind = tcp(&address, 500).kind;
+            if let ConnectionKind::ModbusTcp { min_gap, .. } = &mut kind {
+                *min_gap = Duration::from_millis(gap_ms);
+            }
+            let got = read_once(&kind, &dev).await.expect("connects");
+            assert_eq!(got.requests, 3);
+            assert!(got.points.iter().all(|p| p.error.is_none()), "{got:?}");
+            let log = server.await.unwrap();
+            assert!(log.iter().all(|(_, overlapped)| !overlapped), "{log:?}");
+            for (since, _) in &log[1..] {
+                if gap_ms > 0 {
+                    assert!(
+                        *since >= Duration::from_millis(gap_ms),
+                        "gap {gap_ms}: {log:?}"
+                    );
+                } else {
+                    assert!(*since < Duration::from_millis(50), "no gap: {log:?}");
+                }
+            }
+        }
     })
     .await;
 }
