@@ -87,6 +87,28 @@ fn the_schemas_refuse_what_the_contract_does_not_allow() {
     let summary = br#"{"v":1,"seq":4,"ts":"2026-12-03T10:00:01.000Z","device":"g","start":"2026-12-03T10:00:00.000Z","end":"2026-12-03T10:00:01.000Z","points":{"x":{"kind":"vibe","count":1}},"quality":{"polls":1,"errors":0,"last_error":null}}"#;
     assert!(schema::check_kind("summary", summary).is_err());
     assert!(schema::check("sitewarden/s/g/secret", b"{}").is_err());
+    // A command needs exactly one of device and zone; a result's reason is one word of the
+    // documented list; a cell's state is one of four.
+    let target = |t: &str| {
+        format!(r#"{{"id":"c",{t}"point":"open","value":true,"expires":"2026-12-03T10:00:00Z"}}"#)
+    };
+    schema::check_kind("cmd", target(r#""zone":"north","#).as_bytes()).expect("zone command");
+    assert!(schema::check_kind("cmd", target("").as_bytes()).is_err());
+    assert!(schema::check_kind("cmd", target(r#""device":"g","zone":"z","#).as_bytes()).is_err());
+    let result = |r: &str| {
+        format!(
+            r#"{{"v":1,"seq":5,"ts":"2026-12-03T10:00:00.000Z","id":"c","ok":false,"error":"x","reason":"{r}"}}"#
+        )
+    };
+    schema::check_kind("cmd-result", result("expired").as_bytes()).expect("a known reason");
+    assert!(schema::check_kind("cmd-result", result("nope").as_bytes()).is_err());
+    let cell = |state: &str| {
+        format!(
+            r#"{{"v":1,"seq":6,"ts":"2026-12-03T10:00:01.000Z","cell":"c","kind":"k","owner":null,"key_point":false,"start":"2026-12-03T10:00:00.000Z","end":"2026-12-03T10:00:01.000Z","state":"{state}","devices":{{"ok":0,"failing":1,"total":1}},"alarms":{{"info":0,"warning":0,"critical":0}},"zones":[]}}"#
+        )
+    };
+    schema::check_kind("cell", cell("blind").as_bytes()).expect("a blind cell");
+    assert!(schema::check_kind("cell", cell("dark").as_bytes()).is_err());
     assert!(schema::check("cameras/cam-1/events", b"not json").is_ok());
 }
 
@@ -102,7 +124,7 @@ fn in_a_minute() -> String {
 #[test]
 fn a_running_site_sends_every_payload_kind_as_the_contract_says() {
     let extra = format!(
-        "{}{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n",
+        "{}{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n\n[[cell]]\nname = \"entrance\"\nkind = \"gate\"\nowner = \"duty desk\"\n",
         crate::alarms::FORCED_ENTRY,
         crate::alarms::FEVER
     );
@@ -147,6 +169,9 @@ fn a_running_site_sends_every_payload_kind_as_the_contract_says() {
         })
         .collect();
     assert_eq!(results["c-open"]["ok"], true, "{results:?}");
+    assert_eq!(results["c-open"]["held"], true, "{results:?}");
+    assert_eq!(results["c-open"]["readback"], 1.0, "{results:?}");
+    assert_eq!(results["c-status"]["reason"], "not_writable", "{results:?}");
     assert_eq!(
         p.sim.get("gate-1", "open"),
         Some(1.0),

@@ -15,10 +15,12 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// Every payload kind with its schema file (`docs/schema/{kind}.schema.json`).
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 10] = [
     "status",
     "summary",
     "zone",
+    "cell",
+    "cells",
     "alarm",
     "alarms-active",
     "health",
@@ -45,6 +47,8 @@ pub fn kind_of(topic: &str) -> Result<Option<&'static str>, String> {
         ["status"] => "status",
         ["summary", _] => "summary",
         ["zone", _] => "zone",
+        ["cell", _] => "cell",
+        ["cells"] => "cells",
         ["alarm", _] => "alarm",
         ["alarms", "active"] => "alarms-active",
         ["health"] => "health",
