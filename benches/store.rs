@@ -261,6 +261,7 @@ fn turnstiles() -> Site {
                         unit: None,
                         kind: PointKind::Counter,
                         writable: false,
+                        labels: Vec::new(),
                     })
                     .collect(),
                 camera: None,

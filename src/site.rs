@@ -281,9 +281,24 @@ pub struct Point {
     pub unit: Option<String>,
     pub kind: PointKind,
     pub writable: bool,
+    /// State points: the meaning of each code, in code order (profile `labels`); empty
+    /// when the profile names none.
+    pub labels: Vec<(i64, String)>,
 }
 
 impl Point {
+    /// The profile's label of a state code; None when the point has no labels or the
+    /// code is not a whole number the profile names.
+    pub fn label(&self, code: f64) -> Option<&str> {
+        if code.fract() != 0.0 {
+            return None;
+        }
+        self.labels
+            .iter()
+            .find(|(c, _)| *c as f64 == code)
+            .map(|(_, l)| l.as_str())
+    }
+
     /// The engineering value of a raw device number.
     ///
     /// Scales below 1 that are exact reciprocals of an integer (0.1, 0.01) divide

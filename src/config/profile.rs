@@ -289,6 +289,7 @@ fn point(
     });
     let offset = r.number("offset", errors);
     let unit = r.get::<String>("unit", errors);
+    let labels = labels(r, kind.as_ref(), errors);
     let (source, writable) = if is_camera {
         r.not_here(&MODBUS_KEYS, "to a camera point", errors);
         json_source(r, errors)
@@ -311,7 +312,37 @@ fn point(
         unit: unit.map(|u| u.v),
         kind: kind?.v,
         writable,
+        labels,
     })
+}
+
+/// `labels = {0 = "idle", 1 = "passing"}`: what each code of a state point means.
+fn labels(
+    r: &mut Reader<'_, '_>,
+    kind: Option<&Val<PointKind>>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(i64, String)> {
+    let Some(given) = r.get::<BTreeMap<String, String>>("labels", errors) else {
+        return Vec::new();
+    };
+    if let Some(k) = kind
+        && k.v != PointKind::State
+    {
+        errors.push(given.loc.error("`labels` applies to a state point only"));
+        return Vec::new();
+    }
+    let mut labels = Vec::with_capacity(given.v.len());
+    for (code, label) in given.v {
+        match code.parse::<i64>() {
+            Ok(c) if !label.is_empty() => labels.push((c, label)),
+            Ok(_) => errors.push(given.loc.error(format!("label of code {code} is empty"))),
+            Err(_) => errors.push(given.loc.error(format!(
+                "label key `{code}` is not a whole number; write the code, e.g. 0 = \"idle\""
+            ))),
+        }
+    }
+    labels.sort_by_key(|(c, _)| *c);
+    labels
 }
 
 fn json_source(

@@ -389,12 +389,7 @@ impl Ingest {
         let now = clock::now_ms();
         let mut recs = Vec::with_capacity(closed.summaries.len() + zone_summaries.len());
         for (i, s) in closed.summaries {
-            recs.push(records::summary(
-                &self.topics,
-                &self.site.devices[i].id,
-                s,
-                now,
-            ));
+            recs.push(records::summary(&self.topics, &self.site, i, s, now));
         }
         for z in zone_summaries {
             recs.push(records::zone(&self.topics, z, now));

@@ -10,21 +10,29 @@ use crate::summary::zone::ZoneSummary;
 use crate::uplink::payload::{self, ActiveAlarms, AlarmBody, AlarmEvent, Head};
 use crate::uplink::topics::Topics;
 
-pub(crate) fn summary(topics: &Topics, device: &str, s: DeviceSummary, now: Ms) -> NewRecord {
-    let topic = topics.summary(device);
-    let device = device.to_string();
+/// `site.devices[device]`'s window; the site gives each point its unit and labels.
+pub(crate) fn summary(
+    topics: &Topics,
+    site: &std::sync::Arc<Site>,
+    device: usize,
+    s: DeviceSummary,
+    now: Ms,
+) -> NewRecord {
+    let site = std::sync::Arc::clone(site);
+    let topic = topics.summary(&site.devices[device].id);
     NewRecord {
         kind: Kind::Summary,
         topic,
         retain: false,
         created_ms: now,
         build: Box::new(move |seq| {
+            let device = &site.devices[device];
             payload::to_bytes(&payload::Summary {
                 head: Head::new(seq, now),
-                device: &device,
+                device: &device.id,
                 start: crate::clock::rfc3339(s.start),
                 end: crate::clock::rfc3339(s.end),
-                points: payload::SummaryPoints(&s.points),
+                points: payload::SummaryPoints(&s.points, &device.points),
                 quality: payload::Quality {
                     polls: s.quality.polls,
                     errors: s.quality.errors,

@@ -26,6 +26,7 @@ pub(crate) fn point(name: &str, kind: PointKind, scale: f64) -> Point {
         unit: None,
         kind,
         writable: kind == PointKind::Command,
+        labels: Vec::new(),
     }
 }
 

@@ -231,9 +231,13 @@ pub struct Quality<'a> {
     pub last_error: Option<&'a str>,
 }
 
-/// Points in profile order, as a JSON object keyed by point name.
+/// Points in profile order, as a JSON object keyed by point name; the device's point
+/// definitions give gauges and counters their `unit` and labelled states their `label`.
 #[derive(Debug)]
-pub struct SummaryPoints<'a>(pub &'a [(String, crate::summary::PointSummary)]);
+pub struct SummaryPoints<'a>(
+    pub &'a [(String, crate::summary::PointSummary)],
+    pub &'a [crate::site::Point],
+);
 
 impl Serialize for SummaryPoints<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -241,6 +245,8 @@ impl Serialize for SummaryPoints<'_> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (name, p) in self.0 {
+            let def = self.1.iter().find(|d| &d.name == name);
+            let unit = def.and_then(|d| d.unit.as_deref());
             match p {
                 P::Gauge {
                     count,
@@ -252,6 +258,7 @@ impl Serialize for SummaryPoints<'_> {
                     name,
                     &GaugeOut {
                         kind: "gauge",
+                        unit,
                         count: *count,
                         min: *min,
                         max: *max,
@@ -269,6 +276,7 @@ impl Serialize for SummaryPoints<'_> {
                     name,
                     &CounterOut {
                         kind: "counter",
+                        unit,
                         first: *first,
                         last: *last,
                         delta: *delta,
@@ -281,6 +289,9 @@ impl Serialize for SummaryPoints<'_> {
                     &StateOut {
                         kind: "state",
                         last: *last,
+                        label: def
+                            .filter(|d| !d.labels.is_empty())
+                            .map(|d| last.and_then(|c| d.label(c))),
                         transitions: *transitions,
                     },
                 )?,
@@ -298,8 +309,10 @@ impl Serialize for SummaryPoints<'_> {
 }
 
 #[derive(Debug, Serialize)]
-struct GaugeOut {
+struct GaugeOut<'a> {
     kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a str>,
     count: u64,
     min: Option<f64>,
     max: Option<f64>,
@@ -308,8 +321,10 @@ struct GaugeOut {
 }
 
 #[derive(Debug, Serialize)]
-struct CounterOut {
+struct CounterOut<'a> {
     kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a str>,
     first: Option<f64>,
     last: Option<f64>,
     delta: Option<f64>,
@@ -318,9 +333,12 @@ struct CounterOut {
 }
 
 #[derive(Debug, Serialize)]
-struct StateOut {
+struct StateOut<'a> {
     kind: &'static str,
     last: Option<f64>,
+    /// Present for a labelled point: the label of `last` (null for an unlabelled code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<Option<&'a str>>,
     transitions: u64,
 }
 
@@ -465,4 +483,76 @@ pub struct StateCounts {
     pub warning: usize,
     pub critical: usize,
     pub blind: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::site::{Point, PointKind, PointSource};
+    use crate::summary::PointSummary;
+
+    fn point(name: &str, kind: PointKind, unit: Option<&str>, labels: &[(i64, &str)]) -> Point {
+        Point {
+            name: name.to_string(),
+            source: PointSource::Json {
+                pointer: "/x".to_string(),
+                filter: Vec::new(),
+            },
+            scale: 1.0,
+            offset: 0.0,
+            unit: unit.map(str::to_string),
+            kind,
+            writable: false,
+            labels: labels.iter().map(|(c, l)| (*c, l.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn summary_points_carry_units_and_the_label_of_a_state_code() {
+        let defs = [
+            point("t", PointKind::Gauge, Some("°C"), &[]),
+            point("n", PointKind::Counter, None, &[]),
+            point("s", PointKind::State, None, &[(0, "idle"), (3, "fault")]),
+            point("u", PointKind::State, None, &[(0, "idle")]),
+            point("plain", PointKind::State, None, &[]),
+        ];
+        let gauge = PointSummary::Gauge {
+            count: 1,
+            min: Some(21.5),
+            max: Some(21.5),
+            mean: Some(21.5),
+            last: Some(21.5),
+        };
+        let state = |c| PointSummary::State {
+            last: Some(c),
+            transitions: 0,
+        };
+        let points = vec![
+            ("t".to_string(), gauge),
+            (
+                "n".to_string(),
+                PointSummary::Counter {
+                    first: Some(1.0),
+                    last: Some(2.0),
+                    delta: Some(1.0),
+                    rollovers: 0,
+                    resets: 0,
+                },
+            ),
+            ("s".to_string(), state(3.0)),
+            ("u".to_string(), state(2.0)),
+            ("plain".to_string(), state(1.0)),
+        ];
+        let json = String::from_utf8(to_bytes(&SummaryPoints(&points, &defs))).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"t":{"kind":"gauge","unit":"°C","count":1,"min":21.5,"max":21.5,"mean":21.5,"last":21.5},"#,
+                r#""n":{"kind":"counter","first":1.0,"last":2.0,"delta":1.0,"rollovers":0,"resets":0},"#,
+                r#""s":{"kind":"state","last":3.0,"label":"fault","transitions":0},"#,
+                r#""u":{"kind":"state","last":2.0,"label":null,"transitions":0},"#,
+                r#""plain":{"kind":"state","last":1.0,"transitions":0}}"#
+            )
+        );
+    }
 }

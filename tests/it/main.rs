@@ -49,5 +49,8 @@ mod cli;
 // `sitewarden demo` (issue 5).
 mod demo;
 
+// The published contract: docs/platform.md and docs/schema/ (issue 11).
+mod contract;
+
 // P/cmd: retained, repeated, stale, forged, flooded and zone commands (issue 10).
 mod commands;

@@ -60,6 +60,7 @@ pub(super) fn points(table: TableArg, address: u16, count: u16) -> Result<Vec<Po
             unit: None,
             kind: PointKind::Gauge,
             writable: false,
+            labels: Vec::new(),
         })
         .collect())
 }

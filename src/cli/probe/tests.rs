@@ -17,6 +17,7 @@ fn point(name: &str, table: Table, address: u16, ty: PointType, order: ByteOrder
         unit: None,
         kind: PointKind::Gauge,
         writable: false,
+        labels: Vec::new(),
     }
 }
 

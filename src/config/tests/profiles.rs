@@ -49,6 +49,8 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "point[0].scale", "scale", "scale must not be 0"),
     ("json pointer on a modbus point", "table = \"input\"\naddress = 0\ntype = \"u16\"\npointer = \"/x\"\n",
         "point[0].pointer", "pointer", "`pointer` does not apply to a Modbus point"),
+    ("labels on a gauge", "table = \"input\"\naddress = 0\ntype = \"u16\"\nlabels = { 0 = \"a\" }\n",
+        "point[0].labels", "labels", "`labels` applies to a state point only"),
     ("modbus point without a table", "address = 0\ntype = \"u16\"\n",
         "point[0].table", "[[point]]", "missing key `table`"),
 ];
@@ -161,6 +163,36 @@ fn word_orders_take_their_byte_letter_names_too() {
             "{line}"
         );
     }
+}
+
+#[test]
+fn state_points_take_labels_by_whole_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = "[[point]]\nname = \"s\"\nkind = \"state\"\ntable = \"input\"\naddress = 0\ntype = \"u16\"\n";
+    let points = load_in(
+        dir.path(),
+        &format!("{state}labels = {{ 3 = \"fault\", 0 = \"idle\" }}\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        points[0].labels,
+        [(0, "idle".to_string()), (3, "fault".to_string())]
+    );
+    assert_eq!(points[0].label(3.0), Some("fault"));
+    assert_eq!(points[0].label(1.0), None);
+    assert_eq!(points[0].label(0.5), None);
+    let text = format!("{state}labels = {{ idle = \"0\" }}\n");
+    let errors = load_in(dir.path(), &text).expect_err("a key that is not a code");
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(errors.0[0].key, "point[0].labels");
+    assert_eq!(errors.0[0].line, Some(line_of(&text, "labels")));
+    assert!(
+        errors.0[0]
+            .message
+            .contains("label key `idle` is not a whole number"),
+        "{}",
+        errors.0[0].message
+    );
 }
 
 #[test]

@@ -208,6 +208,27 @@ fn shipped_profiles_match_the_spec_register_table() {
     }
 }
 
+#[test]
+fn the_turnstile_labels_its_status_codes() {
+    let points = load_profile("turnstile", &[]).unwrap();
+    let status = points.iter().find(|p| p.name == "status").unwrap();
+    let labels: Vec<(i64, &str)> = status
+        .labels
+        .iter()
+        .map(|(c, l)| (*c, l.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [(0, "idle"), (1, "passing"), (2, "held-open"), (3, "fault")]
+    );
+    assert!(
+        points
+            .iter()
+            .filter(|p| p.name != "status")
+            .all(|p| p.labels.is_empty())
+    );
+}
+
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_string().into_boxed_str())
 }

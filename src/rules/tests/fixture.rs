@@ -25,6 +25,7 @@ fn modbus(
         unit: None,
         kind,
         writable: false,
+        labels: Vec::new(),
     }
 }
 
@@ -40,6 +41,7 @@ fn json(name: &str, pointer: &str, ty: &str, kind: PointKind) -> Point {
         unit: None,
         kind,
         writable: false,
+        labels: Vec::new(),
     }
 }
 

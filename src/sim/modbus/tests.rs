@@ -16,6 +16,7 @@ fn point(table: Table, address: u16, ty: PointType, order: ByteOrder) -> Point {
         unit: None,
         kind: PointKind::Gauge,
         writable: true,
+        labels: Vec::new(),
     }
 }
 

@@ -111,6 +111,7 @@ mod tests {
             unit: None,
             kind: PointKind::Gauge,
             writable: false,
+            labels: Vec::new(),
         }
     }
 

@@ -143,6 +143,7 @@ mod tests {
             unit: None,
             kind: PointKind::Gauge,
             writable: false,
+            labels: Vec::new(),
         }
     }
 

@@ -82,6 +82,7 @@ fn point(name: &str) -> Point {
         unit: None,
         kind: PointKind::Gauge,
         writable: false,
+        labels: Vec::new(),
     }
 }
 

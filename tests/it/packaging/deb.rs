@@ -56,6 +56,12 @@ fn unit_and_package_agree_on_paths() {
     has("config/sitewarden.toml", "etc/sitewarden/sitewarden.toml");
     let unit = read(UNIT);
     assert!(unit.contains("ExecStart=/usr/bin/sitewarden run -c /etc/sitewarden/sitewarden.toml"));
+    // The platform contract and its schemas are installed beside the other docs.
+    has("docs/platform.md", "usr/share/doc/sitewarden/");
+    has(
+        "docs/schema/*.schema.json",
+        "usr/share/doc/sitewarden/schema/",
+    );
     // Documentation= names the docs the package installs.
     for doc in ["README.md", "hardware-notes.md"] {
         has(doc, "usr/share/doc/sitewarden/");
@@ -122,7 +128,20 @@ fn deb_holds_binary_unit_config_profiles_and_docs() {
         "./etc/sitewarden/sitewarden.toml".to_string(),
         "./usr/share/doc/sitewarden/README.md".to_string(),
         "./usr/share/doc/sitewarden/hardware-notes.md".to_string(),
+        "./usr/share/doc/sitewarden/platform.md".to_string(),
     ];
+    let mut schemas: Vec<String> = std::fs::read_dir(repo().join("docs/schema"))
+        .expect("docs/schema")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".schema.json"))
+        .collect();
+    schemas.sort();
+    assert!(!schemas.is_empty(), "no schemas in docs/schema");
+    expected.extend(
+        schemas
+            .iter()
+            .map(|s| format!("./usr/share/doc/sitewarden/schema/{s}")),
+    );
     let mut profiles: Vec<String> = std::fs::read_dir(repo().join("config/profiles"))
         .expect("config/profiles")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -174,6 +193,13 @@ fn deb_holds_binary_unit_config_profiles_and_docs() {
         "usr/share/doc/sitewarden/hardware-notes.md",
         "hardware-notes.md",
     );
+    same("usr/share/doc/sitewarden/platform.md", "docs/platform.md");
+    for s in &schemas {
+        same(
+            &format!("usr/share/doc/sitewarden/schema/{s}"),
+            &format!("docs/schema/{s}"),
+        );
+    }
     for p in &profiles {
         same(
             &format!("usr/share/sitewarden/profiles/{p}"),

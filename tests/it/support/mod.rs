@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod ledger;
 pub mod mosquitto;
 pub mod platform;
+pub mod schema;
 pub mod site;
 pub mod subscriber;
 

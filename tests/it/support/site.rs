@@ -114,6 +114,13 @@ impl SimSite {
             .expect("encodable value");
     }
 
+    /// A point's RAW value as the device now holds it (a coil reads 1.0 or 0.0).
+    pub fn get(&self, device: &str, point: &str) -> Option<f64> {
+        let d = self.site.devices.iter().find(|d| d.id == device)?;
+        let p = &d.points[d.point_index(point)?];
+        self.device(device).units.lock().unwrap().get(&1)?.point(p)
+    }
+
     /// The device stops answering (requests are read and ignored).
     pub fn silence(&self, device: &str) {
         self.device(device).faults.set(1, sim::Fault::Silent);

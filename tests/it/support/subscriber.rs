@@ -1,4 +1,6 @@
-//! A platform-side MQTT subscriber that records everything it receives.
+//! A platform-side MQTT subscriber that records everything it receives, and checks every
+//! gateway payload against its published JSON Schema (`super::schema`): a message the
+//! contract does not allow fails the test that received it.
 
 use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
 use serde_json::Value;
@@ -23,6 +25,8 @@ impl Msg {
 
 pub struct Subscriber {
     pub msgs: Arc<Mutex<Vec<Msg>>>,
+    /// Messages that break the contract (docs/schema/), one line each.
+    violations: Arc<Mutex<Vec<String>>>,
     /// SUBACKs received: one per (re)connection.
     subacks: Arc<std::sync::atomic::AtomicUsize>,
     client: Client,
@@ -61,6 +65,8 @@ impl Subscriber {
         let (m2, s2) = (Arc::clone(&msgs), Arc::clone(&stop));
         let subacks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let acked = Arc::clone(&subacks);
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let v2 = Arc::clone(&violations);
         let thread = std::thread::spawn(move || {
             let mut ready = Some(ready_tx);
             for ev in conn.iter() {
@@ -78,6 +84,9 @@ impl Subscriber {
                         }
                     }
                     Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        if let Err(e) = super::schema::check(&p.topic, &p.payload) {
+                            v2.lock().unwrap().push(e);
+                        }
                         m2.lock().unwrap().push(Msg {
                             topic: p.topic.clone(),
                             retain: p.retain,
@@ -95,6 +104,7 @@ impl Subscriber {
             .expect("subscriber did not get its SUBACK within 10 s");
         Subscriber {
             msgs,
+            violations,
             subacks,
             client,
             stop,
@@ -103,7 +113,27 @@ impl Subscriber {
     }
 
     pub fn snapshot(&self) -> Vec<Msg> {
+        self.assert_contract();
         self.msgs.lock().unwrap().clone()
+    }
+
+    /// Publishes `payload` on `topic` at QoS 1 from this client (the platform's side:
+    /// commands to the gateway).
+    pub fn publish(&self, topic: &str, payload: &[u8]) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+            .expect("queue a publish on the subscriber's client");
+    }
+
+    /// Panics if any message so far broke its schema in docs/schema/.
+    pub fn assert_contract(&self) {
+        let v = self.violations.lock().unwrap();
+        assert!(
+            v.is_empty(),
+            "{} message(s) break the published contract (docs/schema/):\n{}",
+            v.len(),
+            v.join("\n")
+        );
     }
 
     /// How many times the subscription was acknowledged (once per connection).
@@ -130,6 +160,7 @@ impl Subscriber {
     pub fn wait_for(&self, what: &str, within: Duration, pred: impl Fn(&Msg) -> bool) -> Msg {
         let deadline = Instant::now() + within;
         loop {
+            self.assert_contract();
             if let Some(m) = self.msgs.lock().unwrap().iter().find(|m| pred(m)) {
                 return m.clone();
             }
@@ -149,6 +180,7 @@ impl Subscriber {
     pub fn wait_until(&self, what: &str, within: Duration, pred: impl Fn(&[Msg]) -> bool) {
         let deadline = Instant::now() + within;
         loop {
+            self.assert_contract();
             if pred(&self.msgs.lock().unwrap()) {
                 return;
             }
@@ -169,6 +201,9 @@ impl Drop for Subscriber {
         let _ = self.client.disconnect();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if !std::thread::panicking() {
+            self.assert_contract();
         }
     }
 }

@@ -26,6 +26,7 @@ fn point(name: &str, pointer: &str, ty: &str, kind: PointKind) -> Point {
         unit: None,
         kind,
         writable: false,
+        labels: Vec::new(),
     }
 }
 

@@ -15,6 +15,7 @@ fn point(table: Table, ty: PointType, scale: f64, offset: f64, writable: bool) -
         unit: None,
         kind: PointKind::Command,
         writable,
+        labels: Vec::new(),
     }
 }
 

@@ -52,6 +52,7 @@ pub(super) fn point(
         unit: None,
         kind: PointKind::Gauge,
         writable: false,
+        labels: Vec::new(),
     }
 }
 

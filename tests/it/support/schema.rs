@@ -1,0 +1,116 @@
+//! The published contract, enforced: every message a test subscriber receives from a
+//! gateway is validated against its JSON Schema in `docs/schema/`, so `docs/platform.md`
+//! cannot drift from what the daemon sends.
+//!
+//! A topic is `{topic_prefix}/{site}/{gateway}/{rest}`; `rest` names the payload kind.
+//! A topic under a gateway prefix that names no kind is itself a violation: a new topic
+//! needs its schema (and its section in docs/platform.md) before its tests can pass.
+//! `P/cmd` flows the other way and tests send deliberately bad commands on it, so it is
+//! not judged here (`cmd.schema.json` is checked against the documented example instead).
+
+use jsonschema::Validator;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Every payload kind with its schema file (`docs/schema/{kind}.schema.json`).
+pub const KINDS: [&str; 10] = [
+    "status",
+    "summary",
+    "zone",
+    "cell",
+    "cells",
+    "alarm",
+    "alarms-active",
+    "health",
+    "cmd",
+    "cmd-result",
+];
+
+/// The top-level topic prefixes the tests give a gateway (`topic_prefix`).
+const PREFIXES: [&str; 1] = ["sitewarden"];
+
+pub fn schema_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/schema")
+}
+
+/// The payload kind of a gateway's upstream topic; `Ok(None)` for a topic that is not
+/// under a gateway prefix or that flows downstream (`P/cmd`); `Err` for a topic under a
+/// gateway prefix that the contract does not name.
+pub fn kind_of(topic: &str) -> Result<Option<&'static str>, String> {
+    let parts: Vec<&str> = topic.split('/').collect();
+    if parts.len() < 4 || !PREFIXES.contains(&parts[0]) {
+        return Ok(None);
+    }
+    let kind = match &parts[3..] {
+        ["status"] => "status",
+        ["summary", _] => "summary",
+        ["zone", _] => "zone",
+        ["cell", _] => "cell",
+        ["cells"] => "cells",
+        ["alarm", _] => "alarm",
+        ["alarms", "active"] => "alarms-active",
+        ["health"] => "health",
+        ["cmd"] => return Ok(None),
+        ["cmd", "result"] => "cmd-result",
+        ["inventory"] => "inventory",
+        ["live", _] => "live",
+        _ => {
+            return Err(format!(
+                "topic {topic} is not in the contract (docs/platform.md)"
+            ));
+        }
+    };
+    Ok(Some(kind))
+}
+
+fn validators() -> &'static BTreeMap<&'static str, Validator> {
+    static V: OnceLock<BTreeMap<&'static str, Validator>> = OnceLock::new();
+    V.get_or_init(|| {
+        KINDS
+            .iter()
+            .filter_map(|kind| {
+                let path = schema_dir().join(format!("{kind}.schema.json"));
+                // A kind whose schema is not written yet is reported by `check`.
+                let text = std::fs::read_to_string(&path).ok()?;
+                let schema: Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+                let v = jsonschema::draft202012::options()
+                    .should_validate_formats(true)
+                    .build(&schema)
+                    .unwrap_or_else(|e| panic!("{}: not a valid schema: {e}", path.display()));
+                Some((*kind, v))
+            })
+            .collect()
+    })
+}
+
+/// Checks `payload` against the schema of `kind`; every problem in one message.
+pub fn check_kind(kind: &str, payload: &[u8]) -> Result<(), String> {
+    let Some(v) = validators().get(kind) else {
+        return Err(format!("no schema docs/schema/{kind}.schema.json"));
+    };
+    let json: Value = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    let problems: Vec<String> = v
+        .iter_errors(&json)
+        .map(|e| format!("at `{}`: {e}", e.instance_path()))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind}.schema.json refuses {}: {}",
+            String::from_utf8_lossy(payload),
+            problems.join("; ")
+        ))
+    }
+}
+
+/// Checks one received message; `Ok` for a topic outside the upstream contract.
+pub fn check(topic: &str, payload: &[u8]) -> Result<(), String> {
+    match kind_of(topic)? {
+        Some(kind) => check_kind(kind, payload).map_err(|e| format!("{topic}: {e}")),
+        None => Ok(()),
+    }
+}
