@@ -1,21 +1,25 @@
-//! The 300-device site benchmark: what the release daemon costs on the site of the brief.
+//! The site benchmark: what the release daemon costs on the site of the brief, at 100,
+//! 300 or 1 000 devices.
 //!
 //! `cargo bench --bench site` (a benchmark, never a test). It starts a real Mosquitto on a
-//! free loopback port, 300 simulated Modbus TCP devices (1 170 points, `site::MIX`) in a
-//! process of their own (this binary again, with `SITEWARDEN_BENCH_ROLE=sim`), and the
+//! free loopback port, N simulated Modbus TCP devices (`SITEWARDEN_BENCH_DEVICES`, default
+//! 300 = 1 170 points; `site::MIX` scaled to N) in a process of their own (this binary again, with `SITEWARDEN_BENCH_ROLE=sim`), and the
 //! release `sitewarden run` (built as shipped, see `release_binary`) with 1 s polls, 60 s
 //! summaries and default buffers. After a warm-up it measures the daemon over a window
 //! from `/proc/<pid>`: CPU (utime + stime), RSS (VmRSS at the end, VmHWM), bytes written to
 //! storage per minute, context switches; and from a platform subscriber: polls per second
 //! achieved (the summaries' own `quality.polls`) and every summary of every window that
-//! closed inside it. Then it prints one table with the targets and the peers' figures on
-//! the same site.
+//! closed inside it; and from the simulator (`arrivals`): missed poll deadlines, p50/p99
+//! poll jitter and the time from the daemon's start to its first poll. Then it prints one
+//! table with the targets and the peers' figures on the same site.
+//! `scripts/bench-scale.sh` runs N = 100, 300, 1 000 in a row and joins the tables.
 //!
 //! Knobs: `SITEWARDEN_BENCH_SECS` (window, default 300: the RSS target is "after 5
 //! minutes"; 60 for a quick run), `SITEWARDEN_BENCH_WARMUP_SECS` (default 30),
-//! `SITEWARDEN_BENCH_BIN` (measure another build of `sitewarden` instead).
+//! `SITEWARDEN_BENCH_DEVICES` (100, 300, 1 000), `SITEWARDEN_BENCH_BIN` (measure another build of `sitewarden` instead).
 //! It owns nothing of the daemon and changes nothing in it.
 
+mod arrivals;
 mod broker;
 mod procfs;
 mod report;
@@ -23,7 +27,7 @@ mod sim;
 mod site;
 
 use std::collections::HashSet;
-use std::io::BufRead as _;
+use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -44,7 +48,15 @@ fn main() -> ExitCode {
         println!(
             "site bench: run with `cargo bench --bench site` (SITEWARDEN_BENCH_SECS=60 for a quick run)"
         );
-        return ExitCode::SUCCESS;
+        // The quick part that keeps working under `cargo test`: every scaled site is
+        // the mix's proportions, adds up, and is a config the daemon accepts.
+        return match site::check_scaled([100, 300, 1000]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("site bench smoke failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let result = match role.as_deref() {
         Ok("sim") => sim::main(),
@@ -77,10 +89,14 @@ fn run() -> anyhow::Result<()> {
         None => release_binary()?,
     };
     let bin = bin.as_path();
+    let count = site::device_count()?;
+    // 1 000 devices are 1 000 sockets in the daemon and 5 000 in the simulator; both
+    // inherit our limit.
+    raise_nofile();
     let dir = tempfile::tempdir().context("temp dir")?;
     let broker = Mosquitto::start(dir.path())?;
-    let (sim, ports) = start_sim()?;
-    let devices = site::devices();
+    let (mut sim, ports, mut sim_out) = start_sim()?;
+    let devices = site::devices(count);
     let data = dir.path().join("data");
     let config = dir.path().join("sitewarden.toml");
     std::fs::write(
@@ -97,6 +113,7 @@ fn run() -> anyhow::Result<()> {
             cmd.env_remove(name);
         }
     }
+    let spawn_ms = now_ms();
     let mut daemon = Kid(cmd
         .args(["run", "-c"])
         .arg(&config)
@@ -144,6 +161,7 @@ fn run() -> anyhow::Result<()> {
     let sim_b = procfs::snapshot(sim.0.id())?;
     let alarms_b = platform.with(|t| (t.alarms, t.alarm_bytes));
     let t1 = now_ms();
+    let timing = sim_stats(&mut sim, &mut sim_out, t0, t1)?;
 
     // Every window that closed inside the measurement, and its summaries.
     let ends: HashSet<String> = window_ends(t0, t1).map(rfc3339).collect();
@@ -164,6 +182,10 @@ fn run() -> anyhow::Result<()> {
     let minutes = d.secs / 60.0;
     report::Report {
         devices: devices.len(),
+        timing,
+        first_poll_ms: timing.first_ms - spawn_ms,
+        text_bytes: text_size(bin),
+        summaries_per_s: w.delivered as f64 / (ends.len().max(1) as f64 * WINDOW_MS as f64 / 1e3),
         warmup,
         bin,
         daemon: d,
@@ -276,8 +298,10 @@ fn release_binary() -> anyhow::Result<PathBuf> {
     Ok(dir.join("release").join("sitewarden"))
 }
 
+type SimOut = std::io::BufReader<std::process::ChildStdout>;
+
 /// Re-executes this binary as the simulator and reads its ports.
-fn start_sim() -> anyhow::Result<(Kid, Vec<u16>)> {
+fn start_sim() -> anyhow::Result<(Kid, Vec<u16>, SimOut)> {
     let mut child = Kid(Command::new(std::env::current_exe()?)
         .env("SITEWARDEN_BENCH_ROLE", "sim")
         .stdin(Stdio::piped())
@@ -286,8 +310,9 @@ fn start_sim() -> anyhow::Result<(Kid, Vec<u16>)> {
         .spawn()
         .context("starting the simulator")?);
     let out = child.0.stdout.take().context("simulator stdout")?;
+    let mut out = std::io::BufReader::new(out);
     let mut line = String::new();
-    std::io::BufReader::new(out).read_line(&mut line)?;
+    out.read_line(&mut line)?;
     let Some(ports) = line.trim().strip_prefix("ports ") else {
         bail!("the simulator did not start: {line:?}");
     };
@@ -295,7 +320,52 @@ fn start_sim() -> anyhow::Result<(Kid, Vec<u16>)> {
         .split(' ')
         .map(str::parse)
         .collect::<Result<Vec<u16>, _>>()?;
-    Ok((child, ports))
+    Ok((child, ports, out))
+}
+
+/// Asks the simulator for the poll timing it saw over [t0, t1).
+fn sim_stats(sim: &mut Kid, out: &mut SimOut, t0: i64, t1: i64) -> anyhow::Result<report::Timing> {
+    let stdin = sim.0.stdin.as_mut().context("simulator stdin")?;
+    writeln!(stdin, "stats {t0} {t1}")?;
+    stdin.flush()?;
+    let mut line = String::new();
+    out.read_line(&mut line)?;
+    let field = |name: &str| -> anyhow::Result<i64> {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("simulator stats without {name}: {line:?}"))
+    };
+    Ok(report::Timing {
+        expected: field("expected")? as u64,
+        on_time: field("on_time")? as u64,
+        p50_ms: field("p50_ms")?,
+        p99_ms: field("p99_ms")?,
+        max_ms: field("max_ms")?,
+        first_ms: field("first_ms")?,
+    })
+}
+
+/// Raises our soft RLIMIT_NOFILE to the hard limit (children inherit it).
+fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// The binary's text size (`size`, Berkeley format), or None without binutils.
+fn text_size(bin: &Path) -> Option<u64> {
+    let out = Command::new("size").arg(bin).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().nth(1)?.split_whitespace().next()?.parse().ok()
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> bool {

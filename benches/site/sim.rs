@@ -1,10 +1,12 @@
-//! The simulator role: 300 Modbus TCP devices in a process of their own, so their CPU and
+//! The simulator role: the site's Modbus TCP devices (100, 300 or 1 000) in a process of their own, so their CPU and
 //! memory are never counted as the daemon's.
 //!
 //! Serves every device of `site::devices()` with `sitewarden::sim::modbus::serve_tcp` (unit
-//! 1, one listener each on a free loopback port), prints the ports on one stdout line,
-//! then moves the values once a second, half a second off the poll ticks, like a site in
-//! opening hours. Exits when its stdin closes, i.e. when the bench that started it ends.
+//! 1, one listener each on a free loopback port) behind an `arrivals` relay that
+//! timestamps every request, prints the relays' ports on one stdout line, then moves the
+//! values once a second, half a second off the poll ticks, like a site in opening hours.
+//! On a `stats <t0_ms> <t1_ms>` line on stdin it answers one `stats …` line (poll timing
+//! over that span); it exits when its stdin closes, i.e. when the bench that started it ends.
 
 use std::io::{BufRead as _, Write as _};
 
@@ -12,6 +14,7 @@ use anyhow::Context as _;
 use sitewarden::sim::modbus::{self as sim, Faults, Image, Units};
 use sitewarden::site::Device;
 
+use crate::arrivals::{self, Arrivals};
 use crate::site;
 
 /// The role's entry point (the bench re-executed with `SITEWARDEN_BENCH_ROLE=sim`).
@@ -24,14 +27,16 @@ pub(crate) fn main() -> anyhow::Result<()> {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    let devices = site::devices();
+    let devices = site::devices(site::device_count()?);
     let mut listeners = Vec::with_capacity(devices.len());
     for _ in &devices {
-        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await?);
+        let outer = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        listeners.push((outer, inner));
     }
     let ports: Vec<u16> = listeners
         .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
+        .map(|(l, _)| l.local_addr().map(|a| a.port()))
         .collect::<Result<_, _>>()?;
     // The same config the daemon gets, loaded only for the point definitions.
     let text = site::config_text(
@@ -43,11 +48,13 @@ async fn serve() -> anyhow::Result<()> {
     let model = sitewarden::config::load_from(&text, "bench.toml", &[], &[])
         .map_err(|e| anyhow::anyhow!("bench config refused:\n{e}"))?;
 
+    let log = Arrivals::new(devices.len());
     let mut sims = Vec::with_capacity(devices.len());
-    for (i, listener) in listeners.into_iter().enumerate() {
+    for (i, (outer, inner)) in listeners.into_iter().enumerate() {
         let device = &model.devices[i];
         let units = sim::units([(1, Image::with_points(&device.points))]);
-        sim::serve_tcp(listener, std::sync::Arc::clone(&units), Faults::default());
+        arrivals::relay(outer, inner.local_addr()?, i, std::sync::Arc::clone(&log));
+        sim::serve_tcp(inner, std::sync::Arc::clone(&units), Faults::default());
         sims.push(SimDevice::new(device, units, i as u64));
     }
 
@@ -57,15 +64,25 @@ async fn serve() -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
 
-    // The bench holds our stdin; when it ends, so do we.
-    std::thread::spawn(|| {
-        let mut sink = String::new();
+    // The bench holds our stdin; it asks for the timing there, and when it ends, so do we.
+    std::thread::spawn(move || {
+        let mut line = String::new();
         while std::io::stdin()
             .lock()
-            .read_line(&mut sink)
+            .read_line(&mut line)
             .is_ok_and(|n| n > 0)
         {
-            sink.clear();
+            let span: Vec<i64> = line
+                .trim()
+                .strip_prefix("stats ")
+                .map(|r| r.split(' ').filter_map(|x| x.parse().ok()).collect())
+                .unwrap_or_default();
+            if let [t0, t1] = span[..] {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", log.stats_line(t0, t1)).ok();
+                out.flush().ok();
+            }
+            line.clear();
         }
         std::process::exit(0);
     });

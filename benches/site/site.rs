@@ -14,8 +14,34 @@ pub(crate) const MIX: [(&str, &str, usize, usize); 4] = [
     ("level", "water-level", 4, 1),
 ];
 
-/// Turnstiles below this index belong to the north zone, the rest to the south.
-const NORTH_GATES: usize = 41;
+/// The device count the mix is scaled to: `SITEWARDEN_BENCH_DEVICES` (100, 300 or 1 000;
+/// default 300, the site of the brief). Both processes read it, so they agree.
+pub(crate) fn device_count() -> anyhow::Result<usize> {
+    match std::env::var("SITEWARDEN_BENCH_DEVICES") {
+        Err(_) => Ok(300),
+        Ok(v) => match v.parse::<usize>() {
+            Ok(n) if (10..=2000).contains(&n) => Ok(n),
+            _ => anyhow::bail!("SITEWARDEN_BENCH_DEVICES={v:?}: a device count from 10 to 2000"),
+        },
+    }
+}
+
+/// `MIX` scaled to `total` devices in the same proportions (largest remainder, so the
+/// counts add up): (id prefix, profile, devices, points per device).
+pub(crate) fn scaled_mix(total: usize) -> Vec<(&'static str, &'static str, usize, usize)> {
+    let base: usize = MIX.iter().map(|m| m.2).sum();
+    let mut mix: Vec<_> = MIX
+        .iter()
+        .map(|&(a, b, n, p)| (a, b, n * total / base, p))
+        .collect();
+    let mut order: Vec<usize> = (0..MIX.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(MIX[i].2 * total % base));
+    let short = total - mix.iter().map(|m| m.2).sum::<usize>();
+    for &i in order.iter().take(short) {
+        mix[i].2 += 1;
+    }
+    mix
+}
 
 /// One simulated device: its id and profile.
 #[derive(Debug, Clone)]
@@ -24,10 +50,50 @@ pub(crate) struct BenchDevice {
     pub(crate) profile: &'static str,
 }
 
+/// The smoke check: each count's mix adds up to it, keeps each profile within one device
+/// of its share, is `MIX` itself at 300, and its config loads.
+pub(crate) fn check_scaled(counts: impl IntoIterator<Item = usize>) -> anyhow::Result<()> {
+    let base: usize = MIX.iter().map(|m| m.2).sum();
+    for n in counts {
+        let mix = scaled_mix(n);
+        let sum: usize = mix.iter().map(|m| m.2).sum();
+        anyhow::ensure!(sum == n, "the mix scaled to {n} has {sum} devices");
+        for (m, b) in mix.iter().zip(MIX) {
+            let share = b.2 as f64 * n as f64 / base as f64;
+            anyhow::ensure!(
+                (m.2 as f64 - share).abs() < 1.0,
+                "{} at {n}: {} for a share of {share:.1}",
+                b.1,
+                m.2
+            );
+        }
+        if n == base {
+            anyhow::ensure!(mix == MIX, "the mix at {base} is not MIX: {mix:?}");
+        }
+        let devices = devices(n);
+        let ports: Vec<u16> = (0..n).map(|i| 1024 + i as u16).collect();
+        let text = config_text(
+            &devices,
+            &ports,
+            "mqtt://127.0.0.1:1",
+            Path::new("/nonexistent"),
+        );
+        let model = sitewarden::config::load_from(&text, "bench.toml", &[], &[])
+            .map_err(|e| anyhow::anyhow!("the {n}-device config is refused:\n{e}"))?;
+        anyhow::ensure!(
+            model.devices.len() == n,
+            "{n} devices configured, {} loaded",
+            model.devices.len()
+        );
+    }
+    Ok(())
+}
+
 /// Every device of the site, in `MIX` order.
-pub(crate) fn devices() -> Vec<BenchDevice> {
-    MIX.iter()
-        .flat_map(|&(prefix, profile, n, _)| {
+pub(crate) fn devices(total: usize) -> Vec<BenchDevice> {
+    scaled_mix(total)
+        .into_iter()
+        .flat_map(|(prefix, profile, n, _)| {
             (0..n).map(move |i| BenchDevice {
                 id: format!("{prefix}-{i:03}"),
                 profile,
@@ -37,13 +103,14 @@ pub(crate) fn devices() -> Vec<BenchDevice> {
 }
 
 /// Total points of the site.
-pub(crate) fn points() -> usize {
-    MIX.iter().map(|&(_, _, n, p)| n * p).sum()
+pub(crate) fn points(total: usize) -> usize {
+    scaled_mix(total).iter().map(|&(_, _, n, p)| n * p).sum()
 }
 
 /// "82 turnstile + 150 rs485-th + …", for the report.
-pub(crate) fn mix_line() -> String {
-    MIX.iter()
+pub(crate) fn mix_line(total: usize) -> String {
+    scaled_mix(total)
+        .iter()
         .map(|&(_, profile, n, _)| format!("{n} {profile}"))
         .collect::<Vec<_>>()
         .join(" + ")
@@ -63,8 +130,11 @@ pub(crate) fn config_text(
          [uplink]\nbroker = \"{broker}\"\nsummary_interval = \"60s\"\n\n",
         data.display()
     );
+    // Half the turnstiles (rounded up) belong to the north zone, the rest to the south.
+    let gates = devices.iter().filter(|d| d.profile == "turnstile").count();
+    let north = gates.div_ceil(2);
     for (i, (d, port)) in devices.iter().zip(ports).enumerate() {
-        let zone = match (d.profile, i < NORTH_GATES) {
+        let zone = match (d.profile, i < north) {
             ("turnstile", true) => "zone = \"north\"\n",
             ("turnstile", false) => "zone = \"south\"\n",
             _ => "",
