@@ -183,6 +183,14 @@ pub(super) fn parse(file: &str, text: &str, errors: &mut Vec<ConfigError>) -> Fo
             errors.push(n.loc.error(format!("duplicate point name `{}`", n.v)));
         }
         if let Some(p) = point(&mut r, name, is_camera, errors) {
+            if let Some(other) = overlapping_writable(&points, &p) {
+                let at = r.given("address").unwrap_or_else(|| r.loc().clone());
+                errors.push(at.error(format!(
+                    "writable point `{}` overlaps writable point `{other}`: a command to one \
+                     would change the other",
+                    p.name
+                )));
+            }
             points.push(p);
         }
         r.finish(errors);
@@ -196,6 +204,25 @@ pub(super) fn parse(file: &str, text: &str, errors: &mut Vec<ConfigError>) -> Fo
         return Found::Broken;
     }
     Found::Profile(Profile { points, camera })
+}
+
+/// The name of an earlier writable point whose registers (or coils) `p`'s overlap, when
+/// `p` is writable itself.
+fn overlapping_writable<'a>(earlier: &'a [Point], p: &Point) -> Option<&'a str> {
+    let span = |q: &Point| match &q.source {
+        PointSource::Modbus {
+            table, address, ty, ..
+        } if q.writable => {
+            let first = u32::from(*address);
+            Some((*table, first, first + u32::from(ty.registers()) - 1))
+        }
+        _ => None,
+    };
+    let (table, first, last) = span(p)?;
+    earlier.iter().find_map(|q| {
+        let (t, f, l) = span(q)?;
+        (t == table && f <= last && first <= l).then_some(q.name.as_str())
+    })
 }
 
 fn camera(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Camera> {

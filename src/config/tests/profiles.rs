@@ -216,3 +216,37 @@ fn a_bit_point_is_a_bool_from_one_register() {
         );
     }
 }
+
+#[test]
+fn writable_points_that_overlap_are_refused_and_neighbours_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let writable = |name: &str, table: &str, address: u32, ty: &str| {
+        format!(
+            "[[point]]\nname = \"{name}\"\nkind = \"command\"\ntable = \"{table}\"\n\
+             address = {address}\ntype = \"{ty}\"\nwritable = true\n"
+        )
+    };
+    // A u32 setpoint at 10-11 and a u16 at 11: one command would change the other.
+    let text = writable("setpoint", "holding", 10, "u32") + &writable("mode", "holding", 11, "u16");
+    let errors = load_in(dir.path(), &text).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(errors.0[0].key, "point[1].address", "{errors}");
+    assert!(
+        errors.0[0]
+            .message
+            .contains("writable point `mode` overlaps writable point `setpoint`"),
+        "{}",
+        errors.0[0].message
+    );
+    // Two coils at one address too.
+    let text = writable("open", "coil", 0, "bool") + &writable("unlock", "coil", 0, "bool");
+    assert!(load_in(dir.path(), &text).is_err());
+    // Neighbours, the same address in another table, and a read-only point over a
+    // writable one are fine.
+    let text = writable("setpoint", "holding", 10, "u32")
+        + &writable("mode", "holding", 12, "u16")
+        + &writable("open", "coil", 10, "bool")
+        + "[[point]]\nname = \"readback\"\nkind = \"gauge\"\ntable = \"holding\"\naddress = 10\ntype = \"u32\"\n";
+    let points = load_in(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(points.len(), 4);
+}
