@@ -75,8 +75,11 @@ fn seq_never_goes_back_after_any_corruption_of_the_data_directory() {
                 .count()
                 >= 2
         });
-        daemon.kill9();
+        // Taken before the kill: the kernel closes the daemon's socket before `kill9` has
+        // reaped it, so on a loaded machine the broker's will can arrive before `kill9`
+        // returns.
         let killed = Instant::now();
+        daemon.kill9();
         // The broker publishes the dead run's last will (a seq it reserved) first.
         sub.wait_for("the last will", Duration::from_secs(10), |m| {
             m.at > killed && m.topic.ends_with("/status") && m.json()["state"] == "offline"
