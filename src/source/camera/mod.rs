@@ -125,8 +125,8 @@ pub async fn run_connection(
         samples: &samples,
     };
     let password = match password_file {
-        Some(path) => match tokio::fs::read_to_string(path).await {
-            Ok(p) => Some(p.trim_end_matches(['\n', '\r']).to_string()),
+        Some(path) => match crate::config::read_password(path) {
+            Ok(p) => Some(p),
             Err(e) => {
                 // Refused like the uplink's: never a connection without the password
                 // the config asks for. The cameras go silent and the offline rule says so.
