@@ -14,6 +14,8 @@
 //!
 //! Modules in reading order:
 
+/// Reconnect delays with jitter, shared by every link the daemon opens.
+pub mod backoff;
 /// The command line: one module per command.
 pub mod cli;
 /// Reads the wall clock; everything else takes `now` as a parameter.
@@ -24,6 +26,8 @@ pub mod config;
 pub mod health;
 /// The site's local time zone and the `active` windows of rules.
 pub mod localtime;
+/// Rate limits for repeated journal lines.
+pub mod loggate;
 /// The one consumer of samples: feeds the raw ring, summaries and rules, fills the outbox.
 pub mod ingest;
 /// What the daemon knows now, per device, for `status` and the status page.

@@ -217,6 +217,55 @@ impl ConnectionKind {
             ConnectionKind::Mqtt { .. } => Duration::ZERO,
         }
     }
+
+    /// The `type` as written in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ConnectionKind::ModbusTcp { .. } => "modbus-tcp",
+            ConnectionKind::ModbusRtu { .. } => "modbus-rtu",
+            ConnectionKind::ModbusRtuOverTcp { .. } => "modbus-rtu-over-tcp",
+            ConnectionKind::Mqtt { .. } => "mqtt",
+        }
+    }
+
+    /// Where the link goes and how, for people (`check`, `probe`): `10.0.0.5:502,
+    /// timeout 1s`, `/dev/ttyS1 9600 8N1, timeout 200ms`, the broker for mqtt.
+    pub fn link_detail(&self) -> String {
+        let dur = |d: &Duration| humantime::format_duration(*d).to_string();
+        match self {
+            ConnectionKind::ModbusTcp {
+                address, timeout, ..
+            } => format!("{address}, timeout {}", dur(timeout)),
+            ConnectionKind::ModbusRtu {
+                port,
+                baud,
+                parity,
+                data_bits,
+                stop_bits,
+                timeout,
+                ..
+            } => format!(
+                "{} {baud} {data_bits}{}{stop_bits}, timeout {}",
+                port.display(),
+                parity.letter(),
+                dur(timeout)
+            ),
+            ConnectionKind::ModbusRtuOverTcp {
+                address,
+                baud,
+                parity,
+                data_bits,
+                stop_bits,
+                timeout,
+                ..
+            } => format!(
+                "{address} (serial line {baud} {data_bits}{}{stop_bits}), timeout {}",
+                parity.letter(),
+                dur(timeout)
+            ),
+            ConnectionKind::Mqtt { broker, .. } => broker.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

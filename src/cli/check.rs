@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::site::{ConnectionKind, Device, Parity, Point, PointSource, RuleDef, RuleKind, Site};
+use crate::site::{ConnectionKind, Device, Point, PointSource, RuleDef, RuleKind, Site};
 
 /// The whole listing, ending with a newline.
 pub fn render(site: &Site) -> String {
@@ -45,67 +45,21 @@ pub fn render(site: &Site) -> String {
 
     out.push_str(&format!("\nconnections ({})\n", site.connections.len()));
     let rows = site.connections.iter().map(|c| {
-        let (kind, detail) = match &c.kind {
-            ConnectionKind::ModbusTcp {
-                address, timeout, ..
-            } => (
-                "modbus-tcp",
-                format!("{address}, timeout {}", dur(*timeout)),
-            ),
-            ConnectionKind::ModbusRtu {
-                port,
-                baud,
-                parity,
-                data_bits,
-                stop_bits,
-                timeout,
-                ..
-            } => {
-                let p = match parity {
-                    Parity::None => 'N',
-                    Parity::Even => 'E',
-                    Parity::Odd => 'O',
-                };
-                let detail = format!(
-                    "{} {baud} {data_bits}{p}{stop_bits}, timeout {}",
-                    port.display(),
-                    dur(*timeout)
-                );
-                ("modbus-rtu", detail)
+        let (kind, mut detail) = (c.kind.type_name(), c.kind.link_detail());
+        if let ConnectionKind::Mqtt {
+            username,
+            max_payload_bytes,
+            ..
+        } = &c.kind
+        {
+            if let Some(u) = username {
+                detail.push_str(&format!(" as {u}"));
             }
-            ConnectionKind::ModbusRtuOverTcp {
-                address,
-                baud,
-                parity,
-                data_bits,
-                stop_bits,
-                timeout,
-                ..
-            } => (
-                "modbus-rtu-over-tcp",
-                format!(
-                    "{address} (serial line {baud} {data_bits}{}{stop_bits}), timeout {}",
-                    parity.letter(),
-                    dur(*timeout)
-                ),
-            ),
-            ConnectionKind::Mqtt {
-                broker,
-                username,
-                max_payload_bytes,
-                ..
-            } => {
-                let user = username
-                    .as_deref()
-                    .map(|u| format!(" as {u}"))
-                    .unwrap_or_default();
-                let detail = format!(
-                    "{broker}{user}, max payload {}",
-                    size(*max_payload_bytes as u64)
-                );
-                ("mqtt", detail)
-            }
-        };
+            detail.push_str(&format!(
+                ", max payload {}",
+                size(*max_payload_bytes as u64)
+            ));
+        }
         let gap = c.kind.min_gap();
         let detail = if gap.is_zero() {
             detail

@@ -9,7 +9,7 @@
 
 use crate::site::{ConnectionKind, Site};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The account the packaged unit runs the daemon as.
 const SERVICE_USER: &str = "sitewarden";
@@ -156,11 +156,4 @@ fn readable_by(meta: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
     } else {
         mode & 0o004 != 0
     }
-}
-
-/// Reads a one-line password file (the newline stripped).
-pub fn read_password(path: &Path) -> std::io::Result<String> {
-    Ok(std::fs::read_to_string(path)?
-        .trim_end_matches(['\n', '\r'])
-        .to_string())
 }

@@ -167,7 +167,7 @@ pub async fn serve_with_reload(
         .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
     let password = match &site.uplink.password_file {
         Some(p) => Some(
-            super::files::read_password(p)
+            crate::config::read_password(p)
                 .with_context(|| format!("reading uplink.password_file {}", p.display()))?,
         ),
         None => None,

@@ -385,83 +385,10 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
         Duration::ZERO
     };
     let kind = match kind.map(|k| k.v) {
-        Some(Kind::Tcp) => {
-            let why = "to a modbus-tcp connection";
-            r.not_here(&RTU_KEYS, why, errors);
-            r.not_here(&LINE_KEYS, why, errors);
-            r.not_here(&MQTT_KEYS, why, errors);
-            let address = r.required("address", errors, Reader::get::<String>);
-            let address = check(address, errors, |s| parse_address(s));
-            let timeout = positive(r.duration("timeout", errors), errors);
-            address.map(|a| ConnectionKind::ModbusTcp {
-                address: a.v,
-                timeout: timeout.map_or(DEFAULT_TCP_TIMEOUT, |v| v.v),
-                min_gap,
-            })
-        }
-        Some(Kind::Rtu) => {
-            let why = "to a modbus-rtu connection";
-            r.not_here(&TCP_KEYS, why, errors);
-            r.not_here(&MQTT_KEYS, why, errors);
-            let port = r.required("port", errors, Reader::get::<PathBuf>);
-            let baud = r.int_in("baud", 1..=4_000_000, errors);
-            let parity = r.choice("parity", "parity", &PARITIES, errors);
-            let data_bits = r.int_in("data_bits", 5..=8, errors);
-            let stop_bits = r.int_in("stop_bits", 1..=2, errors);
-            let timeout = positive(r.duration("timeout", errors), errors);
-            port.map(|p| ConnectionKind::ModbusRtu {
-                port: p.v,
-                baud: baud.map_or(DEFAULT_BAUD, |v| v.v) as u32,
-                parity: parity.map_or(Parity::None, |v| v.v),
-                data_bits: data_bits.map_or(8, |v| v.v) as u8,
-                stop_bits: stop_bits.map_or(1, |v| v.v) as u8,
-                timeout: timeout.map_or(DEFAULT_RTU_TIMEOUT, |v| v.v),
-                min_gap,
-            })
-        }
-        Some(Kind::RtuOverTcp) => {
-            let why = "to a modbus-rtu-over-tcp connection (it has an address, not a port)";
-            r.not_here(&["port"], why, errors);
-            r.not_here(&MQTT_KEYS, why, errors);
-            let address = r.required("address", errors, Reader::get::<String>);
-            let address = check(address, errors, |s| parse_address(s));
-            let baud = r.int_in("baud", 1..=4_000_000, errors);
-            let parity = r.choice("parity", "parity", &PARITIES, errors);
-            let data_bits = r.int_in("data_bits", 5..=8, errors);
-            let stop_bits = r.int_in("stop_bits", 1..=2, errors);
-            let timeout = positive(r.duration("timeout", errors), errors);
-            address.map(|a| ConnectionKind::ModbusRtuOverTcp {
-                address: a.v,
-                baud: baud.map_or(DEFAULT_BAUD, |v| v.v) as u32,
-                parity: parity.map_or(Parity::None, |v| v.v),
-                data_bits: data_bits.map_or(8, |v| v.v) as u8,
-                stop_bits: stop_bits.map_or(1, |v| v.v) as u8,
-                timeout: timeout.map_or(DEFAULT_RTU_TIMEOUT, |v| v.v),
-                min_gap,
-            })
-        }
-        Some(Kind::Mqtt) => {
-            let why = "to an mqtt connection";
-            r.not_here(&TCP_KEYS, why, errors);
-            r.not_here(&RTU_KEYS, why, errors);
-            r.not_here(&["timeout", "min_gap", "max_inflight"], why, errors);
-            let broker = r.required("broker", errors, Reader::get::<String>);
-            let broker = check(broker, errors, |s| parse_broker(s));
-            let username = r.get::<String>("username", errors).map(|v| v.v);
-            let password_file = r.get::<PathBuf>("password_file", errors).map(|v| v.v);
-            let max = check(r.size("max_payload_bytes", errors), errors, |&n| {
-                usize::try_from(n)
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("{n} bytes is not a usable payload limit"))
-            });
-            broker.map(|b| ConnectionKind::Mqtt {
-                broker: b.v,
-                username,
-                password_file,
-                max_payload_bytes: max.map_or(DEFAULT_MAX_PAYLOAD_BYTES as usize, |v| v.v),
-            })
-        }
+        Some(Kind::Tcp) => tcp_connection(r, min_gap, errors),
+        Some(Kind::Rtu) => rtu_connection(r, min_gap, errors),
+        Some(Kind::RtuOverTcp) => rtu_over_tcp_connection(r, min_gap, errors),
+        Some(Kind::Mqtt) => mqtt_connection(r, errors),
         None => {
             // The type is missing or unknown: accept every connection key quietly, so
             // the one real mistake is not buried under "does not apply" noise.
@@ -474,6 +401,119 @@ fn connection(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<C
     };
     let kind = if errors.len() == before { kind } else { None };
     Some(ConnectionFile { name: name?, kind })
+}
+
+fn tcp_connection(
+    r: &mut Reader<'_, '_>,
+    min_gap: Duration,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ConnectionKind> {
+    let why = "to a modbus-tcp connection";
+    r.not_here(&RTU_KEYS, why, errors);
+    r.not_here(&LINE_KEYS, why, errors);
+    r.not_here(&MQTT_KEYS, why, errors);
+    let address = r.required("address", errors, Reader::get::<String>);
+    let address = check(address, errors, |s| parse_address(s));
+    let timeout = positive(r.duration("timeout", errors), errors);
+    address.map(|a| ConnectionKind::ModbusTcp {
+        address: a.v,
+        timeout: timeout.map_or(DEFAULT_TCP_TIMEOUT, |v| v.v),
+        min_gap,
+    })
+}
+
+/// A serial line's settings (a local port's, or the far side of a serial device server's),
+/// with the usual 8N1 defaults.
+struct SerialLine {
+    baud: u32,
+    parity: Parity,
+    data_bits: u8,
+    stop_bits: u8,
+    timeout: Duration,
+}
+
+fn serial_line(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> SerialLine {
+    let baud = r.int_in("baud", 1..=4_000_000, errors);
+    let parity = r.choice("parity", "parity", &PARITIES, errors);
+    let data_bits = r.int_in("data_bits", 5..=8, errors);
+    let stop_bits = r.int_in("stop_bits", 1..=2, errors);
+    let timeout = positive(r.duration("timeout", errors), errors);
+    SerialLine {
+        baud: baud.map_or(DEFAULT_BAUD, |v| v.v) as u32,
+        parity: parity.map_or(Parity::None, |v| v.v),
+        data_bits: data_bits.map_or(8, |v| v.v) as u8,
+        stop_bits: stop_bits.map_or(1, |v| v.v) as u8,
+        timeout: timeout.map_or(DEFAULT_RTU_TIMEOUT, |v| v.v),
+    }
+}
+
+fn rtu_connection(
+    r: &mut Reader<'_, '_>,
+    min_gap: Duration,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ConnectionKind> {
+    let why = "to a modbus-rtu connection";
+    r.not_here(&TCP_KEYS, why, errors);
+    r.not_here(&MQTT_KEYS, why, errors);
+    let port = r.required("port", errors, Reader::get::<PathBuf>);
+    let line = serial_line(r, errors);
+    port.map(|p| ConnectionKind::ModbusRtu {
+        port: p.v,
+        baud: line.baud,
+        parity: line.parity,
+        data_bits: line.data_bits,
+        stop_bits: line.stop_bits,
+        timeout: line.timeout,
+        min_gap,
+    })
+}
+
+fn rtu_over_tcp_connection(
+    r: &mut Reader<'_, '_>,
+    min_gap: Duration,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ConnectionKind> {
+    let why = "to a modbus-rtu-over-tcp connection (it has an address, not a port)";
+    r.not_here(&["port"], why, errors);
+    r.not_here(&MQTT_KEYS, why, errors);
+    let address = r.required("address", errors, Reader::get::<String>);
+    let address = check(address, errors, |s| parse_address(s));
+    let line = serial_line(r, errors);
+    address.map(|a| ConnectionKind::ModbusRtuOverTcp {
+        address: a.v,
+        baud: line.baud,
+        parity: line.parity,
+        data_bits: line.data_bits,
+        stop_bits: line.stop_bits,
+        timeout: line.timeout,
+        min_gap,
+    })
+}
+
+fn mqtt_connection(
+    r: &mut Reader<'_, '_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ConnectionKind> {
+    let why = "to an mqtt connection";
+    r.not_here(&TCP_KEYS, why, errors);
+    r.not_here(&RTU_KEYS, why, errors);
+    r.not_here(&["timeout", "min_gap", "max_inflight"], why, errors);
+    let broker = r.required("broker", errors, Reader::get::<String>);
+    let broker = check(broker, errors, |s| parse_broker(s));
+    let username = r.get::<String>("username", errors).map(|v| v.v);
+    let password_file = r.get::<PathBuf>("password_file", errors).map(|v| v.v);
+    let max = check(r.size("max_payload_bytes", errors), errors, |&n| {
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("{n} bytes is not a usable payload limit"))
+    });
+    broker.map(|b| ConnectionKind::Mqtt {
+        broker: b.v,
+        username,
+        password_file,
+        max_payload_bytes: max.map_or(DEFAULT_MAX_PAYLOAD_BYTES as usize, |v| v.v),
+    })
 }
 
 fn device(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> DeviceFile {

@@ -33,6 +33,7 @@ mod order;
 mod profile;
 mod read;
 mod rule;
+mod secret;
 mod validate;
 mod warn;
 
@@ -44,6 +45,7 @@ use std::path::{Path, PathBuf};
 use toml::de::DeTable;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use secret::read_password;
 pub use warn::warnings;
 
 use crate::site::{Point, Site};

@@ -230,57 +230,6 @@ pub(super) fn compile(site: &Site) -> Engine {
     }
 }
 
-/// Problems with the site's rules that make a rule judge nothing, one sentence each:
-/// globs matching no device, a point (or trigger, or camera event type) that no matched
-/// device has, a capacity rule on an unknown zone.
-pub fn check(site: &Site) -> Vec<String> {
-    let mut problems = Vec::new();
-    for rule in &site.rules {
-        if let RuleKind::Capacity { zone, .. } = &rule.kind {
-            if !site.zones.iter().any(|z| &z.name == zone) {
-                problems.push(format!("rule {}: unknown zone {zone}", rule.name));
-            }
-            continue;
-        }
-        let matched: Vec<&Device> = (site.devices.iter().enumerate())
-            .filter(|(i, _)| rule.applies_to_device(site, *i))
-            .map(|(_, d)| d)
-            .collect();
-        if matched.is_empty() {
-            problems.push(format!(
-                "rule {}: devices {:?} match no device",
-                rule.name, rule.devices
-            ));
-        } else if matched.iter().all(|d| instances(rule, d).is_empty()) {
-            let what = match (&rule.point, &rule.kind) {
-                (
-                    Some(p),
-                    RuleKind::Threshold {
-                        trigger: Some(t), ..
-                    },
-                ) => {
-                    format!("points {p} and {t}")
-                }
-                (Some(p), _) => format!("point {p}"),
-                (
-                    None,
-                    RuleKind::Event {
-                        event_type: Some(t),
-                        zone,
-                        ..
-                    },
-                ) => match zone {
-                    Some(z) => format!("camera event {t} in zone {z}"),
-                    None => format!("camera event {t}"),
-                },
-                (None, _) => "a point to judge".to_owned(),
-            };
-            problems.push(format!("rule {}: no matched device has {what}", rule.name));
-        }
-    }
-    problems
-}
-
 #[cfg(test)]
 mod tests {
     use crate::site::glob_match;

@@ -30,7 +30,6 @@ mod tests;
 mod threshold;
 
 pub use alarm::{Alarm, AlarmChange, AlarmState};
-pub use compile::check;
 
 use crate::localtime::{Active, Local, LocalZone};
 use crate::reading::{Ms, PollError};

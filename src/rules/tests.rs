@@ -4,8 +4,7 @@
 
 use super::*;
 use crate::site::*;
-use fixture::{rule, site};
-use std::time::Duration;
+use fixture::site;
 
 mod fixture;
 mod props;
@@ -247,54 +246,3 @@ fn bad_state_is_refused_and_changes_nothing() {
     }
 }
 
-#[test]
-fn check_names_rules_that_judge_nothing() {
-    let mut s = site();
-    s.rules.push(rule(
-        "typo",
-        &["kiosk-9*"],
-        Some("body_temp"),
-        RuleKind::Offline { failed_polls: 1 },
-    ));
-    s.rules.push(rule(
-        "no-point",
-        &["gate-*"],
-        Some("body_temp"),
-        RuleKind::Flatline {
-            duration: Duration::from_secs(1),
-            epsilon: 0.0,
-        },
-    ));
-    s.rules.push(rule(
-        "no-zone",
-        &[],
-        None,
-        RuleKind::Capacity {
-            zone: "moon".into(),
-            warn: 0.8,
-            critical: 1.0,
-            surge_per_min: None,
-        },
-    ));
-    s.rules.push(rule(
-        "no-cam",
-        &["cam-2"],
-        None,
-        RuleKind::Event {
-            event_type: Some("intrusion".into()),
-            zone: Some("river-bank".into()),
-            min_confidence: None,
-            clear_after: None,
-        },
-    ));
-    assert_eq!(
-        check(&s),
-        [
-            r#"rule typo: devices ["kiosk-9*"] match no device"#,
-            "rule no-point: no matched device has point body_temp",
-            "rule no-zone: unknown zone moon",
-            "rule no-cam: no matched device has camera event intrusion in zone river-bank",
-        ]
-    );
-    assert!(check(&site()).is_empty());
-}

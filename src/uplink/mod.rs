@@ -32,6 +32,7 @@ mod session;
 pub mod tls;
 pub mod topics;
 
+use crate::backoff::{Backoff, clock_jitter};
 use crate::clock;
 use crate::health::{self, Health};
 use crate::store::Outbox;
@@ -70,7 +71,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
     let mut session = Session::default();
     let mut online = false;
     let mut connected_once = false;
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::new(Backoff::BROKER);
     let mut will_fresh = false;
     // The seq of the next `online` status, taken just before the will's.
     let mut online_seq: Option<u64> = None;
@@ -183,7 +184,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                     .store(false, std::sync::atomic::Ordering::Relaxed);
                 session = Session::default();
                 forget_connection(&mut eventloop);
-                let delay = backoff.next();
+                let delay = backoff.next(clock_jitter());
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.cancelled() => break,
@@ -365,50 +366,4 @@ fn connect_options(p: &UplinkParams, window: usize) -> (AsyncClient, EventLoop) 
         o.set_credentials(user.clone(), p.password.clone().unwrap_or_default());
     }
     AsyncClient::new(o, CHANNEL_CAPACITY)
-}
-
-/// Exponential backoff with jitter: 0.5 s doubling to 30 s.
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const MIN: Duration = Duration::from_millis(500);
-    const MAX: Duration = Duration::from_secs(30);
-
-    fn new() -> Backoff {
-        Backoff { next: Self::MIN }
-    }
-
-    fn reset(&mut self) {
-        self.next = Self::MIN;
-    }
-
-    fn next(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        // Up to 25 % jitter so a fleet of gateways does not reconnect in lockstep.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let jitter = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
-        base + jitter
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_a_cap_and_resets() {
-        let mut b = Backoff::new();
-        let d: Vec<Duration> = (0..9).map(|_| b.next()).collect();
-        assert!(d[0] >= Duration::from_millis(500) && d[0] <= Duration::from_millis(625));
-        assert!(d[1] >= Duration::from_secs(1));
-        assert!(d[8] >= Duration::from_secs(30) && d[8] <= Duration::from_millis(37_500));
-        b.reset();
-        assert!(b.next() < Duration::from_secs(1));
-    }
 }

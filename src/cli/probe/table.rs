@@ -5,55 +5,13 @@
 use std::time::Duration;
 
 use crate::reading::PollError;
-use crate::site::{
-    ByteOrder, ConnectionKind, Device, Parity, Point, PointSource, PointType, Table,
-};
+use crate::site::{ByteOrder, ConnectionKind, Device, Point, PointSource, PointType, Table};
 use crate::source::modbus::plan;
 use crate::source::modbus::{PointReading, ReadOnce};
 
 /// The first line: what is probed, where.
 pub(super) fn header(kind: &ConnectionKind, device: &Device) -> String {
-    let link = match kind {
-        ConnectionKind::ModbusTcp {
-            address, timeout, ..
-        } => {
-            format!("modbus-tcp {address}, timeout {}", ms(*timeout))
-        }
-        ConnectionKind::ModbusRtu {
-            port,
-            baud,
-            parity,
-            data_bits,
-            stop_bits,
-            timeout,
-            ..
-        } => {
-            let p = match parity {
-                Parity::None => 'N',
-                Parity::Even => 'E',
-                Parity::Odd => 'O',
-            };
-            format!(
-                "modbus-rtu {} {baud} {data_bits}{p}{stop_bits}, timeout {}",
-                port.display(),
-                ms(*timeout)
-            )
-        }
-        ConnectionKind::ModbusRtuOverTcp {
-            address,
-            baud,
-            parity,
-            data_bits,
-            stop_bits,
-            timeout,
-            ..
-        } => format!(
-            "modbus-rtu-over-tcp {address} (serial line {baud} {data_bits}{}{stop_bits}), timeout {}",
-            parity.letter(),
-            ms(*timeout)
-        ),
-        ConnectionKind::Mqtt { broker, .. } => format!("mqtt {broker}"),
-    };
+    let link = format!("{} {}", kind.type_name(), kind.link_detail());
     format!(
         "{} ({}), unit {}, on {link}",
         device.id, device.profile, device.unit
@@ -205,10 +163,6 @@ fn plural(n: usize, what: &str) -> String {
     } else {
         format!("{n} {what}s")
     }
-}
-
-fn ms(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
 }
 
 fn type_name(ty: PointType, order: ByteOrder) -> String {

@@ -5,9 +5,10 @@
 //! is the wall-clock time of arrival.
 
 use super::decode;
-use super::watch::{Heartbeat, LogGate};
+use super::watch::Heartbeat;
 use crate::clock;
 use crate::health::{self, Health};
+use crate::loggate::LogGate;
 use crate::reading::{PollError, Sample};
 use crate::site::Site;
 use rumqttc::{QoS, SubscribeFilter};
@@ -17,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Rejected messages are logged at most this often per device.
-const LOG_EVERY: Duration = Duration::from_secs(60);
+const LOG_EVERY_MS: crate::reading::Ms = 60_000;
 
 /// Which of a camera's topics a message came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,7 @@ impl Cameras {
             cams.push(Cam {
                 device,
                 heartbeat: Heartbeat::new(cam.heartbeat_timeout, now),
-                rejects: LogGate::new(LOG_EVERY),
+                rejects: LogGate::new(LOG_EVERY_MS, 1),
             });
             for (topic, role) in [
                 (&cam.events_topic, Role::Events),
@@ -133,7 +134,8 @@ pub(super) fn on_message(
                     if reject.is_malformed() {
                         health::bump(&ctx.health.malformed);
                     }
-                    if let Some(rejected) = cam.rejects.record(now) {
+                    if let Some(suppressed) = cam.rejects.admit(clock::now_ms()) {
+                        let rejected = suppressed + 1;
                         tracing::warn!(device = %device.id, topic, error = %reject, rejected, "camera message rejected");
                     }
                 }

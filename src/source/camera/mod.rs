@@ -55,6 +55,7 @@ pub mod watch;
 #[cfg(all(test, feature = "demo"))]
 mod tests;
 
+use crate::backoff::{Backoff, clock_jitter};
 use crate::health::{self, Health};
 use crate::reading::Sample;
 use crate::site::{BrokerUrl, ConnectionKind, Site};
@@ -68,7 +69,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use watch::Backoff;
 
 /// Requests in rumqttc's channel. We only ever send one SUBSCRIBE per connection.
 const CHANNEL_CAPACITY: usize = 10;
@@ -125,8 +125,8 @@ pub async fn run_connection(
         samples: &samples,
     };
     let password = match password_file {
-        Some(path) => match tokio::fs::read_to_string(path).await {
-            Ok(p) => Some(p.trim_end_matches(['\n', '\r']).to_string()),
+        Some(path) => match crate::config::read_password(path) {
+            Ok(p) => Some(p),
             Err(e) => {
                 // Refused like the uplink's: never a connection without the password
                 // the config asks for. The cameras go silent and the offline rule says so.
@@ -153,7 +153,14 @@ pub async fn run_connection(
         tracing::error!(connection = %connection.name, broker = %broker, "mqtts:// is not supported for camera connections; use mqtt:// on the site LAN");
     }
 
-    let mut link = Link::default();
+    let mut link = Link {
+        online: false,
+        connected_once: false,
+        warned: false,
+        retry_at: None,
+        since: None,
+        backoff: Backoff::new(Backoff::BROKER),
+    };
     loop {
         let now = Instant::now();
         let heartbeat_at = cameras.next_deadline(now);
@@ -216,7 +223,6 @@ pub async fn run_connection(
 }
 
 /// The state of the link to the site broker across reconnects.
-#[derive(Default)]
 struct Link {
     online: bool,
     connected_once: bool,
@@ -262,7 +268,7 @@ impl Link {
             self.backoff.reset();
         }
         self.online = false;
-        let delay = self.backoff.next(jitter());
+        let delay = self.backoff.next(clock_jitter());
         self.retry_at = Some(now + delay);
     }
 }
@@ -272,15 +278,6 @@ async fn sleep_until_opt(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// A number in `0.0..1.0` that differs between calls and between gateways.
-fn jitter() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    f64::from(nanos % 1000) / 1000.0
 }
 
 fn connect_options(

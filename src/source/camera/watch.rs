@@ -54,73 +54,6 @@ impl Heartbeat {
     }
 }
 
-/// At most one log line per `every`, carrying how many events it stands for.
-#[derive(Debug, Clone)]
-pub struct LogGate {
-    every: Duration,
-    last_line: Option<Instant>,
-    /// Events since the last line, this one included once a line is due.
-    pending: u64,
-}
-
-impl LogGate {
-    pub fn new(every: Duration) -> LogGate {
-        LogGate {
-            every,
-            last_line: None,
-            pending: 0,
-        }
-    }
-
-    /// Records one event; `Some(count)` when a line is due, `count` being the events
-    /// since the previous line (this one included).
-    pub fn record(&mut self, now: Instant) -> Option<u64> {
-        self.pending += 1;
-        let due = self
-            .last_line
-            .is_none_or(|at| now.saturating_duration_since(at) >= self.every);
-        if !due {
-            return None;
-        }
-        self.last_line = Some(now);
-        Some(std::mem::take(&mut self.pending))
-    }
-}
-
-/// Reconnect delays: 0.5 s doubling to 30 s, each plus up to 25 % jitter so a fleet of
-/// gateways (or cameras on one broker) does not reconnect in lockstep. rumqttc has no
-/// backoff of its own: polling its event loop after an error reconnects at once.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    pub const MIN: Duration = Duration::from_millis(500);
-    pub const MAX: Duration = Duration::from_secs(30);
-
-    pub fn new() -> Backoff {
-        Backoff { next: Self::MIN }
-    }
-
-    pub fn reset(&mut self) {
-        self.next = Self::MIN;
-    }
-
-    /// The next delay; `jitter` in `0.0..=1.0` picks where in the 25 % band it lands.
-    pub fn next(&mut self, jitter: f64) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        base + base.mul_f64(jitter.clamp(0.0, 1.0) / 4.0)
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,38 +98,5 @@ mod tests {
         assert!(hb.due(t0 + ms(1000)));
         assert!(!hb.due(t0 + ms(1001)));
         assert!(hb.deadline() >= t0 + ms(1050));
-    }
-
-    #[test]
-    fn log_gate_lets_one_line_a_minute_through_with_the_count() {
-        let t0 = Instant::now();
-        let mut gate = LogGate::new(Duration::from_secs(60));
-        let steps: &[(u64, Option<u64>)] = &[
-            (0, Some(1)),
-            (1, None),
-            (30, None),
-            (59, None),
-            (60, Some(4)),
-            (61, None),
-            (200, Some(2)),
-        ];
-        for &(at, expected) in steps {
-            assert_eq!(
-                gate.record(t0 + Duration::from_secs(at)),
-                expected,
-                "at {at} s"
-            );
-        }
-    }
-
-    #[test]
-    fn backoff_doubles_to_a_cap_with_bounded_jitter_and_resets() {
-        let mut b = Backoff::new();
-        let plain: Vec<Duration> = (0..9).map(|_| b.next(0.0)).collect();
-        let expected = [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000].map(ms);
-        assert_eq!(plain, expected);
-        b.reset();
-        assert_eq!(b.next(1.0), ms(625));
-        assert_eq!(b.next(7.0), ms(1250), "jitter is clamped to 25 %");
     }
 }

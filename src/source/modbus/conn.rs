@@ -5,15 +5,13 @@
 //! Counts every request's fault in `health`. Never schedules (the connection task does)
 //! and never logs per request (the task rate-limits per device).
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use super::decode::{decode_bit, decode_words, encode_words};
 use super::frame::{Answer, Request};
 use super::link::{CallError, Link};
 use super::plan::{Plan, Read, Slot};
-use super::schedule::next_reconnect_delay;
+use crate::backoff::Backoff;
 use crate::health::{Health, bump};
 use crate::reading::PollError;
 use crate::site::{ConnectionKind, Device, Point, PointSource, PointType, Table};
@@ -26,7 +24,7 @@ pub(crate) struct Conn<'a> {
     opened_before: bool,
     /// After a failed open: no new attempt before this instant.
     retry_at: Option<Instant>,
-    delay: Option<Duration>,
+    backoff: Backoff,
     last_open_error: String,
     /// When the last exchange ended, for the connection's `min_gap`.
     last_exchange: Option<Instant>,
@@ -42,7 +40,7 @@ impl<'a> Conn<'a> {
             link: None,
             opened_before: false,
             retry_at: None,
-            delay: None,
+            backoff: Backoff::new(Backoff::FIELD),
             last_open_error: String::new(),
             last_exchange: None,
             requests: 0,
@@ -62,12 +60,12 @@ impl<'a> Conn<'a> {
                     }
                     self.opened_before = true;
                     self.retry_at = None;
-                    self.delay = None;
+                    self.backoff.reset();
                     self.link = Some(link);
                 }
                 Err(e) => {
-                    let delay = next_reconnect_delay(self.delay);
-                    self.delay = Some(delay);
+                    // No jitter: one gateway owns a field link, there is no fleet to spread.
+                    let delay = self.backoff.next(0.0);
                     self.retry_at = Some(Instant::now() + delay);
                     self.last_open_error = e.to_string();
                     return Err(e);

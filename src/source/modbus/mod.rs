@@ -33,7 +33,7 @@
 //! Devices due together are polled one after another (requests on a connection are
 //! strictly serialised); a tick missed because earlier polls ran long is skipped, never
 //! bunched. Write requests run between polls. A device that does not answer is rested
-//! (see `schedule::Backoff`) so a dead unit costs the bus one timeout per 10 s; it is
+//! (see `schedule::Rest`) so a dead unit costs the bus one timeout per 10 s; it is
 //! polled normally again from its first answer.
 
 mod conn;
@@ -56,7 +56,7 @@ use tracing::{info, warn};
 use self::conn::Conn;
 pub use self::conn::Written;
 use self::plan::Plan;
-use self::schedule::{Backoff, LogAction, LogGate, floor_tick, next_tick, period_ms};
+use self::schedule::{LogAction, LogGate, Rest, floor_tick, next_tick, period_ms};
 use crate::clock::now_ms;
 use crate::health::{Health, bump};
 use crate::reading::{Ms, PollError, Sample};
@@ -87,7 +87,7 @@ struct Polled<'a> {
     plan: Plan,
     period: Ms,
     next_tick: Ms,
-    backoff: Backoff,
+    rest: Rest,
     log: LogGate,
 }
 
@@ -124,7 +124,7 @@ pub async fn run_connection(
                 plan: plan::plan(device),
                 period,
                 next_tick: next_tick(now, period),
-                backoff: Backoff::default(),
+                rest: Rest::default(),
                 log: LogGate::default(),
             }
         })
@@ -192,13 +192,13 @@ async fn sweep(
         }
         // A poll that runs late is stamped with the latest tick it stands for.
         let tick = floor_tick(now, p.period);
-        if !p.backoff.allows(tick) {
+        if !p.rest.allows(tick) {
             p.next_tick = next_tick(now, p.period);
             continue;
         }
         let (values, error) = link.poll(p.device, &p.plan).await;
         let answered = !error.as_ref().is_some_and(conn::no_answer);
-        p.backoff.record(tick, p.period, answered);
+        p.rest.record(tick, p.period, answered);
         p.next_tick = next_tick(now_ms(), p.period);
         bump(&health.polls);
         if error.is_some() {

@@ -1,7 +1,7 @@
 //! When to poll, when to give a failing device a rest, when to say so in the journal.
 //!
 //! Pure: every function takes `now` (wall-clock ms) as a parameter and reads no clock.
-//! The connection task (`mod.rs`) owns one `Backoff` and one `LogGate` per device.
+//! The connection task (`mod.rs`) owns one `Rest` and one `LogGate` per device.
 //!
 //! Ticks sit on wall-clock multiples of the poll interval, so every 1 s device on every
 //! connection fires at the same instant: the runtime wakes once per second instead of
@@ -15,10 +15,6 @@ use crate::reading::Ms;
 /// interval is longer: one attempt per 10 s costs a bus little and still notices a
 /// repaired device within seconds.
 pub const MAX_DEVICE_BACKOFF_MS: Ms = 10_000;
-
-/// Reconnect delays after failed opens: 100 ms, doubling, capped at 10 s.
-pub const FIRST_RECONNECT_DELAY: Duration = Duration::from_millis(100);
-pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 
 /// A poll interval in whole milliseconds, at least 1.
 pub fn period_ms(poll: Duration) -> Ms {
@@ -35,28 +31,19 @@ pub fn floor_tick(now: Ms, period: Ms) -> Ms {
     now.div_euclid(period) * period
 }
 
-/// The delay before the next open attempt, after `previous` (None after the first
-/// failure).
-pub fn next_reconnect_delay(previous: Option<Duration>) -> Duration {
-    match previous {
-        None => FIRST_RECONNECT_DELAY,
-        Some(d) => (d * 2).min(MAX_RECONNECT_DELAY),
-    }
-}
-
 /// Rests a device that does not answer: the first failure is retried at the next tick,
 /// then the rest doubles (2, 4, 8… poll intervals) up to `MAX_DEVICE_BACKOFF_MS`. The
 /// first answer ends it. Exceptions are answers and never count, except a gateway's
 /// 0x0A/0x0B, which report the device behind it silent (`conn::no_answer`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Backoff {
+pub struct Rest {
     /// Consecutive polls without an answer.
     pub failures: u32,
     /// No attempt before this tick.
     pub retry_at: Ms,
 }
 
-impl Backoff {
+impl Rest {
     pub fn allows(&self, tick: Ms) -> bool {
         tick >= self.retry_at
     }
@@ -64,7 +51,7 @@ impl Backoff {
     /// Records the outcome of the poll made at `tick`.
     pub fn record(&mut self, tick: Ms, period: Ms, answered: bool) {
         if answered {
-            *self = Backoff::default();
+            *self = Rest::default();
             return;
         }
         self.failures = self.failures.saturating_add(1);
@@ -91,17 +78,26 @@ pub enum LogAction {
     },
 }
 
-/// Rate-limits a device's failure lines: the first failure, then at most one a minute,
-/// and one line on recovery. The counters in `health` carry the full story.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Rate-limits a device's failure lines: the first failure, then at most one a minute
+/// (`crate::loggate`), and one line on recovery. The counters in `health` carry the full
+/// story.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogGate {
     failing_since: Option<Ms>,
-    last_warn: Ms,
-    suppressed: u64,
+    gate: crate::loggate::LogGate,
 }
 
 /// Minimum time between two warnings about the same device.
 pub const WARN_EVERY_MS: Ms = 60_000;
+
+impl Default for LogGate {
+    fn default() -> Self {
+        LogGate {
+            failing_since: None,
+            gate: crate::loggate::LogGate::new(WARN_EVERY_MS, 1),
+        }
+    }
+}
 
 impl LogGate {
     pub fn record(&mut self, now: Ms, failed: bool) -> LogAction {
@@ -111,20 +107,12 @@ impl LogGate {
                 *self = LogGate::default();
                 LogAction::Recovered { since }
             }
-            (true, None) => {
-                self.failing_since = Some(now);
-                self.last_warn = now;
-                LogAction::Warn { suppressed: 0 }
-            }
-            (true, Some(_)) if now - self.last_warn >= WARN_EVERY_MS => {
-                self.last_warn = now;
-                LogAction::Warn {
-                    suppressed: std::mem::take(&mut self.suppressed),
+            (true, since) => {
+                self.failing_since = since.or(Some(now));
+                match self.gate.admit(now) {
+                    Some(suppressed) => LogAction::Warn { suppressed },
+                    None => LogAction::Quiet,
                 }
-            }
-            (true, Some(_)) => {
-                self.suppressed += 1;
-                LogAction::Quiet
             }
         }
     }
@@ -174,21 +162,6 @@ mod tests {
     }
 
     #[test]
-    fn reconnect_delay_doubles_to_a_cap() {
-        let mut d = None;
-        let mut seen = vec![];
-        for _ in 0..10 {
-            let next = next_reconnect_delay(d);
-            seen.push(next.as_millis());
-            d = Some(next);
-        }
-        assert_eq!(
-            seen,
-            [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000]
-        );
-    }
-
-    #[test]
     fn a_device_that_does_not_answer_is_rested_and_recovers_at_once() {
         // Poll every second; each step: (tick of the poll, answered, retry_at after it).
         let steps = [
@@ -201,7 +174,7 @@ mod tests {
             (36_000, true, 0),
             (37_000, false, 38_000),
         ];
-        let mut b = Backoff::default();
+        let mut b = Rest::default();
         for (tick, answered, retry_at) in steps {
             assert!(b.allows(tick), "tick {tick} must be allowed");
             b.record(tick, 1000, answered);
@@ -214,7 +187,7 @@ mod tests {
 
     #[test]
     fn slow_devices_are_never_polled_more_often_than_their_interval() {
-        let mut b = Backoff::default();
+        let mut b = Rest::default();
         for tick in [0, 60_000, 120_000] {
             b.record(tick, 60_000, false);
             assert_eq!(b.retry_at, tick + 60_000);

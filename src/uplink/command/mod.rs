@@ -27,6 +27,7 @@ pub mod text;
 
 use crate::clock;
 use crate::health::{self, Health};
+use crate::loggate::LogGate;
 use crate::reading::Ms;
 use crate::site::Site;
 use crate::source::modbus::WriteSender;
@@ -106,7 +107,7 @@ impl Router {
             ))),
             key: p.key.map(Arc::from),
             checked,
-            log_gate: Arc::new(Mutex::new(LogGate::default())),
+            log_gate: Arc::new(Mutex::new(LogGate::new(LOG_WINDOW, LOG_BURST))),
         };
         tokio::spawn(once_only(router.clone(), p.log, rx));
         router
@@ -158,14 +159,12 @@ impl Router {
     fn refuse(&self, id: String, reason: &'static str, error: String, now: Ms) {
         health::bump(&self.health.commands_rejected);
         match lock(&self.log_gate).admit(now) {
-            Admit::Log { suppressed } if suppressed > 0 => {
+            Some(suppressed) if suppressed > 0 => {
                 tracing::warn!(suppressed, "command refusals not logged in the last 10 s");
                 tracing::warn!(id = %id, reason, error = %error, "command refused");
             }
-            Admit::Log { .. } => {
-                tracing::warn!(id = %id, reason, error = %error, "command refused")
-            }
-            Admit::Quiet => {}
+            Some(_) => tracing::warn!(id = %id, reason, error = %error, "command refused"),
+            None => {}
         }
         self.answers.refusal(CmdOutcome::refused(id, reason, error));
     }
@@ -311,40 +310,6 @@ fn repeat(router: &Router, id: &str, first: &[u8], now: Ms) {
         Err(_) => {
             let e = format!("id `{id}` was carried out before; not carried out again");
             router.refuse(id.to_string(), "duplicate", e, now);
-        }
-    }
-}
-
-/// Limits refusal log lines to `LOG_BURST` per `LOG_WINDOW`.
-#[derive(Debug, Default)]
-struct LogGate {
-    window_start: Ms,
-    logged: u32,
-    suppressed: u64,
-}
-
-enum Admit {
-    /// Log it; `suppressed` lines were skipped since the last one logged.
-    Log {
-        suppressed: u64,
-    },
-    Quiet,
-}
-
-impl LogGate {
-    fn admit(&mut self, now: Ms) -> Admit {
-        if now - self.window_start >= LOG_WINDOW || now < self.window_start {
-            self.window_start = now;
-            self.logged = 0;
-        }
-        if self.logged < LOG_BURST {
-            self.logged += 1;
-            Admit::Log {
-                suppressed: std::mem::take(&mut self.suppressed),
-            }
-        } else {
-            self.suppressed += 1;
-            Admit::Quiet
         }
     }
 }
