@@ -245,4 +245,3 @@ fn bad_state_is_refused_and_changes_nothing() {
         assert!(e.active().is_empty());
     }
 }
-
