@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         )),
         Cmd::Probe(args) => cli::probe::main(&args),
         Cmd::Status(args) => cli::status::main(&args),
+        Cmd::History(args) => cli::history::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

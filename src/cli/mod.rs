@@ -7,6 +7,7 @@ pub mod check;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod files;
+pub mod history;
 pub mod outbox;
 pub mod probe;
 pub mod run;
@@ -46,6 +47,9 @@ pub enum Cmd {
     /// Ask the running daemon what it knows now: devices, alarms, zones, uplink.
     /// Exit 0 ok, 1 degraded, 2 down or not running.
     Status(status::StatusArgs),
+    /// Print the raw readings of a device (or one point) over a time window, from the
+    /// local store; safe while the daemon runs.
+    History(history::HistoryArgs),
     /// Show the outbox: backlog per kind, oldest pending, disk use, dropped counts.
     Outbox {
         #[arg(short, long, default_value = DEFAULT_CONFIG)]

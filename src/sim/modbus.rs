@@ -38,6 +38,11 @@ pub struct Image {
     pub holding: BTreeMap<u16, u16>,
     /// Every write request received, in order (applied or not): what the tests count.
     pub writes: Vec<WriteSeen>,
+    /// When set, this holding register goes up by one after every read answered that
+    /// covers it, so each poll is served a value of its own: the n-th read (from 0) was
+    /// served the register's start value + n, and the register's value says how many
+    /// reads were served.
+    pub count_reads_at: Option<u16>,
 }
 
 /// One write request as the simulated unit received it.
@@ -205,6 +210,15 @@ impl Image {
         Ok(())
     }
 
+    fn count_read(&mut self, address: u16, count: u16) {
+        if let Some(at) = self.count_reads_at
+            && at.wrapping_sub(address) < count
+            && let Some(w) = self.holding.get_mut(&at)
+        {
+            *w = w.wrapping_add(1);
+        }
+    }
+
     /// The answer of this image to one request.
     fn answer(&mut self, request: Request<'_>) -> Result<Response, ExceptionCode> {
         use Table::*;
@@ -217,7 +231,9 @@ impl Image {
                 Response::ReadInputRegisters(self.words(Input, a, n)?)
             }
             Request::ReadHoldingRegisters(a, n) => {
-                Response::ReadHoldingRegisters(self.words(Holding, a, n)?)
+                let words = self.words(Holding, a, n)?;
+                self.count_read(a, n);
+                Response::ReadHoldingRegisters(words)
             }
             Request::WriteSingleCoil(a, on) => {
                 self.write(Coil, a, &[u16::from(on)])?;

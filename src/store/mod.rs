@@ -87,6 +87,7 @@ mod codec;
 pub mod commands;
 pub(crate) mod disk;
 mod episode;
+pub mod history;
 mod ledger;
 mod open;
 pub mod outbox;

@@ -6,12 +6,11 @@
 //! layout, the bound and what a crash can lose are in the module doc of `store`.
 
 use super::codec::{
-    self, Catalog, DeltaState, FRAME_HEADER, SEAL_FRAME, SEGMENT_MAGIC, Seal, TYPE_CATALOG,
-    TYPE_SAMPLES,
+    self, Catalog, DeltaState, FRAME_HEADER, SEAL_FRAME, SEGMENT_MAGIC, Seal, TYPE_SAMPLES,
 };
 use super::disk::{free_bytes, is_disk_full, sync_dir};
 use super::segment::{
-    Segment, decode_block, ignore_not_found, inspect, parse_segment_name, segment_name, walk,
+    Segment, ignore_not_found, inspect, parse_segment_name, replay_segment, segment_name,
 };
 use crate::reading::{Ms, Sample};
 use crate::site::Site;
@@ -230,32 +229,7 @@ impl RawRing {
             if seg.seal.samples == 0 || seg.seal.last_ts < since {
                 continue;
             }
-            let mut mapping = Vec::new();
-            walk(&seg.path, seg.bytes, |body, state, catalog| {
-                if body[0] == TYPE_CATALOG {
-                    mapping = catalog.mapping(site);
-                    return Ok(());
-                }
-                decode_block(body, state, catalog, |s| {
-                    if s.ts < since {
-                        return;
-                    }
-                    if let Some(Some((device, points))) = mapping.get(s.device) {
-                        let mut values = vec![None; site.devices[*device].points.len()];
-                        for (v, slot) in s.values.iter().zip(points) {
-                            if let Some(i) = slot {
-                                values[*i] = *v;
-                            }
-                        }
-                        f(Sample {
-                            device: *device,
-                            ts: s.ts,
-                            values,
-                            error: s.error,
-                        });
-                    }
-                })
-            })?;
+            replay_segment(&seg.path, seg.bytes, site, since, &mut f)?;
         }
         Ok(())
     }

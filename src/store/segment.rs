@@ -7,7 +7,8 @@ use super::codec::{
     self, Catalog, DecodeError, DeltaState, FRAME_HEADER, Reader, SEAL_BODY, SEAL_FRAME,
     SEGMENT_MAGIC, Seal, TYPE_CATALOG, TYPE_SAMPLES, TYPE_SEAL,
 };
-use crate::reading::Sample;
+use crate::reading::{Ms, Sample};
+use crate::site::Site;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
@@ -195,4 +196,44 @@ pub(super) fn walk(
         good += (FRAME_HEADER + body.len()) as u64;
     }
     Ok(good)
+}
+
+/// Every sample of one segment (its first `limit` bytes) with `ts >= since`, in the order
+/// written, mapped to `site`'s device and point indices by name. Devices the site does
+/// not have are skipped; points it does not have are left out, new ones read `None`.
+/// Stops quietly at a torn or half-written tail, as `walk` does.
+pub(super) fn replay_segment(
+    path: &Path,
+    limit: u64,
+    site: &Site,
+    since: Ms,
+    f: &mut impl FnMut(Sample),
+) -> io::Result<()> {
+    let mut mapping = Vec::new();
+    walk(path, limit, |body, state, catalog| {
+        if body[0] == TYPE_CATALOG {
+            mapping = catalog.mapping(site);
+            return Ok(());
+        }
+        decode_block(body, state, catalog, |s| {
+            if s.ts < since {
+                return;
+            }
+            if let Some(Some((device, points))) = mapping.get(s.device) {
+                let mut values = vec![None; site.devices[*device].points.len()];
+                for (v, slot) in s.values.iter().zip(points) {
+                    if let Some(i) = slot {
+                        values[*i] = *v;
+                    }
+                }
+                f(Sample {
+                    device: *device,
+                    ts: s.ts,
+                    values,
+                    error: s.error,
+                });
+            }
+        })
+    })?;
+    Ok(())
 }

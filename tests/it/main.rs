@@ -31,6 +31,7 @@ mod packaging;
 mod tls;
 
 // Uplink failures that say why; `sitewarden status` (issue 13).
+mod history;
 mod status;
 mod uplink_reasons;
 

@@ -3,6 +3,7 @@
 mod alarm_class;
 mod corruption;
 mod diskfull;
+mod history;
 mod kill9;
 mod outbox_basic;
 mod outbox_bounds;

@@ -121,6 +121,18 @@ impl SimSite {
         self.device(device).units.lock().unwrap().get(&1)?.point(p)
     }
 
+    /// From now on the holding register of `point` goes up by one after every read of
+    /// it, so each poll is served a value of its own (see `sim::Image::count_reads_at`).
+    pub fn count_reads(&self, device: &str, point: &str) {
+        let d = &self.site.devices[self.site.device_index(device).expect("device")];
+        let p = &d.points[d.point_index(point).expect("point")];
+        let sitewarden::site::PointSource::Modbus { address, .. } = &p.source else {
+            panic!("{device}.{point} is not a Modbus point");
+        };
+        let mut units = self.device(device).units.lock().unwrap();
+        units.get_mut(&1).expect("unit 1").count_reads_at = Some(*address);
+    }
+
     /// The device stops answering (requests are read and ignored).
     pub fn silence(&self, device: &str) {
         self.device(device).faults.set(1, sim::Fault::Silent);
