@@ -270,6 +270,7 @@ fn turnstiles() -> Site {
         zones: vec![],
         cells: Vec::new(),
         rules: vec![],
+        http: None,
     }
 }
 

@@ -16,6 +16,10 @@ pub struct Health {
     pub exceptions: AtomicU64,
     /// CRC, length, header or JSON errors.
     pub malformed: AtomicU64,
+    /// Requests lost to the connection itself (refused, reset, closed).
+    pub transport_errors: AtomicU64,
+    /// How long each Modbus poll took (all its reads), for `/metrics`.
+    pub poll_latency: Latency,
     /// Field connections (Modbus, site MQTT) re-opened after a failure.
     pub field_reconnects: AtomicU64,
     /// Camera messages refused (bad JSON, wrong type, oversized).
@@ -28,6 +32,8 @@ pub struct Health {
     pub uplink_reconnects: AtomicU64,
     /// Messages published and acknowledged by the platform broker.
     pub published: AtomicU64,
+    /// Publishes written to the platform broker connection (re-sends included).
+    pub sent: AtomicU64,
     /// Platform commands refused (bad JSON, unknown device, not writable, expired).
     pub commands_rejected: AtomicU64,
     /// Platform commands carried out.
@@ -112,6 +118,38 @@ impl Health {
     }
 }
 
+/// Upper bounds of the poll latency buckets, in milliseconds (Prometheus `le`, seconds).
+pub const LATENCY_BOUNDS_MS: [u64; 10] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+
+/// A latency histogram in atomics: two relaxed increments per poll, nothing allocated.
+/// Buckets are kept non-cumulative (the last is over the largest bound); `/metrics`
+/// adds them up.
+#[derive(Debug, Default)]
+pub struct Latency {
+    buckets: [AtomicU64; LATENCY_BOUNDS_MS.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Latency {
+    pub fn record(&self, took: std::time::Duration) {
+        let us = took.as_micros() as u64;
+        let i = LATENCY_BOUNDS_MS
+            .iter()
+            .position(|&b| us <= b * 1000)
+            .unwrap_or(LATENCY_BOUNDS_MS.len());
+        bump(&self.buckets[i]);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// (count per bucket, non-cumulative; sum of latencies in microseconds).
+    pub fn read(&self) -> ([u64; LATENCY_BOUNDS_MS.len() + 1], u64) {
+        (
+            std::array::from_fn(|i| get(&self.buckets[i])),
+            self.sum_us.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// Shorthand for a relaxed increment.
 pub fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
@@ -125,4 +163,23 @@ pub fn get(counter: &AtomicU64) -> u64 {
 /// Shorthand for a relaxed read of a timestamp.
 pub fn get_ms(t: &AtomicI64) -> i64 {
     t.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn latencies_land_in_the_first_bucket_that_holds_them() {
+        let l = Latency::default();
+        for ms in [0, 5, 6, 1000, 1001, 60_000] {
+            l.record(Duration::from_millis(ms));
+        }
+        l.record(Duration::from_micros(5_001));
+        let (b, sum) = l.read();
+        // ≤5 ms: 0, 5; ≤10: 6, 5.001; ≤1 s: 1000; ≤2.5 s: 1001; over 5 s: 60 000.
+        assert_eq!(b, [2, 2, 0, 0, 0, 0, 0, 1, 1, 0, 1]);
+        assert_eq!(sum, (5 + 6 + 1000 + 1001 + 60_000) * 1000 + 5_001);
+    }
 }

@@ -24,6 +24,8 @@ pub mod clock;
 pub mod config;
 /// Process-wide counters for `P/health`, `sitewarden outbox` and the journal.
 pub mod health;
+/// The opt-in status page, `/metrics` and `/healthz` (`[http]`).
+pub mod http;
 /// The site's local time zone and the `active` windows of rules.
 pub mod localtime;
 /// Rate limits for repeated journal lines.

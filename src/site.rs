@@ -20,6 +20,16 @@ pub struct Site {
     /// Grid cells, in file order; each lists its devices.
     pub cells: Vec<Cell>,
     pub rules: Vec<RuleDef>,
+    /// `[http]`: the status page and metrics; None (the default) opens no socket.
+    pub http: Option<Http>,
+}
+
+/// `[http]`: where the read-only status page, `/metrics` and `/healthz` are served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Http {
+    pub listen: std::net::SocketAddr,
+    /// A file holding the Basic auth user and salted password hash (`http::auth`).
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 impl Site {

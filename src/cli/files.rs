@@ -54,6 +54,9 @@ fn files(site: &Site) -> Vec<(String, PathBuf, bool)> {
     if let Some(p) = &site.uplink.commands.key_file {
         out.push(("commands.key_file".to_string(), p.clone(), true));
     }
+    if let Some(p) = site.http.as_ref().and_then(|h| h.password_file.as_ref()) {
+        out.push(("http.password_file".to_string(), p.clone(), true));
+    }
     for c in &site.connections {
         if let ConnectionKind::Mqtt {
             password_file: Some(p),

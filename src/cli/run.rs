@@ -162,6 +162,7 @@ pub async fn serve_with_reload(
     if let Some(p) = problems.iter().find(|p| p.error) {
         anyhow::bail!("reading {} {}: {}", p.key, p.path.display(), p.message);
     }
+    let http = crate::http::bind(&site).await?;
     let data_dir = &site.gateway.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
@@ -241,6 +242,8 @@ pub async fn serve_with_reload(
         outbox: Arc::clone(&outbox),
         started_ms,
     };
+    // `[http]`, when configured; it asks what the status socket asks.
+    let http_task = http.map(|h| h.spawn(status_ctx.clone(), status_stop.clone()));
     // Without its socket the daemon still does its job; `status` then says it cannot ask.
     let status_task = match crate::status::socket::bind(&status_path) {
         Ok(l) => Some(tokio::spawn(crate::status::socket::serve(
@@ -352,7 +355,7 @@ pub async fn serve_with_reload(
         tracing::error!("shutdown: ack thread failed; acked records will be published again");
     }
     status_stop.cancel();
-    if let Some(t) = status_task {
+    for t in [status_task, http_task].into_iter().flatten() {
         t.await.ok();
     }
     tracing::info!("sitewarden stopped");

@@ -50,6 +50,7 @@ pub(super) struct FileConfig {
     pub(super) cells: Vec<CellFile>,
     pub(super) calendars: Vec<CalendarFile>,
     pub(super) rules: Vec<RuleFile>,
+    pub(super) http: Option<crate::site::Http>,
 }
 
 /// One `[[cell]]`: a grid cell of the site.
@@ -121,6 +122,9 @@ pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> F
     let mut r = root.table("buffer", errors);
     let buffer = buffer(&mut r, errors);
     r.finish(errors);
+    let mut r = root.table("http", errors);
+    let http = super::http::read(&mut r, errors);
+    r.finish(errors);
     let connections = each(root.array("connection", errors), errors, connection);
     let devices = each(root.array("device", errors), errors, device);
     let zones = each(root.array("zone", errors), errors, zone);
@@ -138,6 +142,7 @@ pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> F
         cells: cells.into_iter().flatten().collect(),
         calendars: calendars.into_iter().flatten().collect(),
         rules: rules.into_iter().flatten().collect(),
+        http,
     }
 }
 

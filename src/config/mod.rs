@@ -24,6 +24,7 @@
 //! the environment, and nothing here starts tasks or opens devices.
 
 mod commands;
+mod http;
 mod calendar;
 mod env;
 mod error;
@@ -46,7 +47,7 @@ use toml::de::DeTable;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::read_password;
-pub use warn::warnings;
+pub use warn::{HTTP_OPEN_WARNING, warnings};
 
 use crate::site::{Point, Site};
 use error::Source;

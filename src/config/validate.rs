@@ -118,6 +118,7 @@ pub(super) fn site(
         zones: zones?,
         cells: cells?,
         rules,
+        http: file.http.clone(),
     })
 }
 

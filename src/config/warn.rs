@@ -19,7 +19,8 @@ use crate::site::{ConnectionKind, Point, PointSource, Site, Table};
 /// warned about once), and per pair of connections that reach one converter.
 pub fn warnings(site: &Site) -> Vec<String> {
     let mut seen = BTreeSet::new();
-    let mut out = shared_converters(site);
+    let mut out = open_http(site);
+    out.extend(shared_converters(site));
     out.extend(shared_units(site));
     for d in &site.devices {
         if !seen.insert(d.profile.as_str()) {
@@ -33,6 +34,21 @@ pub fn warnings(site: &Site) -> Vec<String> {
         }
     }
     out
+}
+
+/// What the journal and `check` say about `[http]` on a non-loopback address without a
+/// password file.
+pub const HTTP_OPEN_WARNING: &str = "the status page and metrics are open to the network \
+    without a password; set [http] password_file (README, \"Status page\") or listen on \
+    127.0.0.1";
+
+fn open_http(site: &Site) -> Vec<String> {
+    match &site.http {
+        Some(h) if h.password_file.is_none() && !h.listen.ip().is_loopback() => {
+            vec![format!("http.listen {}: {HTTP_OPEN_WARNING}", h.listen)]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Two devices on one connection and unit read one device twice: usually a copy-paste

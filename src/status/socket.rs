@@ -7,7 +7,7 @@
 use super::snapshot;
 use crate::health::Health;
 use crate::site::Site;
-use crate::store::Outbox;
+use crate::store::{Outbox, OutboxStats};
 use anyhow::Context as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -94,6 +94,11 @@ async fn respond(request: &str, ctx: &Context) -> String {
 
 /// The current snapshot (the outbox is read on a blocking thread).
 pub async fn snapshot_of(ctx: &Context) -> Result<snapshot::Snapshot, String> {
+    gather(ctx).await.map(|(s, _)| s)
+}
+
+/// The current snapshot and the outbox stats it was built from.
+pub async fn gather(ctx: &Context) -> Result<(snapshot::Snapshot, OutboxStats), String> {
     let site = Arc::clone(&ctx.site.borrow());
     let outbox = Arc::clone(&ctx.outbox);
     let stats = tokio::task::spawn_blocking(move || outbox.stats())
@@ -101,13 +106,8 @@ pub async fn snapshot_of(ctx: &Context) -> Result<snapshot::Snapshot, String> {
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
     let now = crate::clock::now_ms();
-    Ok(snapshot::build(
-        &site,
-        &ctx.health,
-        &stats,
-        ctx.started_ms,
-        now,
-    ))
+    let s = snapshot::build(&site, &ctx.health, &stats, ctx.started_ms, now);
+    Ok((s, stats))
 }
 
 fn error(text: &str) -> String {

@@ -151,6 +151,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
             // Each written publish and each PUBACK frees room: top the channel up, so the
             // window stays full (session.rs reads ahead, so this is mostly in memory).
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                health::bump(&p.health.sent);
                 session.on_outgoing(pkid);
                 session.fill(&client, &p.outbox, window);
             }

@@ -55,6 +55,16 @@ const CASES: &[Case] = &[
         &[("uplink.broker", None, "missing key `broker`")]),
     case("missing profile", &[("[[device]]\nid = \"gate-1\"\nprofile = \"turnstile\"\n", "[[device]] # gate\nid = \"gate-1\"\n")],
         &[("device[0].profile", Some("# gate"), "missing key `profile`")]),
+    // [http].
+    case("http listen on a host name", &[("", "\n[http]\nlisten = \"localhost:9410\"\n")],
+        &[("http.listen", Some("localhost:9410"), "`localhost:9410` is not an IP address and port (e.g. `127.0.0.1:9410`")]),
+    case("http listen on port 0", &[("", "\n[http]\nlisten = \"127.0.0.1:0\"\n")],
+        &[("http.listen", Some("127.0.0.1:0"), "needs a port other than 0")]),
+    case("http password without listen", &[("", "\n[http] # page\npassword_file = \"/etc/sitewarden/http.passwd\"\n")],
+        &[("http.listen", Some("# page"), "missing key `listen`")]),
+    case("http empty password file and a misspelt key", &[("", "\n[http]\nlisten = \"0.0.0.0:9410\"\npassword_file = \"\"\nlistn = 1\n")],
+        &[("http.password_file", Some("password_file = \"\""), "must not be empty"),
+          ("http.listn", Some("listn = 1"), "unknown key `listn` (did you mean `listen`?)")]),
     // [commands].
     case("command horizon beyond an hour", &[("", "\n[commands]\nmax_expiry = \"2h\"\n")],
         &[("commands.max_expiry", Some("2h"), "must be from 1s to 1h")]),

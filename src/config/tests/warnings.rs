@@ -93,3 +93,33 @@ fn two_devices_on_one_connection_and_unit_are_warned_about() {
         got[0]
     );
 }
+
+#[test]
+fn http_open_to_the_network_without_a_password_is_warned() {
+    let warned = |http: &str| {
+        let site = load_from(
+            &format!("{BASE}\n[http]\n{http}"),
+            "sitewarden.toml",
+            &[],
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ws = crate::config::warnings(&site);
+        ws.into_iter()
+            .filter(|w| w.starts_with("http."))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        warned("listen = \"0.0.0.0:9410\"\n"),
+        [format!(
+            "http.listen 0.0.0.0:9410: {}",
+            crate::config::HTTP_OPEN_WARNING
+        )]
+    );
+    assert!(warned("listen = \"127.0.0.1:9410\"\n").is_empty());
+    assert!(warned("listen = \"[::1]:9410\"\n").is_empty());
+    assert!(warned("listen = \"0.0.0.0:9410\"\npassword_file = \"/p\"\n").is_empty());
+    // Absent: no endpoint at all.
+    let site = load_from(BASE, "sitewarden.toml", &[], &[]).unwrap();
+    assert_eq!(site.http, None);
+}

@@ -262,5 +262,6 @@ pub(crate) fn site() -> Site {
         }],
         cells: Vec::new(),
         rules,
+        http: None,
     }
 }

@@ -108,7 +108,7 @@ impl<'a> Conn<'a> {
                 PollError::Timeout => bump(&self.health.timeouts),
                 PollError::Exception(_) => bump(&self.health.exceptions),
                 PollError::Malformed(_) => bump(&self.health.malformed),
-                _ => {}
+                _ => bump(&self.health.transport_errors),
             }
         }
         result

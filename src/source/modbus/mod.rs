@@ -196,7 +196,9 @@ async fn sweep(
             p.next_tick = next_tick(now, p.period);
             continue;
         }
+        let started = std::time::Instant::now();
         let (values, error) = link.poll(p.device, &p.plan).await;
+        health.poll_latency.record(started.elapsed());
         let answered = !error.as_ref().is_some_and(conn::no_answer);
         p.rest.record(tick, p.period, answered);
         p.next_tick = next_tick(now_ms(), p.period);

@@ -66,6 +66,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
         zones: vec![],
         cells: Vec::new(),
         rules: vec![],
+        http: None,
     }
 }
 

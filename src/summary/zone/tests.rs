@@ -73,6 +73,7 @@ fn site() -> Site {
         zones: vec![zone("north", 100), zone("south", 0)],
         cells: Vec::new(),
         rules: vec![],
+        http: None,
     }
 }
 

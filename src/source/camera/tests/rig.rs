@@ -99,6 +99,7 @@ pub(super) fn site(
         zones: vec![],
         cells: Vec::new(),
         rules: vec![],
+        http: None,
     }
 }
 

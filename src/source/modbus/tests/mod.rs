@@ -137,6 +137,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
         zones: vec![],
         cells: Vec::new(),
         rules: vec![],
+        http: None,
     })
 }
 
