@@ -11,7 +11,7 @@ use std::fmt::Write;
 const STYLE: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:60em;\
 padding:.5em;color:#222}h1{font-size:1.2em;margin:.3em 0}h2{font-size:1.05em;margin:1em 0 .3em}\
 .verdict{display:inline-block;padding:.1em .6em;border-radius:.3em;color:#fff}\
-.ok{background:#2a7}.degraded{background:#d80}.down{background:#c33}\
+.verdict.ok{background:#2a7}.verdict.degraded{background:#d80}.verdict.down{background:#c33}\
 .wrap{overflow-x:auto}table{border-collapse:collapse;width:100%}\
 td,th{text-align:left;padding:.25em .5em;border-bottom:1px solid #ddd;vertical-align:top}\
 tr.failing td{background:#fee}tr.waiting td{color:#888}.critical{color:#c33;font-weight:bold}\
@@ -104,7 +104,7 @@ fn alarms(o: &mut String, s: &Snapshot) {
     }
     o.push_str(
         "<div class=\"wrap\"><table id=\"alarms\"><tr><th>severity</th><th>rule</th>\
-                <th>device</th><th>what</th><th>since</th></tr>\n",
+                <th>device</th><th>what</th></tr>\n",
     );
     for a in &s.alarms {
         let point = a
@@ -115,7 +115,7 @@ fn alarms(o: &mut String, s: &Snapshot) {
         let _ = writeln!(
             o,
             "<tr class=\"alarm\" data-rule=\"{}\"><td class=\"{}\">{}</td><td>{}</td><td>{}{point}</td>\
-             <td>{} <small>(value {}, limit {})</small></td><td>{}</td></tr>",
+             <td>{} <small>(value {}, limit {}) since {}</small></td></tr>",
             esc(&a.rule),
             esc(&a.severity),
             esc(&a.severity),

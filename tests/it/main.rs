@@ -32,6 +32,7 @@ mod tls;
 
 // Uplink failures that say why; `sitewarden status` (issue 13).
 mod history;
+mod http;
 mod status;
 mod uplink_reasons;
 

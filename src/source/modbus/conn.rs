@@ -84,7 +84,11 @@ impl<'a> Conn<'a> {
 
     /// One request, with the link closed afterwards if the fault calls for it.
     pub(crate) async fn call(&mut self, unit: u8, req: &Request) -> Result<Answer, CallError> {
-        self.link().await?;
+        if let Err(e) = self.link().await {
+            // No connection (or waiting to retry one): the request is lost to transport.
+            bump(&self.health.transport_errors);
+            return Err(e);
+        }
         self.requests += 1;
         let Some(link) = self.link.as_mut() else {
             return Err(CallError::Transport("not connected".into()));
