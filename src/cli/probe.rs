@@ -13,6 +13,10 @@
 //! `--scan --table T --address A --count N` reads raw registers instead of a profile's
 //! points (`scan`), for a device whose map is not known yet.
 //!
+//! When the running daemon owns the connection (the config names it and the daemon
+//! answers on its status socket), the daemon does the reads between its polls
+//! (`daemon`); otherwise probe opens the device itself.
+//!
 //! Exit codes: 0 when every point was read, 1 when any failed (or the device could not
 //! be reached), 2 on a usage or configuration error. Probe never writes to a device and
 //! never touches the store or the broker.
@@ -102,14 +106,27 @@ pub enum ParityArg {
 /// Runs the probe and prints its table to stdout.
 pub fn main(args: &ProbeArgs) -> anyhow::Result<()> {
     let (kind, device) = target(args)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let started = Instant::now();
-    let result = runtime.block_on(read_once(&kind, &device));
+    let (result, through) = match daemon::read(args, &kind, &device) {
+        Some(Ok(read)) => (Ok(read), true),
+        Some(Err(refused)) => {
+            println!("{}", header(&kind, &device));
+            println!("the running daemon owns this connection and refused the probe: {refused}");
+            return Err(Reported(1).into());
+        }
+        None => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            (runtime.block_on(read_once(&kind, &device)), false)
+        }
+    };
     let took = started.elapsed();
     println!("{}", header(&kind, &device));
+    if through {
+        println!("read through the running daemon, between its polls");
+    }
     match result {
         Ok(read) => {
             print!("{}", render(&device, &read, took));
@@ -268,6 +285,7 @@ fn set_timeout(kind: &mut ConnectionKind, t: Duration) {
     }
 }
 
+mod daemon;
 mod scan;
 mod table;
 

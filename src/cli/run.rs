@@ -205,6 +205,7 @@ pub async fn serve_with_reload(
         .context("spawning the ingest thread")?;
 
     let (mut sources, writes) = Sources::spawn(&site, &health, &sample_tx);
+    let (routes_tx, routes_rx) = tokio::sync::watch::channel(Arc::new(writes.clone()));
     let (acks, ack_thread) = uplink::acks::spawn(Arc::clone(&outbox), Arc::clone(&health));
     let uplink_stop = CancellationToken::new();
     let router = Router::start(RouterParams {
@@ -241,6 +242,7 @@ pub async fn serve_with_reload(
         health: Arc::clone(&health),
         outbox: Arc::clone(&outbox),
         started_ms,
+        routes: routes_rx,
     };
     // `[http]`, when configured; it asks what the status socket asks.
     let http_task = http.map(|h| h.spawn(status_ctx.clone(), status_stop.clone()));
@@ -300,9 +302,13 @@ pub async fn serve_with_reload(
                     health.resize(next.devices.len());
                     let (s, writes) = Sources::spawn(&next, &health, &sample_tx);
                     sources = s;
+                    let probe_routes = Arc::new(writes.clone());
                     router.replace(Routes { site: Arc::clone(&next), writes });
                     current = next;
                     site_tx.send_replace(Arc::clone(&current));
+                    // After the site: a probe that sees the new site with the old routes
+                    // finds their tasks stopped and is told to try again.
+                    routes_tx.send_replace(probe_routes);
                     tracing::info!(devices = current.devices.len(), rules = current.rules.len(), "configuration reloaded");
                     systemd::ready(&status_line(&health, &outbox));
                 }

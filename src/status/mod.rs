@@ -1,7 +1,9 @@
 //! A window into the running daemon: the status snapshot (`snapshot.rs`), its text form
 //! for `sitewarden status` (`text.rs`) and the local unix socket that serves it
-//! (`socket.rs`). Everything here reads what the daemon already keeps; nothing writes.
+//! (`socket.rs`), which also carries `probe`'s reads to the connection tasks
+//! (`probe.rs`). Everything here reads; nothing writes to a device or the store.
 
+pub mod probe;
 pub mod snapshot;
 pub mod socket;
 pub mod text;

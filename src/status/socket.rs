@@ -1,7 +1,8 @@
 //! The status socket: `<data_dir>/status.sock`, mode 0660 (the service's group may ask).
 //!
-//! One request per connection: a line naming what is asked (`status`), answered with one
-//! JSON document, then the connection closes. The daemon serves it on its runtime; each
+//! One request per connection: a line naming what is asked (`status`, or `probe {json}`
+//! for reads through the daemon, see `probe.rs`), answered with one JSON document, then
+//! the connection closes. The daemon serves it on its runtime; each
 //! answer is one copy of the live state and one outbox read transaction.
 
 use super::snapshot;
@@ -31,6 +32,8 @@ pub struct Context {
     pub health: Arc<Health>,
     pub outbox: Arc<Outbox>,
     pub started_ms: crate::reading::Ms,
+    /// The connection tasks, for `probe` through the daemon.
+    pub routes: super::probe::Routes,
 }
 
 /// Binds the socket (replacing a stale one left by a killed daemon), mode 0660.
@@ -88,7 +91,16 @@ async fn respond(request: &str, ctx: &Context) -> String {
             Ok(s) => serde_json::to_string(&s).unwrap_or_else(|e| error(&e.to_string())),
             Err(e) => error(&e),
         },
-        other => error(&format!("unknown request `{other}` (known: status)")),
+        other => match other.strip_prefix("probe ") {
+            Some(json) => {
+                let site = Arc::clone(&ctx.site.borrow());
+                match super::probe::serve(json, &site, &ctx.routes).await {
+                    Ok(r) => serde_json::to_string(&r).unwrap_or_else(|e| error(&e.to_string())),
+                    Err(e) => error(&e),
+                }
+            }
+            None => error(&format!("unknown request `{other}` (known: status, probe)")),
+        },
     }
 }
 

@@ -33,6 +33,7 @@ mod tls;
 // Uplink failures that say why; `sitewarden status` (issue 13).
 mod history;
 mod http;
+mod probe_daemon;
 mod status;
 mod uplink_reasons;
 

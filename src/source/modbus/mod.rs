@@ -62,10 +62,32 @@ use crate::health::{Health, bump};
 use crate::reading::{Ms, PollError, Sample};
 use crate::site::{ConnectionKind, Device, Site};
 
-/// Where `uplink::command` sends a connection's writes. Boxed: a channel allocates its
-/// first block of 32 slots up front, and 32 unboxed requests per connection were 300 KB
-/// at 300 connections for a path that is almost never taken.
-pub type WriteSender = mpsc::Sender<Box<WriteRequest>>;
+/// Where `uplink::command` sends a connection's writes and the status socket a probe's
+/// reads. Boxed: a channel allocates its first block of 32 slots up front, and 32
+/// unboxed requests per connection were 300 KB at 300 connections for a path that is
+/// almost never taken.
+pub type WriteSender = mpsc::Sender<Box<FieldRequest>>;
+
+/// What a connection task does between its polls besides polling.
+#[derive(Debug)]
+pub enum FieldRequest {
+    Write(WriteRequest),
+    Read(ReadRequest),
+}
+
+/// Reads for `sitewarden probe` asked of the running daemon (`status::probe`), so the
+/// probe does not contend with the daemon for a bus or a converter's one connection.
+#[derive(Debug)]
+pub struct ReadRequest {
+    pub unit: u8,
+    pub reads: Vec<plan::Read>,
+    /// One outcome per read, in order (after silence the rest share its error, as in a
+    /// poll), and the requests sent.
+    pub reply: oneshot::Sender<ReadOutcome>,
+}
+
+/// The outcome of each read of a plan, and the requests sent.
+pub type ReadOutcome = (Vec<Result<frame::Answer, PollError>>, usize);
 
 /// A command to set one writable point, from `uplink::command`.
 #[derive(Debug)]
@@ -101,7 +123,7 @@ pub async fn run_connection(
     conn: usize,
     health: Arc<Health>,
     samples: mpsc::Sender<Sample>,
-    mut writes: mpsc::Receiver<Box<WriteRequest>>,
+    mut writes: mpsc::Receiver<Box<FieldRequest>>,
     cancel: CancellationToken,
 ) {
     let Some(connection) = site.connections.get(conn) else {
@@ -153,7 +175,7 @@ pub async fn run_connection(
                     tokio::select! {
                         biased;
                         () = cancel.cancelled() => return,
-                        () = write(&site, conn, &mut link, *req) => {}
+                        () = field_request(&site, conn, &mut link, *req) => {}
                     }
                 }
                 None => writes_open = false,
@@ -238,6 +260,32 @@ fn log_outcome(p: &mut Polled<'_>, connection: &str, error: Option<&PollError>, 
     }
 }
 
+async fn field_request(site: &Site, conn: usize, link: &mut Conn<'_>, req: FieldRequest) {
+    match req {
+        FieldRequest::Write(w) => write(site, conn, link, w).await,
+        FieldRequest::Read(r) => {
+            let plan = Plan {
+                reads: r.reads,
+                slots: Vec::new(),
+            };
+            let outcome = read_plan(link, r.unit, &plan).await;
+            // The prober may have given up waiting; nothing else to do then.
+            r.reply.send(outcome).ok();
+        }
+    }
+}
+
+/// Runs every read of `plan` once: each read's outcome and the requests sent.
+async fn read_plan(link: &mut Conn<'_>, unit: u8, plan: &Plan) -> ReadOutcome {
+    let before = link.requests;
+    let mut answers = vec![Err(PollError::Silent); plan.reads.len()];
+    link.read_all(unit, plan, |i, answer| {
+        answers[i] = answer.cloned().map_err(Clone::clone);
+    })
+    .await;
+    (answers, link.requests - before)
+}
+
 async fn write(site: &Site, conn: usize, link: &mut Conn<'_>, req: WriteRequest) {
     let result = match site.devices.get(req.device) {
         Some(device) if device.connection == conn => match device.points.get(req.point) {
@@ -290,6 +338,18 @@ pub async fn read_once(kind: &ConnectionKind, device: &Device) -> Result<ReadOnc
     let mut conn = Conn::new(kind, &health);
     // Open first, so "cannot connect" is told apart from device faults.
     conn.connect().await.map_err(|e| PollError::from(&e))?;
+    let (answers, requests) = read_plan(&mut conn, device.unit, &plan).await;
+    Ok(assemble(device, &plan, &answers, requests))
+}
+
+/// Each point's registers, raw value or error, from the outcome of each read of `plan`
+/// (`device`'s plan): what `read_once` reports, whoever did the reading.
+pub fn assemble(
+    device: &Device,
+    plan: &Plan,
+    answers: &[Result<frame::Answer, PollError>],
+    requests: usize,
+) -> ReadOnce {
     let mut out: Vec<PointReading> = device
         .points
         .iter()
@@ -299,28 +359,26 @@ pub async fn read_once(kind: &ConnectionKind, device: &Device) -> Result<ReadOnc
             error: None,
         })
         .collect();
-    conn.read_all(device.unit, &plan, |read, answer| {
-        for ((slot, point), reading) in plan.slots.iter().zip(&device.points).zip(out.iter_mut()) {
-            let Some(slot) = slot.filter(|s| s.read == read) else {
-                continue;
-            };
-            match answer {
-                Ok(answer) => {
-                    reading.raw_registers = registers_of(slot, answer);
-                    match conn::raw_of(point, slot, answer) {
-                        Ok(raw) => reading.raw = Some(raw),
-                        Err(e) => reading.error = Some(e),
-                    }
+    for ((slot, point), reading) in plan.slots.iter().zip(&device.points).zip(out.iter_mut()) {
+        let Some(slot) = slot else {
+            continue;
+        };
+        match answers.get(slot.read) {
+            Some(Ok(answer)) => {
+                reading.raw_registers = registers_of(*slot, answer);
+                match conn::raw_of(point, *slot, answer) {
+                    Ok(raw) => reading.raw = Some(raw),
+                    Err(e) => reading.error = Some(e),
                 }
-                Err(e) => reading.error = Some(e.clone()),
             }
+            Some(Err(e)) => reading.error = Some(e.clone()),
+            None => reading.error = Some(PollError::Malformed("no answer for this read".into())),
         }
-    })
-    .await;
-    Ok(ReadOnce {
+    }
+    ReadOnce {
         points: out,
-        requests: conn.requests,
-    })
+        requests,
+    }
 }
 
 fn registers_of(slot: plan::Slot, answer: &frame::Answer) -> Vec<u16> {

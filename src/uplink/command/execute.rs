@@ -4,7 +4,7 @@
 
 use super::Routes;
 use super::parse::Command;
-use crate::source::modbus::{WriteRequest, Written};
+use crate::source::modbus::{FieldRequest, WriteRequest, Written};
 use crate::uplink::payload::{CmdOutcome, GateOutcome};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -81,7 +81,7 @@ fn send(routes: &Routes, g: &super::parse::Gate, value: f64) -> Result<Reply, St
         value,
         reply,
     };
-    tx.try_send(Box::new(req))
+    tx.try_send(Box::new(FieldRequest::Write(req)))
         .map_err(|_| "the device's connection is busy or stopped".to_string())?;
     Ok(rx)
 }

@@ -220,7 +220,7 @@ impl Running {
             reply,
         };
         self.writes[conn]
-            .send(Box::new(req))
+            .send(Box::new(super::FieldRequest::Write(req)))
             .await
             .expect("connection task alive");
         rx.await.expect("write answered")
