@@ -39,8 +39,8 @@ pub fn warnings(site: &Site) -> Vec<String> {
 /// What the journal and `check` say about `[http]` on a non-loopback address without a
 /// password file.
 pub const HTTP_OPEN_WARNING: &str = "the status page and metrics are open to the network \
-    without a password; set [http] password_file (README, \"Status page\") or listen on \
-    127.0.0.1";
+    without a password; set [http] password_file (README, \"Status page and metrics\") \
+    or listen on 127.0.0.1";
 
 fn open_http(site: &Site) -> Vec<String> {
     match &site.http {

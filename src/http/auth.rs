@@ -25,7 +25,8 @@ impl Credentials {
     }
 
     pub fn parse(line: &str) -> Result<Credentials, String> {
-        let shape = "expected one line `user:sha256:SALT:HEX` (see README, \"Status page\")";
+        let shape =
+            "expected one line `user:sha256:SALT:HEX` (see README, \"Status page and metrics\")";
         let mut parts = line.split(':');
         let (Some(user), Some(scheme), Some(salt), Some(hex), None) = (
             parts.next(),
