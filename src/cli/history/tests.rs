@@ -84,6 +84,8 @@ fn instants_are_durations_back_from_now_or_rfc3339() {
     );
     let e = instant("yesterday", now).unwrap_err().to_string();
     assert!(e.contains("`yesterday` is neither a duration"), "{e}");
+    let e = instant("2026-12-05T06:00:00", now).unwrap_err().to_string();
+    assert!(e.contains("is not an RFC 3339 time"), "{e}");
 }
 
 #[test]
