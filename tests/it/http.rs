@@ -347,3 +347,31 @@ fn without_http_the_daemon_listens_on_no_tcp_port() {
     assert_eq!(found, vec![port]);
     daemon.stop_cleanly();
 }
+
+#[test]
+fn check_warns_of_an_open_page_and_refuses_a_missing_password_file() {
+    let broker = Mosquitto::start();
+    let sim = SimSite::start(&["th-1:rs485-th"]);
+    // Only read by `check`: nothing binds these addresses.
+    let open = with_http(&broker, &sim, "listen = \"0.0.0.0:9410\"");
+    let cfg = open.config.to_str().unwrap();
+    let (code, out, err) = crate::support::daemon::run_cli(&["check", "-c", cfg]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("warning: http.listen 0.0.0.0:9410: the status page and metrics are open to the network without a password"),
+        "{out}"
+    );
+    let missing = with_http(
+        &broker,
+        &sim,
+        "listen = \"0.0.0.0:9410\"\npassword_file = \"/nonexistent/http.passwd\"",
+    );
+    let cfg = missing.config.to_str().unwrap();
+    let (code, out, err) = crate::support::daemon::run_cli(&["check", "-c", cfg]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("http.password_file /nonexistent/http.passwd"),
+        "{err}"
+    );
+    assert!(!out.contains("open to the network"), "{out}");
+}
