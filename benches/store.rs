@@ -306,6 +306,7 @@ fn raw_ring(dir: &std::path::Path) -> Row {
                     device: d,
                     ts,
                     values: st.iter().map(|v| Some(*v)).collect(),
+                    texts: Vec::new(),
                     error: None,
                 },
             );

@@ -430,6 +430,9 @@ pub enum PointType {
     F64,
     /// Bit `n` (0 = least significant) of one holding or input register, read as a bool.
     Bit(u8),
+    /// ASCII text over this many registers (1..=64), two characters a register: serial
+    /// numbers, tag ids. Read only; its kind is `PointKind::Text`.
+    Str(u8),
 }
 
 impl PointType {
@@ -439,6 +442,7 @@ impl PointType {
             PointType::Bool | PointType::U16 | PointType::I16 | PointType::Bit(_) => 1,
             PointType::U32 | PointType::I32 | PointType::F32 => 2,
             PointType::U64 | PointType::I64 | PointType::F64 => 4,
+            PointType::Str(n) => u16::from(n),
         }
     }
 
@@ -452,11 +456,13 @@ impl PointType {
         }
     }
 
-    /// `u16`, `u32 ABCD`, `f32 CDAB`, `u16 BA`, `bool bit 3`: the layout only where it
-    /// matters (for `check` and `probe`).
+    /// `u16`, `u32 ABCD`, `f32 CDAB`, `u16 BA`, `bool bit 3`, `string(10) BA`: the layout
+    /// only where it matters (for `check` and `probe`).
     pub fn describe(self, order: ByteOrder) -> String {
         match self {
             PointType::Bit(n) => format!("bool bit {n}"),
+            PointType::Str(n) if order.swap_bytes => format!("string({n}) BA"),
+            PointType::Str(n) => format!("string({n})"),
             _ if self.registers() == 1 && !order.swap_bytes => self.name().to_string(),
             PointType::Bool => self.name().to_string(),
             _ => format!("{} {}", self.name(), order.name(self.registers())),
@@ -474,6 +480,7 @@ impl PointType {
             PointType::U64 => "u64",
             PointType::I64 => "i64",
             PointType::F64 => "f64",
+            PointType::Str(_) => "string",
         }
     }
 }
@@ -548,6 +555,8 @@ pub enum PointKind {
     Event,
     /// A writable output (coil or register), set by commands; summarised as a state.
     Command,
+    /// Text read from a string point (a serial number, a tag id): last text and changes.
+    Text,
 }
 
 impl PointKind {
@@ -558,6 +567,7 @@ impl PointKind {
             PointKind::State => "state",
             PointKind::Event => "event",
             PointKind::Command => "command",
+            PointKind::Text => "text",
         }
     }
 }

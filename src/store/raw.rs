@@ -251,6 +251,7 @@ impl RawRing {
                             device: *device,
                             ts: s.ts,
                             values,
+                            texts: Vec::new(),
                             error: s.error,
                         });
                     }

@@ -50,6 +50,7 @@ fn sample(ts: Ms, values: &[Option<f64>], error: Option<PollError>) -> Sample {
         device: 0,
         ts,
         values: values.to_vec(),
+        texts: Vec::new(),
         error,
     }
 }

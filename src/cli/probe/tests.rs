@@ -40,6 +40,7 @@ fn ok(registers: &[u16], raw: f64) -> PointReading {
     PointReading {
         raw_registers: registers.to_vec(),
         raw: Some(raw),
+        text: None,
         error: None,
     }
 }
@@ -48,6 +49,7 @@ fn failed(error: PollError) -> PointReading {
     PointReading {
         raw_registers: vec![],
         raw: None,
+        text: None,
         error: Some(error),
     }
 }

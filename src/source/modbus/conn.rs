@@ -7,7 +7,7 @@
 
 use tokio::time::Instant;
 
-use super::decode::{decode_bit, decode_words, encode_words};
+use super::decode::{decode_bit, decode_text, decode_words, encode_words};
 use super::frame::{Answer, Request};
 use super::link::{CallError, Link};
 use super::plan::{Plan, Read, Slot};
@@ -145,26 +145,29 @@ impl<'a> Conn<'a> {
         first
     }
 
-    /// One poll of `device`: the raw value of every point (None where unread) and the
-    /// first error.
-    pub(crate) async fn poll(
-        &mut self,
-        device: &Device,
-        plan: &Plan,
-    ) -> (Vec<Option<f64>>, Option<PollError>) {
+    /// One poll of `device`: the raw value of every point (None where unread, and for
+    /// string points), the text of every string point read, and the first error.
+    pub(crate) async fn poll(&mut self, device: &Device, plan: &Plan) -> Poll {
         let mut values = vec![None; device.points.len()];
+        let mut texts = Vec::new();
         let mut decode_error = None;
         let error = self
             .read_all(device.unit, plan, |read, answer| {
                 let Ok(answer) = answer else { return };
-                for (slot, (point, value)) in plan
-                    .slots
-                    .iter()
+                for (i, (slot, (point, value))) in (plan.slots.iter())
                     .zip(device.points.iter().zip(values.iter_mut()))
+                    .enumerate()
                 {
                     let Some(slot) = slot.filter(|s| s.read == read) else {
                         continue;
                     };
+                    if let Some(text) = text_of(point, slot, answer) {
+                        match text {
+                            Ok(t) => texts.push((i, t)),
+                            Err(e) => decode_error = Some(e),
+                        }
+                        continue;
+                    }
                     match raw_of(point, slot, answer) {
                         Ok(raw) => *value = Some(raw),
                         Err(e) => decode_error = Some(e),
@@ -172,7 +175,11 @@ impl<'a> Conn<'a> {
                 }
             })
             .await;
-        (values, error.or(decode_error))
+        Poll {
+            values,
+            texts,
+            error: error.or(decode_error),
+        }
     }
 
     /// Writes `value` (engineering units) to a writable point: a coil with FC5, a
@@ -242,6 +249,15 @@ impl<'a> Conn<'a> {
     }
 }
 
+/// What one poll of a device found.
+pub(crate) struct Poll {
+    /// Raw values, one per point (`Sample::values`).
+    pub(crate) values: Vec<Option<f64>>,
+    /// Texts of the string points read (`Sample::texts`).
+    pub(crate) texts: Vec<(usize, Box<str>)>,
+    pub(crate) error: Option<PollError>,
+}
+
 /// What a write found when it read the point back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Written {
@@ -288,6 +304,31 @@ pub(crate) fn raw_of(point: &Point, slot: Slot, answer: &Answer) -> Result<f64, 
         }
         Answer::Written => Err(PollError::Malformed("a write answer to a read".into())),
     }
+}
+
+/// The text of a string point in the answer to its read; None for any other point.
+pub(crate) fn text_of(
+    point: &Point,
+    slot: Slot,
+    answer: &Answer,
+) -> Option<Result<Box<str>, PollError>> {
+    let PointSource::Modbus {
+        ty: PointType::Str(_),
+        order,
+        ..
+    } = &point.source
+    else {
+        return None;
+    };
+    let from = usize::from(slot.offset);
+    let to = from + usize::from(slot.len);
+    Some(match answer {
+        Answer::Words(words) => words
+            .get(from..to)
+            .map(|part| decode_text(*order, part).into_boxed_str())
+            .ok_or_else(|| PollError::Malformed("answer shorter than the read".into())),
+        _ => Err(PollError::Malformed("a string needs registers".into())),
+    })
 }
 
 /// The request that sets `point` to `value` (engineering units: scale and offset undone).

@@ -196,7 +196,11 @@ async fn sweep(
             p.next_tick = next_tick(now, p.period);
             continue;
         }
-        let (values, error) = link.poll(p.device, &p.plan).await;
+        let conn::Poll {
+            values,
+            texts,
+            error,
+        } = link.poll(p.device, &p.plan).await;
         let answered = !error.as_ref().is_some_and(conn::no_answer);
         p.rest.record(tick, p.period, answered);
         p.next_tick = next_tick(now_ms(), p.period);
@@ -210,6 +214,7 @@ async fn sweep(
             device: p.index,
             ts: tick,
             values,
+            texts,
             error,
         };
         // A full channel means ingest is behind: the sample is counted and dropped rather
@@ -268,6 +273,8 @@ pub struct PointReading {
     pub raw_registers: Vec<u16>,
     /// The raw value (before scale and offset).
     pub raw: Option<f64>,
+    /// A string point's text (its `raw` stays None).
+    pub text: Option<Box<str>>,
     pub error: Option<PollError>,
 }
 
@@ -294,6 +301,7 @@ pub async fn read_once(kind: &ConnectionKind, device: &Device) -> Result<ReadOnc
         .map(|_| PointReading {
             raw_registers: Vec::new(),
             raw: None,
+            text: None,
             error: None,
         })
         .collect();
@@ -305,6 +313,13 @@ pub async fn read_once(kind: &ConnectionKind, device: &Device) -> Result<ReadOnc
             match answer {
                 Ok(answer) => {
                     reading.raw_registers = registers_of(slot, answer);
+                    if let Some(text) = conn::text_of(point, slot, answer) {
+                        match text {
+                            Ok(t) => reading.text = Some(t),
+                            Err(e) => reading.error = Some(e),
+                        }
+                        continue;
+                    }
                     match conn::raw_of(point, slot, answer) {
                         Ok(raw) => reading.raw = Some(raw),
                         Err(e) => reading.error = Some(e),

@@ -21,6 +21,7 @@ pub(super) fn sample(device: usize, ts: Ms, values: &[Option<f64>]) -> Sample {
         device,
         ts,
         values: values.to_vec(),
+        texts: Vec::new(),
         error: None,
     }
 }
@@ -122,6 +123,7 @@ fn arb_op() -> impl Strategy<Value = Op> {
                 device,
                 ts: dt,
                 values,
+                texts: Vec::new(),
                 error,
             })
         });
@@ -329,6 +331,7 @@ fn turnstile_workload_is_compact() {
                     device: d,
                     ts,
                     values: st.iter().map(|v| Some(*v)).collect(),
+                    texts: Vec::new(),
                     error: None,
                 },
             );

@@ -95,6 +95,7 @@ fn feed(t: &mut ZoneTracker, site: &Site, ts: Ms, device: usize, values: Vec<Opt
         device,
         ts,
         values,
+        texts: Vec::new(),
         error: None,
     };
     t.add(site, &sample);

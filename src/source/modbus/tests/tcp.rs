@@ -314,11 +314,13 @@ async fn read_once_shows_registers_values_and_errors() {
                 PointReading {
                     raw_registers: vec![0x0000, 0x3FC0],
                     raw: Some(1.5),
+                    text: None,
                     error: None
                 },
                 PointReading {
                     raw_registers: vec![],
                     raw: None,
+                    text: None,
                     error: Some(PollError::Exception(2))
                 },
             ]
