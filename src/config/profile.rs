@@ -255,7 +255,8 @@ const TABLES: [(&str, Table); 4] = [
     ("holding", Table::Holding),
 ];
 
-const TYPES: [(&str, PointType); 9] = [
+/// `string` stands for `PointType::Str(0)` until `registers` gives its length.
+const TYPES: [(&str, PointType); 10] = [
     ("bool", PointType::Bool),
     ("u16", PointType::U16),
     ("i16", PointType::I16),
@@ -265,17 +266,19 @@ const TYPES: [(&str, PointType); 9] = [
     ("u64", PointType::U64),
     ("i64", PointType::I64),
     ("f64", PointType::F64),
+    ("string", PointType::Str(0)),
 ];
 
-const KINDS: [(&str, PointKind); 5] = [
+const KINDS: [(&str, PointKind); 6] = [
     ("gauge", PointKind::Gauge),
     ("counter", PointKind::Counter),
     ("state", PointKind::State),
     ("event", PointKind::Event),
     ("command", PointKind::Command),
+    ("text", PointKind::Text),
 ];
 
-const MODBUS_KEYS: [&str; 7] = [
+const MODBUS_KEYS: [&str; 8] = [
     "table",
     "address",
     "type",
@@ -283,6 +286,7 @@ const MODBUS_KEYS: [&str; 7] = [
     "byte_order",
     "word_order",
     "writable",
+    "registers",
 ];
 const JSON_KEYS: [&str; 2] = ["pointer", "filter"];
 
@@ -317,6 +321,20 @@ fn point(
     let offset = r.number("offset", errors);
     let unit = r.get::<String>("unit", errors);
     let labels = labels(r, kind.as_ref(), errors);
+    if let Some(k) = kind.as_ref().filter(|k| k.v == PointKind::Text) {
+        for key in ["scale", "offset", "unit"] {
+            if let Some(at) = r.given(key) {
+                errors.push(at.error(format!(
+                    "`{key}` does not apply to a text point, it holds text, not a number"
+                )));
+            }
+        }
+        if is_camera {
+            errors.push(k.loc.error(
+                "a text point reads a Modbus string (type = \"string\"); camera points are numbers",
+            ));
+        }
+    }
     let (source, writable) = if is_camera {
         r.not_here(&MODBUS_KEYS, "to a camera point", errors);
         json_source(r, errors)
@@ -426,6 +444,7 @@ fn modbus_source(
         Some(b) => bit_type(b, ty, table.as_ref(), writable.as_ref(), errors),
         None => ty,
     };
+    let ty = string_type(r, ty, kind, writable.as_ref(), errors);
     let order = byte_order(r, ty.as_ref().map(|t| t.v), errors);
     if let (Some(table), Some(ty)) = (&table, &ty)
         && !bit_given
@@ -519,6 +538,68 @@ fn bit_type(
     (errors.len() == before).then(|| Val {
         v: PointType::Bit(bit.v as u8),
         loc: bit.loc.clone(),
+    })
+}
+
+/// A `type = "string"` point: its length from `registers` (required for strings and
+/// refused for every other type), read only, of kind text; and a text point must be a
+/// string.
+fn string_type(
+    r: &mut Reader<'_, '_>,
+    ty: Option<Val<PointType>>,
+    kind: Option<&Val<PointKind>>,
+    writable: Option<&Val<bool>>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Val<PointType>> {
+    let given = r.given("registers");
+    let registers = r.int_in("registers", 1..=64, errors);
+    let text = kind.filter(|k| k.v == PointKind::Text);
+    let Some(Val {
+        v: PointType::Str(_),
+        loc,
+    }) = ty
+    else {
+        if let (Some(at), Some(t)) = (given, &ty) {
+            errors.push(at.error(format!(
+                "`registers` applies to a string point only (type = \"string\"); {} spans {} \
+                 register(s) by its type",
+                t.v.name(),
+                t.v.registers()
+            )));
+        }
+        if let (Some(k), Some(t)) = (text, &ty) {
+            errors.push(k.loc.error(format!(
+                "a text point reads a string: write type = \"string\" and registers = N, not {}",
+                t.v.name()
+            )));
+        }
+        return ty;
+    };
+    if let Some(k) = kind
+        && k.v != PointKind::Text
+    {
+        errors.push(k.loc.error(format!(
+            "a string point holds text: write kind = \"text\", not {}",
+            k.v.name()
+        )));
+    }
+    if let Some(w) = writable
+        && w.v
+    {
+        errors.push(
+            w.loc
+                .error("a string point is read only, it cannot be writable"),
+        );
+    }
+    if given.is_none() {
+        errors.push(loc.error(
+            "a string point needs `registers = N`: the registers its text spans (1..=64, \
+             two characters each)",
+        ));
+    }
+    registers.map(|n| Val {
+        v: PointType::Str(n.v as u8),
+        loc,
     })
 }
 
