@@ -1,4 +1,5 @@
-//! Registers and bits ↔ raw numbers, for every `PointType` and `ByteOrder`.
+//! Registers and bits ↔ raw numbers, for every `PointType` and `ByteOrder`; and
+//! registers ↔ text for string points (`decode_text`, `encode_text`).
 //!
 //! Owns the one encode/decode pair of the crate: the poller decodes what a device
 //! answered, the write path and the simulator encode what they send or serve. Pure: no
@@ -20,6 +21,11 @@
 //! A `bool` read from a bit table (coil, discrete input) is the bit; read from a register
 //! as `Bit(n)` it is bit n of the register (after any byte swap). Raw values are `f64`:
 //! 64-bit integers above 2^53 lose their low bits, which no field counter reaches.
+//!
+//! A string (`Str(n)`) is n registers of ASCII, two characters each: AB puts the first
+//! in the high byte, BA (`swap_bytes`) in the low one; words are never reordered. It
+//! decodes to text, never to a number, and never fails: padding is trimmed and bytes
+//! that are not printable ASCII are escaped.
 
 use crate::site::{ByteOrder, PointType};
 
