@@ -1,8 +1,9 @@
 //! String points (issue 16) against pymodbus: a serial number, a byte-swapped tag id and
 //! two registers that are not all printable ASCII, laid out by pymodbus's own
 //! `convert_to_registers(…, DATATYPE.STRING)` (unit 5 of pymodbus_server.py, holding
-//! 100..=119). Read by `read_once` (probe's path) and the poller, by the `probe` command,
-//! and by the whole daemon into `P/summary/{device}` and `status --json`.
+//! 100..=119), beside a number. Read by `read_once` (probe's path) and the poller, by
+//! the `probe` command, and by the whole daemon into `P/summary/{device}` and
+//! `status --json`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -57,7 +58,18 @@ table = "holding"
 address = 118
 type = "string"
 registers = 2
+
+# A number beside the texts: the status word at 90 (0x8029), a read of its own.
+[[point]]
+name = "status_word"
+kind = "gauge"
+table = "holding"
+address = 90
+type = "u16"
 "#;
+
+/// The status word at holding 90, as pymodbus serves it.
+const STATUS_WORD: f64 = 32_809.0;
 
 fn strings_site(dir: &Path, address: &str) -> Site {
     std::fs::write(dir.join("ident.toml"), PROFILE).expect("write profile");
@@ -78,8 +90,13 @@ fn strings_pymodbus_wrote_are_read_exactly_by_probe_and_the_poller() {
         let got = read_once(&site.connections[0].kind, d)
             .await
             .expect("the layouts unit answers");
-        // Three neighbouring strings, one read of 20 registers.
-        assert_eq!(got.requests, 1, "requests");
+        // Three neighbouring strings, one read of 20 registers; the number one more.
+        assert_eq!(got.requests, 2, "requests");
+        assert_eq!(
+            got.points[3].raw,
+            Some(STATUS_WORD),
+            "the number beside them"
+        );
         for ((name, text, _), reading) in STRINGS.iter().zip(&got.points) {
             assert_eq!(reading.error, None, "{name}");
             assert_eq!(reading.text.as_deref(), Some(*text), "{name} read once");
@@ -100,7 +117,11 @@ fn strings_pymodbus_wrote_are_read_exactly_by_probe_and_the_poller() {
             .map(|(i, (_, text, _))| (i, (*text).into()))
             .collect();
         assert_eq!(good.texts, want, "polled");
-        assert_eq!(good.values, vec![None, None, None], "no numbers");
+        assert_eq!(
+            good.values,
+            vec![None, None, None, Some(STATUS_WORD)],
+            "numbers where numbers are"
+        );
         polling.stop().await;
     });
 
@@ -157,6 +178,9 @@ fn the_summary_and_status_carry_the_strings_a_device_holds() {
         assert_eq!(p["last"], text, "{name}: {summary}");
         assert_eq!(p["transitions"], 0, "{name} never changed: {summary}");
     }
+    let number = &summary["points"]["status_word"];
+    assert_eq!(number["kind"], "gauge", "{summary}");
+    assert_eq!(number["last"].as_f64(), Some(STATUS_WORD), "{summary}");
     // A later window still carries the text, unchanged, from its own reads.
     sub.wait_until(
         "two windows with the serial",
