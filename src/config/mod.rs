@@ -34,6 +34,7 @@ mod profile;
 mod read;
 mod rule;
 mod secret;
+mod text;
 mod validate;
 mod warn;
 

@@ -18,6 +18,7 @@ use super::file::{check, positive};
 use super::format::{bad_name, unknown};
 use super::order::parse_order;
 use super::read::{Reader, Val};
+use super::text::{string_type, text_point};
 use crate::site::{ByteOrder, Camera, Point, PointKind, PointSource, PointType, Table};
 
 /// The profiles shipped in the binary, by name.
@@ -322,18 +323,7 @@ fn point(
     let unit = r.get::<String>("unit", errors);
     let labels = labels(r, kind.as_ref(), errors);
     if let Some(k) = kind.as_ref().filter(|k| k.v == PointKind::Text) {
-        for key in ["scale", "offset", "unit"] {
-            if let Some(at) = r.given(key) {
-                errors.push(at.error(format!(
-                    "`{key}` does not apply to a text point, it holds text, not a number"
-                )));
-            }
-        }
-        if is_camera {
-            errors.push(k.loc.error(
-                "a text point reads a Modbus string (type = \"string\"); camera points are numbers",
-            ));
-        }
+        text_point(r, k, is_camera, errors);
     }
     let (source, writable) = if is_camera {
         r.not_here(&MODBUS_KEYS, "to a camera point", errors);
@@ -538,68 +528,6 @@ fn bit_type(
     (errors.len() == before).then(|| Val {
         v: PointType::Bit(bit.v as u8),
         loc: bit.loc.clone(),
-    })
-}
-
-/// A `type = "string"` point: its length from `registers` (required for strings and
-/// refused for every other type), read only, of kind text; and a text point must be a
-/// string.
-fn string_type(
-    r: &mut Reader<'_, '_>,
-    ty: Option<Val<PointType>>,
-    kind: Option<&Val<PointKind>>,
-    writable: Option<&Val<bool>>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<Val<PointType>> {
-    let given = r.given("registers");
-    let registers = r.int_in("registers", 1..=64, errors);
-    let text = kind.filter(|k| k.v == PointKind::Text);
-    let Some(Val {
-        v: PointType::Str(_),
-        loc,
-    }) = ty
-    else {
-        if let (Some(at), Some(t)) = (given, &ty) {
-            errors.push(at.error(format!(
-                "`registers` applies to a string point only (type = \"string\"); {} spans {} \
-                 register(s) by its type",
-                t.v.name(),
-                t.v.registers()
-            )));
-        }
-        if let (Some(k), Some(t)) = (text, &ty) {
-            errors.push(k.loc.error(format!(
-                "a text point reads a string: write type = \"string\" and registers = N, not {}",
-                t.v.name()
-            )));
-        }
-        return ty;
-    };
-    if let Some(k) = kind
-        && k.v != PointKind::Text
-    {
-        errors.push(k.loc.error(format!(
-            "a string point holds text: write kind = \"text\", not {}",
-            k.v.name()
-        )));
-    }
-    if let Some(w) = writable
-        && w.v
-    {
-        errors.push(
-            w.loc
-                .error("a string point is read only, it cannot be writable"),
-        );
-    }
-    if given.is_none() {
-        errors.push(loc.error(
-            "a string point needs `registers = N`: the registers its text spans (1..=64, \
-             two characters each)",
-        ));
-    }
-    registers.map(|n| Val {
-        v: PointType::Str(n.v as u8),
-        loc,
     })
 }
 
