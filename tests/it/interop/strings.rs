@@ -13,6 +13,7 @@ use sitewarden::site::Site;
 use sitewarden::source::modbus::read_once;
 
 use super::fixture::{Polling, Pymodbus, bounded, device, head, tcp};
+use super::mbpoll::mbpoll;
 use crate::status::wait_status;
 use crate::support::daemon::{Daemon, run_cli};
 use crate::support::mosquitto::Mosquitto;
@@ -146,6 +147,25 @@ fn strings_pymodbus_wrote_are_read_exactly_by_probe_and_the_poller() {
         assert!(row.contains(&format!("\"{text}\"")), "{name} text: {row}");
         assert!(row.ends_with("text"), "{name} kind: {row}");
     }
+
+    // mbpoll (libmodbus) reads the same 20 registers probe showed.
+    let link = [
+        "-m",
+        "tcp",
+        "-a",
+        "5",
+        "-p",
+        &server.port().to_string(),
+        "127.0.0.1",
+    ]
+    .map(String::from);
+    let hex: Vec<String> = mbpoll(&link, "4:hex", 100, 20)
+        .unwrap_or_else(|e| panic!("mbpoll: {e}"))
+        .iter()
+        .map(|h| h.trim_start_matches("0x").to_ascii_uppercase())
+        .collect();
+    let probed: Vec<&str> = STRINGS.iter().flat_map(|(_, _, r)| r.split(' ')).collect();
+    assert_eq!(hex, probed, "mbpoll's registers");
 }
 
 #[test]
