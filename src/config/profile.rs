@@ -14,10 +14,10 @@ use std::time::Duration;
 use toml::de::DeTable;
 
 use super::error::{ConfigError, Source};
-use super::file::{check, positive};
 use super::format::{bad_name, unknown};
 use super::order::parse_order;
 use super::read::{Reader, Val};
+use super::read::{check, positive};
 use super::text::{string_type, text_point};
 use crate::site::{ByteOrder, Camera, Point, PointKind, PointSource, PointType, Table};
 

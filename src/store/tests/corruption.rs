@@ -163,7 +163,7 @@ enum Damage {
 
 fn damage(dir: &Path, d: Damage) {
     let path = dir.join("outbox.redb");
-    let floors = crate::store::anchor::floor_paths(&path);
+    let floors = crate::store::floor::floor_paths(&path);
     let truncate = || {
         let len = std::fs::metadata(&path).unwrap().len();
         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
