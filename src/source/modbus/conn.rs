@@ -25,7 +25,8 @@ pub(crate) struct Conn<'a> {
     /// After a failed open: no new attempt before this instant.
     retry_at: Option<Instant>,
     backoff: Backoff,
-    last_open_error: String,
+    /// Why the last open failed, given again while the backoff holds.
+    last_open_error: CallError,
     /// When the last exchange ended, for the connection's `min_gap`.
     last_exchange: Option<Instant>,
     /// Requests sent so far (for `read_once`'s report).
@@ -41,7 +42,7 @@ impl<'a> Conn<'a> {
             opened_before: false,
             retry_at: None,
             backoff: Backoff::new(Backoff::FIELD),
-            last_open_error: String::new(),
+            last_open_error: not_connected(),
             last_exchange: None,
             requests: 0,
         }
@@ -51,7 +52,7 @@ impl<'a> Conn<'a> {
     async fn link(&mut self) -> Result<&mut Link, CallError> {
         if self.link.is_none() {
             if self.retry_at.is_some_and(|at| Instant::now() < at) {
-                return Err(CallError::Transport(self.last_open_error.clone()));
+                return Err(self.last_open_error.clone());
             }
             match Link::open(self.kind).await {
                 Ok(link) => {
@@ -67,14 +68,12 @@ impl<'a> Conn<'a> {
                     // No jitter: one gateway owns a field link, there is no fleet to spread.
                     let delay = self.backoff.next(0.0);
                     self.retry_at = Some(Instant::now() + delay);
-                    self.last_open_error = e.to_string();
+                    self.last_open_error = e.clone();
                     return Err(e);
                 }
             }
         }
-        self.link
-            .as_mut()
-            .ok_or_else(|| CallError::Transport("not connected".into()))
+        self.link.as_mut().ok_or_else(not_connected)
     }
 
     /// Opens the link now rather than at the first request.
@@ -87,7 +86,7 @@ impl<'a> Conn<'a> {
         self.link().await?;
         self.requests += 1;
         let Some(link) = self.link.as_mut() else {
-            return Err(CallError::Transport("not connected".into()));
+            return Err(not_connected());
         };
         // Requests are one at a time on a connection (never two in flight on a
         // converter's bus); `min_gap` adds quiet time for converters and old meters that
@@ -379,6 +378,11 @@ pub(crate) fn write_request(point: &Point, value: f64) -> Result<Request, String
             table.name()
         )),
     }
+}
+
+/// No link open (yet, or any more).
+fn not_connected() -> CallError {
+    CallError::transport(std::io::ErrorKind::NotConnected, "not connected")
 }
 
 #[cfg(test)]
