@@ -13,40 +13,11 @@ mod raw_ring;
 
 use crate::reading::Sample;
 use crate::site::*;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// A site with the given devices, each `(id, point names)`.
 pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
     Site {
-        gateway: Gateway {
-            site: "test".into(),
-            id: "gw".into(),
-            data_dir: PathBuf::from("/nonexistent"),
-            timezone: Default::default(),
-        },
-        uplink: Uplink {
-            broker: BrokerUrl {
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: 1883,
-            },
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_cert: None,
-            client_key: None,
-            topic_prefix: "sw".into(),
-            summary_interval: Duration::from_secs(60),
-            inflight: 100,
-            keep_alive: Duration::from_secs(30),
-            commands: Default::default(),
-        },
-        buffer: Buffer {
-            raw_max_bytes: 1 << 20,
-            outbox_max_bytes: 1 << 20,
-        },
-        connections: vec![],
         devices: devices
             .iter()
             .map(|(id, points)| Device {
@@ -62,9 +33,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
                 camera: None,
             })
             .collect(),
-        zones: vec![],
-        cells: Vec::new(),
-        rules: vec![],
+        ..Site::bare("test", "gw")
     }
 }
 
