@@ -295,7 +295,7 @@ fn turnstile_workload_is_compact() {
     let devs: Vec<(&str, &[&str])> = names.iter().map(|n| (n.as_str(), points)).collect();
     let site = site(&devs);
     let mut ring = RawRing::open(tmp.path(), 1 << 30).unwrap();
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     let mut state: Vec<[f64; 7]> = (0..300)
         .map(|_| {
             [
