@@ -457,28 +457,10 @@ pub(crate) fn silent_interval(baud: u32, char_time: Duration) -> Duration {
 mod tests {
     use super::*;
 
-    /// A fresh pseudo-terminal; returns the master fd (kept open) and the slave's path.
-    fn pty() -> (std::os::fd::OwnedFd, std::path::PathBuf) {
-        use std::os::fd::FromRawFd;
-        let (mut master, mut slave) = (0, 0);
-        let mut name = [0 as libc::c_char; 128];
-        // SAFETY: openpty writes two fds and a NUL-terminated name shorter than 128 bytes.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                name.as_mut_ptr(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", io::Error::last_os_error());
-        // SAFETY: both fds were just opened by openpty and are owned here.
-        let master = unsafe { std::os::fd::OwnedFd::from_raw_fd(master) };
-        drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(slave) });
-        // SAFETY: openpty NUL-terminated the name.
-        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
-        (master, path.to_string_lossy().into_owned().into())
+    /// A fresh pseudo-terminal; returns the master (kept open) and the slave's path.
+    fn pty() -> (std::fs::File, std::path::PathBuf) {
+        let pty = crate::sim::pty::open().expect("openpty");
+        (pty.master, pty.path)
     }
 
     #[tokio::test]
