@@ -20,8 +20,6 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::FromRawFd;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,42 +55,6 @@ fn main() {
 }
 
 // ─── 1. RTU bus ───────────────────────────────────────────────────────────────────
-
-/// A pseudo-terminal: the master (held by the relay) and the slave's path.
-struct Pty {
-    master: File,
-    path: PathBuf,
-    /// Held so the terminal stays up while its user closes and reopens it.
-    _slave: File,
-}
-
-fn open_pty() -> Pty {
-    let (mut master, mut slave) = (0, 0);
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: openpty writes two fds and a NUL-terminated name into the buffers given;
-    // the name buffer is larger than any pts path.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            name.as_mut_ptr(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: openpty returned NUL-terminated text in `name`.
-    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
-        .to_string_lossy()
-        .into_owned();
-    // SAFETY: both fds were just opened by openpty and are owned by nobody else.
-    let (master, slave) = unsafe { (File::from_raw_fd(master), File::from_raw_fd(slave)) };
-    Pty {
-        master,
-        path: PathBuf::from(path),
-        _slave: slave,
-    }
-}
 
 /// The shared line: when it falls quiet, which way the last byte went, and how long it
 /// stood idle beyond the silent interval before a frame, by the side that sent it.
@@ -143,8 +105,8 @@ fn pace(mut from: File, mut to: File, up: bool, line: Arc<Mutex<Line>>) {
 }
 
 fn rtu_bus(warm_up: Duration, measure: Duration) {
-    let master_side = open_pty();
-    let slave_side = open_pty();
+    let master_side = sitewarden::sim::pty::open().expect("openpty");
+    let slave_side = sitewarden::sim::pty::open().expect("openpty");
     let line = Arc::new(Mutex::new(Line {
         busy_until: Instant::now(),
         last_up: false,

@@ -13,10 +13,7 @@
 //! `cargo test --all-targets` (no `--bench` argument), it makes a small smoke run instead,
 //! so the suite keeps it working without spending a minute on it.
 
-#[path = "../tests/it/support/mosquitto.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod mosquitto;
-
+use sitewarden::sim::mosquitto;
 use sitewarden::store::{Kind, NewRecord, Outbox};
 use std::path::Path;
 use std::process::{Command, Stdio};

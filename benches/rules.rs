@@ -13,6 +13,7 @@
 
 use sitewarden::reading::PollError;
 use sitewarden::rules::{AlarmChange, Engine};
+use sitewarden::sim::rng::Rng;
 use sitewarden::site::Site;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -87,37 +88,25 @@ fn config(rules: Rules) -> String {
     t
 }
 
-/// xorshift64*: reproducible noise without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 type Step = (Vec<Option<f64>>, Option<PollError>);
 
 /// `STEPS` samples per device: (humidity, temperature) in profile order.
 fn readings() -> Vec<Vec<Step>> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(1);
     (0..DEVICES)
         .map(|d| {
             (0..STEPS)
                 .map(|s| {
-                    if rng.next() < 0.01 {
+                    if rng.unit() < 0.01 {
                         return (vec![None, None], Some(PollError::Timeout));
                     }
                     // A hot spell on every seventh device, a quarter of the time.
                     let hot = d % 7 == 0 && (s / 32) % 4 == 1;
-                    let temp = if hot { 31.0 } else { 20.0 } + 2.0 * rng.next();
-                    let hum = if rng.next() < 0.005 {
+                    let temp = if hot { 31.0 } else { 20.0 } + 2.0 * rng.unit();
+                    let hum = if rng.unit() < 0.005 {
                         97.0
                     } else {
-                        60.0 + 4.0 * rng.next()
+                        60.0 + 4.0 * rng.unit()
                     };
                     ((vec![Some(hum), Some(temp)]), None)
                 })

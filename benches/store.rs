@@ -14,7 +14,6 @@
 use sitewarden::reading::Sample;
 use sitewarden::site::*;
 use sitewarden::store::{Kind, NewRecord, Outbox, RawRing};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn io_written() -> u64 {
@@ -208,34 +207,10 @@ fn turnstiles() -> Site {
         "locked",
     ];
     Site {
-        gateway: Gateway {
-            site: "s".into(),
-            id: "g".into(),
-            data_dir: PathBuf::from("/tmp"),
-            timezone: Default::default(),
-        },
-        uplink: Uplink {
-            broker: BrokerUrl {
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: 1883,
-            },
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_cert: None,
-            client_key: None,
-            topic_prefix: "sw".into(),
-            summary_interval: Duration::from_secs(60),
-            inflight: 100,
-            keep_alive: Duration::from_secs(30),
-            commands: Default::default(),
-        },
         buffer: Buffer {
             raw_max_bytes: 256 << 20,
             outbox_max_bytes: 512 << 20,
         },
-        connections: vec![],
         devices: (0..300)
             .map(|i| Device {
                 id: format!("gate-{i}"),
@@ -267,10 +242,7 @@ fn turnstiles() -> Site {
                 camera: None,
             })
             .collect(),
-        zones: vec![],
-        cells: Vec::new(),
-        rules: vec![],
-        http: None,
+        ..Site::bare("s", "g")
     }
 }
 
@@ -307,6 +279,7 @@ fn raw_ring(dir: &std::path::Path) -> Row {
                     device: d,
                     ts,
                     values: st.iter().map(|v| Some(*v)).collect(),
+                    texts: Vec::new(),
                     error: None,
                 },
             );

@@ -35,6 +35,8 @@ pub struct DeviceLive {
     pub last_error_at: Ms,
     /// Last engineering value per point (a failed read keeps the previous one).
     pub values: Vec<Option<f64>>,
+    /// Last text of each string point read so far, by point index.
+    pub texts: Vec<(usize, Box<str>)>,
 }
 
 impl Live {
@@ -73,6 +75,21 @@ impl Live {
         for (slot, v) in d.values.iter_mut().zip(values) {
             if v.is_some() {
                 *slot = *v;
+            }
+        }
+    }
+
+    /// The texts of a sample's string points (after its `on_sample`); a point not read
+    /// this time keeps its previous text.
+    pub fn on_texts(&self, device: usize, texts: &[(usize, Box<str>)]) {
+        let mut s = self.lock();
+        let Some(d) = s.devices.get_mut(device) else {
+            return;
+        };
+        for (point, text) in texts {
+            match d.texts.iter_mut().find(|(p, _)| p == point) {
+                Some((_, t)) => t.clone_from(text),
+                None => d.texts.push((*point, text.clone())),
             }
         }
     }
@@ -128,5 +145,16 @@ mod tests {
             Some("the device answered with Modbus exception 2 (illegal data address)")
         );
         assert_eq!(s.devices[0], DeviceLive::default());
+    }
+
+    #[test]
+    fn texts_keep_the_last_read_per_point() {
+        let live = Live::default();
+        live.resize(1);
+        live.on_texts(0, &[(2, "SN-1".into()), (3, "TAG-7".into())]);
+        live.on_texts(0, &[(3, "TAG-8".into())]);
+        live.on_texts(4, &[(0, "x".into())]); // unknown device: ignored
+        let d = &live.snapshot().devices[0];
+        assert_eq!(d.texts, vec![(2, "SN-1".into()), (3, "TAG-8".into())]);
     }
 }

@@ -4,7 +4,8 @@
 //! Values are the device's raw numbers, before scale and offset: a turnstile counter is
 //! the integer the registers hold, a thermometer reads `223` for 22.3 °C. Raw integers
 //! compress well in the raw ring (`store::raw`) and `site::Point::engineering` turns them
-//! into engineering values exactly once, in `ingest`.
+//! into engineering values exactly once, in `ingest`. String points (serial numbers,
+//! tag ids) are text, carried beside the numbers in `Sample::texts`.
 
 use std::fmt;
 
@@ -19,6 +20,10 @@ pub struct Sample {
     /// One slot per point of the device, in profile order; `None` where this sample has
     /// no value for the point (a failed read, or a camera message about another field).
     pub values: Vec<Option<f64>>,
+    /// The text of each string point this poll read, by point index (its slot in
+    /// `values` stays `None`). Empty for every device without string points, so the
+    /// numeric path never looks at it; not kept in the raw ring.
+    pub texts: Vec<(usize, Box<str>)>,
     /// Set when the poll failed, wholly or in part.
     pub error: Option<PollError>,
 }

@@ -33,6 +33,48 @@ pub struct Http {
 }
 
 impl Site {
+    /// A site with nothing in it: no connections, devices, zones, cells or rules; an
+    /// uplink to a broker on 127.0.0.1:1883, the config's defaults elsewhere, 1 MiB
+    /// stores. The start of a site built in code rather than read from a file
+    /// (`Site { devices, ..Site::bare("xitang", "gw-north") }`): tests and benchmarks.
+    pub fn bare(site: &str, gateway: &str) -> Site {
+        Site {
+            gateway: Gateway {
+                site: site.into(),
+                id: gateway.into(),
+                data_dir: PathBuf::from("/var/lib/sitewarden"),
+                timezone: Default::default(),
+            },
+            uplink: Uplink {
+                broker: BrokerUrl {
+                    tls: false,
+                    host: "127.0.0.1".into(),
+                    port: 1883,
+                },
+                username: None,
+                password_file: None,
+                ca_file: None,
+                client_cert: None,
+                client_key: None,
+                topic_prefix: "sitewarden".into(),
+                summary_interval: Duration::from_secs(60),
+                inflight: 100,
+                keep_alive: Duration::from_secs(30),
+                commands: Default::default(),
+            },
+            buffer: Buffer {
+                raw_max_bytes: 1 << 20,
+                outbox_max_bytes: 1 << 20,
+            },
+            connections: Vec::new(),
+            devices: Vec::new(),
+            zones: Vec::new(),
+            cells: Vec::new(),
+            rules: Vec::new(),
+            http: None,
+        }
+    }
+
     pub fn device_index(&self, id: &str) -> Option<usize> {
         self.devices.iter().position(|d| d.id == id)
     }
@@ -440,6 +482,9 @@ pub enum PointType {
     F64,
     /// Bit `n` (0 = least significant) of one holding or input register, read as a bool.
     Bit(u8),
+    /// ASCII text over this many registers (1..=64), two characters a register: serial
+    /// numbers, tag ids. Read only; its kind is `PointKind::Text`.
+    Str(u8),
 }
 
 impl PointType {
@@ -449,6 +494,7 @@ impl PointType {
             PointType::Bool | PointType::U16 | PointType::I16 | PointType::Bit(_) => 1,
             PointType::U32 | PointType::I32 | PointType::F32 => 2,
             PointType::U64 | PointType::I64 | PointType::F64 => 4,
+            PointType::Str(n) => u16::from(n),
         }
     }
 
@@ -462,11 +508,13 @@ impl PointType {
         }
     }
 
-    /// `u16`, `u32 ABCD`, `f32 CDAB`, `u16 BA`, `bool bit 3`: the layout only where it
-    /// matters (for `check` and `probe`).
+    /// `u16`, `u32 ABCD`, `f32 CDAB`, `u16 BA`, `bool bit 3`, `string(10) BA`: the layout
+    /// only where it matters (for `check` and `probe`).
     pub fn describe(self, order: ByteOrder) -> String {
         match self {
             PointType::Bit(n) => format!("bool bit {n}"),
+            PointType::Str(n) if order.swap_bytes => format!("string({n}) BA"),
+            PointType::Str(n) => format!("string({n})"),
             _ if self.registers() == 1 && !order.swap_bytes => self.name().to_string(),
             PointType::Bool => self.name().to_string(),
             _ => format!("{} {}", self.name(), order.name(self.registers())),
@@ -484,6 +532,7 @@ impl PointType {
             PointType::U64 => "u64",
             PointType::I64 => "i64",
             PointType::F64 => "f64",
+            PointType::Str(_) => "string",
         }
     }
 }
@@ -558,6 +607,8 @@ pub enum PointKind {
     Event,
     /// A writable output (coil or register), set by commands; summarised as a state.
     Command,
+    /// Text read from a string point (a serial number, a tag id): last text and changes.
+    Text,
 }
 
 impl PointKind {
@@ -568,6 +619,7 @@ impl PointKind {
             PointKind::State => "state",
             PointKind::Event => "event",
             PointKind::Command => "command",
+            PointKind::Text => "text",
         }
     }
 }

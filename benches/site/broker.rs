@@ -1,74 +1,12 @@
-//! The platform side: a real Mosquitto on a free loopback port and a subscriber that
-//! tallies what the daemon delivers.
-//!
-//! A small copy of the integration tests' helpers (tests/ cannot be imported from a
-//! bench): no persistence, no TLS, nothing the bench does not use.
+//! The platform side: a real Mosquitto on a free loopback port (the one launcher,
+//! `sitewarden::sim::mosquitto`) and a subscriber that tallies what the daemon delivers.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
-
-/// A Mosquitto child, killed on drop.
-pub(crate) struct Mosquitto {
-    pub(crate) port: u16,
-    child: Child,
-}
-
-impl Mosquitto {
-    /// Starts a broker with its config and log in `dir`, and waits until it accepts.
-    pub(crate) fn start(dir: &Path) -> anyhow::Result<Mosquitto> {
-        // The OS picks a free port; we release it for the broker.
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let conf = dir.join("mosquitto.conf");
-        let user = Command::new("id").arg("-un").output()?;
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nuser {}\n\
-                 max_queued_messages 100000\nlog_dest file {}\nlog_type error\n",
-                String::from_utf8_lossy(&user.stdout).trim(),
-                dir.join("mosquitto.log").display()
-            ),
-        )?;
-        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("mosquitto");
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting mosquitto (is it installed?)")?;
-        let m = Mosquitto { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("mosquitto does not listen on {port} after 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(m)
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
+pub(crate) use sitewarden::sim::mosquitto::Mosquitto;
 
 /// One summary as received.
 #[derive(Debug, Clone)]

@@ -94,7 +94,7 @@ fn run() -> anyhow::Result<()> {
     // inherit our limit.
     raise_nofile();
     let dir = tempfile::tempdir().context("temp dir")?;
-    let broker = Mosquitto::start(dir.path())?;
+    let broker = Mosquitto::start();
     let (mut sim, ports, mut sim_out) = start_sim()?;
     let devices = site::devices(count);
     let data = dir.path().join("data");

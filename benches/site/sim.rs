@@ -12,6 +12,7 @@ use std::io::{BufRead as _, Write as _};
 
 use anyhow::Context as _;
 use sitewarden::sim::modbus::{self as sim, Faults, Image, Units};
+use sitewarden::sim::rng::Rng;
 use sitewarden::site::Device;
 
 use crate::arrivals::{self, Arrivals};
@@ -109,7 +110,7 @@ struct SimDevice {
 
 impl SimDevice {
     fn new(device: &Device, units: Units, seed: u64) -> SimDevice {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (seed + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+        let mut rng = Rng::new(seed + 1);
         let values = device
             .points
             .iter()
@@ -151,8 +152,8 @@ impl SimDevice {
                 "forced_entry" => f64::from(u8::from(r.chance(1.0 / 28_800.0))),
                 "tailgating" => f64::from(u8::from(r.chance(1.0 / 7_200.0))),
                 // Slow random walks in tenths, within a temperate day.
-                "humidity" => (*v + r.walk(2.0)).clamp(300.0, 950.0),
-                "temperature" => (*v + r.walk(1.0)).clamp(150.0, 300.0),
+                "humidity" => (*v + walk(r, 2.0)).clamp(300.0, 950.0),
+                "temperature" => (*v + walk(r, 1.0)).clamp(150.0, 300.0),
                 // A water level is never quite still: millimetre noise every second.
                 "level_m" => (*v + (r.unit() - 0.5) * 0.004).clamp(0.2, 3.0),
                 _ => *v,
@@ -190,35 +191,11 @@ impl SimDevice {
     }
 }
 
-/// xorshift64*: reproducible, dependency-free noise.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// A step of -size, 0 or +size, zero half the time.
-    fn walk(&mut self, size: f64) -> f64 {
-        match self.below(4) {
-            0 => -size,
-            1 => size,
-            _ => 0.0,
-        }
+/// A step of -size, 0 or +size, zero half the time.
+fn walk(rng: &mut Rng, size: f64) -> f64 {
+    match rng.below(4) {
+        0 => -size,
+        1 => size,
+        _ => 0.0,
     }
 }

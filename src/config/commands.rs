@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::ConfigError;
-use super::file::check;
 use super::read::Reader;
+use super::read::check;
 use crate::site::CommandPolicy;
 
 /// The longest horizon accepted: a gate command valid for longer is a standing order.

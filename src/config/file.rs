@@ -12,7 +12,7 @@ use super::error::{ConfigError, Loc};
 use super::format::{
     check_topic_prefix, parse_address, parse_broker, parse_time_of_day, parse_utc_offset,
 };
-use super::read::{Reader, Val};
+use super::read::{Reader, Val, check, positive};
 use super::rule::{self, RuleFile};
 use crate::localtime::{LocalZone, parse_date};
 use crate::site::{Buffer, ConnectionKind, Gateway, Parity, Uplink, Zone};
@@ -583,22 +583,6 @@ fn zone(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<ZoneFil
     Some(ZoneFile { name: name?, zone })
 }
 
-/// Applies a fallible conversion to a read value, pushing its error at the value.
-pub(super) fn check<T, U>(
-    v: Option<Val<T>>,
-    errors: &mut Vec<ConfigError>,
-    f: impl FnOnce(&T) -> Result<U, String>,
-) -> Option<Val<U>> {
-    let v = v?;
-    match f(&v.v) {
-        Ok(u) => Some(Val { v: u, loc: v.loc }),
-        Err(message) => {
-            errors.push(v.loc.error(message));
-            None
-        }
-    }
-}
-
 /// Narrows an integer already checked to fit.
 fn narrow<T: TryFrom<i64>>(v: Option<Val<i64>>) -> Option<Val<T>> {
     let v = v?;
@@ -610,19 +594,6 @@ fn narrow<T: TryFrom<i64>>(v: Option<Val<i64>>) -> Option<Val<T>> {
 
 /// The shortest poll interval a device may have.
 pub(super) const MIN_POLL: Duration = Duration::from_millis(10);
-
-pub(super) fn positive(
-    v: Option<Val<Duration>>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<Val<Duration>> {
-    check(v, errors, |&d| {
-        if d.is_zero() {
-            Err("must be longer than 0s".to_string())
-        } else {
-            Ok(d)
-        }
-    })
-}
 
 fn whole_seconds(
     v: Option<Val<Duration>>,

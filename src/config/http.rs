@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::error::ConfigError;
-use super::file::check;
 use super::read::Reader;
+use super::read::check;
 use crate::site::Http;
 
 /// `listen` (required once the table has any key) and `password_file`.

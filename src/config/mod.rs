@@ -35,6 +35,7 @@ mod profile;
 mod read;
 mod rule;
 mod secret;
+mod text;
 mod validate;
 mod warn;
 

@@ -6,6 +6,7 @@
 //! all four registers); one-register types also take AB and BA; 64-bit types take the
 //! eight-letter names of every layout (EFGHABCD: two u32 halves, low half first). The
 //! older `hi-first` and `lo-first` stay as ABCD and CDAB, so existing profiles load.
+//! Strings take only AB and BA: whether each register's bytes are swapped.
 
 use crate::site::{ByteOrder, PointType};
 
@@ -24,6 +25,16 @@ const ALL: [ByteOrder; 8] = [
 /// The order written as `given` for a point of type `ty`.
 pub(super) fn parse_order(given: &str, ty: PointType) -> Result<ByteOrder, String> {
     let upper = given.to_ascii_uppercase();
+    if let PointType::Str(_) = ty {
+        return match upper.as_str() {
+            "AB" => Ok(ByteOrder::ABCD),
+            "BA" => Ok(ByteOrder::BADC),
+            _ => Err(format!(
+                "a string takes byte_order \"AB\" (first character in the high byte, the \
+                 default) or \"BA\" (the two bytes of each register swapped), not `{given}`"
+            )),
+        };
+    }
     match upper.as_str() {
         "HI-FIRST" => return Ok(ByteOrder::ABCD),
         "LO-FIRST" => return Ok(ByteOrder::CDAB),
@@ -87,6 +98,9 @@ mod tests {
             ("BADCFEHG", F64, ByteOrder::BADC),
             ("efghabcd", U64, ByteOrder::new(false, false, true)),
             ("CDABGHEF", U64, ByteOrder::new(false, true, false)),
+            ("AB", Str(10), ByteOrder::ABCD),
+            ("ba", Str(10), ByteOrder::BADC),
+            ("BA", Str(1), ByteOrder::BADC),
         ];
         for &(text, ty, want) in ok {
             assert_eq!(parse_order(text, ty), Ok(want), "{text} for {ty:?}");
@@ -101,6 +115,12 @@ mod tests {
             ("EFGHABCD", U32, "order of 8 bytes, but u32 spans 2"),
             ("ABCDEFHG", U64, "unknown byte order"),
             ("big", U32, "expected ABCD, BADC, CDAB or DCBA"),
+            ("ABCD", Str(2), "a string takes byte_order \"AB\""),
+            (
+                "CDAB",
+                Str(10),
+                "or \"BA\" (the two bytes of each register swapped), not `CDAB`",
+            ),
         ];
         for &(text, ty, part) in refused {
             let err = parse_order(text, ty).expect_err(text);

@@ -14,10 +14,11 @@ use std::time::Duration;
 use toml::de::DeTable;
 
 use super::error::{ConfigError, Source};
-use super::file::{check, positive};
 use super::format::{bad_name, unknown};
 use super::order::parse_order;
 use super::read::{Reader, Val};
+use super::read::{check, positive};
+use super::text::{string_type, text_point};
 use crate::site::{ByteOrder, Camera, Point, PointKind, PointSource, PointType, Table};
 
 /// The profiles shipped in the binary, by name.
@@ -255,7 +256,8 @@ const TABLES: [(&str, Table); 4] = [
     ("holding", Table::Holding),
 ];
 
-const TYPES: [(&str, PointType); 9] = [
+/// `string` stands for `PointType::Str(0)` until `registers` gives its length.
+const TYPES: [(&str, PointType); 10] = [
     ("bool", PointType::Bool),
     ("u16", PointType::U16),
     ("i16", PointType::I16),
@@ -265,17 +267,19 @@ const TYPES: [(&str, PointType); 9] = [
     ("u64", PointType::U64),
     ("i64", PointType::I64),
     ("f64", PointType::F64),
+    ("string", PointType::Str(0)),
 ];
 
-const KINDS: [(&str, PointKind); 5] = [
+const KINDS: [(&str, PointKind); 6] = [
     ("gauge", PointKind::Gauge),
     ("counter", PointKind::Counter),
     ("state", PointKind::State),
     ("event", PointKind::Event),
     ("command", PointKind::Command),
+    ("text", PointKind::Text),
 ];
 
-const MODBUS_KEYS: [&str; 7] = [
+const MODBUS_KEYS: [&str; 8] = [
     "table",
     "address",
     "type",
@@ -283,6 +287,7 @@ const MODBUS_KEYS: [&str; 7] = [
     "byte_order",
     "word_order",
     "writable",
+    "registers",
 ];
 const JSON_KEYS: [&str; 2] = ["pointer", "filter"];
 
@@ -317,6 +322,9 @@ fn point(
     let offset = r.number("offset", errors);
     let unit = r.get::<String>("unit", errors);
     let labels = labels(r, kind.as_ref(), errors);
+    if let Some(k) = kind.as_ref().filter(|k| k.v == PointKind::Text) {
+        text_point(r, k, is_camera, errors);
+    }
     let (source, writable) = if is_camera {
         r.not_here(&MODBUS_KEYS, "to a camera point", errors);
         json_source(r, errors)
@@ -426,6 +434,7 @@ fn modbus_source(
         Some(b) => bit_type(b, ty, table.as_ref(), writable.as_ref(), errors),
         None => ty,
     };
+    let ty = string_type(r, ty, kind, writable.as_ref(), errors);
     let order = byte_order(r, ty.as_ref().map(|t| t.v), errors);
     if let (Some(table), Some(ty)) = (&table, &ty)
         && !bit_given

@@ -437,3 +437,33 @@ fn unknown_key(key: &str, known: &[&str], expected: &str) -> String {
         None => format!("unknown key `{key}`, expected one of: {expected}"),
     }
 }
+
+/// Applies a fallible conversion to a read value, pushing its error at the value.
+pub(super) fn check<T, U>(
+    v: Option<Val<T>>,
+    errors: &mut Vec<ConfigError>,
+    f: impl FnOnce(&T) -> Result<U, String>,
+) -> Option<Val<U>> {
+    let v = v?;
+    match f(&v.v) {
+        Ok(u) => Some(Val { v: u, loc: v.loc }),
+        Err(message) => {
+            errors.push(v.loc.error(message));
+            None
+        }
+    }
+}
+
+/// A duration that must not be zero.
+pub(super) fn positive(
+    v: Option<Val<Duration>>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Val<Duration>> {
+    check(v, errors, |&d| {
+        if d.is_zero() {
+            Err("must be longer than 0s".to_string())
+        } else {
+            Ok(d)
+        }
+    })
+}

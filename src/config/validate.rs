@@ -483,7 +483,7 @@ fn check_camera_point(
 }
 
 /// The point must exist on every matched device (whose profile resolved), with the
-/// wanted kind if one is given. One error lists every device at fault.
+/// wanted kind if one is given, and not be text. One error lists every device at fault.
 fn check_point(
     name: &Val<String>,
     what: &str,
@@ -493,10 +493,12 @@ fn check_point(
 ) {
     let mut missing = Vec::new();
     let mut wrong = Vec::new();
+    let mut text = Vec::new();
     for d in matched {
         let Some(points) = d.points else { continue };
         match points.iter().find(|p| p.name == name.v) {
             None => missing.push(d.id),
+            Some(p) if p.kind == PointKind::Text => text.push(d.id),
             Some(p) if want.is_some_and(|k| k != p.kind) => wrong.push((d.id, p.kind)),
             Some(_) => {}
         }
@@ -506,6 +508,13 @@ fn check_point(
             "no point `{}` on {} (the {what} must exist on every matched device)",
             name.v,
             missing.join(", ")
+        )));
+    }
+    if !text.is_empty() {
+        errors.push(name.loc.error(format!(
+            "rules judge numbers, `{}` on {} is a text point (a string)",
+            name.v,
+            text.join(", ")
         )));
     }
     if let (Some(want), Some((id, kind))) = (want, wrong.first()) {

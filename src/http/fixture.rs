@@ -18,6 +18,7 @@ pub(crate) fn snapshot() -> Snapshot {
             point: "temperature".into(),
             value: Some(35.5),
             unit: Some("°C".into()),
+            text: None,
         }],
     };
     Snapshot {

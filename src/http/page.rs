@@ -67,11 +67,11 @@ fn devices(o: &mut String, s: &Snapshot) {
             .values
             .iter()
             .map(|v| {
-                format!(
-                    "{} {}",
-                    esc(&v.point),
-                    esc(&format_value(v.value, v.unit.as_deref()))
-                )
+                let shown = match &v.text {
+                    Some(t) => format!("\"{t}\""),
+                    None => format_value(v.value, v.unit.as_deref()),
+                };
+                format!("{} {}", esc(&v.point), esc(&shown))
             })
             .collect();
         let error = match (&d.last_error, &d.last_error_at) {

@@ -269,6 +269,9 @@ impl Ingest {
         self.health
             .live
             .on_sample(s.device, s.ts, &values, s.error.as_ref());
+        if !s.texts.is_empty() {
+            self.health.live.on_texts(s.device, &s.texts);
+        }
         self.rules.on_sample(
             &site,
             s.device,

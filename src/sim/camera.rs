@@ -8,6 +8,7 @@
 //! is deterministic for a given seed except for the `ts` fields, which carry the time of
 //! sending. It never reads anything back from the broker.
 
+use super::rng::Rng;
 use crate::clock;
 use crate::reading::Ms;
 use rumqttc::{AsyncClient, EventLoop, MqttOptions, QoS};
@@ -217,10 +218,10 @@ fn quoted(s: &str) -> String {
 }
 
 /// A people count that drifts like a crowd (a random walk kept in 0..=200) and the odd
-/// intrusion, from a seeded xorshift generator.
+/// intrusion, from a seeded generator.
 #[derive(Debug, Clone)]
 struct Walk {
-    state: u64,
+    rng: Rng,
     count: u64,
     steps: u64,
 }
@@ -228,30 +229,20 @@ struct Walk {
 impl Walk {
     fn new(seed: u64) -> Walk {
         Walk {
-            // xorshift must not start at 0.
-            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            rng: Rng::new(seed),
             count: 20,
             steps: 0,
         }
     }
 
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.state = x;
-        x
-    }
-
     /// The next count, and an intrusion confidence (0.60–0.99) on every n-th step.
     fn step(&mut self, intrusion_every: u32) -> (u64, Option<f64>) {
         self.steps += 1;
-        let delta = (self.next_u64() % 11) as i64 - 5;
+        let delta = self.rng.below(11) as i64 - 5;
         self.count = (self.count as i64 + delta).clamp(0, 200) as u64;
         let intrusion = (intrusion_every > 0
             && self.steps.is_multiple_of(u64::from(intrusion_every)))
-        .then(|| 0.60 + (self.next_u64() % 40) as f64 / 100.0);
+        .then(|| 0.60 + self.rng.below(40) as f64 / 100.0);
         (self.count, intrusion)
     }
 }

@@ -27,7 +27,9 @@ use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_serial::{SerialPort, SerialStream};
 
 use crate::site::{Point, PointSource, PointType, Table};
-use crate::source::modbus::decode::{EncodeError, decode_bit, decode_words, encode_words};
+use crate::source::modbus::decode::{
+    EncodeError, decode_bit, decode_words, encode_text, encode_words,
+};
 
 /// The four tables of one simulated unit. Absent addresses do not exist on the device.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,6 +147,14 @@ impl Image {
             self.set_word(*table, *address, u16::from(raw != 0.0));
             return Ok(());
         }
+        if let PointType::Str(n) = ty {
+            // A number means nothing to a string point: it holds the empty text.
+            let empty = encode_text(*order, u16::from(*n), "")?;
+            for (i, w) in empty.into_iter().enumerate() {
+                self.set_word(*table, address.wrapping_add(i as u16), w);
+            }
+            return Ok(());
+        }
         if let PointType::Bit(_) = ty {
             // A bit shares its register with its neighbours: change only that bit.
             let mask = encode_words(*ty, *order, 1.0)?[0];
@@ -154,6 +164,27 @@ impl Image {
             return Ok(());
         }
         for (i, w) in encode_words(*ty, *order, raw)?.into_iter().enumerate() {
+            self.set_word(*table, address.wrapping_add(i as u16), w);
+        }
+        Ok(())
+    }
+
+    /// Lays `text` into a string point's registers, NUL-padded (see `decode::encode_text`);
+    /// other points are left alone.
+    pub fn set_text(&mut self, point: &Point, text: &str) -> Result<(), EncodeError> {
+        let PointSource::Modbus {
+            table,
+            address,
+            ty: PointType::Str(n),
+            order,
+        } = &point.source
+        else {
+            return Ok(());
+        };
+        for (i, w) in encode_text(*order, u16::from(*n), text)?
+            .into_iter()
+            .enumerate()
+        {
             self.set_word(*table, address.wrapping_add(i as u16), w);
         }
         Ok(())

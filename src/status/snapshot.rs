@@ -47,6 +47,9 @@ pub struct ValueRow {
     pub point: String,
     pub value: Option<f64>,
     pub unit: Option<String>,
+    /// A text point's last text (its `value` is null); absent for numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -119,6 +122,9 @@ pub fn build(site: &Site, h: &Health, stats: &OutboxStats, started: Ms, now: Ms)
                         point: p.name.clone(),
                         value: l.values.get(j).copied().flatten(),
                         unit: p.unit.clone(),
+                        text: (l.texts.iter())
+                            .find(|(k, _)| *k == j)
+                            .map(|(_, t)| t.to_string()),
                     })
                     .collect(),
             }

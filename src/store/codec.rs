@@ -336,6 +336,7 @@ impl DeltaState {
             device,
             ts,
             values,
+            texts: Vec::new(),
             error,
         })
     }

@@ -34,8 +34,8 @@
 //!   there and sealed. A bit flip elsewhere costs the rest of its segment (the deltas
 //!   after it cannot be decoded), never the other segments.
 //!
-//! # Outbox (`Outbox`, `outbox.rs` + `ledger.rs` + `record.rs` + `open.rs` +
-//! `recovery.rs` + `disk.rs`)
+//! # Outbox (`Outbox`, `outbox.rs` over `handle.rs` + `tables.rs`, with `ledger.rs`,
+//! `record.rs`, `anchor.rs` + `floor.rs` and `disk.rs`)
 //!
 //! * Files in the data dir: `outbox.redb` (redb 4.6), `outbox.redb.seq` (seq floor),
 //!   `outbox.redb.opening` (open attempts in progress), `outbox.ballast` (2 MiB kept
@@ -82,23 +82,24 @@
 //!   its outcome before it is answered. A torn tail is cut at open; the file is
 //!   rewritten (temp file, fsync, rename) when dead entries make up most of it.
 
-pub(crate) mod anchor;
+mod anchor;
 mod codec;
 pub mod commands;
 pub(crate) mod disk;
 mod episode;
 pub mod history;
+pub(crate) mod floor;
+mod handle;
 mod ledger;
-mod open;
 pub mod outbox;
 pub mod raw;
 mod record;
-mod recovery;
 mod segment;
+mod tables;
 
-pub use anchor::Reanchor;
 pub use commands::CommandLog;
-pub use open::Quarantine;
+pub use floor::Reanchor;
+pub use handle::Quarantine;
 pub use outbox::{KindCounts, Outbox, OutboxStats};
 pub use raw::RawRing;
 pub use record::{Kind, NewRecord, Record};

@@ -1,28 +1,24 @@
 //! The durable outbox: every summary, zone summary, alarm, command result and snapshot,
 //! with its final bytes and its seq, on disk before anyone may publish it.
 //!
-//! Owns the redb tables listed in the module doc of `store`; it never publishes, never
-//! decides when to ack (the uplink does) and never reads the clock except to stamp a
-//! quarantined file. Opening and quarantine live in `open.rs`, the
-//! bookkeeping in `ledger.rs`, surviving a full disk in `recovery.rs`.
+//! The table layer over `handle::Handle` (opening, quarantine, reopen and retry, disk
+//! pressure, the seq floor lease); the tables are `tables.rs`, the bookkeeping
+//! `ledger.rs`, seq re-anchoring and salvage at open `anchor.rs`. It never publishes,
+//! never decides when to ack (the uplink does) and never reads the clock except to stamp
+//! a quarantined file.
 
-use super::StoreError;
 use super::episode::Episodes;
+use super::handle::{
+    Db, FULL_FLOOR, Handle, LOW_WATER, Location, Pressure, Quarantine, RETRIES, TIGHT_FLOOR,
+};
 pub use super::ledger::KindCounts;
 use super::ledger::{Counters, shed};
-use super::open::{Db, Location, State};
 use super::record::{self, Head, Kind, NewRecord, Record};
-use super::recovery::{FULL_FLOOR, Pressure, RETRIES, TIGHT_FLOOR};
+use super::tables::{ALARMS, META, OTHERS, STATE};
+use super::{Reanchor, StoreError, anchor, disk, floor};
 use crate::reading::Ms;
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition};
 use std::path::Path;
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-pub(crate) const ALARMS: TableDefinition<u64, &[u8]> = TableDefinition::new("alarms");
-pub(crate) const OTHERS: TableDefinition<u64, &[u8]> = TableDefinition::new("others");
-pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-pub(crate) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 
 /// Share of `outbox_max_bytes` that pending records may take (by `record::cost`); the
 /// rest is headroom for redb's copy-on-write pages, freed pages awaiting reuse and the
@@ -48,18 +44,93 @@ pub struct OutboxStats {
 /// The durable outbox. `Send + Sync`: ingest appends from its thread while the uplink
 /// reads and acks from blocking tasks; redb serialises the write transactions.
 pub struct Outbox {
-    pub(crate) state: RwLock<State>,
-    pub(crate) location: Location,
-    pub(crate) max_bytes: u64,
-    /// Seqs below this are covered by the floor file.
-    pub(crate) lease: AtomicU64,
-    pub(crate) recoveries: AtomicU64,
-    /// Set by a full disk; appends stay `Pressure::Full` until free space is back.
-    pub(crate) squeezed: AtomicBool,
-    pub(crate) episodes: Episodes,
+    handle: Handle,
+    max_bytes: u64,
+    episodes: Episodes,
 }
 
 impl Outbox {
+    /// Opens (or creates) the outbox file at `path`, bounded to `max_bytes`.
+    ///
+    /// Never fails on a corrupt or truncated file: it is quarantined and a fresh outbox
+    /// created (see `quarantined`). Nor on a full disk: the outbox then starts closed,
+    /// every call tries to open it again and fails until there is room. Fails when the
+    /// file is held by another process or the disk refuses us otherwise.
+    pub fn open(path: &Path, max_bytes: u64) -> Result<Outbox, StoreError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let location = Location::File {
+            path: path.to_path_buf(),
+            read_only: false,
+        };
+        let lease = location.floor_paths().map_or(0, |p| floor::read_floors(&p));
+        let prior_life = floor::prior_life(path);
+        let ob = Outbox::with_location(location, max_bytes, lease);
+        match ob.handle.open_now() {
+            Err(e) if e.is_disk_full() => {
+                tracing::error!(error = %e, "outbox: disk full; starting closed, will retry on each use");
+            }
+            Err(e) => return Err(e),
+            Ok(()) => anchor::at_open(&ob.handle, ob.budget(), lease, prior_life)?,
+        }
+        if let Some(b) = ob.handle.location().ballast_path()
+            && let Err(e) = disk::ensure_ballast(&b, LOW_WATER)
+        {
+            tracing::warn!(error = %e, "outbox: no ballast file; a full disk will be harder to survive");
+        }
+        Ok(ob)
+    }
+
+    /// Opens the outbox of a running (or stopped) daemon for reading only. Fails with a
+    /// clear reason when that is impossible.
+    pub fn open_read_only(path: &Path) -> Result<Outbox, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Unavailable(format!(
+                "no outbox at {}",
+                path.display()
+            )));
+        }
+        let location = Location::File {
+            path: path.to_path_buf(),
+            read_only: true,
+        };
+        let ob = Outbox::with_location(location, 0, 0);
+        ob.handle.open_now()?;
+        Ok(ob)
+    }
+
+    /// Tests: an outbox over a database `make` builds (e.g. on a simulated disk).
+    #[cfg(test)]
+    pub(crate) fn open_with(
+        make: super::handle::Factory,
+        max_bytes: u64,
+        durable: bool,
+    ) -> Result<Outbox, StoreError> {
+        let ob = Outbox::with_location(Location::Factory { make, durable }, max_bytes, 0);
+        ob.handle.open_now()?;
+        Ok(ob)
+    }
+
+    fn with_location(location: Location, max_bytes: u64, lease: u64) -> Outbox {
+        Outbox {
+            handle: Handle::new(location, lease),
+            max_bytes,
+            episodes: Episodes::default(),
+        }
+    }
+
+    /// Set when this open (or a reopen after an error) found the file corrupt and moved
+    /// it aside. The daemon logs it and reports it in `P/health`.
+    pub fn quarantined(&self) -> Option<Quarantine> {
+        self.handle.quarantined()
+    }
+
+    /// Set when this open moved the seq counter forward because nothing could vouch for
+    /// it (see `anchor.rs`); the daemon reports it in `P/status`.
+    pub fn reanchored(&self) -> Option<Reanchor> {
+        self.handle.reanchored()
+    }
+
     /// Appends `items` and writes `state` entries in ONE durable transaction and returns
     /// their seqs, consecutive and in order, once the commit has synced. The seqs come
     /// from a durable counter, never from the last key.
@@ -83,22 +154,24 @@ impl Outbox {
         if items.is_empty() && state.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pressure = self.pressure();
+        let mut pressure = self.handle.pressure();
         let mut attempt = 0;
         loop {
-            let result = self.with_db(|db| self.try_append(db, &items, state, pressure));
+            let result = self
+                .handle
+                .with_db(|db| self.try_append(db, &items, state, pressure));
             match result {
                 Err(e) if e.needs_reopen() && attempt == RETRIES => {
                     // Leave a usable handle for the next call.
-                    self.recover(&e);
+                    self.handle.recover(&e);
                     return Err(e);
                 }
                 Err(e) if e.needs_reopen() => {
                     attempt += 1;
                     pressure = Pressure::Full;
-                    self.recover(&e);
+                    self.handle.recover(&e);
                     if e.is_disk_full() {
-                        self.squeezed.store(true, Ordering::Relaxed);
+                        self.handle.mark_squeezed();
                     }
                     // Room first, in a transaction of its own: the pages it frees can
                     // be reused by the append that follows.
@@ -106,7 +179,7 @@ impl Outbox {
                         .iter()
                         .map(|r| record::cost(r.topic.len() + (r.build)(0).len() + 16))
                         .sum::<u64>();
-                    if let Err(e) = self.with_db(|db| self.try_shed(db, room)) {
+                    if let Err(e) = self.handle.with_db(|db| self.try_shed(db, room)) {
                         tracing::warn!(error = %e, "outbox: could not shed to make room");
                     }
                 }
@@ -118,13 +191,13 @@ impl Outbox {
     /// Allocates one seq for a message that is published but not stored (status, the last
     /// will, health), durably: it is never handed out again, even after a crash.
     pub fn reserve_seq(&self) -> Result<u64, StoreError> {
-        self.with_db(|db| {
-            let txn = self.write_txn(db)?;
+        self.handle.with_db(|db| {
+            let txn = self.handle.write_txn(db)?;
             let seq = {
                 let mut meta = txn.open_table(META)?;
                 let mut c = Counters::load(&meta)?;
                 let seq = c.next_seq;
-                self.reserve_seqs(seq + 1)?;
+                self.handle.reserve_seqs(seq + 1)?;
                 c.next_seq = seq + 1;
                 c.store(&mut meta)?;
                 seq
@@ -140,7 +213,7 @@ impl Outbox {
         if seqs.is_empty() {
             return Ok(());
         }
-        self.run(|db| self.try_ack(db, seqs))
+        self.handle.run(|db| self.try_ack(db, seqs))
     }
 
     /// Up to `limit` pending alarms with seq > `after_seq`, in seq order.
@@ -155,7 +228,7 @@ impl Outbox {
 
     /// A state entry written by `append`, e.g. `window.last_closed`.
     pub fn state(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run(|db| {
+        self.handle.run(|db| {
             let txn = db.begin_read()?;
             let table = match txn.open_table(STATE) {
                 Ok(t) => t,
@@ -168,7 +241,7 @@ impl Outbox {
 
     /// Backlog, drops and disk use, for `sitewarden outbox` and `P/health`.
     pub fn stats(&self) -> Result<OutboxStats, StoreError> {
-        let mut stats = self.run(|db| {
+        let mut stats = self.handle.run(|db| {
             let txn = db.begin_read()?;
             let (meta, alarms, others) = match (
                 txn.open_table(META),
@@ -202,15 +275,15 @@ impl Outbox {
                 recoveries: 0,
             })
         })?;
-        stats.bytes_on_disk = self.location.file_len();
-        stats.recoveries = self.recoveries.load(Ordering::Relaxed);
+        stats.bytes_on_disk = self.handle.location().file_len();
+        stats.recoveries = self.handle.recoveries();
         Ok(stats)
     }
 
     /// Reads every pending record and the counters, for `sitewarden outbox`: Err (with
     /// what was wrong) when the engine reports damage or a record cannot be decoded.
     pub fn verify(&self) -> Result<u64, StoreError> {
-        self.run(|db| {
+        self.handle.run(|db| {
             let txn = db.begin_read()?;
             let meta = txn.open_table(META)?;
             Counters::load(&meta)?;
@@ -233,7 +306,7 @@ impl Outbox {
     }
 
     /// The budget pending records may use, by `record::cost`.
-    pub(crate) fn budget(&self) -> u64 {
+    pub(super) fn budget(&self) -> u64 {
         self.max_bytes / 100 * BUDGET_PERCENT
     }
 
@@ -243,7 +316,7 @@ impl Outbox {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
-        self.run(|db| {
+        self.handle.run(|db| {
             let txn = db.begin_read()?;
             let table = match txn.open_table(def) {
                 Ok(t) => t,
@@ -275,7 +348,7 @@ impl Outbox {
         state: &[(&str, Vec<u8>)],
         pressure: Pressure,
     ) -> Result<Vec<u64>, StoreError> {
-        let txn = self.write_txn(db)?;
+        let txn = self.handle.write_txn(db)?;
         let seqs = {
             let mut meta = txn.open_table(META)?;
             let mut alarms = txn.open_table(ALARMS)?;
@@ -286,7 +359,7 @@ impl Outbox {
             let dropped_before = c.dropped;
             let first = c.next_seq;
             let end = first + items.len() as u64;
-            self.reserve_seqs(end)?;
+            self.handle.reserve_seqs(end)?;
             let mut seqs = Vec::with_capacity(items.len());
             for (seq, it) in (first..).zip(items) {
                 let payload = (it.build)(seq);
@@ -331,7 +404,7 @@ impl Outbox {
 
     /// Drops at least `room` bytes of the oldest records (by drop class) and commits.
     fn try_shed(&self, db: &Db, room: u64) -> Result<(), StoreError> {
-        let txn = self.write_txn(db)?;
+        let txn = self.handle.write_txn(db)?;
         let counts = {
             let mut meta = txn.open_table(META)?;
             let mut alarms = txn.open_table(ALARMS)?;
@@ -349,7 +422,7 @@ impl Outbox {
     }
 
     fn try_ack(&self, db: &Db, seqs: &[u64]) -> Result<(), StoreError> {
-        let txn = self.write_txn(db)?;
+        let txn = self.handle.write_txn(db)?;
         let relief = {
             let mut meta = txn.open_table(META)?;
             let mut alarms = txn.open_table(ALARMS)?;
@@ -385,32 +458,16 @@ impl Outbox {
         Ok(())
     }
 
-    fn write_txn(&self, db: &Db) -> Result<WriteTransaction, StoreError> {
-        let Db::Rw(db) = db else {
-            return Err(StoreError::ReadOnly);
-        };
-        let mut txn = db.begin_write()?;
-        // No quick repair: it saves the allocator state with every commit and makes the
-        // commit two-phase (site bench: 0.93 -> 0.78 MB/min written, one fsync per commit
-        // instead of two). What it saves is a walk of the live pages at the open after a
-        // crash, and every open already verifies every page (`set_check_integrity_on_open`).
-        if !self.location.durable() {
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| StoreError::Engine(e.to_string()))?;
-        }
-        Ok(txn)
-    }
-
     /// The outbox file (None for a test database on a simulated disk).
     pub fn path(&self) -> Option<&Path> {
-        self.location.path()
+        self.handle.location().path()
     }
 }
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox")
-            .field("path", &self.location.path())
+            .field("path", &self.handle.location().path())
             .field("max_bytes", &self.max_bytes)
             .finish_non_exhaustive()
     }

@@ -230,6 +230,7 @@ pub(super) fn replay_segment(
                     device: *device,
                     ts: s.ts,
                     values,
+                    texts: Vec::new(),
                     error: s.error,
                 });
             }

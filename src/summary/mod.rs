@@ -39,6 +39,7 @@ mod event;
 mod gauge;
 pub mod cell;
 mod state;
+mod text;
 pub mod window;
 pub mod zone;
 
@@ -89,6 +90,11 @@ pub enum PointSummary {
     },
     /// Rising edges (Modbus) or messages (camera).
     Event { count: u64 },
+    /// Text points: the last text read and changes of text, as a state's transitions.
+    Text {
+        last: Option<Box<str>>,
+        transitions: u64,
+    },
 }
 
 /// How well the device answered during the window.
@@ -103,10 +109,15 @@ pub struct Quality {
 }
 
 /// What a window hands to the next: the last raw value of each counter, state and event
-/// point, by point name (so a reordered profile does not mix points up).
+/// point and the last text of each text point, by point name (so a reordered profile
+/// does not mix points up).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Carry {
     last: Vec<(String, f64)>,
+    /// The last text of each text point. Absent from state saved before text points
+    /// existed, and not written when empty, so such state reads back the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    texts: Vec<(String, Box<str>)>,
 }
 
 /// Version of the saved-state format written by `to_bytes`.
@@ -121,6 +132,10 @@ struct SavedCarry {
 impl Carry {
     fn get(&self, name: &str) -> Option<f64> {
         self.last.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+    }
+
+    fn text(&self, name: &str) -> Option<Box<str>> {
+        (self.texts.iter().find(|(n, _)| n == name)).map(|(_, t)| t.clone())
     }
 
     /// The carry as bytes, to survive a restart.
@@ -173,6 +188,7 @@ enum Acc {
     Counter(counter::Counter),
     State(state::State),
     Event(event::Event),
+    Text(text::Text),
 }
 
 impl DeviceWindow {
@@ -192,6 +208,7 @@ impl DeviceWindow {
                         let camera = matches!(p.source, PointSource::Json { .. });
                         Acc::Event(event::Event::new(carried, camera))
                     }
+                    PointKind::Text => Acc::Text(text::Text::new(carry.text(&p.name))),
                 };
                 (p.clone(), acc)
             })
@@ -231,6 +248,13 @@ impl DeviceWindow {
                 Acc::Counter(c) => c.add(raw, point.counter_modulus()),
                 Acc::State(s) => s.add(raw),
                 Acc::Event(e) => e.add(raw),
+                // Text points have no number; their texts come below.
+                Acc::Text(_) => {}
+            }
+        }
+        for (i, text) in &sample.texts {
+            if let Some((_, Acc::Text(t))) = self.points.get_mut(*i) {
+                t.add(text);
             }
         }
     }
@@ -245,6 +269,12 @@ impl DeviceWindow {
                 Acc::Counter(c) => (c.finish(&point), c.carry()),
                 Acc::State(s) => (s.finish(&point), s.carry()),
                 Acc::Event(e) => (e.finish(), e.carry()),
+                Acc::Text(t) => {
+                    if let Some(last) = t.carry() {
+                        carry.texts.push((point.name.clone(), last));
+                    }
+                    (t.finish(), None)
+                }
             };
             if let Some(v) = last {
                 carry.last.push((point.name.clone(), v));

@@ -50,6 +50,7 @@ fn sample(ts: Ms, values: &[Option<f64>], error: Option<PollError>) -> Sample {
         device: 0,
         ts,
         values: values.to_vec(),
+        texts: Vec::new(),
         error,
     }
 }
@@ -366,4 +367,61 @@ fn camera_events_count_every_message_and_nan_values_are_ignored() {
     );
     // Camera events and gauges carry nothing.
     assert_eq!(carry, Carry::default());
+}
+
+#[test]
+fn text_points_report_the_last_text_and_changes_across_windows() {
+    let dev = device(
+        "meter-1",
+        None,
+        vec![
+            point("volts", PointKind::Gauge, 0.1),
+            point("serial", PointKind::Text, 1.0),
+        ],
+    );
+    let texted = |ts: Ms, volts: f64, serial: Option<&str>| {
+        let mut s = sample(ts, &[Some(volts), None], None);
+        s.texts = serial.map(|t| (1, t.into())).into_iter().collect();
+        s
+    };
+    let rows = [
+        texted(60_000, 2301.0, Some("SN-1")),
+        texted(61_000, 2302.0, Some("SN-1")),
+        // A poll that read no text (the read failed) changes nothing.
+        texted(62_000, 2303.0, None),
+        texted(63_000, 2304.0, Some("SN-2")),
+    ];
+    let (summary, carry) = run(&dev, Carry::default(), &rows);
+    assert_eq!(
+        summary.points[1],
+        (
+            "serial".to_string(),
+            PointSummary::Text {
+                last: Some("SN-2".into()),
+                transitions: 1
+            }
+        )
+    );
+    // Numbers beside the text are untouched by it.
+    assert!(matches!(
+        summary.points[0].1,
+        PointSummary::Gauge { count: 4, .. }
+    ));
+    // The carry survives a restart, and the next window counts the change from it.
+    let carry = Carry::from_bytes(&carry.to_bytes()).expect("reads back");
+    let (next, _) = run(&dev, carry, &[texted(120_000, 2300.0, Some("SN-3"))]);
+    assert_eq!(
+        next.points[1].1,
+        PointSummary::Text {
+            last: Some("SN-3".into()),
+            transitions: 1
+        }
+    );
+}
+
+#[test]
+fn a_carry_saved_before_text_points_reads_back_and_is_written_the_same() {
+    let old = br#"{"v":1,"carry":{"last":[["entries",120.0]]}}"#;
+    let carry = Carry::from_bytes(old).expect("old state loads");
+    assert_eq!(carry.to_bytes(), old.to_vec());
 }

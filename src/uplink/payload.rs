@@ -302,6 +302,14 @@ impl Serialize for SummaryPoints<'_> {
                         count: *count,
                     },
                 )?,
+                P::Text { last, transitions } => map.serialize_entry(
+                    name,
+                    &TextOut {
+                        kind: "text",
+                        last: last.as_deref(),
+                        transitions: *transitions,
+                    },
+                )?,
             }
         }
         map.end()
@@ -346,6 +354,15 @@ struct StateOut<'a> {
 struct EventOut {
     kind: &'static str,
     count: u64,
+}
+
+/// A string point: the last text read (non-ASCII bytes escaped as `\xNN`) and how often
+/// it changed.
+#[derive(Debug, Serialize)]
+struct TextOut<'a> {
+    kind: &'static str,
+    last: Option<&'a str>,
+    transitions: u64,
 }
 
 /// `P/zone/{zone}`: one window of one zone.
@@ -515,6 +532,8 @@ mod tests {
             point("s", PointKind::State, None, &[(0, "idle"), (3, "fault")]),
             point("u", PointKind::State, None, &[(0, "idle")]),
             point("plain", PointKind::State, None, &[]),
+            point("serial", PointKind::Text, None, &[]),
+            point("tag", PointKind::Text, None, &[]),
         ];
         let gauge = PointSummary::Gauge {
             count: 1,
@@ -542,6 +561,20 @@ mod tests {
             ("s".to_string(), state(3.0)),
             ("u".to_string(), state(2.0)),
             ("plain".to_string(), state(1.0)),
+            (
+                "serial".to_string(),
+                PointSummary::Text {
+                    last: Some("SN-\\x07\"1".into()),
+                    transitions: 1,
+                },
+            ),
+            (
+                "tag".to_string(),
+                PointSummary::Text {
+                    last: None,
+                    transitions: 0,
+                },
+            ),
         ];
         let json = String::from_utf8(to_bytes(&SummaryPoints(&points, &defs))).unwrap();
         assert_eq!(
@@ -551,7 +584,9 @@ mod tests {
                 r#""n":{"kind":"counter","first":1.0,"last":2.0,"delta":1.0,"rollovers":0,"resets":0},"#,
                 r#""s":{"kind":"state","last":3.0,"label":"fault","transitions":0},"#,
                 r#""u":{"kind":"state","last":2.0,"label":null,"transitions":0},"#,
-                r#""plain":{"kind":"state","last":1.0,"transitions":0}}"#
+                r#""plain":{"kind":"state","last":1.0,"transitions":0},"#,
+                r#""serial":{"kind":"text","last":"SN-\\x07\"1","transitions":1},"#,
+                r#""tag":{"kind":"text","last":null,"transitions":0}}"#
             )
         );
     }

@@ -86,6 +86,16 @@ fn the_schemas_refuse_what_the_contract_does_not_allow() {
     // A summary point of a kind that does not exist, and an unknown topic.
     let summary = br#"{"v":1,"seq":4,"ts":"2026-12-03T10:00:01.000Z","device":"g","start":"2026-12-03T10:00:00.000Z","end":"2026-12-03T10:00:01.000Z","points":{"x":{"kind":"vibe","count":1}},"quality":{"polls":1,"errors":0,"last_error":null}}"#;
     assert!(schema::check_kind("summary", summary).is_err());
+    // A text point's `last` is printable ASCII (other bytes arrive escaped) or null.
+    let text = |last: &str| {
+        String::from_utf8_lossy(summary).replace(
+            r#"{"kind":"vibe","count":1}"#,
+            &format!(r#"{{"kind":"text","last":{last},"transitions":0}}"#),
+        )
+    };
+    schema::check_kind("summary", text(r#""SN-\\x07""#).as_bytes()).expect("an escaped text");
+    schema::check_kind("summary", text("null").as_bytes()).expect("no text in the window");
+    assert!(schema::check_kind("summary", text(r#""SN-\u0007""#).as_bytes()).is_err());
     assert!(schema::check("sitewarden/s/g/secret", b"{}").is_err());
     // A command needs exactly one of device and zone; a result's reason is one word of the
     // documented list; a cell's state is one of four.

@@ -11,6 +11,8 @@
 //!   garbled replies (`proxy`, TCP and RTU); the other units keep their poll rate.
 //! - `mbpoll`: the cross-check, and `probe`'s exit codes.
 //! - `daemon`: the values through to the summaries at the broker.
+//! - `strings`: string points (serial numbers, tag ids) through probe, the poller, the
+//!   summaries and `status`.
 
 mod daemon;
 mod faults;
@@ -19,4 +21,5 @@ mod layouts;
 mod mbpoll;
 mod proxy;
 mod rtu_over_tcp;
+mod strings;
 mod values;

@@ -24,6 +24,7 @@ pub(crate) use script::{CAMERAS, SiteTime};
 use super::layout::{DEVICES, ZONES};
 use crate::reading::Ms;
 use crate::sim::camera::{intrusion_payload, people_count_payload};
+use crate::sim::rng::Rng;
 use script::*;
 
 /// What the devices read now: everything `driver.rs` applies in one go.
@@ -283,44 +284,6 @@ impl Scenario {
                 .camera
                 .push((cam, people_count_payload(area, count, now)));
         }
-    }
-}
-
-/// A small seeded xorshift64* generator: the story is the same on every run.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // xorshift must not start at 0.
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in 0..n (0 for n = 0).
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next_u64() % n }
-    }
-
-    /// An index drawn with probability proportional to `weights` (all ≥ 0, one > 0).
-    fn pick(&mut self, weights: &[f64]) -> usize {
-        let total: f64 = weights.iter().sum();
-        let mut x = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
-        for (i, w) in weights.iter().enumerate() {
-            if x < *w {
-                return i;
-            }
-            x -= w;
-        }
-        weights.iter().rposition(|w| *w > 0.0).unwrap_or(0)
     }
 }
 

@@ -235,6 +235,10 @@ fn point_values(device: &Device, points: &Value) -> Vec<(String, String)> {
                 None => "—".to_string(),
             },
             PointKind::State => state_name(device, &p.name, v["last"].as_f64()),
+            PointKind::Text => match v["last"].as_str() {
+                Some(t) => format!("{t:?}"),
+                None => continue,
+            },
             PointKind::Event => match v["count"].as_u64() {
                 Some(0) | None => continue,
                 Some(n) => format!("×{n}"),

@@ -100,6 +100,7 @@ fn rows_carry_engineering_values_units_and_quality() {
         device: 1,
         ts: 1_796_450_400_250,
         values,
+        texts: Vec::new(),
         error: Some(PollError::Timeout),
     };
     let mut o = String::new();
@@ -119,6 +120,7 @@ fn rows_carry_engineering_values_units_and_quality() {
         device: 1,
         ts: 0,
         values: vec![None, None],
+        texts: Vec::new(),
         error: None,
     };
     assert!(!row(d, t, &quiet, true, &mut o));

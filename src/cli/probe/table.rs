@@ -101,6 +101,10 @@ fn registers(table: Table, raw: &[u16]) -> String {
 fn value(point: &Point, reading: &PointReading) -> String {
     match (&reading.error, reading.raw) {
         (Some(e), _) => error(e),
+        // Quoted, so an empty or space-led text is seen for what it is.
+        (None, None) if reading.text.is_some() => {
+            format!("\"{}\"", reading.text.as_deref().unwrap_or_default())
+        }
         (None, Some(raw)) => {
             let v = point.engineering(raw);
             let f32_point = matches!(

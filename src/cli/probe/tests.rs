@@ -40,6 +40,7 @@ fn ok(registers: &[u16], raw: f64) -> PointReading {
     PointReading {
         raw_registers: registers.to_vec(),
         raw: Some(raw),
+        text: None,
         error: None,
     }
 }
@@ -48,6 +49,7 @@ fn failed(error: PollError) -> PointReading {
     PointReading {
         raw_registers: vec![],
         raw: None,
+        text: None,
         error: Some(error),
     }
 }
@@ -99,6 +101,42 @@ level_m       holding   2-3      f32 CDAB  70A4 4145  12.34 m                   
 entries       input     0-1      u32 ABCD  -          exception 0x02 (illegal data address)  counter
 forced_entry  discrete  0        bool      1          1                                      event
 3 requests in 12 ms; 3 of 4 points read
+";
+    assert_eq!(got, want, "got:\n{got}");
+}
+
+#[test]
+fn a_string_point_shows_its_registers_and_its_text_quoted() {
+    let mut serial = point(
+        "serial",
+        Table::Holding,
+        100,
+        PointType::Str(4),
+        ByteOrder::ABCD,
+    );
+    serial.kind = PointKind::Text;
+    let mut tag = point("tag", Table::Input, 7, PointType::Str(2), ByteOrder::BADC);
+    tag.kind = PointKind::Text;
+    let text = |registers: &[u16], t: &str| PointReading {
+        raw_registers: registers.to_vec(),
+        raw: None,
+        text: Some(t.into()),
+        error: None,
+    };
+    let d = device(vec![serial, tag]);
+    let read = ReadOnce {
+        points: vec![
+            text(&[0x534E, 0x2D31, 0x3233, 0x3400], "SN-1234"),
+            text(&[0x0741, 0x0000], "A\\x07"),
+        ],
+        requests: 2,
+    };
+    let got = render(&d, &read, Duration::from_millis(5));
+    let want = "\
+point   table    address  type          registers            value      kind
+serial  holding  100-103  string(4)     534E 2D31 3233 3400  \"SN-1234\"  text
+tag     input    7-8      string(2) BA  0741 0000            \"A\\x07\"    text
+2 requests in 5 ms; 2 of 2 points read
 ";
     assert_eq!(got, want, "got:\n{got}");
 }

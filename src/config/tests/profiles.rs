@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::{BASE, line_of};
 use crate::config::{load_from, load_profile};
+use crate::site::{ByteOrder, PointKind, PointSource, PointType};
 
 /// Writes `text` as `<dir>/p.toml` and loads profile `p` from `dir`.
 fn load_in(dir: &Path, text: &str) -> Result<Vec<crate::site::Point>, crate::config::ConfigErrors> {
@@ -53,14 +54,48 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "point[0].labels", "labels", "`labels` applies to a state point only"),
     ("modbus point without a table", "address = 0\ntype = \"u16\"\n",
         "point[0].table", "[[point]]", "missing key `table`"),
+    ("registers on a number", "table = \"holding\"\naddress = 0\ntype = \"u16\"\nregisters = 2\n",
+        "point[0].registers", "registers", "`registers` applies to a string point only (type = \"string\"); u16 spans 1"),
+    ("a string of kind gauge", "table = \"holding\"\naddress = 0\ntype = \"string\"\nregisters = 4\n",
+        "point[0].kind", "gauge", "a string point holds text: write kind = \"text\", not gauge"),
+];
+
+/// A text point's head: string mistakes are made on points of kind text.
+const TEXT_HEAD: &str = "[[point]]\nname = \"serial\"\nkind = \"text\"\n";
+
+#[rustfmt::skip]
+const TEXT_CASES: &[(&str, &str, &str, &str, &str)] = &[
+    ("a string without registers", "table = \"holding\"\naddress = 0\ntype = \"string\"\n",
+        "point[0].type", "string", "a string point needs `registers = N`"),
+    ("too many registers", "table = \"holding\"\naddress = 0\ntype = \"string\"\nregisters = 65\n",
+        "point[0].registers", "65", "65 is out of range 1..=64"),
+    ("no registers at all", "table = \"holding\"\naddress = 0\ntype = \"string\"\nregisters = 0\n",
+        "point[0].registers", "registers", "0 is out of range 1..=64"),
+    ("a text point of a number", "table = \"holding\"\naddress = 0\ntype = \"u16\"\n",
+        "point[0].kind", "text", "a text point reads a string: write type = \"string\" and registers = N, not u16"),
+    ("a text point of a bit", "table = \"discrete\"\naddress = 0\ntype = \"bool\"\n",
+        "point[0].kind", "text", "a text point reads a string"),
+    ("a writable string", "table = \"holding\"\naddress = 0\ntype = \"string\"\nregisters = 4\nwritable = true\n",
+        "point[0].writable", "writable", "a string point is read only"),
+    ("a string in a coil table", "table = \"coil\"\naddress = 0\ntype = \"string\"\nregisters = 4\n",
+        "point[0].type", "string", "type string does not fit a coil table"),
+    ("a 32-bit order on a string", "table = \"input\"\naddress = 0\ntype = \"string\"\nregisters = 4\nbyte_order = \"CDAB\"\n",
+        "point[0].byte_order", "CDAB", "a string takes byte_order \"AB\""),
+    ("a string past 65535", "table = \"input\"\naddress = 65530\ntype = \"string\"\nregisters = 10\n",
+        "point[0].address", "65530", "string at 65530 runs to 65539, past the last address 65535"),
+    ("a scale on text", "table = \"input\"\naddress = 0\ntype = \"string\"\nregisters = 4\nscale = 0.1\n",
+        "point[0].scale", "scale", "`scale` does not apply to a text point, it holds text, not a number"),
+    ("a unit on text", "table = \"input\"\naddress = 0\ntype = \"string\"\nregisters = 4\nunit = \"V\"\n",
+        "point[0].unit", "unit", "`unit` does not apply to a text point"),
 ];
 
 #[test]
 fn each_point_mistake_names_the_profile_file_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.toml").display().to_string();
-    for (what, keys, key, at, says) in CASES {
-        let text = format!("{HEAD}{keys}");
+    let cases = (CASES.iter().map(|c| (HEAD, c))).chain(TEXT_CASES.iter().map(|c| (TEXT_HEAD, c)));
+    for (head, (what, keys, key, at, says)) in cases {
+        let text = format!("{head}{keys}");
         let errors = load_in(dir.path(), &text).expect_err(what);
         assert_eq!(errors.0.len(), 1, "{what}:\n{errors}");
         let e = &errors.0[0];
@@ -121,6 +156,70 @@ fn camera_profiles_take_json_points_only() {
         empty.0[0].message.contains("needs at least one [[point]]"),
         "{empty}"
     );
+}
+
+#[test]
+fn string_points_load_with_their_length_and_byte_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{TEXT_HEAD}table = \"holding\"\naddress = 100\ntype = \"string\"\nregisters = 10\n\
+         [[point]]\nname = \"tag\"\nkind = \"text\"\ntable = \"input\"\naddress = 7\n\
+         type = \"string\"\nregisters = 1\nbyte_order = \"ba\"\n"
+    );
+    let points = load_in(dir.path(), &text).expect("loads");
+    let source = |i: usize| match &points[i].source {
+        PointSource::Modbus { ty, order, .. } => (*ty, *order),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(source(0), (PointType::Str(10), ByteOrder::ABCD));
+    assert_eq!(source(1), (PointType::Str(1), ByteOrder::BADC));
+    assert_eq!(points[0].kind, PointKind::Text);
+    assert!(!points[0].writable);
+}
+
+#[test]
+fn a_camera_point_cannot_be_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[camera]\n\n[[point]]\nname = \"plate\"\nkind = \"text\"\npointer = \"/plate\"\n";
+    let errors = load_in(dir.path(), text).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "\n{errors}");
+    let e = &errors.0[0];
+    assert_eq!((e.key.as_str(), e.line), ("point[0].kind", Some(5)));
+    assert!(e.message.contains("camera points are numbers"), "{errors}");
+}
+
+#[test]
+fn rules_cannot_judge_a_text_point() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("meter.toml"),
+        format!("{TEXT_HEAD}table = \"holding\"\naddress = 0\ntype = \"string\"\nregisters = 4\n"),
+    )
+    .unwrap();
+    let device = "[[device]]\nid = \"meter-1\"\nprofile = \"meter\"\nconnection = \"lan\"\nunit = 9\n\n[[zone]]";
+    for rule in [
+        "threshold\"\nabove = 1",
+        "flatline\"\nfor = \"1m\"",
+        "counter\"\nmax_rate = 1",
+    ] {
+        let text = BASE.replacen("[[zone]]", device, 1)
+            + &format!(
+                "\n[[rule]]\nname = \"r\"\ndevices = [\"meter-*\"]\npoint = \"serial\"\ntype = \"{rule}\n"
+            );
+        let errors =
+            load_from(&text, "sitewarden.toml", &[], &[dir.path().to_path_buf()]).unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{rule}:\n{errors}");
+        let e = &errors.0[0];
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("rule[1].point", Some(line_of(&text, "point = \"serial\"")))
+        );
+        assert!(
+            e.message
+                .contains("rules judge numbers, `serial` on meter-1 is a text point"),
+            "{rule}: {errors}"
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! The test site: a few devices of the shipped profiles and one rule of every type.
 
 use crate::site::*;
-use std::path::PathBuf;
 use std::time::Duration;
 
 fn modbus(
@@ -226,42 +225,13 @@ pub(crate) fn site() -> Site {
         ),
     ];
     Site {
-        gateway: Gateway {
-            site: "xitang".into(),
-            id: "gw-north".into(),
-            data_dir: PathBuf::from("/tmp"),
-            timezone: Default::default(),
-        },
-        uplink: Uplink {
-            broker: BrokerUrl {
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: 1883,
-            },
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_cert: None,
-            client_key: None,
-            topic_prefix: "sitewarden".into(),
-            summary_interval: Duration::from_secs(60),
-            inflight: 16,
-            keep_alive: Duration::from_secs(30),
-            commands: Default::default(),
-        },
-        buffer: Buffer {
-            raw_max_bytes: 1 << 20,
-            outbox_max_bytes: 1 << 20,
-        },
-        connections: vec![],
         devices,
         zones: vec![Zone {
             name: "north-entrance".into(),
             capacity: 1000,
             daily_reset: Duration::ZERO,
         }],
-        cells: Vec::new(),
         rules,
-        http: None,
+        ..Site::bare("xitang", "gw-north")
     }
 }

@@ -189,6 +189,7 @@ fn emit(ctx: &Ctx<'_>, device: usize, values: Vec<Option<f64>>, error: Option<Po
         device,
         ts: clock::now_ms(),
         values,
+        texts: Vec::new(),
         error,
     };
     match ctx.samples.try_send(sample) {

@@ -7,7 +7,7 @@
 
 use tokio::time::Instant;
 
-use super::decode::{decode_bit, decode_words, encode_words};
+use super::decode::{decode_bit, decode_text, decode_words, encode_words};
 use super::frame::{Answer, Request};
 use super::link::{CallError, Link};
 use super::plan::{Plan, Read, Slot};
@@ -25,7 +25,8 @@ pub(crate) struct Conn<'a> {
     /// After a failed open: no new attempt before this instant.
     retry_at: Option<Instant>,
     backoff: Backoff,
-    last_open_error: String,
+    /// Why the last open failed, given again while the backoff holds.
+    last_open_error: CallError,
     /// When the last exchange ended, for the connection's `min_gap`.
     last_exchange: Option<Instant>,
     /// Requests sent so far (for `read_once`'s report).
@@ -41,7 +42,7 @@ impl<'a> Conn<'a> {
             opened_before: false,
             retry_at: None,
             backoff: Backoff::new(Backoff::FIELD),
-            last_open_error: String::new(),
+            last_open_error: not_connected(),
             last_exchange: None,
             requests: 0,
         }
@@ -51,7 +52,7 @@ impl<'a> Conn<'a> {
     async fn link(&mut self) -> Result<&mut Link, CallError> {
         if self.link.is_none() {
             if self.retry_at.is_some_and(|at| Instant::now() < at) {
-                return Err(CallError::Transport(self.last_open_error.clone()));
+                return Err(self.last_open_error.clone());
             }
             match Link::open(self.kind).await {
                 Ok(link) => {
@@ -67,14 +68,12 @@ impl<'a> Conn<'a> {
                     // No jitter: one gateway owns a field link, there is no fleet to spread.
                     let delay = self.backoff.next(0.0);
                     self.retry_at = Some(Instant::now() + delay);
-                    self.last_open_error = e.to_string();
+                    self.last_open_error = e.clone();
                     return Err(e);
                 }
             }
         }
-        self.link
-            .as_mut()
-            .ok_or_else(|| CallError::Transport("not connected".into()))
+        self.link.as_mut().ok_or_else(not_connected)
     }
 
     /// Opens the link now rather than at the first request.
@@ -91,7 +90,7 @@ impl<'a> Conn<'a> {
         }
         self.requests += 1;
         let Some(link) = self.link.as_mut() else {
-            return Err(CallError::Transport("not connected".into()));
+            return Err(not_connected());
         };
         // Requests are one at a time on a connection (never two in flight on a
         // converter's bus); `min_gap` adds quiet time for converters and old meters that
@@ -149,26 +148,29 @@ impl<'a> Conn<'a> {
         first
     }
 
-    /// One poll of `device`: the raw value of every point (None where unread) and the
-    /// first error.
-    pub(crate) async fn poll(
-        &mut self,
-        device: &Device,
-        plan: &Plan,
-    ) -> (Vec<Option<f64>>, Option<PollError>) {
+    /// One poll of `device`: the raw value of every point (None where unread, and for
+    /// string points), the text of every string point read, and the first error.
+    pub(crate) async fn poll(&mut self, device: &Device, plan: &Plan) -> Poll {
         let mut values = vec![None; device.points.len()];
+        let mut texts = Vec::new();
         let mut decode_error = None;
         let error = self
             .read_all(device.unit, plan, |read, answer| {
                 let Ok(answer) = answer else { return };
-                for (slot, (point, value)) in plan
-                    .slots
-                    .iter()
+                for (i, (slot, (point, value))) in (plan.slots.iter())
                     .zip(device.points.iter().zip(values.iter_mut()))
+                    .enumerate()
                 {
                     let Some(slot) = slot.filter(|s| s.read == read) else {
                         continue;
                     };
+                    if let Some(text) = text_of(point, slot, answer) {
+                        match text {
+                            Ok(t) => texts.push((i, t)),
+                            Err(e) => decode_error = Some(e),
+                        }
+                        continue;
+                    }
                     match raw_of(point, slot, answer) {
                         Ok(raw) => *value = Some(raw),
                         Err(e) => decode_error = Some(e),
@@ -176,7 +178,11 @@ impl<'a> Conn<'a> {
                 }
             })
             .await;
-        (values, error.or(decode_error))
+        Poll {
+            values,
+            texts,
+            error: error.or(decode_error),
+        }
     }
 
     /// Writes `value` (engineering units) to a writable point: a coil with FC5, a
@@ -246,6 +252,15 @@ impl<'a> Conn<'a> {
     }
 }
 
+/// What one poll of a device found.
+pub(crate) struct Poll {
+    /// Raw values, one per point (`Sample::values`).
+    pub(crate) values: Vec<Option<f64>>,
+    /// Texts of the string points read (`Sample::texts`).
+    pub(crate) texts: Vec<(usize, Box<str>)>,
+    pub(crate) error: Option<PollError>,
+}
+
 /// What a write found when it read the point back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Written {
@@ -292,6 +307,31 @@ pub(crate) fn raw_of(point: &Point, slot: Slot, answer: &Answer) -> Result<f64, 
         }
         Answer::Written => Err(PollError::Malformed("a write answer to a read".into())),
     }
+}
+
+/// The text of a string point in the answer to its read; None for any other point.
+pub(crate) fn text_of(
+    point: &Point,
+    slot: Slot,
+    answer: &Answer,
+) -> Option<Result<Box<str>, PollError>> {
+    let PointSource::Modbus {
+        ty: PointType::Str(_),
+        order,
+        ..
+    } = &point.source
+    else {
+        return None;
+    };
+    let from = usize::from(slot.offset);
+    let to = from + usize::from(slot.len);
+    Some(match answer {
+        Answer::Words(words) => words
+            .get(from..to)
+            .map(|part| decode_text(*order, part).into_boxed_str())
+            .ok_or_else(|| PollError::Malformed("answer shorter than the read".into())),
+        _ => Err(PollError::Malformed("a string needs registers".into())),
+    })
 }
 
 /// The request that sets `point` to `value` (engineering units: scale and offset undone).
@@ -342,6 +382,11 @@ pub(crate) fn write_request(point: &Point, value: f64) -> Result<Request, String
             table.name()
         )),
     }
+}
+
+/// No link open (yet, or any more).
+fn not_connected() -> CallError {
+    CallError::transport(std::io::ErrorKind::NotConnected, "not connected")
 }
 
 #[cfg(test)]

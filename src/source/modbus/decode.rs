@@ -1,4 +1,5 @@
-//! Registers and bits ↔ raw numbers, for every `PointType` and `ByteOrder`.
+//! Registers and bits ↔ raw numbers, for every `PointType` and `ByteOrder`; and
+//! registers ↔ text for string points (`decode_text`, `encode_text`).
 //!
 //! Owns the one encode/decode pair of the crate: the poller decodes what a device
 //! answered, the write path and the simulator encode what they send or serve. Pure: no
@@ -20,16 +21,26 @@
 //! A `bool` read from a bit table (coil, discrete input) is the bit; read from a register
 //! as `Bit(n)` it is bit n of the register (after any byte swap). Raw values are `f64`:
 //! 64-bit integers above 2^53 lose their low bits, which no field counter reaches.
+//!
+//! A string (`Str(n)`) is n registers of ASCII, two characters each: AB puts the first
+//! in the high byte, BA (`swap_bytes`) in the low one; words are never reordered. It
+//! decodes to text, never to a number, and never fails: padding is trimmed and bytes
+//! that are not printable ASCII are escaped.
 
 use crate::site::{ByteOrder, PointType};
 
 /// The answer did not have the shape the point needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{ty} needs {expected} registers, got {got}")]
-pub struct DecodeError {
-    pub ty: &'static str,
-    pub expected: usize,
-    pub got: usize,
+pub enum DecodeError {
+    #[error("{ty} needs {expected} registers, got {got}")]
+    Length {
+        ty: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    /// A string point holds text, not a number (`decode_text` reads it).
+    #[error("a string point holds text, not a number")]
+    Text,
 }
 
 /// A raw value that the point's type cannot carry (a write or a simulated value).
@@ -39,17 +50,22 @@ pub enum EncodeError {
     NotFinite { value: f64 },
     #[error("{value} is out of range for {ty}")]
     OutOfRange { value: f64, ty: &'static str },
+    #[error("{text:?} is not printable ASCII of at most {registers} registers")]
+    NotText { text: String, registers: u16 },
 }
 
 /// The raw number held by `words` (exactly `ty.registers()` of them).
 pub fn decode_words(ty: PointType, order: ByteOrder, words: &[u16]) -> Result<f64, DecodeError> {
     let expected = usize::from(ty.registers());
     if words.len() != expected {
-        return Err(DecodeError {
+        return Err(DecodeError::Length {
             ty: ty.name(),
             expected,
             got: words.len(),
         });
+    }
+    if let PointType::Str(_) = ty {
+        return Err(DecodeError::Text);
     }
     let mut canonical = [0u16; 4];
     let canonical = &mut canonical[..expected];
@@ -69,6 +85,7 @@ pub fn decode_words(ty: PointType, order: ByteOrder, words: &[u16]) -> Result<f6
         PointType::U64 => bits as f64,
         PointType::I64 => bits as i64 as f64,
         PointType::F64 => f64::from_bits(bits),
+        PointType::Str(_) => return Err(DecodeError::Text),
     })
 }
 
@@ -89,6 +106,58 @@ fn reorder(order: ByteOrder, words: &mut [u16]) {
             half.reverse();
         }
     }
+}
+
+/// The text a string point's registers hold (`order.swap_bytes`: BA, the second byte of
+/// each register first; else AB, the first character in the high byte).
+///
+/// Padding is trimmed: NULs and spaces at the end, NULs at the start. What is left is
+/// shown as it is where it is printable ASCII; any other byte (a control character, a
+/// byte ≥ 0x80, a NUL inside the text) and the backslash are escaped (`\x07`, `\\`),
+/// so a garbled register never fails the poll and the text stays one plain line.
+pub fn decode_text(order: ByteOrder, words: &[u16]) -> String {
+    let bytes: Vec<u8> = words
+        .iter()
+        .flat_map(|w| {
+            let [hi, lo] = w.to_be_bytes();
+            if order.swap_bytes { [lo, hi] } else { [hi, lo] }
+        })
+        .collect();
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != 0 && b != b' ')
+        .map_or(0, |i| i + 1);
+    let start = bytes[..end].iter().position(|&b| b != 0).unwrap_or(end);
+    let mut text = String::with_capacity(end - start);
+    for &b in &bytes[start..end] {
+        match b {
+            b'\\' => text.push_str("\\\\"),
+            b' '..=b'~' => text.push(char::from(b)),
+            _ => text.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    text
+}
+
+/// The registers that hold `text` in a string point of `registers` registers, padded
+/// with NULs: the inverse of `decode_text` for printable ASCII (the simulator's side).
+pub fn encode_text(order: ByteOrder, registers: u16, text: &str) -> Result<Vec<u16>, EncodeError> {
+    let room = 2 * usize::from(registers);
+    if text.len() > room || !text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(EncodeError::NotText {
+            text: text.to_string(),
+            registers,
+        });
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.resize(room, 0);
+    Ok(bytes
+        .chunks(2)
+        .map(|c| {
+            let w = u16::from_be_bytes([c[0], c[1]]);
+            if order.swap_bytes { w.swap_bytes() } else { w }
+        })
+        .collect())
 }
 
 /// The raw number of a bit (coil or discrete input): 1 or 0.
@@ -299,9 +368,89 @@ mod tests {
             &[(U16, &[]), (U16, &[1, 2]), (F32, &[1]), (U64, &[1, 2, 3])];
         for &(ty, words) in cases {
             let err = decode_words(ty, AB, words).expect_err("refused");
-            assert_eq!(err.got, words.len());
-            assert_eq!(err.expected, usize::from(ty.registers()));
+            let want = DecodeError::Length {
+                ty: ty.name(),
+                expected: usize::from(ty.registers()),
+                got: words.len(),
+            };
+            assert_eq!(err, want);
         }
+        // A string is text: `decode_text` reads it, never `decode_words`.
+        assert_eq!(
+            decode_words(Str(2), AB, &[0x4142, 0x4344]),
+            Err(DecodeError::Text)
+        );
+    }
+
+    #[test]
+    fn decodes_strings_in_both_byte_orders_trimming_padding() {
+        let ba = ByteOrder::BADC;
+        let cases: &[(ByteOrder, &[u16], &str)] = &[
+            // "SN-1234" as pymodbus lays it out: first character in the high byte, an
+            // odd length padded with a NUL.
+            (AB, &[0x534E, 0x2D31, 0x3233, 0x3400], "SN-1234"),
+            (ba, &[0x4E53, 0x312D, 0x3332, 0x0034], "SN-1234"),
+            // Even length, no padding at all.
+            (AB, &[0x4142, 0x4344], "ABCD"),
+            (ba, &[0x4241, 0x4443], "ABCD"),
+            // Trailing spaces and NULs, mixed, and leading NULs.
+            (AB, &[0x4142, 0x2020, 0x0020, 0x0000], "AB"),
+            (AB, &[0x0000, 0x0041, 0x4200], "AB"),
+            (ba, &[0x0000, 0x4100, 0x0042], "AB"),
+            // Spaces inside and at the start are the text's own.
+            (AB, &[0x2041, 0x2042, 0x2020], " A B"),
+            // All padding: the empty text.
+            (AB, &[0x0000, 0x0000], ""),
+            (AB, &[0x2020], ""),
+            (AB, &[], ""),
+            // One register, odd length either way round.
+            (AB, &[0x5A00], "Z"),
+            (ba, &[0x005A], "Z"),
+            (ba, &[0x5A00], "Z"),
+        ];
+        for &(order, words, want) in cases {
+            assert_eq!(
+                decode_text(order, words),
+                want,
+                "{} {words:04X?}",
+                order.name(1)
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_printable_ascii_are_escaped_not_refused() {
+        let cases: &[(ByteOrder, &[u16], &str)] = &[
+            (AB, &[0x4107], "A\\x07"),
+            (AB, &[0x41FF, 0x4200], "A\\xffB"),
+            // A NUL inside the text is not padding.
+            (AB, &[0x4100, 0x4200], "A\\x00B"),
+            (ByteOrder::BADC, &[0x0741], "A\\x07"),
+            // UTF-8 is not ASCII: each byte shown.
+            (AB, &[0xC3A9], "\\xc3\\xa9"),
+            // A backslash is escaped too, so an escape in the text is unambiguous.
+            (AB, &[0x5C78, 0x3037], "\\\\x07"),
+            (AB, &[0x0D0A], "\\x0d\\x0a"),
+        ];
+        for &(order, words, want) in cases {
+            assert_eq!(decode_text(order, words), want, "{words:04X?}");
+        }
+    }
+
+    #[test]
+    fn encodes_text_padded_with_nuls_and_refuses_what_does_not_fit() {
+        assert_eq!(
+            encode_text(AB, 4, "SN-1234"),
+            Ok(vec![0x534E, 0x2D31, 0x3233, 0x3400])
+        );
+        assert_eq!(
+            encode_text(ByteOrder::BADC, 2, "ABC"),
+            Ok(vec![0x4241, 0x0043])
+        );
+        assert_eq!(encode_text(AB, 1, ""), Ok(vec![0x0000]));
+        assert!(encode_text(AB, 1, "ABC").is_err(), "too long");
+        assert!(encode_text(AB, 2, "é").is_err(), "not ASCII");
+        assert!(encode_text(AB, 2, "A\n").is_err(), "not printable");
     }
 
     #[test]
@@ -351,7 +500,33 @@ mod tests {
         (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(b, w, h)| ByteOrder::new(b, w, h))
     }
 
+    /// Printable ASCII with no padding to trim: what a device's text reads back as.
+    fn plain_text(max: usize) -> impl Strategy<Value = String> {
+        proptest::string::string_regex(&format!("([!-~]([ -~]{{0,{}}}[!-~])?)?", max - 2))
+            .expect("regex")
+    }
+
     proptest! {
+        #[test]
+        fn text_round_trips_in_either_order(registers in 1u16..=64, swap in any::<bool>(),
+                                             text in plain_text(128)) {
+            prop_assume!(text.len() <= 2 * usize::from(registers));
+            prop_assume!(!text.contains('\\'));
+            let order = ByteOrder::new(swap, false, false);
+            let words = encode_text(order, registers, &text).expect("fits");
+            prop_assert_eq!(words.len(), usize::from(registers));
+            prop_assert_eq!(decode_text(order, &words), text);
+        }
+
+        #[test]
+        fn any_registers_decode_to_one_plain_line(swap in any::<bool>(),
+                                                   words in proptest::collection::vec(any::<u16>(), 0..64)) {
+            let text = decode_text(ByteOrder::new(swap, false, false), &words);
+            prop_assert!(text.bytes().all(|b| (b' '..=b'~').contains(&b)), "{text:?}");
+            prop_assert!(text.len() <= 4 * 2 * words.len());
+            prop_assert!(!text.ends_with(' '));
+        }
+
         #[test]
         fn integers_round_trip(order in any_order(), u16v in any::<u16>(), i16v in any::<i16>(),
                                u32v in any::<u32>(), i32v in any::<i32>(),

@@ -40,17 +40,35 @@ use crate::site::{ConnectionKind, Parity};
 pub(crate) enum CallError {
     #[error("timeout")]
     Timeout,
-    #[error("{0}")]
-    Transport(String),
+    /// No link, or it broke: the OS's kind of error (refused, reset, not found …) kept
+    /// for callers that branch on it, and the error in words with what was being done.
+    #[error("{detail}")]
+    Transport { kind: io::ErrorKind, detail: String },
     #[error(transparent)]
     Frame(#[from] FrameError),
+}
+
+impl CallError {
+    pub(crate) fn transport(kind: io::ErrorKind, detail: impl Into<String>) -> CallError {
+        CallError::Transport {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// An I/O error while doing `what` ("connect to 10.0.0.5:502"), its kind kept.
+    fn io(what: &str, e: &io::Error) -> CallError {
+        CallError::transport(e.kind(), format!("{what}: {e}"))
+    }
 }
 
 impl From<io::Error> for CallError {
     fn from(e: io::Error) -> Self {
         match e.kind() {
-            io::ErrorKind::UnexpectedEof => CallError::Transport("connection closed".into()),
-            _ => CallError::Transport(e.to_string()),
+            io::ErrorKind::UnexpectedEof => {
+                CallError::transport(io::ErrorKind::UnexpectedEof, "connection closed")
+            }
+            kind => CallError::transport(kind, e.to_string()),
         }
     }
 }
@@ -59,7 +77,7 @@ impl From<&CallError> for PollError {
     fn from(e: &CallError) -> Self {
         match e {
             CallError::Timeout => PollError::Timeout,
-            CallError::Transport(m) => PollError::Transport(m.clone()),
+            CallError::Transport { detail, .. } => PollError::Transport(detail.clone()),
             CallError::Frame(FrameError::Exception(c)) => PollError::Exception(*c),
             CallError::Frame(FrameError::Malformed(m) | FrameError::Desync(m)) => {
                 PollError::Malformed(m.clone())
@@ -154,8 +172,9 @@ impl Link {
                     buf: [0; MAX_ADU],
                 }))
             }
-            ConnectionKind::Mqtt { .. } => Err(CallError::Transport(
-                "an mqtt connection has no modbus transport".into(),
+            ConnectionKind::Mqtt { .. } => Err(CallError::transport(
+                io::ErrorKind::Unsupported,
+                "an mqtt connection has no modbus transport",
             )),
         }
     }
@@ -179,8 +198,13 @@ impl Link {
 async fn connect_tcp(address: &str, t: Duration) -> Result<TcpStream, CallError> {
     let stream = timeout(t, TcpStream::connect(address))
         .await
-        .map_err(|_| CallError::Transport(format!("connect to {address} timed out")))?
-        .map_err(|e| CallError::Transport(format!("connect to {address}: {e}")))?;
+        .map_err(|_| {
+            CallError::transport(
+                io::ErrorKind::TimedOut,
+                format!("connect to {address} timed out"),
+            )
+        })?
+        .map_err(|e| CallError::io(&format!("connect to {address}"), &e))?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
@@ -220,12 +244,12 @@ impl RtuPort {
         match self {
             RtuPort::Serial(p) => p
                 .clear(tokio_serial::ClearBuffer::Input)
-                .map_err(|e| CallError::Transport(format!("clear input: {e}"))),
+                .map_err(|e| CallError::io("clear input", &e.into())),
             RtuPort::Tcp(s) => {
                 let mut scratch = [0u8; 64];
                 loop {
                     match s.try_read(&mut scratch) {
-                        Ok(0) => return Err(CallError::Transport("connection closed".into())),
+                        Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
                         Ok(_) => continue,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                         Err(e) => return Err(e.into()),
@@ -238,7 +262,7 @@ impl RtuPort {
 
 fn reopen_after(tcp: bool, err: &CallError) -> bool {
     match err {
-        CallError::Transport(_) => true,
+        CallError::Transport { .. } => true,
         CallError::Timeout | CallError::Frame(FrameError::Desync(_)) => tcp,
         CallError::Frame(FrameError::Exception(_) | FrameError::Malformed(_)) => false,
     }
@@ -361,16 +385,19 @@ async fn open_serial_waiting(
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(e) if is_held_by_another(&e) => {
-                return Err(CallError::Transport(format!(
-                    "open {}: the port is held by another process for more than {wait:?} ({e})",
-                    path.display()
-                )));
+                return Err(CallError::transport(
+                    io::ErrorKind::ResourceBusy,
+                    format!(
+                        "open {}: the port is held by another process for more than {wait:?} ({e})",
+                        path.display()
+                    ),
+                ));
             }
             Err(e) => {
-                return Err(CallError::Transport(format!(
-                    "open {}: {e}",
-                    path.display()
-                )));
+                return Err(CallError::io(
+                    &format!("open {}", path.display()),
+                    &e.into(),
+                ));
             }
         }
     }
@@ -430,28 +457,10 @@ pub(crate) fn silent_interval(baud: u32, char_time: Duration) -> Duration {
 mod tests {
     use super::*;
 
-    /// A fresh pseudo-terminal; returns the master fd (kept open) and the slave's path.
-    fn pty() -> (std::os::fd::OwnedFd, std::path::PathBuf) {
-        use std::os::fd::FromRawFd;
-        let (mut master, mut slave) = (0, 0);
-        let mut name = [0 as libc::c_char; 128];
-        // SAFETY: openpty writes two fds and a NUL-terminated name shorter than 128 bytes.
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                name.as_mut_ptr(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", io::Error::last_os_error());
-        // SAFETY: both fds were just opened by openpty and are owned here.
-        let master = unsafe { std::os::fd::OwnedFd::from_raw_fd(master) };
-        drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(slave) });
-        // SAFETY: openpty NUL-terminated the name.
-        let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
-        (master, path.to_string_lossy().into_owned().into())
+    /// A fresh pseudo-terminal; returns the master (kept open) and the slave's path.
+    fn pty() -> (std::fs::File, std::path::PathBuf) {
+        let pty = crate::sim::pty::open().expect("openpty");
+        (pty.master, pty.path)
     }
 
     #[tokio::test]
@@ -461,9 +470,10 @@ mod tests {
         let err = open_serial_waiting(&path, 9600, Parity::None, 8, 1, Duration::from_millis(100))
             .await
             .expect_err("the port is held");
-        let CallError::Transport(text) = err else {
+        let CallError::Transport { kind, detail: text } = err else {
             panic!("not a transport error: {err:?}")
         };
+        assert_eq!(kind, io::ErrorKind::ResourceBusy);
         assert!(
             text.contains("held by another process") && text.contains(&*path.to_string_lossy()),
             "{text}"
@@ -505,7 +515,7 @@ mod tests {
         let cases = [
             (CallError::Timeout, true, false, PollError::Timeout),
             (
-                CallError::Transport("reset".into()),
+                CallError::transport(io::ErrorKind::ConnectionReset, "reset"),
                 true,
                 true,
                 PollError::Transport("reset".into()),

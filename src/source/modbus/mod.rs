@@ -219,7 +219,11 @@ async fn sweep(
             continue;
         }
         let started = std::time::Instant::now();
-        let (values, error) = link.poll(p.device, &p.plan).await;
+        let conn::Poll {
+            values,
+            texts,
+            error,
+        } = link.poll(p.device, &p.plan).await;
         health.poll_latency.record(started.elapsed());
         let answered = !error.as_ref().is_some_and(conn::no_answer);
         p.rest.record(tick, p.period, answered);
@@ -234,6 +238,7 @@ async fn sweep(
             device: p.index,
             ts: tick,
             values,
+            texts,
             error,
         };
         // A full channel means ingest is behind: the sample is counted and dropped rather
@@ -318,6 +323,8 @@ pub struct PointReading {
     pub raw_registers: Vec<u16>,
     /// The raw value (before scale and offset).
     pub raw: Option<f64>,
+    /// A string point's text (its `raw` stays None).
+    pub text: Option<Box<str>>,
     pub error: Option<PollError>,
 }
 
@@ -356,6 +363,7 @@ pub fn assemble(
         .map(|_| PointReading {
             raw_registers: Vec::new(),
             raw: None,
+            text: None,
             error: None,
         })
         .collect();
@@ -366,6 +374,13 @@ pub fn assemble(
         match answers.get(slot.read) {
             Some(Ok(answer)) => {
                 reading.raw_registers = registers_of(*slot, answer);
+                if let Some(text) = conn::text_of(point, *slot, answer) {
+                    match text {
+                        Ok(t) => reading.text = Some(t),
+                        Err(e) => reading.error = Some(e),
+                    }
+                    continue;
+                }
                 match conn::raw_of(point, *slot, answer) {
                     Ok(raw) => reading.raw = Some(raw),
                     Err(e) => reading.error = Some(e),

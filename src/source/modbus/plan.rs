@@ -311,6 +311,25 @@ mod tests {
     }
 
     #[test]
+    fn a_string_joins_its_neighbours_like_any_wide_point() {
+        check(
+            &[(Holding, 0, U16), (Holding, 1, Str(10)), (Holding, 11, U32)],
+            125,
+            0,
+            &[(Holding, 0, 13)],
+            &[(0, 0), (0, 1), (0, 11)],
+        );
+        // Never split: a string wider than the limit gets a read of its own size.
+        check(
+            &[(Input, 0, U16), (Input, 1, Str(64))],
+            40,
+            0,
+            &[(Input, 0, 1), (Input, 1, 64)],
+            &[(0, 0), (1, 0)],
+        );
+    }
+
+    #[test]
     fn overlapping_points_share_a_read() {
         check(
             &[(Holding, 0, U32), (Holding, 1, U16)],

@@ -97,7 +97,7 @@ fn truncated_outbox_is_quarantined() {
 fn flipped_bytes_are_detected_or_harmless() {
     let tmp = tempfile::tempdir().unwrap();
     let (bytes, want) = pristine(tmp.path());
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     let mut quarantined = 0;
     let rounds = 150;
     for _ in 0..rounds {
@@ -163,7 +163,7 @@ enum Damage {
 
 fn damage(dir: &Path, d: Damage) {
     let path = dir.join("outbox.redb");
-    let floors = crate::store::anchor::floor_paths(&path);
+    let floors = crate::store::floor::floor_paths(&path);
     let truncate = || {
         let len = std::fs::metadata(&path).unwrap().len();
         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();

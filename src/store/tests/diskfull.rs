@@ -14,7 +14,7 @@ fn full_disk_sheds_oldest_summaries_and_keeps_alarms() {
     let disk = Disk::new(Vec::new(), 5);
     disk.lock().unwrap().capacity = 512 << 10;
     let ob = open_sized(&disk, true, 1 << 30).unwrap();
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let (mut ok, mut failed) = (0, 0);
     let mut alarms = Vec::new();
     let mut tail_ok = 0;

@@ -28,7 +28,7 @@ fn child(dir: &Path) -> ! {
         .create(true)
         .open(dir.join("accepted"))
         .expect("child opens its log");
-    let mut rng = Rng(std::process::id().into());
+    let mut rng = Rng::new(std::process::id().into());
     loop {
         let items = (0..1 + rng.below(5))
             .map(|_| {
@@ -54,7 +54,7 @@ fn kill_9_never_loses_an_accepted_seq() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let mut rng = Rng(2024);
+    let mut rng = Rng::new(2024);
     let mut checked_total = 0;
     for round in 0..8 {
         let mut c = Command::new(&exe)

@@ -14,40 +14,11 @@ mod raw_ring;
 
 use crate::reading::Sample;
 use crate::site::*;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// A site with the given devices, each `(id, point names)`.
 pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
     Site {
-        gateway: Gateway {
-            site: "test".into(),
-            id: "gw".into(),
-            data_dir: PathBuf::from("/nonexistent"),
-            timezone: Default::default(),
-        },
-        uplink: Uplink {
-            broker: BrokerUrl {
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: 1883,
-            },
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_cert: None,
-            client_key: None,
-            topic_prefix: "sw".into(),
-            summary_interval: Duration::from_secs(60),
-            inflight: 100,
-            keep_alive: Duration::from_secs(30),
-            commands: Default::default(),
-        },
-        buffer: Buffer {
-            raw_max_bytes: 1 << 20,
-            outbox_max_bytes: 1 << 20,
-        },
-        connections: vec![],
         devices: devices
             .iter()
             .map(|(id, points)| Device {
@@ -63,10 +34,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
                 camera: None,
             })
             .collect(),
-        zones: vec![],
-        cells: Vec::new(),
-        rules: vec![],
-        http: None,
+        ..Site::bare("test", "gw")
     }
 }
 
@@ -103,27 +71,4 @@ pub(super) fn same(a: &[Sample], b: &[Sample]) -> bool {
         })
 }
 
-/// A small seeded generator (splitmix64) for workloads and fault injection, so every
-/// failure names a seed that reproduces it.
-#[derive(Debug, Clone)]
-pub(super) struct Rng(pub(super) u64);
-
-impl Rng {
-    pub(super) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub(super) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// True with probability `p`.
-    pub(super) fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-}
+pub(super) use crate::sim::rng::Rng;

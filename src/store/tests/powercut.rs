@@ -39,7 +39,7 @@ impl Disk {
             dirty: BTreeSet::new(),
             fuse: None,
             cut: None,
-            rng: Rng(seed),
+            rng: Rng::new(seed),
             capacity: u64::MAX,
         }))
     }
@@ -212,7 +212,7 @@ struct Report {
 
 /// Runs `rounds` power cuts on one simulated disk and reports what the checks found.
 fn run(seed: u64, rounds: usize, durable: bool) -> Report {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut disk = Disk::new(Vec::new(), seed);
     let mut report = Report::default();
     // What must be on disk: seq → payload of every committed, unacked record.
@@ -226,7 +226,7 @@ fn run(seed: u64, rounds: usize, durable: bool) -> Report {
                 report.open_failures += 1;
                 report.lost += model.len() as u64;
                 model.clear();
-                disk = Disk::new(Vec::new(), rng.next());
+                disk = Disk::new(Vec::new(), rng.next_u64());
                 continue;
             }
         };
@@ -271,7 +271,7 @@ fn run(seed: u64, rounds: usize, durable: bool) -> Report {
         }
         drop(ob);
         let image = disk.lock().unwrap().cut.take().expect("the power went");
-        disk = Disk::new(image, rng.next());
+        disk = Disk::new(image, rng.next_u64());
         let ob = match open(&disk, durable) {
             Ok(ob) => ob,
             Err(e) => {
@@ -279,7 +279,7 @@ fn run(seed: u64, rounds: usize, durable: bool) -> Report {
                 report.open_failures += 1;
                 report.lost += model.len() as u64;
                 model.clear();
-                disk = Disk::new(Vec::new(), rng.next());
+                disk = Disk::new(Vec::new(), rng.next_u64());
                 continue;
             }
         };

@@ -14,7 +14,7 @@ fn one_segment(dir: &Path, blocks: usize) -> (Vec<Vec<Sample>>, Vec<u64>, Vec<u8
     let mut ring = RawRing::open(dir, 1 << 20).unwrap();
     let mut per_block = Vec::new();
     let mut ends = Vec::new();
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     for b in 0..blocks {
         let mut block = Vec::new();
         for i in 0..3 {
@@ -120,7 +120,7 @@ fn ring_bound_holds_and_dropped_is_exact() {
     let site = three();
     let max = 16 << 10;
     let mut ring = RawRing::open(tmp.path(), max).unwrap();
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let mut all = Vec::new();
     for i in 0..4000 {
         let s = sample(

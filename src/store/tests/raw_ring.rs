@@ -21,6 +21,7 @@ pub(super) fn sample(device: usize, ts: Ms, values: &[Option<f64>]) -> Sample {
         device,
         ts,
         values: values.to_vec(),
+        texts: Vec::new(),
         error: None,
     }
 }
@@ -122,6 +123,7 @@ fn arb_op() -> impl Strategy<Value = Op> {
                 device,
                 ts: dt,
                 values,
+                texts: Vec::new(),
                 error,
             })
         });
@@ -293,7 +295,7 @@ fn turnstile_workload_is_compact() {
     let devs: Vec<(&str, &[&str])> = names.iter().map(|n| (n.as_str(), points)).collect();
     let site = site(&devs);
     let mut ring = RawRing::open(tmp.path(), 1 << 30).unwrap();
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     let mut state: Vec<[f64; 7]> = (0..300)
         .map(|_| {
             [
@@ -329,6 +331,7 @@ fn turnstile_workload_is_compact() {
                     device: d,
                     ts,
                     values: st.iter().map(|v| Some(*v)).collect(),
+                    texts: Vec::new(),
                     error: None,
                 },
             );

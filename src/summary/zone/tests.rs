@@ -1,9 +1,8 @@
 //! Zone occupancy scripted as tables: gates feeding counters, windows closing, resets.
 
 use super::*;
-use crate::site::{BrokerUrl, Buffer, Gateway, PointKind, Uplink, Zone};
+use crate::site::{PointKind, Zone};
 use crate::summary::tests::{device, point};
-use std::path::PathBuf;
 
 /// Some day at midnight UTC; the zone resets at 03:00.
 const DAY: Ms = 20_000 * DAY_MS;
@@ -32,34 +31,6 @@ fn site() -> Site {
         daily_reset: Duration::from_secs(3 * 3_600),
     };
     Site {
-        gateway: Gateway {
-            site: "xitang".into(),
-            id: "gw-north".into(),
-            data_dir: PathBuf::new(),
-            timezone: Default::default(),
-        },
-        uplink: Uplink {
-            broker: BrokerUrl {
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: 1883,
-            },
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_cert: None,
-            client_key: None,
-            topic_prefix: "sitewarden".into(),
-            summary_interval: Duration::from_secs(60),
-            inflight: 16,
-            keep_alive: Duration::from_secs(30),
-            commands: Default::default(),
-        },
-        buffer: Buffer {
-            raw_max_bytes: 1 << 20,
-            outbox_max_bytes: 1 << 20,
-        },
-        connections: vec![],
         devices: vec![
             gate("gate-n1", "north"),
             gate("gate-n2", "north"),
@@ -71,9 +42,7 @@ fn site() -> Site {
             gate("gate-s1", "south"),
         ],
         zones: vec![zone("north", 100), zone("south", 0)],
-        cells: Vec::new(),
-        rules: vec![],
-        http: None,
+        ..Site::bare("xitang", "gw-north")
     }
 }
 
@@ -96,6 +65,7 @@ fn feed(t: &mut ZoneTracker, site: &Site, ts: Ms, device: usize, values: Vec<Opt
         device,
         ts,
         values,
+        texts: Vec::new(),
         error: None,
     };
     t.add(site, &sample);

@@ -40,7 +40,12 @@ fn probe(args: &[&str]) -> (i32, Vec<Row>, String) {
 }
 
 /// mbpoll's values (`[ref]: value` lines) for one read, or its error message.
-fn mbpoll(link: &[String], table: &str, address: u16, count: u16) -> Result<Vec<String>, String> {
+pub(super) fn mbpoll(
+    link: &[String],
+    table: &str,
+    address: u16,
+    count: u16,
+) -> Result<Vec<String>, String> {
     let out = Command::new("mbpoll")
         .args(link)
         .args(["-0", "-1", "-o", "1", "-t", table])

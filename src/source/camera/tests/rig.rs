@@ -3,9 +3,7 @@
 
 use super::*;
 use crate::sim::camera::{CameraHandle, SimCamera, camera, people_count_payload};
-use crate::site::{
-    Buffer, Camera, Connection, Device, Gateway, Point, PointKind, PointSource, Uplink,
-};
+use crate::site::{Camera, Connection, Device, Point, PointKind, PointSource};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use tokio::task::JoinHandle;
 
@@ -63,29 +61,6 @@ pub(super) fn site(
         })
         .collect();
     Site {
-        gateway: Gateway {
-            site: "test".into(),
-            id: "gw".into(),
-            data_dir: std::env::temp_dir(),
-            timezone: Default::default(),
-        },
-        uplink: Uplink {
-            broker: url(1),
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_cert: None,
-            client_key: None,
-            topic_prefix: "sitewarden".into(),
-            summary_interval: Duration::from_secs(60),
-            inflight: 10,
-            keep_alive: Duration::from_secs(30),
-            commands: Default::default(),
-        },
-        buffer: Buffer {
-            raw_max_bytes: 1 << 20,
-            outbox_max_bytes: 1 << 20,
-        },
         connections: vec![Connection {
             name: "cams".into(),
             kind: ConnectionKind::Mqtt {
@@ -96,10 +71,7 @@ pub(super) fn site(
             },
         }],
         devices,
-        zones: vec![],
-        cells: Vec::new(),
-        rules: vec![],
-        http: None,
+        ..Site::bare("test", "gw")
     }
 }
 

@@ -105,39 +105,9 @@ pub(super) fn rtu(port: PathBuf, timeout_ms: u64) -> Connection {
 
 pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Site> {
     Arc::new(Site {
-        gateway: Gateway {
-            site: "test".into(),
-            id: "gw".into(),
-            data_dir: PathBuf::from("/nonexistent"),
-            timezone: Default::default(),
-        },
-        uplink: Uplink {
-            broker: BrokerUrl {
-                tls: false,
-                host: "127.0.0.1".into(),
-                port: 1,
-            },
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_cert: None,
-            client_key: None,
-            topic_prefix: "sitewarden".into(),
-            summary_interval: Duration::from_secs(60),
-            inflight: 10,
-            keep_alive: Duration::from_secs(30),
-            commands: Default::default(),
-        },
-        buffer: Buffer {
-            raw_max_bytes: 1 << 20,
-            outbox_max_bytes: 1 << 20,
-        },
         connections,
         devices,
-        zones: vec![],
-        cells: Vec::new(),
-        rules: vec![],
-        http: None,
+        ..Site::bare("test", "gw")
     })
 }
 

@@ -41,6 +41,51 @@ async fn all_four_tables_are_read_and_decoded() {
 }
 
 #[tokio::test]
+async fn string_points_are_read_as_text_in_the_same_read_as_their_neighbours() {
+    bounded(async {
+        let text = |name: &str, address: u16, n: u8, order: ByteOrder| {
+            let mut p = point(name, Table::Holding, address, PointType::Str(n), order);
+            p.kind = PointKind::Text;
+            p
+        };
+        let serial = text("serial", 1, 5, ByteOrder::ABCD);
+        let tag = text("tag", 6, 2, ByteOrder::BADC);
+        let volts = point("volts", Table::Holding, 0, PointType::U16, ByteOrder::ABCD);
+        let after = point("after", Table::Holding, 8, PointType::U16, ByteOrder::ABCD);
+        let mut image = image_of(&[(volts.clone(), 2301.0), (after.clone(), 7.0)]);
+        image.set_text(&serial, "SW-2026-0").expect("fits");
+        image.set_text(&tag, "T-8").expect("fits");
+        let (address, _server) = sim_tcp(units([(1, image)]), Faults::default()).await;
+        let points = vec![volts, serial, tag, after];
+        let dev = device("meter", 0, 1, 50, points);
+        let site = site(vec![tcp(&address, 500)], vec![dev]);
+        // Registers 0..=8: one read for the numbers and both strings.
+        assert_eq!(plan::reads_per_poll(&site.devices[0]), 1);
+        let mut run = start(&site);
+        let s = run.sample(0, |_| true).await;
+        assert_eq!(s.error, None);
+        assert_eq!(s.values, vec![Some(2301.0), None, None, Some(7.0)]);
+        assert_eq!(s.texts, vec![(1, "SW-2026-0".into()), (2, "T-8".into())]);
+        run.stop().await;
+
+        // probe reads them the same, with the registers as they arrived.
+        let got = read_once(&site.connections[0].kind, &site.devices[0])
+            .await
+            .expect("reachable");
+        assert_eq!(got.requests, 1);
+        assert_eq!(got.points[1].text.as_deref(), Some("SW-2026-0"));
+        assert_eq!(
+            got.points[1].raw_registers,
+            vec![0x5357, 0x2D32, 0x3032, 0x362D, 0x3000]
+        );
+        assert_eq!(got.points[2].text.as_deref(), Some("T-8"));
+        assert_eq!(got.points[2].raw_registers, vec![0x2D54, 0x0038]);
+        assert_eq!((got.points[2].raw, &got.points[2].error), (None, &None));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn exceptions_are_reported_and_the_connection_kept() {
     bounded(async {
         let hum = point(
@@ -314,11 +359,13 @@ async fn read_once_shows_registers_values_and_errors() {
                 PointReading {
                     raw_registers: vec![0x0000, 0x3FC0],
                     raw: Some(1.5),
+                    text: None,
                     error: None
                 },
                 PointReading {
                     raw_registers: vec![],
                     raw: None,
+                    text: None,
                     error: Some(PollError::Exception(2))
                 },
             ]
