@@ -427,7 +427,7 @@ pub fn main(config: &std::path::Path) -> anyhow::Result<()> {
     for w in &warnings {
         println!("warning: {w}");
     }
-    let problems = super::files::problems(&site);
+    let problems = super::files::problems(&site, super::files::Judge::ServiceUser);
     for p in &problems {
         eprintln!("{p}");
     }

@@ -73,11 +73,27 @@ fn files(site: &Site) -> Vec<(String, PathBuf, bool)> {
     out
 }
 
+/// Whose access to the files is judged besides our own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judge {
+    /// Only the process that asks (the start: it reads the files as itself).
+    Myself,
+    /// Also the `sitewarden` service user, when we are root and it exists (`check`,
+    /// run by a technician as root for a service that runs as that user).
+    ServiceUser,
+}
+
 /// Problems with the files `site` makes the start read; empty when all is well.
-pub fn problems(site: &Site) -> Vec<Problem> {
-    let service = service_user();
+pub fn problems(site: &Site, judge: Judge) -> Vec<Problem> {
+    let files = files(site);
+    // Only `check` looks the user up: the lookup loads the system's NSS modules (0.3 MB
+    // resident for the daemon's life), and the start answers for itself by opening.
+    let service = match judge {
+        Judge::ServiceUser if !files.is_empty() => service_user(),
+        _ => None,
+    };
     let mut out = Vec::new();
-    for (key, path, secret) in files(site) {
+    for (key, path, secret) in files {
         let problem = |error: bool, message: String| Problem {
             key: key.clone(),
             path: path.clone(),

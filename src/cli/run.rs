@@ -151,7 +151,7 @@ pub async fn serve_with_reload(
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
     // The same look at every file as `sitewarden check` takes: refused here too.
-    let problems = super::files::problems(&site);
+    let problems = super::files::problems(&site, super::files::Judge::Myself);
     for p in &problems {
         if p.error {
             tracing::error!(key = %p.key, path = %p.path.display(), "{}", p.message);
