@@ -265,6 +265,7 @@ fn turnstiles() -> Site {
                     })
                     .collect(),
                 camera: None,
+                live: None,
             })
             .collect(),
         zones: vec![],

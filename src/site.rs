@@ -303,6 +303,19 @@ pub struct Device {
     pub points: Vec<Point>,
     /// Camera devices: topics and heartbeat (None for Modbus devices).
     pub camera: Option<Camera>,
+    /// Report by exception on `P/live/{device}` (the device's `live = {…}`); None: off.
+    pub live: Option<Live>,
+}
+
+/// A device's live-value reporting: a gauge or counter is reported when it moved more
+/// than `deadband` (in its unit) from the value last reported, a state, event or command
+/// point when it changed; never twice within `min_interval`, and at least every
+/// `max_interval` (a keep-alive) even without a change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Live {
+    pub deadband: f64,
+    pub min_interval: Duration,
+    pub max_interval: Duration,
 }
 
 impl Device {

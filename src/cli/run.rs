@@ -206,6 +206,7 @@ pub async fn serve_with_reload(
     let (mut sources, writes) = Sources::spawn(&site, &health, &sample_tx);
     let (acks, ack_thread) = uplink::acks::spawn(Arc::clone(&outbox), Arc::clone(&health));
     let uplink_stop = CancellationToken::new();
+    let (site_tx, site_rx) = tokio::sync::watch::channel(Arc::clone(&site));
     let router = Router::start(RouterParams {
         routes: Routes {
             site: Arc::clone(&site),
@@ -228,11 +229,11 @@ pub async fn serve_with_reload(
             acks,
             commands: router.clone(),
             started_ms,
+            sites: site_rx.clone(),
         },
         uplink_stop.clone(),
     ));
 
-    let (site_tx, site_rx) = tokio::sync::watch::channel(Arc::clone(&site));
     let status_stop = CancellationToken::new();
     let status_path = crate::status::socket_path(data_dir);
     let status_ctx = crate::status::socket::Context {

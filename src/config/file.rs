@@ -94,6 +94,8 @@ pub(super) struct DeviceFile {
     pub(super) cell: Option<Val<String>>,
     pub(super) max_registers_per_read: Option<Val<u16>>,
     pub(super) max_gap: Option<Val<u16>>,
+    /// `live = {…}`: report by exception (`live.rs`).
+    pub(super) live: Option<Val<crate::site::Live>>,
     /// Every key of this device read cleanly.
     pub(super) clean: bool,
 }
@@ -539,6 +541,7 @@ fn device(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> DeviceFile {
     let max_registers_per_read =
         narrow(r.int_in("max_registers_per_read", 1..=MAX_REGISTERS_PER_READ, errors));
     let max_gap = narrow(r.int_in("max_gap", 0..=MAX_REGISTERS_PER_READ, errors));
+    let live = super::live::read(r, errors);
     DeviceFile {
         loc: r.loc().clone(),
         id,
@@ -551,6 +554,7 @@ fn device(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> DeviceFile {
         cell,
         max_registers_per_read,
         max_gap,
+        live,
         clean: errors.len() == before,
     }
 }

@@ -28,6 +28,7 @@ mod calendar;
 mod env;
 mod error;
 mod file;
+mod live;
 mod format;
 mod order;
 mod profile;

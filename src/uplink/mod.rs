@@ -25,6 +25,7 @@
 
 pub mod acks;
 pub mod command;
+pub mod inventory;
 pub mod payload;
 pub mod reason;
 pub mod report;
@@ -61,10 +62,12 @@ pub struct UplinkParams {
     pub acks: acks::AckSender,
     pub commands: command::Router,
     pub started_ms: crate::reading::Ms,
+    /// The running configuration, replaced on every reload: `P/inventory` follows it.
+    pub sites: tokio::sync::watch::Receiver<Arc<crate::site::Site>>,
 }
 
 /// Runs until `stop` is cancelled, then drains (bounded) and publishes `offline`.
-pub async fn run(p: UplinkParams, stop: CancellationToken) {
+pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
     let topics = Topics::new(&p.site);
     let window = usize::from(p.site.uplink.inflight.max(1));
     let (client, mut eventloop) = connect_options(&p, window);
@@ -78,6 +81,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
     let mut rate = report::PollRate::default();
     // The last failure's reason: logged at the default level only when it changes.
     let mut last_reason: Option<reason::Reason> = None;
+    let mut sites_open = true;
     let mut health_timer = tokio::time::interval(p.site.uplink.summary_interval);
     health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -114,6 +118,14 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 session.fill(&client, &p.outbox, window);
                 continue;
             }
+            changed = p.sites.changed(), if online && sites_open => {
+                // Without a sender (a test's uplink) there is never a reload to follow.
+                sites_open = changed.is_ok();
+                if sites_open {
+                    publish_inventory(&client, &mut p, &topics, &mut session).await;
+                }
+                continue;
+            }
             _ = health_timer.tick(), if online => {
                 publish_health(&client, &p, &topics, &mut session, &mut rate).await;
                 continue;
@@ -146,6 +158,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 }
                 let seq = online_seq.take();
                 publish_status(&client, &p, &topics, &mut session, "online", seq).await;
+                publish_inventory(&client, &mut p, &topics, &mut session).await;
                 session.fill(&client, &p.outbox, window);
             }
             // Each written publish and each PUBACK frees room: top the channel up, so the
@@ -286,6 +299,30 @@ async fn publish_status(
     });
     if client
         .try_publish(topics.status(), QoS::AtLeastOnce, true, body)
+        .is_ok()
+    {
+        s.queued(Tag::Other);
+    }
+}
+
+/// `P/inventory` of the configuration running now (on connect and after a reload).
+async fn publish_inventory(
+    client: &AsyncClient,
+    p: &mut UplinkParams,
+    topics: &Topics,
+    s: &mut Session,
+) {
+    let site = Arc::clone(&p.sites.borrow_and_update());
+    let seq = match reserve_seq(&p.outbox, "inventory").await {
+        Ok(seq) => seq,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reserve a seq for the inventory");
+            return;
+        }
+    };
+    let body = inventory::render(&site, seq, clock::now_ms());
+    if client
+        .try_publish(topics.inventory(), QoS::AtLeastOnce, true, body)
         .is_ok()
     {
         s.queued(Tag::Other);

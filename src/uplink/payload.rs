@@ -485,6 +485,53 @@ pub struct StateCounts {
     pub blind: usize,
 }
 
+/// `P/inventory` (retained): every device and point of the running configuration.
+#[derive(Debug, Serialize)]
+pub struct Inventory<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub devices: Vec<InventoryDevice<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InventoryDevice<'a> {
+    pub id: &'a str,
+    pub profile: &'a str,
+    /// The connection's `type` (`modbus-tcp`, `modbus-rtu`, `modbus-rtu-over-tcp`, `mqtt`).
+    pub connection: &'static str,
+    pub zone: Option<&'a str>,
+    pub cell: Option<&'a str>,
+    /// Present when the device reports live values (`P/live/{device}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<InventoryLive>,
+    pub points: Vec<InventoryPoint<'a>>,
+}
+
+/// A device's live-value settings, as configured.
+#[derive(Debug, Serialize)]
+pub struct InventoryLive {
+    pub deadband: f64,
+    pub min_interval_ms: u64,
+    pub max_interval_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InventoryPoint<'a> {
+    pub name: &'a str,
+    pub kind: &'static str,
+    pub unit: Option<&'a str>,
+    pub writable: bool,
+    /// State points the profile labels: each code with its meaning, in code order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<InventoryLabel<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InventoryLabel<'a> {
+    pub code: i64,
+    pub label: &'a str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,5 +52,8 @@ mod demo;
 // The published contract: docs/platform.md and docs/schema/ (issue 11).
 mod contract;
 
+// P/inventory (issue 11).
+mod inventory;
+
 // P/cmd: retained, repeated, stale, forged, flooded and zone commands (issue 10).
 mod commands;

@@ -60,6 +60,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
                 max_gap: 0,
                 points: points.iter().map(|p| point(p)).collect(),
                 camera: None,
+                live: None,
             })
             .collect(),
         zones: vec![],

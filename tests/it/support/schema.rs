@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// Every payload kind with its schema file (`docs/schema/{kind}.schema.json`).
-pub const KINDS: [&str; 10] = [
+pub const KINDS: [&str; 11] = [
     "status",
     "summary",
     "zone",
@@ -26,6 +26,7 @@ pub const KINDS: [&str; 10] = [
     "health",
     "cmd",
     "cmd-result",
+    "inventory",
 ];
 
 /// The top-level topic prefixes the tests give a gateway (`topic_prefix`).
