@@ -191,12 +191,14 @@ pub async fn serve_with_reload(
 
     let (sample_tx, sample_rx) = mpsc::channel(SAMPLE_CHANNEL);
     let (reload_tx, reload_rx) = mpsc::channel(1);
+    let (live_tx, live_rx) = mpsc::channel(ingest::live::CHANNEL);
     let ingest_params = ingest::Params {
         site: Arc::clone(&site),
         raw,
         outbox: Arc::clone(&outbox),
         wake: Arc::clone(&wake),
         health: Arc::clone(&health),
+        live: Some(live_tx),
     };
     let ingest_thread = std::thread::Builder::new()
         .name("sitewarden-ingest".into())
@@ -230,6 +232,7 @@ pub async fn serve_with_reload(
             commands: router.clone(),
             started_ms,
             sites: site_rx.clone(),
+            live: Some(live_rx),
         },
         uplink_stop.clone(),
     ));

@@ -64,6 +64,8 @@ pub struct UplinkParams {
     pub started_ms: crate::reading::Ms,
     /// The running configuration, replaced on every reload: `P/inventory` follows it.
     pub sites: tokio::sync::watch::Receiver<Arc<crate::site::Site>>,
+    /// Live reports from ingest, published at QoS 0 while online (None: no live values).
+    pub live: Option<tokio::sync::mpsc::Receiver<crate::ingest::live::LiveReport>>,
 }
 
 /// Runs until `stop` is cancelled, then drains (bounded) and publishes `offline`.
@@ -123,6 +125,16 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                 sites_open = changed.is_ok();
                 if sites_open {
                     publish_inventory(&client, &mut p, &topics, &mut session).await;
+                }
+                continue;
+            }
+            Some(report) = next_live(&mut p.live) => {
+                if online {
+                    if !publish_live(&client, &topics, &mut session, &report) {
+                        health::bump(&p.health.live_dropped);
+                    }
+                } else {
+                    health::bump(&p.health.live_dropped);
                 }
                 continue;
             }
@@ -327,6 +339,50 @@ async fn publish_inventory(
     {
         s.queued(Tag::Other);
     }
+}
+
+/// The next live report; pending for ever without a channel or once it closed.
+async fn next_live(
+    rx: &mut Option<tokio::sync::mpsc::Receiver<crate::ingest::live::LiveReport>>,
+) -> Option<crate::ingest::live::LiveReport> {
+    let Some(r) = rx else {
+        return std::future::pending().await;
+    };
+    match r.recv().await {
+        Some(report) => Some(report),
+        None => {
+            *rx = None;
+            std::future::pending().await
+        }
+    }
+}
+
+/// `P/live/{device}` at QoS 0: not stored, no seq. False when rumqttc cannot queue it
+/// (the caller counts it as dropped).
+fn publish_live(
+    client: &AsyncClient,
+    topics: &Topics,
+    s: &mut Session,
+    r: &crate::ingest::live::LiveReport,
+) -> bool {
+    let Some(device) = r.site.devices.get(r.device) else {
+        return true;
+    };
+    let body = payload::to_bytes(&payload::LiveValues {
+        v: payload::VERSION,
+        ts: clock::rfc3339(clock::now_ms()),
+        device: &device.id,
+        reason: r.reason.name(),
+        read_at: clock::rfc3339(r.ts),
+        points: payload::LivePoints(&r.values, &device.points),
+    });
+    let queued = client
+        .try_publish(topics.live(&device.id), QoS::AtMostOnce, false, body)
+        .is_ok();
+    if queued {
+        s.queued(Tag::Other);
+    }
+    queued
 }
 
 async fn publish_health(

@@ -123,8 +123,9 @@ fn in_a_minute() -> String {
 /// kind is written to `target/contract-examples/` for docs/platform.md.
 #[test]
 fn a_running_site_sends_every_payload_kind_as_the_contract_says() {
+    // The kiosk (the last device) reports live values.
     let extra = format!(
-        "{}{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n\n[[cell]]\nname = \"entrance\"\nkind = \"gate\"\nowner = \"duty desk\"\n",
+        "live = {{ deadband = 0.5, max_interval = \"2s\" }}\n{}{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n\n[[cell]]\nname = \"entrance\"\nkind = \"gate\"\nowner = \"duty desk\"\n",
         crate::alarms::FORCED_ENTRY,
         crate::alarms::FEVER
     );

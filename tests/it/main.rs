@@ -52,8 +52,9 @@ mod demo;
 // The published contract: docs/platform.md and docs/schema/ (issue 11).
 mod contract;
 
-// P/inventory (issue 11).
+// P/inventory and P/live (issue 11).
 mod inventory;
+mod live;
 
 // P/cmd: retained, repeated, stale, forged, flooded and zone commands (issue 10).
 mod commands;

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// Every payload kind with its schema file (`docs/schema/{kind}.schema.json`).
-pub const KINDS: [&str; 11] = [
+pub const KINDS: [&str; 12] = [
     "status",
     "summary",
     "zone",
@@ -27,6 +27,7 @@ pub const KINDS: [&str; 11] = [
     "cmd",
     "cmd-result",
     "inventory",
+    "live",
 ];
 
 /// The top-level topic prefixes the tests give a gateway (`topic_prefix`).
