@@ -230,6 +230,7 @@ fn turnstiles() -> Site {
             inflight: 100,
             keep_alive: Duration::from_secs(30),
             commands: Default::default(),
+            format: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 256 << 20,

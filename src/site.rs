@@ -102,6 +102,29 @@ pub struct Uplink {
     pub keep_alive: Duration,
     /// `[commands]`: how `P/cmd` is bounded and authenticated.
     pub commands: CommandPolicy,
+    /// How the platform reads us: our own contract or a platform's native API.
+    pub format: UplinkFormat,
+}
+
+/// `[uplink] format`: the wire the uplink speaks. The outbox, its bounds and its replay
+/// order are the same for every format; only the rendering at send time differs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UplinkFormat {
+    /// `docs/platform.md`: topics under `{topic_prefix}/{site}/{gateway}`.
+    #[default]
+    Sitewarden,
+    /// ThingsBoard's gateway MQTT API (`v1/gateway/*`).
+    ThingsBoard,
+}
+
+impl UplinkFormat {
+    /// The name as written in `format = "…"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            UplinkFormat::Sitewarden => "sitewarden",
+            UplinkFormat::ThingsBoard => "thingsboard",
+        }
+    }
 }
 
 /// `[commands]`: what a platform command must satisfy before it reaches a device.

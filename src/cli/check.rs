@@ -28,11 +28,15 @@ pub fn render(site: &Site) -> String {
     if let Some(user) = &u.username {
         uplink.push_str(&format!(" as {user}"));
     }
+    let topics = match u.format {
+        crate::site::UplinkFormat::Sitewarden => {
+            format!("topics {}/{}/{}/…", u.topic_prefix, g.site, g.id)
+        }
+        crate::site::UplinkFormat::ThingsBoard => "topics v1/gateway/…".to_string(),
+    };
     out.push_str(&format!(
-        "{uplink}, topics {}/{}/{}/…, summaries every {}, inflight {}, keep-alive {}\n",
-        u.topic_prefix,
-        g.site,
-        g.id,
+        "{uplink}, format {}, {topics}, summaries every {}, inflight {}, keep-alive {}\n",
+        u.format.name(),
         dur(u.summary_interval),
         u.inflight,
         dur(u.keep_alive)
@@ -462,7 +466,7 @@ mod tests {
         let lines = example();
         let expected = [
             "site xitang, gateway gw-north, data in /var/lib/sitewarden",
-            "uplink mqtts://platform.example:8883 as gw-north, topics sitewarden/xitang/gw-north/…, summaries every 1m, inflight 100, keep-alive 30s",
+            "uplink mqtts://platform.example:8883 as gw-north, format sitewarden, topics sitewarden/xitang/gw-north/…, summaries every 1m, inflight 100, keep-alive 30s",
             "buffer raw ring 256.0 MiB, outbox 512.0 MiB",
             "connections (6)",
             "gate-lan modbus-tcp 192.168.10.20:502, timeout 500ms 4 devices",

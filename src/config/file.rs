@@ -262,6 +262,7 @@ fn uplink(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Uplin
     let ca_file = r.get::<PathBuf>("ca_file", errors);
     let client_cert = r.get::<PathBuf>("client_cert", errors);
     let client_key = r.get::<PathBuf>("client_key", errors);
+    let topic_prefix_loc = r.given("topic_prefix");
     let topic_prefix = check(r.get::<String>("topic_prefix", errors), errors, |s| {
         check_topic_prefix(s).map(|()| s.clone())
     });
@@ -301,6 +302,7 @@ fn uplink(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Uplin
         inflight: inflight.map_or(DEFAULT_INFLIGHT, |v| v.v) as u16,
         keep_alive: keep_alive.map_or(DEFAULT_KEEP_ALIVE, |v| v.v),
         commands: Default::default(),
+        format: super::uplink_format::read(r, topic_prefix_loc, errors),
     })
 }
 

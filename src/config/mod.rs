@@ -35,6 +35,7 @@ mod profile;
 mod read;
 mod rule;
 mod secret;
+mod uplink_format;
 mod validate;
 mod warn;
 

@@ -25,6 +25,7 @@
 
 pub mod acks;
 pub mod command;
+pub mod format;
 pub mod inventory;
 pub mod payload;
 pub mod reason;
@@ -44,7 +45,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use topics::Topics;
 
 /// How long a clean shutdown waits for outstanding PUBACKs.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -70,7 +70,7 @@ pub struct UplinkParams {
 
 /// Runs until `stop` is cancelled, then drains (bounded) and publishes `offline`.
 pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
-    let topics = Topics::new(&p.site);
+    let mut wire = format::Wire::new(&p.site);
     let window = usize::from(p.site.uplink.inflight.max(1));
     let (client, mut eventloop) = connect_options(&p, window);
     let mut session = Session::default();
@@ -104,7 +104,7 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                 Ok(seq) => {
                     eventloop
                         .mqtt_options
-                        .set_last_will(will(&topics, seq, p.started_ms));
+                        .set_last_will(will(&wire, seq, p.started_ms));
                     will_fresh = true;
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot reserve a seq for the last will"),
@@ -117,20 +117,23 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
             ev = eventloop.poll() => ev,
             _ = p.wake.notified(), if online => {
                 session.woken();
-                session.fill(&client, &p.outbox, window);
+                session.fill(&client, &p.outbox, window, &wire);
                 continue;
             }
             changed = p.sites.changed(), if online && sites_open => {
                 // Without a sender (a test's uplink) there is never a reload to follow.
                 sites_open = changed.is_ok();
                 if sites_open {
-                    publish_inventory(&client, &mut p, &topics, &mut session).await;
+                    let next = Arc::clone(&p.sites.borrow());
+                    let before = std::mem::replace(&mut wire.site, next);
+                    announce(&client, &wire, Some(&before), &mut session);
+                    publish_inventory(&client, &mut p, &wire, &mut session).await;
                 }
                 continue;
             }
             Some(report) = next_live(&mut p.live) => {
                 if online {
-                    if !publish_live(&client, &topics, &mut session, &report) {
+                    if !publish_live(&client, &wire, &mut session, &report) {
                         health::bump(&p.health.live_dropped);
                     }
                 } else {
@@ -139,7 +142,7 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                 continue;
             }
             _ = health_timer.tick(), if online => {
-                publish_health(&client, &p, &topics, &mut session, &mut rate).await;
+                publish_health(&client, &p, &wire, &mut session, &mut rate).await;
                 continue;
             }
             _ = stop.cancelled() => break,
@@ -165,30 +168,34 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                 tracing::info!(broker = %p.site.uplink.broker, "uplink connected");
                 // Subscribe before `online`: the broker handles one connection's packets
                 // in order, so a platform that sees `online` can send commands at once.
-                if let Err(e) = client.try_subscribe(topics.cmd(), QoS::AtLeastOnce) {
+                if let Err(e) = client.try_subscribe(wire.command_topic(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "cannot subscribe to commands");
                 }
+                wire.site = Arc::clone(&p.sites.borrow());
+                announce(&client, &wire, None, &mut session);
                 let seq = online_seq.take();
-                publish_status(&client, &p, &topics, &mut session, "online", seq).await;
-                publish_inventory(&client, &mut p, &topics, &mut session).await;
-                session.fill(&client, &p.outbox, window);
+                publish_status(&client, &p, &wire, &mut session, "online", seq).await;
+                publish_inventory(&client, &mut p, &wire, &mut session).await;
+                session.fill(&client, &p.outbox, window, &wire);
             }
             // Each written publish and each PUBACK frees room: top the channel up, so the
             // window stays full (session.rs reads ahead, so this is mostly in memory).
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                 session.on_outgoing(pkid);
-                session.fill(&client, &p.outbox, window);
+                session.fill(&client, &p.outbox, window, &wire);
             }
             Ok(Event::Incoming(Incoming::PubAck(ack))) => {
                 if let Some(Tag::Record(seq)) = session.on_puback(ack.pkid) {
                     p.acks.ack(seq);
                     health::bump(&p.health.published);
                 }
-                session.fill(&client, &p.outbox, window);
+                session.fill(&client, &p.outbox, window, &wire);
             }
             Ok(Event::Incoming(Incoming::Publish(msg))) => {
-                if msg.topic == topics.cmd() {
-                    p.commands.submit(&msg.payload, msg.retain);
+                if msg.topic == wire.command_topic()
+                    && let Some(cmd) = wire.command(&msg.payload)
+                {
+                    p.commands.submit(&cmd, msg.retain);
                 }
             }
             Ok(_) => {}
@@ -218,7 +225,7 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
         }
     }
     if online {
-        drain(&client, &mut eventloop, &p, &topics, &mut session).await;
+        drain(&client, &mut eventloop, &p, &wire, &mut session).await;
     }
     p.acks.flush();
 }
@@ -229,10 +236,10 @@ async fn drain(
     client: &AsyncClient,
     eventloop: &mut EventLoop,
     p: &UplinkParams,
-    topics: &Topics,
+    wire: &format::Wire,
     session: &mut Session,
 ) {
-    publish_status(client, p, topics, session, "offline", None).await;
+    publish_status(client, p, wire, session, "offline", None).await;
     let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
     while session.outstanding() > 0 {
         match tokio::time::timeout_at(deadline, eventloop.poll()).await {
@@ -287,7 +294,7 @@ fn forget_connection(eventloop: &mut EventLoop) {
 async fn publish_status(
     client: &AsyncClient,
     p: &UplinkParams,
-    topics: &Topics,
+    wire: &format::Wire,
     s: &mut Session,
     state: &str,
     reserved: Option<u64>,
@@ -309,11 +316,30 @@ async fn publish_status(
         started: clock::rfc3339(p.started_ms),
         reanchored: payload::Reanchored::of(&p.outbox),
     });
+    let out = wire.outbound(&wire.topics.status(), &body, true);
     if client
-        .try_publish(topics.status(), QoS::AtLeastOnce, true, body)
+        .try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload)
         .is_ok()
     {
         s.queued(Tag::Other);
+    }
+}
+
+/// The format's announcements (ThingsBoard: connect and disconnect per device), QoS 1,
+/// not stored: they are made again on every connect.
+fn announce(
+    client: &AsyncClient,
+    wire: &format::Wire,
+    before: Option<&crate::site::Site>,
+    s: &mut Session,
+) {
+    for out in wire.announce(before) {
+        if client
+            .try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload)
+            .is_ok()
+        {
+            s.queued(Tag::Other);
+        }
     }
 }
 
@@ -321,7 +347,7 @@ async fn publish_status(
 async fn publish_inventory(
     client: &AsyncClient,
     p: &mut UplinkParams,
-    topics: &Topics,
+    wire: &format::Wire,
     s: &mut Session,
 ) {
     let site = Arc::clone(&p.sites.borrow_and_update());
@@ -333,8 +359,9 @@ async fn publish_inventory(
         }
     };
     let body = inventory::render(&site, seq, clock::now_ms());
+    let out = wire.outbound(&wire.topics.inventory(), &body, true);
     if client
-        .try_publish(topics.inventory(), QoS::AtLeastOnce, true, body)
+        .try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload)
         .is_ok()
     {
         s.queued(Tag::Other);
@@ -361,7 +388,7 @@ async fn next_live(
 /// (the caller counts it as dropped).
 fn publish_live(
     client: &AsyncClient,
-    topics: &Topics,
+    wire: &format::Wire,
     s: &mut Session,
     r: &crate::ingest::live::LiveReport,
 ) -> bool {
@@ -376,8 +403,9 @@ fn publish_live(
         read_at: clock::rfc3339(r.ts),
         points: payload::LivePoints(&r.values, &device.points),
     });
+    let out = wire.outbound(&wire.topics.live(&device.id), &body, false);
     let queued = client
-        .try_publish(topics.live(&device.id), QoS::AtMostOnce, false, body)
+        .try_publish(out.topic, QoS::AtMostOnce, out.retain, out.payload)
         .is_ok();
     if queued {
         s.queued(Tag::Other);
@@ -388,7 +416,7 @@ fn publish_live(
 async fn publish_health(
     client: &AsyncClient,
     p: &UplinkParams,
-    topics: &Topics,
+    wire: &format::Wire,
     s: &mut Session,
     rate: &mut report::PollRate,
 ) {
@@ -407,20 +435,16 @@ async fn publish_health(
         p.started_ms,
         clock::now_ms(),
     );
+    let out = wire.outbound(&wire.topics.health(), &payload::to_bytes(&report), false);
     if client
-        .try_publish(
-            topics.health(),
-            QoS::AtMostOnce,
-            false,
-            payload::to_bytes(&report),
-        )
+        .try_publish(out.topic, QoS::AtMostOnce, out.retain, out.payload)
         .is_ok()
     {
         s.queued(Tag::Other);
     }
 }
 
-fn will(topics: &Topics, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
+fn will(wire: &format::Wire, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
     let body = payload::to_bytes(&Status {
         head: Head::new(seq, clock::now_ms()),
         state: "offline",
@@ -428,7 +452,8 @@ fn will(topics: &Topics, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
         started: clock::rfc3339(started_ms),
         reanchored: None,
     });
-    LastWill::new(topics.status(), body, QoS::AtLeastOnce, true)
+    let out = wire.outbound(&wire.topics.status(), &body, true);
+    LastWill::new(out.topic, out.payload, QoS::AtLeastOnce, out.retain)
 }
 
 /// A durable seq for a message that is not an outbox record (`what`: status, will,

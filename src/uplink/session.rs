@@ -104,7 +104,13 @@ impl Session {
 
     /// Hands records to rumqttc while the window (`window` awaiting PUBACK) and the
     /// channel have room: alarms first, then the rest in seq order.
-    pub(super) fn fill(&mut self, client: &AsyncClient, outbox: &Outbox, window: usize) {
+    pub(super) fn fill(
+        &mut self,
+        client: &AsyncClient,
+        outbox: &Outbox,
+        window: usize,
+        wire: &super::format::Wire,
+    ) {
         loop {
             let room = window
                 .saturating_sub(self.outstanding())
@@ -123,7 +129,7 @@ impl Session {
                 // A full batch may have more behind it.
                 self.alarms_due = batch.len() == room;
                 for rec in &batch {
-                    if !self.send(client, rec) {
+                    if !self.send(client, rec, wire) {
                         self.alarms_due = true;
                         return;
                     }
@@ -138,7 +144,7 @@ impl Session {
                 let Some(rec) = self.ahead.pop_front() else {
                     break;
                 };
-                if !self.send(client, &rec) {
+                if !self.send(client, &rec, wire) {
                     self.ahead.push_front(rec);
                     return;
                 }
@@ -168,13 +174,10 @@ impl Session {
     }
 
     /// Queues one record; false when rumqttc's channel is full (it stays for next time).
-    fn send(&mut self, client: &AsyncClient, rec: &Record) -> bool {
-        match client.try_publish(
-            rec.topic.as_str(),
-            QoS::AtLeastOnce,
-            rec.retain,
-            rec.payload.clone(),
-        ) {
+    /// Publishes one record in the uplink's format (one record, one publish).
+    fn send(&mut self, client: &AsyncClient, rec: &Record, wire: &super::format::Wire) -> bool {
+        let out = wire.outbound(&rec.topic, &rec.payload, rec.retain);
+        match client.try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload) {
             Ok(()) => {
                 self.awaiting.push_back(Tag::Record(rec.seq));
                 true

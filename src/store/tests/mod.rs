@@ -41,6 +41,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
             inflight: 100,
             keep_alive: Duration::from_secs(30),
             commands: Default::default(),
+            format: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,

@@ -54,6 +54,7 @@ fn site() -> Site {
             inflight: 16,
             keep_alive: Duration::from_secs(30),
             commands: Default::default(),
+            format: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,

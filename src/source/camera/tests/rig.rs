@@ -82,6 +82,7 @@ pub(super) fn site(
             inflight: 10,
             keep_alive: Duration::from_secs(30),
             commands: Default::default(),
+            format: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,

@@ -128,6 +128,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
             inflight: 10,
             keep_alive: Duration::from_secs(30),
             commands: Default::default(),
+            format: Default::default(),
         },
         buffer: Buffer {
             raw_max_bytes: 1 << 20,
