@@ -572,3 +572,17 @@ owner = "Li Wei"
         );
     }
 }
+
+#[cfg(test)]
+mod format_tests {
+    #[test]
+    fn prints_the_uplink_format_and_its_topics() {
+        let text = "[gateway]\nsite = \"s\"\nid = \"gw\"\n[uplink]\nbroker = \"mqtt://127.0.0.1\"\nformat = \"thingsboard\"\n";
+        let site = crate::config::load_from(text, "t.toml", &[], &[]).unwrap();
+        let out = super::render(&site);
+        assert!(
+            out.contains("uplink mqtt://127.0.0.1:1883, format thingsboard, topics v1/gateway/…,"),
+            "{out}"
+        );
+    }
+}

@@ -5,7 +5,7 @@
 //! schema is documented, and that the document's examples are themselves valid.
 
 use crate::support::platform::{Platform, WAIT};
-use crate::support::schema::{self, KINDS};
+use crate::support::schema::{self, KINDS, THINGSBOARD};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -43,7 +43,8 @@ fn examples(doc: &str) -> Vec<(String, String)> {
 fn every_payload_kind_has_a_schema_a_section_and_a_valid_example() {
     let doc = platform_md();
     let examples = examples(&doc);
-    for kind in KINDS {
+    let every: Vec<&str> = KINDS.iter().chain(THINGSBOARD.iter()).copied().collect();
+    for &kind in &every {
         let file = format!("docs/schema/{kind}.schema.json");
         assert!(
             schema::schema_dir()
@@ -59,7 +60,7 @@ fn every_payload_kind_has_a_schema_a_section_and_a_valid_example() {
     }
     for (kind, body) in &examples {
         assert!(
-            KINDS.contains(&kind.as_str()),
+            every.contains(&kind.as_str()),
             "example of unknown kind {kind}"
         );
         schema::check_kind(kind, body.as_bytes())

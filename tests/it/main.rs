@@ -56,5 +56,8 @@ mod contract;
 mod inventory;
 mod live;
 
+// [uplink] format = "thingsboard" (issue 11).
+mod thingsboard;
+
 // P/cmd: retained, repeated, stale, forged, flooded and zone commands (issue 10).
 mod commands;

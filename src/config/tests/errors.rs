@@ -55,6 +55,13 @@ const CASES: &[Case] = &[
         &[("uplink.broker", None, "missing key `broker`")]),
     case("missing profile", &[("[[device]]\nid = \"gate-1\"\nprofile = \"turnstile\"\n", "[[device]] # gate\nid = \"gate-1\"\n")],
         &[("device[0].profile", Some("# gate"), "missing key `profile`")]),
+    // [uplink] format and the keys that belong to it.
+    case("unknown uplink format", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"tb\"")],
+        &[("uplink.format", Some("format = \"tb\""), "unknown uplink format `tb`")]),
+    case("sparkplug not built", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"sparkplug\"")],
+        &[("uplink.format", Some("sparkplug"), "not built in this version")]),
+    case("topic_prefix with thingsboard", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"thingsboard\"\ntopic_prefix = \"acme\"")],
+        &[("uplink.topic_prefix", Some("topic_prefix"), "does not apply to format `thingsboard`")]),
     // A device's live values.
     case("live deadband negative", &[(GATE_UNIT, "unit = 1\nlive = { deadband = -1 }\n")],
         &[("device[0].live.deadband", Some("deadband = -1"), "a deadband of -1 is negative")]),
