@@ -126,8 +126,9 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                 if sites_open {
                     let next = Arc::clone(&p.sites.borrow());
                     let before = std::mem::replace(&mut wire.site, next);
-                    announce(&client, &wire, Some(&before), &mut session);
-                    publish_inventory(&client, &mut p, &wire, &mut session).await;
+                    announce(&wire, Some(&before), &mut session);
+                    publish_inventory(&mut p, &wire, &mut session).await;
+                    session.fill(&client, &p.outbox, window, &wire);
                 }
                 continue;
             }
@@ -172,10 +173,10 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                     tracing::warn!(error = %e, "cannot subscribe to commands");
                 }
                 wire.site = Arc::clone(&p.sites.borrow());
-                announce(&client, &wire, None, &mut session);
                 let seq = online_seq.take();
                 publish_status(&client, &p, &wire, &mut session, "online", seq).await;
-                publish_inventory(&client, &mut p, &wire, &mut session).await;
+                announce(&wire, None, &mut session);
+                publish_inventory(&mut p, &wire, &mut session).await;
                 session.fill(&client, &p.outbox, window, &wire);
             }
             // Each written publish and each PUBACK frees room: top the channel up, so the
@@ -326,30 +327,16 @@ async fn publish_status(
 }
 
 /// The format's announcements (ThingsBoard: connect and disconnect per device), QoS 1,
-/// not stored: they are made again on every connect.
-fn announce(
-    client: &AsyncClient,
-    wire: &format::Wire,
-    before: Option<&crate::site::Site>,
-    s: &mut Session,
-) {
+/// not stored: they are made again on every connect. Queued in the session, which sends
+/// them before records as the channel has room.
+fn announce(wire: &format::Wire, before: Option<&crate::site::Site>, s: &mut Session) {
     for out in wire.announce(before) {
-        if client
-            .try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload)
-            .is_ok()
-        {
-            s.queued(Tag::Other);
-        }
+        s.notice(out);
     }
 }
 
 /// `P/inventory` of the configuration running now (on connect and after a reload).
-async fn publish_inventory(
-    client: &AsyncClient,
-    p: &mut UplinkParams,
-    wire: &format::Wire,
-    s: &mut Session,
-) {
+async fn publish_inventory(p: &mut UplinkParams, wire: &format::Wire, s: &mut Session) {
     let site = Arc::clone(&p.sites.borrow_and_update());
     let seq = match reserve_seq(&p.outbox, "inventory").await {
         Ok(seq) => seq,
@@ -359,13 +346,9 @@ async fn publish_inventory(
         }
     };
     let body = inventory::render(&site, seq, clock::now_ms());
-    let out = wire.outbound(&wire.topics.inventory(), &body, true);
-    if client
-        .try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload)
-        .is_ok()
-    {
-        s.queued(Tag::Other);
-    }
+    // Queued like the announcements: a large site's inventory goes out once the
+    // channel has room, never dropped for a full one.
+    s.notice(wire.outbound(&wire.topics.inventory(), &body, true));
 }
 
 /// The next live report; pending for ever without a channel or once it closed.

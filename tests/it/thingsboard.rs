@@ -270,3 +270,33 @@ fn thingsboard_format_keeps_every_window_through_an_outage_and_a_kill_9() {
     }
     sub.assert_contract();
 }
+
+/// More devices than rumqttc's short request channel holds: every connect and the
+/// inventory still go out (queued in the session, sent as room frees).
+#[test]
+fn every_device_of_a_site_larger_than_the_channel_is_connected() {
+    let broker = Mosquitto::start();
+    let specs: Vec<String> = (1..=24).map(|i| format!("th-{i}:rs485-th")).collect();
+    let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let sim = SimSite::start(&specs);
+    let site = thingsboard_site(&broker, &sim, "");
+    let sub = Subscriber::start(broker.port, "v1/#", "thingsboard-large", false);
+    let mut daemon = Daemon::start(&site.config, site.dir.path());
+    sub.wait_until("24 connects and the inventory", WAIT, |msgs| {
+        let connects = msgs
+            .iter()
+            .filter(|m| m.topic == "v1/gateway/connect")
+            .count();
+        let inventory = msgs.iter().any(|m| {
+            m.topic == "v1/gateway/attributes" && m.json()["th-24"]["profile"] == "rs485-th"
+        });
+        connects == 24 && inventory
+    });
+    let connected: std::collections::BTreeSet<String> = (sub.snapshot().iter())
+        .filter(|m| m.topic == "v1/gateway/connect")
+        .map(|m| m.json()["device"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(connected.len(), 24, "each device once: {connected:?}");
+    sub.assert_contract();
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+}
