@@ -151,6 +151,14 @@ fn device(out: &mut String, site: &Site, d: &Device) {
     if let Some(z) = &d.zone {
         head.push_str(&format!(", zone {z}"));
     }
+    if let Some(l) = &d.live {
+        head.push_str(&format!(
+            ", live ±{} every {}..{}",
+            l.deadband,
+            dur(l.min_interval),
+            dur(l.max_interval)
+        ));
+    }
     out.push_str(&format!("{head}\n"));
     if let Some(c) = &d.camera {
         out.push_str(&format!(
@@ -475,6 +483,7 @@ mod tests {
             "camera-lan mqtt mqtt://192.168.10.5:1883, max payload 64.0 KiB 2 devices",
             "devices (13)",
             "gate-n1 (turnstile) on gate-lan, unit 1, every 1s, 3 reads per poll, zone north-entrance",
+            "river-level (water-level) on rs485-2, unit 10, every 5s, 1 read per poll, live ±0.05 every 1s..30s",
             "entries input 0-1 u32 ABCD counter",
             "status input 4 u16 state",
             "open coil 0 bool command, writable",
