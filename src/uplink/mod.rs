@@ -172,11 +172,17 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                 if let Err(e) = client.try_subscribe(wire.command_topic(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "cannot subscribe to commands");
                 }
+                let held = latest_live(&mut p);
                 wire.site = Arc::clone(&p.sites.borrow());
                 let seq = online_seq.take();
                 publish_status(&client, &p, &wire, &mut session, "online", seq).await;
                 announce(&wire, None, &mut session);
                 publish_inventory(&mut p, &wire, &mut session).await;
+                for report in &held {
+                    if !publish_live(&client, &wire, &mut session, report) {
+                        health::bump(&p.health.live_dropped);
+                    }
+                }
                 session.fill(&client, &p.outbox, window, &wire);
             }
             // Each written publish and each PUBACK frees room: top the channel up, so the
@@ -349,6 +355,24 @@ async fn publish_inventory(p: &mut UplinkParams, wire: &format::Wire, s: &mut Se
     // Queued like the announcements: a large site's inventory goes out once the
     // channel has room, never dropped for a full one.
     s.notice(wire.outbound(&wire.topics.inventory(), &body, true));
+}
+
+/// At a connect, of the live reports made while the uplink was away only each device's
+/// latest is still news: the others are dropped (and counted), so a platform gets
+/// current values at once and no burst of stale ones.
+fn latest_live(p: &mut UplinkParams) -> Vec<crate::ingest::live::LiveReport> {
+    let mut latest: Vec<crate::ingest::live::LiveReport> = Vec::new();
+    let Some(rx) = p.live.as_mut() else {
+        return latest;
+    };
+    while let Ok(r) = rx.try_recv() {
+        if let Some(i) = latest.iter().position(|l| l.device == r.device) {
+            latest.remove(i);
+            health::bump(&p.health.live_dropped);
+        }
+        latest.push(r);
+    }
+    latest
 }
 
 /// The next live report; pending for ever without a channel or once it closed.
