@@ -363,6 +363,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_reload_disconnects_what_it_removed_and_connects_everything_it_has() {
+        let two = site_with(&["gate-1", "th-1"], Some("north"));
+        let one = site_with(&["th-1"], None);
+        let shown = |outs: Vec<Out>| -> Vec<(String, String)> {
+            outs.into_iter()
+                .map(|o| (o.topic, String::from_utf8(o.payload).unwrap()))
+                .collect()
+        };
+        assert_eq!(
+            shown(announce(&one, Some(&two))),
+            [
+                (DISCONNECT, r#"{"device":"gate-1"}"#),
+                (DISCONNECT, r#"{"device":"zone:north"}"#),
+                (CONNECT, r#"{"device":"th-1","type":"rs485-th"}"#),
+            ]
+            .map(|(t, p)| (t.to_string(), p.to_string()))
+        );
+        assert_eq!(
+            shown(announce(&two, None)).len(),
+            3,
+            "two devices and the zone"
+        );
+    }
+
+    fn site_with(devices: &[&str], zone: Option<&str>) -> Site {
+        let mut text = String::from(
+            "[gateway]\nsite = \"s\"\nid = \"g\"\n[uplink]\nbroker = \"mqtt://127.0.0.1\"\nformat = \"thingsboard\"\n[[connection]]\nname = \"lan\"\ntype = \"modbus-tcp\"\naddress = \"127.0.0.1:502\"\n",
+        );
+        for (i, d) in devices.iter().enumerate() {
+            let profile = if d.starts_with("gate") {
+                "turnstile"
+            } else {
+                "rs485-th"
+            };
+            text.push_str(&format!(
+                "[[device]]\nid = \"{d}\"\nprofile = \"{profile}\"\nconnection = \"lan\"\nunit = {}\n",
+                i + 1
+            ));
+        }
+        if let Some(z) = zone {
+            text.push_str(&format!("[[zone]]\nname = \"{z}\"\ncapacity = 10\n"));
+        }
+        crate::config::load_from(&text, "t.toml", &[], &[]).expect("valid")
+    }
+
     fn empty() -> Site {
         crate::config::load_from(
             "[gateway]\nsite = \"s\"\nid = \"g\"\n[uplink]\nbroker = \"mqtt://127.0.0.1\"\nformat = \"thingsboard\"\n",
