@@ -355,6 +355,7 @@ fn device(id: &str, profile: &str, unit: u8, points: Vec<Point>) -> Device {
         max_gap: 0,
         points,
         camera: None,
+        live: None,
     }
 }
 

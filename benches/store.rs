@@ -240,6 +240,7 @@ fn turnstiles() -> Site {
                     })
                     .collect(),
                 camera: None,
+                live: None,
             })
             .collect(),
         ..Site::bare("s", "g")

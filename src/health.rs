@@ -55,6 +55,9 @@ pub struct Health {
     pub summaries_lost: AtomicU64,
     /// Store I/O errors survived (ENOSPC and the like).
     pub store_errors: AtomicU64,
+    /// Live reports (`P/live`, QoS 0, not stored) dropped: the channel to the uplink was
+    /// full or the uplink offline.
+    pub live_dropped: AtomicU64,
     /// Wall-clock ms of the last sample ingest took in (watchdog: polling is alive).
     pub last_sample_ms: AtomicI64,
     /// Wall-clock ms of ingest's last housekeeping tick (watchdog: ingest is alive).

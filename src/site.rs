@@ -61,6 +61,7 @@ impl Site {
                 inflight: 100,
                 keep_alive: Duration::from_secs(30),
                 commands: Default::default(),
+                format: Default::default(),
             },
             buffer: Buffer {
                 raw_max_bytes: 1 << 20,
@@ -154,6 +155,29 @@ pub struct Uplink {
     pub keep_alive: Duration,
     /// `[commands]`: how `P/cmd` is bounded and authenticated.
     pub commands: CommandPolicy,
+    /// How the platform reads us: our own contract or a platform's native API.
+    pub format: UplinkFormat,
+}
+
+/// `[uplink] format`: the wire the uplink speaks. The outbox, its bounds and its replay
+/// order are the same for every format; only the rendering at send time differs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UplinkFormat {
+    /// `docs/platform.md`: topics under `{topic_prefix}/{site}/{gateway}`.
+    #[default]
+    Sitewarden,
+    /// ThingsBoard's gateway MQTT API (`v1/gateway/*`).
+    ThingsBoard,
+}
+
+impl UplinkFormat {
+    /// The name as written in `format = "…"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            UplinkFormat::Sitewarden => "sitewarden",
+            UplinkFormat::ThingsBoard => "thingsboard",
+        }
+    }
 }
 
 /// `[commands]`: what a platform command must satisfy before it reaches a device.
@@ -355,6 +379,19 @@ pub struct Device {
     pub points: Vec<Point>,
     /// Camera devices: topics and heartbeat (None for Modbus devices).
     pub camera: Option<Camera>,
+    /// Report by exception on `P/live/{device}` (the device's `live = {…}`); None: off.
+    pub live: Option<Live>,
+}
+
+/// A device's live-value reporting: a gauge or counter is reported when it moved more
+/// than `deadband` (in its unit) from the value last reported, a state, event or command
+/// point when it changed; never twice within `min_interval`, and at least every
+/// `max_interval` (a keep-alive) even without a change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Live {
+    pub deadband: f64,
+    pub min_interval: Duration,
+    pub max_interval: Duration,
 }
 
 impl Device {

@@ -28,11 +28,15 @@ pub fn render(site: &Site) -> String {
     if let Some(user) = &u.username {
         uplink.push_str(&format!(" as {user}"));
     }
+    let topics = match u.format {
+        crate::site::UplinkFormat::Sitewarden => {
+            format!("topics {}/{}/{}/…", u.topic_prefix, g.site, g.id)
+        }
+        crate::site::UplinkFormat::ThingsBoard => "topics v1/gateway/…".to_string(),
+    };
     out.push_str(&format!(
-        "{uplink}, topics {}/{}/{}/…, summaries every {}, inflight {}, keep-alive {}\n",
-        u.topic_prefix,
-        g.site,
-        g.id,
+        "{uplink}, format {}, {topics}, summaries every {}, inflight {}, keep-alive {}\n",
+        u.format.name(),
         dur(u.summary_interval),
         u.inflight,
         dur(u.keep_alive)
@@ -146,6 +150,14 @@ fn device(out: &mut String, site: &Site, d: &Device) {
     }
     if let Some(z) = &d.zone {
         head.push_str(&format!(", zone {z}"));
+    }
+    if let Some(l) = &d.live {
+        head.push_str(&format!(
+            ", live ±{} every {}..{}",
+            l.deadband,
+            dur(l.min_interval),
+            dur(l.max_interval)
+        ));
     }
     out.push_str(&format!("{head}\n"));
     if let Some(c) = &d.camera {
@@ -462,7 +474,7 @@ mod tests {
         let lines = example();
         let expected = [
             "site xitang, gateway gw-north, data in /var/lib/sitewarden",
-            "uplink mqtts://platform.example:8883 as gw-north, topics sitewarden/xitang/gw-north/…, summaries every 1m, inflight 100, keep-alive 30s",
+            "uplink mqtts://platform.example:8883 as gw-north, format sitewarden, topics sitewarden/xitang/gw-north/…, summaries every 1m, inflight 100, keep-alive 30s",
             "buffer raw ring 256.0 MiB, outbox 512.0 MiB",
             "connections (6)",
             "gate-lan modbus-tcp 192.168.10.20:502, timeout 500ms 4 devices",
@@ -471,6 +483,7 @@ mod tests {
             "camera-lan mqtt mqtt://192.168.10.5:1883, max payload 64.0 KiB 2 devices",
             "devices (13)",
             "gate-n1 (turnstile) on gate-lan, unit 1, every 1s, 3 reads per poll, zone north-entrance",
+            "river-level (water-level) on rs485-2, unit 10, every 5s, 1 read per poll, live ±0.05 every 1s..30s",
             "entries input 0-1 u32 ABCD counter",
             "status input 4 u16 state",
             "open coil 0 bool command, writable",
@@ -564,6 +577,20 @@ owner = "Li Wei"
             lines
                 .iter()
                 .any(|l| l.starts_with("local time Europe/Berlin, now 20")),
+            "{out}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    #[test]
+    fn prints_the_uplink_format_and_its_topics() {
+        let text = "[gateway]\nsite = \"s\"\nid = \"gw\"\n[uplink]\nbroker = \"mqtt://127.0.0.1\"\nformat = \"thingsboard\"\n";
+        let site = crate::config::load_from(text, "t.toml", &[], &[]).unwrap();
+        let out = super::render(&site);
+        assert!(
+            out.contains("uplink mqtt://127.0.0.1:1883, format thingsboard, topics v1/gateway/…,"),
             "{out}"
         );
     }

@@ -233,6 +233,7 @@ fn ad_hoc(args: &ProbeArgs) -> Result<(ConnectionKind, Device), String> {
         max_gap: args.max_gap.unwrap_or(0),
         points,
         camera: None,
+        live: None,
     };
     Ok((kind, device))
 }

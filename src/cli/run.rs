@@ -192,12 +192,14 @@ pub async fn serve_with_reload(
 
     let (sample_tx, sample_rx) = mpsc::channel(SAMPLE_CHANNEL);
     let (reload_tx, reload_rx) = mpsc::channel(1);
+    let (live_tx, live_rx) = mpsc::channel(ingest::live::CHANNEL);
     let ingest_params = ingest::Params {
         site: Arc::clone(&site),
         raw,
         outbox: Arc::clone(&outbox),
         wake: Arc::clone(&wake),
         health: Arc::clone(&health),
+        live: Some(live_tx),
     };
     let ingest_thread = std::thread::Builder::new()
         .name("sitewarden-ingest".into())
@@ -208,6 +210,7 @@ pub async fn serve_with_reload(
     let (routes_tx, routes_rx) = tokio::sync::watch::channel(Arc::new(writes.clone()));
     let (acks, ack_thread) = uplink::acks::spawn(Arc::clone(&outbox), Arc::clone(&health));
     let uplink_stop = CancellationToken::new();
+    let (site_tx, site_rx) = tokio::sync::watch::channel(Arc::clone(&site));
     let router = Router::start(RouterParams {
         routes: Routes {
             site: Arc::clone(&site),
@@ -230,11 +233,12 @@ pub async fn serve_with_reload(
             acks,
             commands: router.clone(),
             started_ms,
+            sites: site_rx.clone(),
+            live: Some(live_rx),
         },
         uplink_stop.clone(),
     ));
 
-    let (site_tx, site_rx) = tokio::sync::watch::channel(Arc::clone(&site));
     let status_stop = CancellationToken::new();
     let status_path = crate::status::socket_path(data_dir);
     let status_ctx = crate::status::socket::Context {

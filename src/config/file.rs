@@ -95,6 +95,8 @@ pub(super) struct DeviceFile {
     pub(super) cell: Option<Val<String>>,
     pub(super) max_registers_per_read: Option<Val<u16>>,
     pub(super) max_gap: Option<Val<u16>>,
+    /// `live = {…}`: report by exception (`live.rs`).
+    pub(super) live: Option<Val<crate::site::Live>>,
     /// Every key of this device read cleanly.
     pub(super) clean: bool,
 }
@@ -265,6 +267,7 @@ fn uplink(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Uplin
     let ca_file = r.get::<PathBuf>("ca_file", errors);
     let client_cert = r.get::<PathBuf>("client_cert", errors);
     let client_key = r.get::<PathBuf>("client_key", errors);
+    let topic_prefix_loc = r.given("topic_prefix");
     let topic_prefix = check(r.get::<String>("topic_prefix", errors), errors, |s| {
         check_topic_prefix(s).map(|()| s.clone())
     });
@@ -304,6 +307,7 @@ fn uplink(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Uplin
         inflight: inflight.map_or(DEFAULT_INFLIGHT, |v| v.v) as u16,
         keep_alive: keep_alive.map_or(DEFAULT_KEEP_ALIVE, |v| v.v),
         commands: Default::default(),
+        format: super::uplink_format::read(r, topic_prefix_loc, errors),
     })
 }
 
@@ -544,6 +548,7 @@ fn device(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> DeviceFile {
     let max_registers_per_read =
         narrow(r.int_in("max_registers_per_read", 1..=MAX_REGISTERS_PER_READ, errors));
     let max_gap = narrow(r.int_in("max_gap", 0..=MAX_REGISTERS_PER_READ, errors));
+    let live = super::live::read(r, errors);
     DeviceFile {
         loc: r.loc().clone(),
         id,
@@ -556,6 +561,7 @@ fn device(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> DeviceFile {
         cell,
         max_registers_per_read,
         max_gap,
+        live,
         clean: errors.len() == before,
     }
 }

@@ -29,6 +29,7 @@ mod calendar;
 mod env;
 mod error;
 mod file;
+mod live;
 mod format;
 mod order;
 mod profile;
@@ -36,6 +37,7 @@ mod read;
 mod rule;
 mod secret;
 mod text;
+mod uplink_format;
 mod validate;
 mod warn;
 

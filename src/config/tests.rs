@@ -346,3 +346,35 @@ fn commands_take_their_defaults_or_what_is_written() {
         Some(PathBuf::from("/etc/sitewarden/commands.key"))
     );
 }
+
+#[test]
+fn live_values_are_off_unless_a_device_asks_and_take_defaults() {
+    let site = load_text(BASE, &[]).expect("valid");
+    assert!(site.devices.iter().all(|d| d.live.is_none()));
+    let text = BASE
+        .replacen("unit = 1\n", "unit = 1\nlive = { deadband = 0.5 }\n", 1)
+        .replacen(
+            "unit = 2\n",
+            "unit = 2\nlive = { deadband = 2, min_interval = \"250ms\", max_interval = \"30s\" }\n",
+            1,
+        );
+    let site = load_text(&text, &[]).expect("valid");
+    let live = |id: &str| site.devices[site.device_index(id).unwrap()].live;
+    assert_eq!(
+        live("gate-1"),
+        Some(crate::site::Live {
+            deadband: 0.5,
+            min_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(60),
+        })
+    );
+    assert_eq!(
+        live("kiosk-1"),
+        Some(crate::site::Live {
+            deadband: 2.0,
+            min_interval: Duration::from_millis(250),
+            max_interval: Duration::from_secs(30),
+        })
+    );
+    assert_eq!(live("cam-1"), None);
+}

@@ -216,6 +216,7 @@ fn device(
         max_gap: d.max_gap.as_ref().map_or(0, |g| g.v),
         points: p.points.clone(),
         camera: p.camera_for(&id.v),
+        live: d.live.as_ref().map(|l| l.v),
     })
 }
 

@@ -14,6 +14,8 @@
 //! channel and its timer); the store calls block, and only this thread waits on them.
 
 mod carries;
+pub mod exception;
+pub mod live;
 mod records;
 mod unsaved;
 mod windows;
@@ -59,6 +61,8 @@ pub struct Params {
     /// Notified after every commit, so the uplink publishes at once.
     pub wake: Arc<Notify>,
     pub health: Arc<Health>,
+    /// Live reports to the uplink (None: nobody listens, e.g. a tool's ingest).
+    pub live: Option<mpsc::Sender<live::LiveReport>>,
 }
 
 struct Ingest {
@@ -78,6 +82,7 @@ struct Ingest {
     /// Per device: whether its latest sample carried an error (for the cell rollups).
     failing: Vec<bool>,
     unsaved: unsaved::Unsaved,
+    lives: live::Lives,
 }
 
 /// Runs until every sample sender is dropped, then flushes the raw ring and returns.
@@ -164,6 +169,7 @@ impl Ingest {
             changes: Vec::new(),
             failing: vec![false; site.devices.len()],
             unsaved: unsaved::Unsaved::default(),
+            lives: live::Lives::new(&site, p.live),
             raw: p.raw,
             outbox: p.outbox,
             wake: p.wake,
@@ -232,6 +238,8 @@ impl Ingest {
             tracing::warn!(error = %e, "active alarms could not follow the reload");
         }
         self.grace = grace_of(&site);
+        self.lives =
+            std::mem::replace(&mut self.lives, live::Lives::new(&site, None)).reload(&site);
         // A device keeps its health across the reload, whichever cell it moved to.
         let old = &self.site;
         self.failing = (site.devices.iter())
@@ -272,6 +280,7 @@ impl Ingest {
         if !s.texts.is_empty() {
             self.health.live.on_texts(s.device, &s.texts);
         }
+        (self.lives).on_sample(&site, s.device, s.ts, &values, &self.health);
         self.rules.on_sample(
             &site,
             s.device,
@@ -303,6 +312,7 @@ impl Ingest {
             .store(now, std::sync::atomic::Ordering::Relaxed);
         self.rules.tick(now, &mut self.changes);
         self.commit_alarms(now);
+        self.lives.tick(&self.site, now, &self.health);
         self.zones.roll(now);
         if now >= self.windows.end + self.grace {
             self.close_window(now);

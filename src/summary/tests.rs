@@ -42,6 +42,7 @@ pub(crate) fn device(id: &str, zone: Option<&str>, points: Vec<Point>) -> Device
         max_gap: 0,
         points,
         camera: None,
+        live: None,
     }
 }
 

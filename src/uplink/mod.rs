@@ -25,6 +25,8 @@
 
 pub mod acks;
 pub mod command;
+pub mod format;
+pub mod inventory;
 pub mod payload;
 pub mod reason;
 pub mod report;
@@ -43,7 +45,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use topics::Topics;
 
 /// How long a clean shutdown waits for outstanding PUBACKs.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -61,11 +62,15 @@ pub struct UplinkParams {
     pub acks: acks::AckSender,
     pub commands: command::Router,
     pub started_ms: crate::reading::Ms,
+    /// The running configuration, replaced on every reload: `P/inventory` follows it.
+    pub sites: tokio::sync::watch::Receiver<Arc<crate::site::Site>>,
+    /// Live reports from ingest, published at QoS 0 while online (None: no live values).
+    pub live: Option<tokio::sync::mpsc::Receiver<crate::ingest::live::LiveReport>>,
 }
 
 /// Runs until `stop` is cancelled, then drains (bounded) and publishes `offline`.
-pub async fn run(p: UplinkParams, stop: CancellationToken) {
-    let topics = Topics::new(&p.site);
+pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
+    let mut wire = format::Wire::new(&p.site);
     let window = usize::from(p.site.uplink.inflight.max(1));
     let (client, mut eventloop) = connect_options(&p, window);
     let mut session = Session::default();
@@ -78,6 +83,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
     let mut rate = report::PollRate::default();
     // The last failure's reason: logged at the default level only when it changes.
     let mut last_reason: Option<reason::Reason> = None;
+    let mut sites_open = true;
     let mut health_timer = tokio::time::interval(p.site.uplink.summary_interval);
     health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -98,7 +104,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 Ok(seq) => {
                     eventloop
                         .mqtt_options
-                        .set_last_will(will(&topics, seq, p.started_ms));
+                        .set_last_will(will(&wire, seq, p.started_ms));
                     will_fresh = true;
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot reserve a seq for the last will"),
@@ -111,11 +117,33 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
             ev = eventloop.poll() => ev,
             _ = p.wake.notified(), if online => {
                 session.woken();
-                session.fill(&client, &p.outbox, window);
+                session.fill(&client, &p.outbox, window, &wire);
+                continue;
+            }
+            changed = p.sites.changed(), if online && sites_open => {
+                // Without a sender (a test's uplink) there is never a reload to follow.
+                sites_open = changed.is_ok();
+                if sites_open {
+                    let next = Arc::clone(&p.sites.borrow());
+                    let before = std::mem::replace(&mut wire.site, next);
+                    announce(&wire, Some(&before), &mut session);
+                    publish_inventory(&mut p, &wire, &mut session).await;
+                    session.fill(&client, &p.outbox, window, &wire);
+                }
+                continue;
+            }
+            Some(report) = next_live(&mut p.live) => {
+                if online {
+                    if !publish_live(&client, &wire, &mut session, &report) {
+                        health::bump(&p.health.live_dropped);
+                    }
+                } else {
+                    health::bump(&p.health.live_dropped);
+                }
                 continue;
             }
             _ = health_timer.tick(), if online => {
-                publish_health(&client, &p, &topics, &mut session, &mut rate).await;
+                publish_health(&client, &p, &wire, &mut session, &mut rate).await;
                 continue;
             }
             _ = stop.cancelled() => break,
@@ -141,30 +169,41 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
                 tracing::info!(broker = %p.site.uplink.broker, "uplink connected");
                 // Subscribe before `online`: the broker handles one connection's packets
                 // in order, so a platform that sees `online` can send commands at once.
-                if let Err(e) = client.try_subscribe(topics.cmd(), QoS::AtLeastOnce) {
+                if let Err(e) = client.try_subscribe(wire.command_topic(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "cannot subscribe to commands");
                 }
+                let held = latest_live(&mut p);
+                wire.site = Arc::clone(&p.sites.borrow());
                 let seq = online_seq.take();
-                publish_status(&client, &p, &topics, &mut session, "online", seq).await;
-                session.fill(&client, &p.outbox, window);
+                publish_status(&client, &p, &wire, &mut session, "online", seq).await;
+                announce(&wire, None, &mut session);
+                publish_inventory(&mut p, &wire, &mut session).await;
+                for report in &held {
+                    if !publish_live(&client, &wire, &mut session, report) {
+                        health::bump(&p.health.live_dropped);
+                    }
+                }
+                session.fill(&client, &p.outbox, window, &wire);
             }
             // Each written publish and each PUBACK frees room: top the channel up, so the
             // window stays full (session.rs reads ahead, so this is mostly in memory).
             Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                 health::bump(&p.health.sent);
                 session.on_outgoing(pkid);
-                session.fill(&client, &p.outbox, window);
+                session.fill(&client, &p.outbox, window, &wire);
             }
             Ok(Event::Incoming(Incoming::PubAck(ack))) => {
                 if let Some(Tag::Record(seq)) = session.on_puback(ack.pkid) {
                     p.acks.ack(seq);
                     health::bump(&p.health.published);
                 }
-                session.fill(&client, &p.outbox, window);
+                session.fill(&client, &p.outbox, window, &wire);
             }
             Ok(Event::Incoming(Incoming::Publish(msg))) => {
-                if msg.topic == topics.cmd() {
-                    p.commands.submit(&msg.payload, msg.retain);
+                if msg.topic == wire.command_topic()
+                    && let Some(cmd) = wire.command(&msg.payload)
+                {
+                    p.commands.submit(&cmd, msg.retain);
                 }
             }
             Ok(_) => {}
@@ -194,7 +233,7 @@ pub async fn run(p: UplinkParams, stop: CancellationToken) {
         }
     }
     if online {
-        drain(&client, &mut eventloop, &p, &topics, &mut session).await;
+        drain(&client, &mut eventloop, &p, &wire, &mut session).await;
     }
     p.acks.flush();
 }
@@ -205,10 +244,10 @@ async fn drain(
     client: &AsyncClient,
     eventloop: &mut EventLoop,
     p: &UplinkParams,
-    topics: &Topics,
+    wire: &format::Wire,
     session: &mut Session,
 ) {
-    publish_status(client, p, topics, session, "offline", None).await;
+    publish_status(client, p, wire, session, "offline", None).await;
     let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
     while session.outstanding() > 0 {
         match tokio::time::timeout_at(deadline, eventloop.poll()).await {
@@ -263,7 +302,7 @@ fn forget_connection(eventloop: &mut EventLoop) {
 async fn publish_status(
     client: &AsyncClient,
     p: &UplinkParams,
-    topics: &Topics,
+    wire: &format::Wire,
     s: &mut Session,
     state: &str,
     reserved: Option<u64>,
@@ -285,18 +324,107 @@ async fn publish_status(
         started: clock::rfc3339(p.started_ms),
         reanchored: payload::Reanchored::of(&p.outbox),
     });
+    let out = wire.outbound(&wire.topics.status(), &body, true);
     if client
-        .try_publish(topics.status(), QoS::AtLeastOnce, true, body)
+        .try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload)
         .is_ok()
     {
         s.queued(Tag::Other);
     }
 }
 
+/// The format's announcements (ThingsBoard: connect and disconnect per device), QoS 1,
+/// not stored: they are made again on every connect. Queued in the session, which sends
+/// them before records as the channel has room.
+fn announce(wire: &format::Wire, before: Option<&crate::site::Site>, s: &mut Session) {
+    for out in wire.announce(before) {
+        s.notice(out);
+    }
+}
+
+/// `P/inventory` of the configuration running now (on connect and after a reload).
+async fn publish_inventory(p: &mut UplinkParams, wire: &format::Wire, s: &mut Session) {
+    let site = Arc::clone(&p.sites.borrow_and_update());
+    let seq = match reserve_seq(&p.outbox, "inventory").await {
+        Ok(seq) => seq,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reserve a seq for the inventory");
+            return;
+        }
+    };
+    let body = inventory::render(&site, seq, clock::now_ms());
+    // Queued like the announcements: a large site's inventory goes out once the
+    // channel has room, never dropped for a full one.
+    s.notice(wire.outbound(&wire.topics.inventory(), &body, true));
+}
+
+/// At a connect, of the live reports made while the uplink was away only each device's
+/// latest is still news: the others are dropped (and counted), so a platform gets
+/// current values at once and no burst of stale ones.
+fn latest_live(p: &mut UplinkParams) -> Vec<crate::ingest::live::LiveReport> {
+    let mut latest: Vec<crate::ingest::live::LiveReport> = Vec::new();
+    let Some(rx) = p.live.as_mut() else {
+        return latest;
+    };
+    while let Ok(r) = rx.try_recv() {
+        if let Some(i) = latest.iter().position(|l| l.device == r.device) {
+            latest.remove(i);
+            health::bump(&p.health.live_dropped);
+        }
+        latest.push(r);
+    }
+    latest
+}
+
+/// The next live report; pending for ever without a channel or once it closed.
+async fn next_live(
+    rx: &mut Option<tokio::sync::mpsc::Receiver<crate::ingest::live::LiveReport>>,
+) -> Option<crate::ingest::live::LiveReport> {
+    let Some(r) = rx else {
+        return std::future::pending().await;
+    };
+    match r.recv().await {
+        Some(report) => Some(report),
+        None => {
+            *rx = None;
+            std::future::pending().await
+        }
+    }
+}
+
+/// `P/live/{device}` at QoS 0: not stored, no seq. False when rumqttc cannot queue it
+/// (the caller counts it as dropped).
+fn publish_live(
+    client: &AsyncClient,
+    wire: &format::Wire,
+    s: &mut Session,
+    r: &crate::ingest::live::LiveReport,
+) -> bool {
+    let Some(device) = r.site.devices.get(r.device) else {
+        return true;
+    };
+    let body = payload::to_bytes(&payload::LiveValues {
+        v: payload::VERSION,
+        ts: clock::rfc3339(clock::now_ms()),
+        device: &device.id,
+        reason: r.reason.name(),
+        read_at: clock::rfc3339(r.ts),
+        points: payload::LivePoints(&r.values, &device.points),
+    });
+    let out = wire.outbound(&wire.topics.live(&device.id), &body, false);
+    let queued = client
+        .try_publish(out.topic, QoS::AtMostOnce, out.retain, out.payload)
+        .is_ok();
+    if queued {
+        s.queued(Tag::Other);
+    }
+    queued
+}
+
 async fn publish_health(
     client: &AsyncClient,
     p: &UplinkParams,
-    topics: &Topics,
+    wire: &format::Wire,
     s: &mut Session,
     rate: &mut report::PollRate,
 ) {
@@ -315,20 +443,16 @@ async fn publish_health(
         p.started_ms,
         clock::now_ms(),
     );
+    let out = wire.outbound(&wire.topics.health(), &payload::to_bytes(&report), false);
     if client
-        .try_publish(
-            topics.health(),
-            QoS::AtMostOnce,
-            false,
-            payload::to_bytes(&report),
-        )
+        .try_publish(out.topic, QoS::AtMostOnce, out.retain, out.payload)
         .is_ok()
     {
         s.queued(Tag::Other);
     }
 }
 
-fn will(topics: &Topics, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
+fn will(wire: &format::Wire, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
     let body = payload::to_bytes(&Status {
         head: Head::new(seq, clock::now_ms()),
         state: "offline",
@@ -336,7 +460,8 @@ fn will(topics: &Topics, seq: u64, started_ms: crate::reading::Ms) -> LastWill {
         started: clock::rfc3339(started_ms),
         reanchored: None,
     });
-    LastWill::new(topics.status(), body, QoS::AtLeastOnce, true)
+    let out = wire.outbound(&wire.topics.status(), &body, true);
+    LastWill::new(out.topic, out.payload, QoS::AtLeastOnce, out.retain)
 }
 
 /// A durable seq for a message that is not an outbox record (`what`: status, will,

@@ -199,6 +199,8 @@ pub struct Dropped {
     pub alarms: u64,
     pub raw_readings: u64,
     pub samples: u64,
+    /// Live reports (`P/live`, QoS 0, not stored) the uplink could not send.
+    pub live: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -500,6 +502,103 @@ pub struct StateCounts {
     pub warning: usize,
     pub critical: usize,
     pub blind: usize,
+}
+
+/// `P/live/{device}` (QoS 0, not stored, so no `seq`): a device's values now.
+#[derive(Debug, Serialize)]
+pub struct LiveValues<'a> {
+    pub v: u32,
+    /// When this report was made.
+    pub ts: String,
+    pub device: &'a str,
+    /// `change` or `keepalive`.
+    pub reason: &'static str,
+    /// When the values were read.
+    pub read_at: String,
+    pub points: LivePoints<'a>,
+}
+
+/// Every point of the device by name, in profile order: kind, value, and the unit or the
+/// state's label as in summaries.
+#[derive(Debug)]
+pub struct LivePoints<'a>(pub &'a [Option<f64>], pub &'a [crate::site::Point]);
+
+impl Serialize for LivePoints<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.1.len()))?;
+        for (p, value) in self.1.iter().zip(self.0) {
+            let labelled = !p.labels.is_empty();
+            map.serialize_entry(
+                &p.name,
+                &LiveOut {
+                    kind: p.kind.name(),
+                    value: *value,
+                    unit: p.unit.as_deref(),
+                    label: labelled.then(|| value.and_then(|c| p.label(c))),
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct LiveOut<'a> {
+    kind: &'static str,
+    value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a str>,
+    /// Present for a labelled point: the label of `value` (null for an unlabelled code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<Option<&'a str>>,
+}
+
+/// `P/inventory` (retained): every device and point of the running configuration.
+#[derive(Debug, Serialize)]
+pub struct Inventory<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub devices: Vec<InventoryDevice<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InventoryDevice<'a> {
+    pub id: &'a str,
+    pub profile: &'a str,
+    /// The connection's `type` (`modbus-tcp`, `modbus-rtu`, `modbus-rtu-over-tcp`, `mqtt`).
+    pub connection: &'static str,
+    pub zone: Option<&'a str>,
+    pub cell: Option<&'a str>,
+    /// Present when the device reports live values (`P/live/{device}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<InventoryLive>,
+    pub points: Vec<InventoryPoint<'a>>,
+}
+
+/// A device's live-value settings, as configured.
+#[derive(Debug, Serialize)]
+pub struct InventoryLive {
+    pub deadband: f64,
+    pub min_interval_ms: u64,
+    pub max_interval_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InventoryPoint<'a> {
+    pub name: &'a str,
+    pub kind: &'static str,
+    pub unit: Option<&'a str>,
+    pub writable: bool,
+    /// State points the profile labels: each code with its meaning, in code order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<InventoryLabel<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InventoryLabel<'a> {
+    pub code: i64,
+    pub label: &'a str,
 }
 
 #[cfg(test)]

@@ -68,6 +68,7 @@ pub fn health(
             alarms: stats.dropped.get(Kind::Alarm) + get(&h.alarms_lost),
             raw_readings: get(&h.raw_dropped),
             samples: get(&h.samples_dropped),
+            live: get(&h.live_dropped),
         },
         reconnects: Reconnects {
             uplink: get(&h.uplink_reconnects),

@@ -50,6 +50,10 @@ pub(super) struct Session {
     read_cursor: u64,
     /// Cleared when a read found the end of the backlog; set again on a wake.
     others_due: bool,
+    /// Messages of ours that are not stored (the inventory, a format's per-device
+    /// announcements: hundreds at a large site), waiting for room on the short channel;
+    /// they go before records. Made again on every connect, so lost with the session.
+    notices: VecDeque<super::format::Out>,
 }
 
 impl Default for Session {
@@ -62,6 +66,7 @@ impl Default for Session {
             ahead: VecDeque::new(),
             read_cursor: 0,
             others_due: true,
+            notices: VecDeque::new(),
         }
     }
 }
@@ -75,6 +80,11 @@ impl Session {
     /// A publish of ours (status, health) was queued on the channel.
     pub(super) fn queued(&mut self, tag: Tag) {
         self.awaiting.push_back(tag);
+    }
+
+    /// A QoS 1 message of ours that is not stored, sent before records as room allows.
+    pub(super) fn notice(&mut self, out: super::format::Out) {
+        self.notices.push_back(out);
     }
 
     /// New records were committed: alarms among them go first.
@@ -104,13 +114,31 @@ impl Session {
 
     /// Hands records to rumqttc while the window (`window` awaiting PUBACK) and the
     /// channel have room: alarms first, then the rest in seq order.
-    pub(super) fn fill(&mut self, client: &AsyncClient, outbox: &Outbox, window: usize) {
+    pub(super) fn fill(
+        &mut self,
+        client: &AsyncClient,
+        outbox: &Outbox,
+        window: usize,
+        wire: &super::format::Wire,
+    ) {
         loop {
             let room = window
                 .saturating_sub(self.outstanding())
                 .min(CHANNEL_CAPACITY.saturating_sub(self.awaiting.len()));
             if room == 0 {
                 return;
+            }
+            if let Some(out) = self.notices.front() {
+                let (topic, payload) = (out.topic.clone(), out.payload.clone());
+                if client
+                    .try_publish(topic, QoS::AtLeastOnce, out.retain, payload)
+                    .is_err()
+                {
+                    return;
+                }
+                self.notices.pop_front();
+                self.awaiting.push_back(Tag::Other);
+                continue;
             }
             if self.alarms_due {
                 let batch = match outbox.alarms_after(self.alarm_cursor, room) {
@@ -123,7 +151,7 @@ impl Session {
                 // A full batch may have more behind it.
                 self.alarms_due = batch.len() == room;
                 for rec in &batch {
-                    if !self.send(client, rec) {
+                    if !self.send(client, rec, wire) {
                         self.alarms_due = true;
                         return;
                     }
@@ -138,7 +166,7 @@ impl Session {
                 let Some(rec) = self.ahead.pop_front() else {
                     break;
                 };
-                if !self.send(client, &rec) {
+                if !self.send(client, &rec, wire) {
                     self.ahead.push_front(rec);
                     return;
                 }
@@ -168,13 +196,10 @@ impl Session {
     }
 
     /// Queues one record; false when rumqttc's channel is full (it stays for next time).
-    fn send(&mut self, client: &AsyncClient, rec: &Record) -> bool {
-        match client.try_publish(
-            rec.topic.as_str(),
-            QoS::AtLeastOnce,
-            rec.retain,
-            rec.payload.clone(),
-        ) {
+    /// Publishes one record in the uplink's format (one record, one publish).
+    fn send(&mut self, client: &AsyncClient, rec: &Record, wire: &super::format::Wire) -> bool {
+        let out = wire.outbound(&rec.topic, &rec.payload, rec.retain);
+        match client.try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload) {
             Ok(()) => {
                 self.awaiting.push_back(Tag::Record(rec.seq));
                 true

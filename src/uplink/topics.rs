@@ -54,6 +54,16 @@ impl Topics {
         format!("{}/alarms/active", self.prefix)
     }
 
+    /// Retained list of every device and point.
+    pub fn inventory(&self) -> String {
+        format!("{}/inventory", self.prefix)
+    }
+
+    /// A device's live values, reported by exception (QoS 0, not stored).
+    pub fn live(&self, device: &str) -> String {
+        format!("{}/live/{device}", self.prefix)
+    }
+
     pub fn health(&self) -> String {
         format!("{}/health", self.prefix)
     }

@@ -5,7 +5,7 @@
 //! schema is documented, and that the document's examples are themselves valid.
 
 use crate::support::platform::{Platform, WAIT};
-use crate::support::schema::{self, KINDS};
+use crate::support::schema::{self, KINDS, THINGSBOARD};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -43,7 +43,8 @@ fn examples(doc: &str) -> Vec<(String, String)> {
 fn every_payload_kind_has_a_schema_a_section_and_a_valid_example() {
     let doc = platform_md();
     let examples = examples(&doc);
-    for kind in KINDS {
+    let every: Vec<&str> = KINDS.iter().chain(THINGSBOARD.iter()).copied().collect();
+    for &kind in &every {
         let file = format!("docs/schema/{kind}.schema.json");
         assert!(
             schema::schema_dir()
@@ -59,7 +60,7 @@ fn every_payload_kind_has_a_schema_a_section_and_a_valid_example() {
     }
     for (kind, body) in &examples {
         assert!(
-            KINDS.contains(&kind.as_str()),
+            every.contains(&kind.as_str()),
             "example of unknown kind {kind}"
         );
         schema::check_kind(kind, body.as_bytes())
@@ -133,8 +134,9 @@ fn in_a_minute() -> String {
 /// kind is written to `target/contract-examples/` for docs/platform.md.
 #[test]
 fn a_running_site_sends_every_payload_kind_as_the_contract_says() {
+    // The kiosk (the last device) reports live values.
     let extra = format!(
-        "{}{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n\n[[cell]]\nname = \"entrance\"\nkind = \"gate\"\nowner = \"duty desk\"\n",
+        "live = {{ deadband = 0.5, max_interval = \"2s\" }}\n{}{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n\n[[cell]]\nname = \"entrance\"\nkind = \"gate\"\nowner = \"duty desk\"\n",
         crate::alarms::FORCED_ENTRY,
         crate::alarms::FEVER
     );

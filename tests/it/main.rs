@@ -55,5 +55,12 @@ mod demo;
 // The published contract: docs/platform.md and docs/schema/ (issue 11).
 mod contract;
 
+// P/inventory and P/live (issue 11).
+mod inventory;
+mod live;
+
+// [uplink] format = "thingsboard" (issue 11).
+mod thingsboard;
+
 // P/cmd: retained, repeated, stale, forged, flooded and zone commands (issue 10).
 mod commands;

@@ -33,6 +33,7 @@ fn device(points: Vec<Point>) -> Device {
         max_gap: 0,
         points,
         camera: None,
+        live: None,
     }
 }
 

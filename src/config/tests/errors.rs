@@ -65,6 +65,22 @@ const CASES: &[Case] = &[
     case("http empty password file and a misspelt key", &[("", "\n[http]\nlisten = \"0.0.0.0:9410\"\npassword_file = \"\"\nlistn = 1\n")],
         &[("http.password_file", Some("password_file = \"\""), "must not be empty"),
           ("http.listn", Some("listn = 1"), "unknown key `listn` (did you mean `listen`?)")]),
+    // [uplink] format and the keys that belong to it.
+    case("unknown uplink format", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"tb\"")],
+        &[("uplink.format", Some("format = \"tb\""), "unknown uplink format `tb`")]),
+    case("sparkplug not built", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"sparkplug\"")],
+        &[("uplink.format", Some("sparkplug"), "not built in this version")]),
+    case("topic_prefix with thingsboard", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"thingsboard\"\ntopic_prefix = \"acme\"")],
+        &[("uplink.topic_prefix", Some("topic_prefix"), "does not apply to format `thingsboard`")]),
+    // A device's live values.
+    case("live deadband negative", &[(GATE_UNIT, "unit = 1\nlive = { deadband = -1 }\n")],
+        &[("device[0].live.deadband", Some("deadband = -1"), "a deadband of -1 is negative")]),
+    case("live interval too short", &[(GATE_UNIT, "unit = 1\nlive = { min_interval = \"10ms\" }\n")],
+        &[("device[0].live.min_interval", Some("10ms"), "out of range 100ms..=1h")]),
+    case("live keep-alive before the shortest report", &[(GATE_UNIT, "unit = 1\nlive = { min_interval = \"5s\", max_interval = \"2s\" }\n")],
+        &[("device[0].live.max_interval", Some("max_interval"), "max_interval (2s) is shorter than min_interval (5s)")]),
+    case("live unknown key", &[(GATE_UNIT, "unit = 1\nlive = { dead_band = 1 }\n")],
+        &[("device[0].live.dead_band", Some("dead_band"), "unknown key `dead_band` (did you mean `deadband`?)")]),
     // [commands].
     case("command horizon beyond an hour", &[("", "\n[commands]\nmax_expiry = \"2h\"\n")],
         &[("commands.max_expiry", Some("2h"), "must be from 1s to 1h")]),
@@ -324,7 +340,7 @@ fn three_typos_and_a_bad_unit_give_four_errors() {
         (
             line("unti"),
             "device[0].unti",
-            "unknown key `unti` (did you mean `unit`?), expected one of: id, profile, connection, unit, poll, zone, cell, max_registers_per_read, max_gap",
+            "unknown key `unti` (did you mean `unit`?), expected one of: id, profile, connection, unit, poll, zone, cell, max_registers_per_read, max_gap, live",
         ),
         (
             line("unit = 300"),
@@ -334,7 +350,7 @@ fn three_typos_and_a_bad_unit_give_four_errors() {
         (
             line("conection"),
             "device[0].conection",
-            "unknown key `conection` (did you mean `connection`?), expected one of: id, profile, connection, unit, poll, zone, cell, max_registers_per_read, max_gap",
+            "unknown key `conection` (did you mean `connection`?), expected one of: id, profile, connection, unit, poll, zone, cell, max_registers_per_read, max_gap, live",
         ),
     ];
     assert_eq!(got, expected, "\n{errors}");

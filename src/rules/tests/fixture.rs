@@ -56,6 +56,7 @@ fn device(id: &str, zone: Option<&str>, points: Vec<Point>) -> Device {
         max_gap: 0,
         points,
         camera: None,
+        live: None,
     }
 }
 

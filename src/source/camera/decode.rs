@@ -136,6 +136,7 @@ mod tests {
                 ),
             ],
             camera: None,
+            live: None,
         }
     }
 

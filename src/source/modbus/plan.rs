@@ -159,6 +159,7 @@ mod tests {
             max_gap,
             points,
             camera: None,
+            live: None,
         }
     }
 

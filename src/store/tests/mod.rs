@@ -32,6 +32,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
                 max_gap: 0,
                 points: points.iter().map(|p| point(p)).collect(),
                 camera: None,
+                live: None,
             })
             .collect(),
         ..Site::bare("test", "gw")

@@ -142,6 +142,7 @@ fn topic_mismatches(l: &Ledger, msgs: &[Msg]) -> Vec<(u64, String, String)> {
         "snapshot" => topic.ends_with("/alarms/active"),
         "status" | "will" => topic.ends_with("/status"),
         "health" => topic.ends_with("/health"),
+        "inventory" => topic.ends_with("/inventory"),
         _ => false,
     };
     msgs.iter()

@@ -90,6 +90,8 @@ fn a_broker_resetting_connections_mid_flight_gets_only_acked_records_deleted() {
             })
         },
         started_ms: 0,
+        sites: tokio::sync::watch::channel(Arc::clone(&site)).1,
+        live: None,
     };
     let stop = CancellationToken::new();
     let (wrong, checked) = rt.block_on(async {

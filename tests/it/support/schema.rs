@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// Every payload kind with its schema file (`docs/schema/{kind}.schema.json`).
-pub const KINDS: [&str; 10] = [
+pub const KINDS: [&str; 12] = [
     "status",
     "summary",
     "zone",
@@ -26,6 +26,19 @@ pub const KINDS: [&str; 10] = [
     "health",
     "cmd",
     "cmd-result",
+    "inventory",
+    "live",
+];
+
+/// The payload kinds of `[uplink] format = "thingsboard"` (ThingsBoard's gateway API).
+pub const THINGSBOARD: [&str; 7] = [
+    "thingsboard-connect",
+    "thingsboard-disconnect",
+    "thingsboard-telemetry",
+    "thingsboard-attributes",
+    "thingsboard-rpc",
+    "thingsboard-own-telemetry",
+    "thingsboard-own-attributes",
 ];
 
 /// The top-level topic prefixes the tests give a gateway (`topic_prefix`).
@@ -39,6 +52,9 @@ pub fn schema_dir() -> PathBuf {
 /// under a gateway prefix or that flows downstream (`P/cmd`); `Err` for a topic under a
 /// gateway prefix that the contract does not name.
 pub fn kind_of(topic: &str) -> Result<Option<&'static str>, String> {
+    if topic.starts_with("v1/") {
+        return thingsboard_kind(topic);
+    }
     let parts: Vec<&str> = topic.split('/').collect();
     if parts.len() < 4 || !PREFIXES.contains(&parts[0]) {
         return Ok(None);
@@ -65,11 +81,31 @@ pub fn kind_of(topic: &str) -> Result<Option<&'static str>, String> {
     Ok(Some(kind))
 }
 
+/// ThingsBoard's topics (format `thingsboard`); any other `v1/` topic is a violation.
+fn thingsboard_kind(topic: &str) -> Result<Option<&'static str>, String> {
+    let kind = match topic {
+        "v1/gateway/connect" => "thingsboard-connect",
+        "v1/gateway/disconnect" => "thingsboard-disconnect",
+        "v1/gateway/telemetry" => "thingsboard-telemetry",
+        "v1/gateway/attributes" => "thingsboard-attributes",
+        "v1/gateway/rpc" => "thingsboard-rpc",
+        "v1/devices/me/telemetry" => "thingsboard-own-telemetry",
+        "v1/devices/me/attributes" => "thingsboard-own-attributes",
+        _ => {
+            return Err(format!(
+                "topic {topic} is not in the ThingsBoard contract (docs/platform.md)"
+            ));
+        }
+    };
+    Ok(Some(kind))
+}
+
 fn validators() -> &'static BTreeMap<&'static str, Validator> {
     static V: OnceLock<BTreeMap<&'static str, Validator>> = OnceLock::new();
     V.get_or_init(|| {
         KINDS
             .iter()
+            .chain(THINGSBOARD.iter())
             .filter_map(|kind| {
                 let path = schema_dir().join(format!("{kind}.schema.json"));
                 // A kind whose schema is not written yet is reported by `check`.

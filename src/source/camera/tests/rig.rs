@@ -58,6 +58,7 @@ pub(super) fn site(
                 status_topic: format!("cameras/{id}/status"),
                 heartbeat_timeout,
             }),
+            live: None,
         })
         .collect();
     Site {

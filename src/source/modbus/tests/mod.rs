@@ -74,6 +74,7 @@ pub(super) fn device(
         max_gap: 0,
         points,
         camera: None,
+        live: None,
     }
 }
 
