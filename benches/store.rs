@@ -269,6 +269,7 @@ fn turnstiles() -> Site {
             .collect(),
         zones: vec![],
         cells: Vec::new(),
+        patrols: Vec::new(),
         rules: vec![],
     }
 }

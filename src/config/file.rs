@@ -50,6 +50,7 @@ pub(super) struct FileConfig {
     pub(super) cells: Vec<CellFile>,
     pub(super) calendars: Vec<CalendarFile>,
     pub(super) rules: Vec<RuleFile>,
+    pub(super) patrols: Vec<super::patrol::PatrolFile>,
 }
 
 /// One `[[cell]]`: a grid cell of the site.
@@ -127,6 +128,7 @@ pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> F
     let cells = each(root.array("cell", errors), errors, cell);
     let calendars = each(root.array("calendar", errors), errors, calendar);
     let rules = each(root.array("rule", errors), errors, rule::read);
+    let patrols = each(root.array("patrol", errors), errors, super::patrol::read);
     root.finish(errors);
     FileConfig {
         gateway,
@@ -138,6 +140,7 @@ pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> F
         cells: cells.into_iter().flatten().collect(),
         calendars: calendars.into_iter().flatten().collect(),
         rules: rules.into_iter().flatten().collect(),
+        patrols: patrols.into_iter().flatten().collect(),
     }
 }
 

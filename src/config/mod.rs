@@ -30,6 +30,7 @@ mod error;
 mod file;
 mod format;
 mod order;
+mod patrol;
 mod profile;
 mod read;
 mod rule;

@@ -244,7 +244,9 @@ fn every_shipped_profile_loads_and_the_camera_reads_json() {
             "fever-kiosk",
             "water-level",
             "camera",
-            "sound-level"
+            "sound-level",
+            "tag-reader",
+            "tag-reader-mqtt"
         ]
     );
     let noise = load_profile("sound-level", &[]).unwrap();

@@ -261,6 +261,7 @@ pub(crate) fn site() -> Site {
             daily_reset: Duration::ZERO,
         }],
         cells: Vec::new(),
+        patrols: Vec::new(),
         rules,
     }
 }

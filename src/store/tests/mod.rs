@@ -64,6 +64,7 @@ pub(super) fn site(devices: &[(&str, &[&str])]) -> Site {
             .collect(),
         zones: vec![],
         cells: Vec::new(),
+        patrols: Vec::new(),
         rules: vec![],
     }
 }

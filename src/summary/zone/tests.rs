@@ -72,6 +72,7 @@ fn site() -> Site {
         ],
         zones: vec![zone("north", 100), zone("south", 0)],
         cells: Vec::new(),
+        patrols: Vec::new(),
         rules: vec![],
     }
 }

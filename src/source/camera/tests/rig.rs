@@ -98,6 +98,7 @@ pub(super) fn site(
         devices,
         zones: vec![],
         cells: Vec::new(),
+        patrols: Vec::new(),
         rules: vec![],
     }
 }

@@ -136,6 +136,7 @@ pub(super) fn site(connections: Vec<Connection>, devices: Vec<Device>) -> Arc<Si
         devices,
         zones: vec![],
         cells: Vec::new(),
+        patrols: Vec::new(),
         rules: vec![],
     })
 }
