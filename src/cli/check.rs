@@ -9,6 +9,11 @@ use crate::site::{ConnectionKind, Device, Point, PointSource, RuleDef, RuleKind,
 
 /// The whole listing, ending with a newline.
 pub fn render(site: &Site) -> String {
+    render_at(site, crate::clock::now_ms())
+}
+
+/// The listing as of `now` (local time, the patrols' next rounds).
+fn render_at(site: &Site, now: crate::reading::Ms) -> String {
     let mut out = String::new();
     let g = &site.gateway;
     let u = &site.uplink;
@@ -18,7 +23,6 @@ pub fn render(site: &Site) -> String {
         g.id,
         g.data_dir.display()
     ));
-    let now = crate::clock::now_ms();
     out.push_str(&format!(
         "local time {}, now {}\n",
         g.timezone.name(),
@@ -102,6 +106,7 @@ pub fn render(site: &Site) -> String {
     columns(&mut out, "  ", rows.collect());
 
     cells(&mut out, site);
+    patrols(&mut out, site, now);
 
     out.push_str(&format!("\nrules ({})\n", site.rules.len()));
     let rows = site.rules.iter().map(|r| rule(site, r));
@@ -244,6 +249,38 @@ fn cells(out: &mut String, site: &Site) {
         .collect();
     if !none.is_empty() {
         out.push_str(&format!("  in no cell: {}\n", none.join(" ")));
+    }
+}
+
+/// The patrols: schedule, next round in local time, allowances, tags, route.
+fn patrols(out: &mut String, site: &Site, now: crate::reading::Ms) {
+    if site.patrols.is_empty() {
+        return;
+    }
+    out.push_str(&format!("\npatrols ({})\n", site.patrols.len()));
+    let tz = &site.gateway.timezone;
+    for p in &site.patrols {
+        let next = p.schedule.next_after(tz, now);
+        let row = vec![
+            p.name.clone(),
+            format!(
+                "{} ({} a day)",
+                p.schedule.describe(),
+                plural(p.schedule.per_day(), "round")
+            ),
+            format!("next {} {}", tz.format(next), tz.name()),
+            format!("leg {}, round {}", dur(p.leg), dur(p.round)),
+            format!(
+                "{}, {}",
+                plural(p.tags.len(), "staff tag"),
+                p.severity.name()
+            ),
+        ];
+        columns(out, "  ", vec![row]);
+        let route: Vec<&str> = (p.checkpoints.iter())
+            .map(|&d| site.devices[d].id.as_str())
+            .collect();
+        out.push_str(&format!("    route {}\n", route.join(" → ")));
     }
 }
 
@@ -502,6 +539,63 @@ mod tests {
         }
         let points = lines.iter().filter(|l| l.starts_with("entries ")).count();
         assert_eq!(points, 4, "one entries row per turnstile");
+    }
+}
+
+#[cfg(test)]
+mod patrol_tests {
+    use super::render_at;
+
+    #[test]
+    fn lists_each_patrol_with_its_next_round_in_local_time() {
+        let text = r#"
+[gateway]
+site = "s"
+id = "gw"
+timezone = "Europe/Berlin"
+
+[uplink]
+broker = "mqtt://127.0.0.1"
+
+[[connection]]
+name = "bus"
+type = "modbus-tcp"
+address = "127.0.0.1:502"
+
+[[device]]
+id = "cp-a"
+profile = "tag-reader"
+connection = "bus"
+unit = 1
+
+[[device]]
+id = "cp-b"
+profile = "tag-reader"
+connection = "bus"
+unit = 2
+
+[[patrol]]
+name = "night"
+checkpoints = ["cp-b", "cp-a"]
+schedule = "every 2h from 20:00 to 06:00"
+leg = "10m"
+round = "1h"
+tags = [1001, 1002]
+"#;
+        let site = crate::config::load_from(text, "t.toml", &[], &[]).unwrap();
+        // 3 December 2026, 21:30 in Berlin.
+        let now = "2026-12-03T20:30:00Z".parse::<jiff::Timestamp>().unwrap();
+        let out = render_at(&site, now.as_millisecond());
+        let lines: Vec<String> = (out.lines())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        for want in [
+            "patrols (1)",
+            "night every 2h from 20:00 to 06:00 (5 rounds a day) next 2026-12-03 22:00 Europe/Berlin leg 10m, round 1h 2 staff tags, warning",
+            "route cp-b → cp-a",
+        ] {
+            assert!(lines.iter().any(|l| l == want), "missing {want}:\n{out}");
+        }
     }
 }
 

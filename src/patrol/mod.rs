@@ -254,6 +254,11 @@ impl Tracker {
         std::mem::take(&mut self.dirty)
     }
 
+    /// The state could not be saved: it is saved again with the next change.
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
     /// Every patrol alarm now raised, oldest first.
     pub fn active(&self) -> Vec<Alarm> {
         let mut v: Vec<Alarm> = (self.tracks.iter())
