@@ -268,14 +268,4 @@ impl Tracker {
         v.sort_by(|a, b| a.raised_at.cmp(&b.raised_at).then_with(|| a.id.cmp(&b.id)));
         v
     }
-
-    /// Each patrol's next scheduled start after `now`, for `check` and `status`.
-    pub fn next_starts(site: &Site, now: Ms) -> Vec<(String, Ms)> {
-        (site.patrols.iter())
-            .map(|p| {
-                let next = p.schedule.next_after(&site.gateway.timezone, now);
-                (p.name.clone(), next)
-            })
-            .collect()
-    }
 }

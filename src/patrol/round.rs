@@ -109,7 +109,10 @@ impl Track {
     /// Moves time to `now`: ends a round whose time is up, raises not-started and
     /// late-leg alarms, opens the round that is due.
     pub(super) fn advance(&mut self, tz: &LocalZone, now: Ms, out: &mut Out<'_>) {
-        let next = *(self.next).get_or_insert_with(|| self.route.def.schedule.next_after(tz, now));
+        // A fresh start (no saved state) joins a round that may still be under way.
+        let since = now - self.route.round_ms();
+        let next =
+            *(self.next).get_or_insert_with(|| self.route.def.schedule.next_after(tz, since));
         if let Some(r) = &self.round {
             let deadline = r.started.unwrap_or(r.scheduled) + self.route.round_ms();
             let end = deadline.min(next);

@@ -531,3 +531,19 @@ fn a_reload_keeps_the_round_and_clears_alarms_of_a_checkpoint_gone() {
     assert_eq!(r[0].status, RoundStatus::Completed, "{r:?}");
     assert!(t.import_state(b"{not json").is_err());
 }
+
+#[test]
+fn a_fresh_start_in_the_middle_of_a_round_joins_it() {
+    // Installed (or its state lost) at 22:05: the 22:00 round is still under way.
+    let mut s = Script::at(dec3("22:05:00"));
+    s.tap(A, STAFF, dec3("22:06:00"));
+    s.tap(B, STAFF, dec3("22:08:00"));
+    s.tap(C, STAFF, dec3("22:10:00"));
+    s.tap(D, STAFF, dec3("22:12:00"));
+    assert_eq!(s.rounds.len(), 1);
+    assert_eq!(
+        (s.rounds[0].scheduled, s.rounds[0].status),
+        (dec3("22:00:00"), RoundStatus::Completed)
+    );
+    assert_eq!(s.alarms(), []);
+}
