@@ -4,7 +4,8 @@
 //! broker (the `tag-reader-mqtt` profile: each message is a tap). Rounds start every
 //! 15 s; the test taps right after a scheduled start, as a guard would.
 
-use crate::support::platform::{Platform, Seen, WAIT};
+use crate::support::daemon::Daemon;
+use crate::support::platform::{Platform, Seen, WAIT, lines};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,7 +52,12 @@ fn now_ms() -> u64 {
 /// Sleeps until half a second after the next scheduled start (UTC, every 15 s) that is
 /// at least a second away, and returns it.
 fn after_next_start() -> u64 {
-    let every = EVERY_S * 1000;
+    after_next(EVERY_S)
+}
+
+/// As `after_next_start`, for rounds every `every_s` seconds.
+fn after_next(every_s: u64) -> u64 {
+    let every = every_s * 1000;
     let start = (now_ms() + 1000).div_ceil(every) * every;
     std::thread::sleep(Duration::from_millis(start + 500 - now_ms()));
     start
@@ -197,4 +203,78 @@ fn a_round_with_a_missed_checkpoint_raises_once_and_the_next_complete_round_clea
     );
     assert!(WAIT > Duration::from_secs(EVERY_S));
     p.sub.assert_contract();
+}
+
+/// Two Modbus checkpoints, rounds every 20 s with time for a restart inside one.
+const RESTART: &str = r#"
+[[patrol]]
+name = "night"
+checkpoints = ["cp-gate", "cp-bar"]
+schedule = "every 20s from 00:00 to 24:00"
+leg = "12s"
+round = "18s"
+tags = [1001]
+"#;
+
+#[test]
+fn a_round_goes_on_across_a_kill_9_and_nothing_is_raised_twice() {
+    let mut p = Platform::start(
+        &["cp-gate:tag-reader", "cp-bar:tag-reader"],
+        |_| {},
+        RESTART,
+    );
+    p.wait_polls("cp-gate", "1970-01-01T00:00:00Z", 1);
+    p.wait_polls("cp-bar", "1970-01-01T00:00:00Z", 1);
+    let route = Route {
+        p: &p,
+        taps: std::cell::Cell::new(0.0),
+    };
+    let start = after_next(20);
+    // The guard taps the gate, then a visitor's card is held to it: an unknown tag. Its
+    // alarm is committed with the round's state, so once it arrives both are on disk.
+    route.modbus("cp-gate", STAFF);
+    route.modbus("cp-gate", 4242);
+    p.until("unknown tag raised", || {
+        p.events().iter().any(|e| e.json["point"] == "unknown-tag")
+    });
+    drop(route);
+    p.daemon.kill9();
+
+    let mark = p.sub.snapshot().len();
+    p.daemon = Daemon::start(&p.site.config, p.site.dir.path());
+    p.wait_online(mark);
+    // The readers' counters did not move while the daemon was down: no tap is seen in
+    // them; then the guard reaches the bar street.
+    p.sim.set("cp-bar", "tag", f64::from(STAFF));
+    p.sim.set("cp-bar", "taps", 9.0);
+    p.until("the round published", || round(&p, start).is_some());
+    let r = round(&p, start).unwrap();
+    assert_eq!(r["status"], "completed", "{r}");
+    let tapped: Vec<&str> = (r["checkpoints"].as_array().unwrap().iter())
+        .map(|c| c["checkpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tapped,
+        ["cp-gate", "cp-bar"],
+        "the tap before the kill counts: {r}"
+    );
+    assert_eq!(r["start"], r["checkpoints"][0]["at"]);
+    // One raise of the unknown tag, before the restart, and no other alarm of the round.
+    std::thread::sleep(Duration::from_secs(1));
+    let events: Vec<String> = lines(&p.events());
+    let unknown: Vec<&String> = events
+        .iter()
+        .filter(|l| l.contains("unknown-tag"))
+        .collect();
+    assert_eq!(
+        unknown,
+        ["raised patrol:night cp-gate unknown-tag 4242 0"],
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|l| l.contains(" missed ") || l.contains(" late ")),
+        "{events:?}"
+    );
 }
