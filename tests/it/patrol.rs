@@ -225,19 +225,20 @@ fn a_round_goes_on_across_a_kill_9_and_nothing_is_raised_twice() {
     );
     p.wait_polls("cp-gate", "1970-01-01T00:00:00Z", 1);
     p.wait_polls("cp-bar", "1970-01-01T00:00:00Z", 1);
-    let route = Route {
-        p: &p,
-        taps: std::cell::Cell::new(0.0),
-    };
     let start = after_next(20);
     // The guard taps the gate, then a visitor's card is held to it: an unknown tag. Its
     // alarm is committed with the round's state, so once it arrives both are on disk.
-    route.modbus("cp-gate", STAFF);
-    route.modbus("cp-gate", 4242);
+    {
+        let route = Route {
+            p: &p,
+            taps: std::cell::Cell::new(0.0),
+        };
+        route.modbus("cp-gate", STAFF);
+        route.modbus("cp-gate", 4242);
+    }
     p.until("unknown tag raised", || {
         p.events().iter().any(|e| e.json["point"] == "unknown-tag")
     });
-    drop(route);
     p.daemon.kill9();
 
     let mark = p.sub.snapshot().len();
