@@ -68,7 +68,7 @@ pub(crate) struct Counts {
 /// Everything the live table shows.
 #[derive(Debug, Clone)]
 pub(crate) struct View {
-    site: Arc<Site>,
+    pub(crate) site: Arc<Site>,
     prefix: String,
     pub(crate) status: Option<String>,
     pub(crate) devices: Vec<DeviceRow>,

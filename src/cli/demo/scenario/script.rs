@@ -47,6 +47,19 @@ impl SiteTime {
         }
     }
 
+    /// In the night, the time of `local_secs` (seconds after midnight on the gateway's
+    /// own clock, which the night's rules and patrol follow) instead of the story's.
+    pub(crate) fn with_night_clock(self, local_secs: u32) -> SiteTime {
+        if self.minute >= NIGHT_MIN {
+            SiteTime {
+                minute: f64::from(local_secs) / 60.0,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
     /// Milliseconds into the night, if it is night.
     pub(crate) fn into_night(elapsed_ms: u64) -> Option<u64> {
         (elapsed_ms % CYCLE_MS).checked_sub(DAY_MS)

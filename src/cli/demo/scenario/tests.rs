@@ -249,3 +249,17 @@ fn weighted_picks_follow_their_weights() {
     assert_eq!((seen[0], seen[3]), (0, 0));
     assert!((2_800..3_200).contains(&seen[1]), "{seen:?}");
 }
+
+#[test]
+fn the_night_shows_the_gateway_clock_and_the_day_the_story_clock() {
+    // 22:00:30 at the gateway.
+    let local = 79_230;
+    assert_eq!(
+        SiteTime::at(250_000).with_night_clock(local).to_string(),
+        "day 1 22:00"
+    );
+    assert_eq!(
+        SiteTime::at(100_000).with_night_clock(local).to_string(),
+        "day 1 11:50"
+    );
+}
