@@ -21,6 +21,7 @@ mod windows;
 
 use crate::clock;
 use crate::health::{self, Health};
+use crate::loggate::LogGate;
 use crate::patrol::Tracker;
 use crate::reading::{Ms, Sample};
 use crate::rules::{Alarm, AlarmChange, Engine};
@@ -82,6 +83,8 @@ struct Ingest {
     /// Per device: whether its latest sample carried an error (for the cell rollups).
     failing: Vec<bool>,
     unsaved: unsaved::Unsaved,
+    /// Tag readers sending tags that are no tag id: logged at most once a minute.
+    bad_tags: LogGate,
 }
 
 /// Runs until every sample sender is dropped, then flushes the raw ring and returns.
@@ -175,6 +178,7 @@ impl Ingest {
             changes: Vec::new(),
             failing: vec![false; site.devices.len()],
             unsaved: unsaved::Unsaved::default(),
+            bad_tags: LogGate::new(60_000, 1),
             raw: p.raw,
             outbox: p.outbox,
             wake: p.wake,
@@ -303,8 +307,15 @@ impl Ingest {
             s.error.as_ref(),
             &mut self.changes,
         );
-        self.patrol
-            .on_sample(s.device, s.ts, &values, &mut self.changes);
+        if let Err(tag) = self
+            .patrol
+            .on_sample(s.device, s.ts, &values, &mut self.changes)
+        {
+            health::bump(&self.health.camera_rejected);
+            if let Some(suppressed) = self.bad_tags.admit(s.ts) {
+                tracing::warn!(device = %device.id, tag, suppressed, "tag reader sent a tag that is not a tag id (a whole number, 0..=4294967295); tap skipped");
+            }
+        }
         if let Some(zone) = &device.zone
             && let Some(z) = site.zones.iter().find(|z| &z.name == zone)
         {

@@ -177,22 +177,24 @@ impl Tracker {
     }
 
     /// One sample of device `device` (engineering values). A tap in it goes to every
-    /// patrol the device is a checkpoint of.
+    /// patrol the device is a checkpoint of. `Err` with the value when a tap's tag is
+    /// not a tag id (a reader sending `12.5` or `-1`): no tap, for the caller to count.
     pub fn on_sample(
         &mut self,
         device: usize,
         ts: Ms,
         values: &[Option<f64>],
         changes: &mut Vec<AlarmChange>,
-    ) {
+    ) -> Result<(), f64> {
         let Some(Some(reader)) = self.readers.get_mut(device) else {
-            return;
+            return Ok(());
         };
-        let (tag, moved) = reader.see(values);
-        self.dirty |= moved;
-        if let Some(tag) = tag {
+        let seen = reader.see(values);
+        self.dirty |= seen.moved;
+        if let Some(tag) = seen.tag {
             self.tap(device, tag, ts, changes);
         }
+        seen.refused.map_or(Ok(()), Err)
     }
 
     /// A tap of tag `tag` at checkpoint device `device`.

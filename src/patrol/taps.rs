@@ -31,19 +31,38 @@ impl Reader {
         })
     }
 
-    /// The tag of a tap in this sample, if there is one, and whether the counter moved.
-    pub(super) fn see(&mut self, values: &[Option<f64>]) -> (Option<u32>, bool) {
-        let tag = value_at(values, self.tag).and_then(tag_id);
+    /// What this sample says: the tag of a tap, if there is one; whether the counter
+    /// moved; and a tag value that is no tag id (refused, so counted by the caller).
+    pub(super) fn see(&mut self, values: &[Option<f64>]) -> Seen {
+        let raw = value_at(values, self.tag);
+        let tag = raw.and_then(tag_id);
+        let refused = raw.filter(|_| tag.is_none());
         let Some(taps) = self.taps else {
-            return (tag, false);
+            return Seen {
+                tag,
+                moved: false,
+                refused,
+            };
         };
         let Some(count) = value_at(values, taps) else {
-            return (None, false);
+            return Seen::default();
         };
         let before = self.last.replace(count);
         let tapped = before.is_some_and(|b| count != b && count > 0.0);
-        (tag.filter(|_| tapped), before != Some(count))
+        Seen {
+            tag: tag.filter(|_| tapped),
+            moved: before != Some(count),
+            refused: refused.filter(|_| tapped),
+        }
     }
+}
+
+/// What one sample of a reader says.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Seen {
+    pub(super) tag: Option<u32>,
+    pub(super) moved: bool,
+    pub(super) refused: Option<f64>,
 }
 
 /// A tag id is a whole number that fits in 32 bits.

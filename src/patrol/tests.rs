@@ -454,46 +454,70 @@ fn taps_are_seen_in_modbus_counters_and_json_messages() {
     let mut changes = Vec::new();
     t.tick(dec3("21:59:00"), &mut changes);
     // cp-a: [taps, tag]. The first reading sets the counter; no tap.
-    t.on_sample(
-        A,
-        dec3("22:00:01"),
-        &[Some(7.0), Some(1001.0)],
-        &mut changes,
+    assert_eq!(
+        t.on_sample(
+            A,
+            dec3("22:00:01"),
+            &[Some(7.0), Some(1001.0)],
+            &mut changes,
+        ),
+        Ok(())
     );
     assert!(t.take_dirty());
-    t.on_sample(
-        A,
-        dec3("22:00:02"),
-        &[Some(7.0), Some(1001.0)],
-        &mut changes,
+    assert_eq!(
+        t.on_sample(
+            A,
+            dec3("22:00:02"),
+            &[Some(7.0), Some(1001.0)],
+            &mut changes,
+        ),
+        Ok(())
     );
     assert!(!t.take_dirty(), "an unmoved counter changes nothing");
-    t.on_sample(
-        A,
-        dec3("22:00:03"),
-        &[Some(8.0), Some(4242.0)],
-        &mut changes,
+    assert_eq!(
+        t.on_sample(
+            A,
+            dec3("22:00:03"),
+            &[Some(8.0), Some(4242.0)],
+            &mut changes,
+        ),
+        Ok(())
     );
     assert_eq!(changes.len(), 1, "the counter moved with an unknown tag");
     assert_eq!(changes[0].alarm.value, 4242.0);
     // A failed poll is nothing; a counter back at 0 (reader restarted) is no tap.
-    t.on_sample(A, dec3("22:00:04"), &[None, None], &mut changes);
-    t.on_sample(
-        A,
-        dec3("22:00:05"),
-        &[Some(0.0), Some(4243.0)],
-        &mut changes,
+    assert_eq!(
+        t.on_sample(A, dec3("22:00:04"), &[None, None], &mut changes),
+        Ok(())
+    );
+    assert_eq!(
+        t.on_sample(
+            A,
+            dec3("22:00:05"),
+            &[Some(0.0), Some(4243.0)],
+            &mut changes,
+        ),
+        Ok(())
     );
     assert_eq!(changes.len(), 1);
     // cp-d publishes JSON: each message with a tag is a tap (here the staff's).
-    t.on_sample(
-        A,
-        dec3("22:01:00"),
-        &[Some(1.0), Some(1001.0)],
-        &mut changes,
+    assert_eq!(
+        t.on_sample(
+            A,
+            dec3("22:01:00"),
+            &[Some(1.0), Some(1001.0)],
+            &mut changes,
+        ),
+        Ok(())
     );
-    t.on_sample(D, dec3("22:02:00"), &[Some(1001.0)], &mut changes);
-    t.on_sample(D, dec3("22:02:30"), &[None], &mut changes);
+    assert_eq!(
+        t.on_sample(D, dec3("22:02:00"), &[Some(1001.0)], &mut changes),
+        Ok(())
+    );
+    assert_eq!(
+        t.on_sample(D, dec3("22:02:30"), &[None], &mut changes),
+        Ok(())
+    );
     let rounds = t.take_rounds();
     assert_eq!(rounds.len(), 1, "cp-d ends the route");
     let seen: Vec<&str> = rounds[0]
@@ -546,4 +570,32 @@ fn a_fresh_start_in_the_middle_of_a_round_joins_it() {
         (dec3("22:00:00"), RoundStatus::Completed)
     );
     assert_eq!(s.alarms(), []);
+}
+
+#[test]
+fn a_tag_that_is_no_tag_id_is_refused_and_is_no_tap() {
+    let mut t = Tracker::new(&site());
+    let mut changes = Vec::new();
+    t.tick(dec3("21:59:00"), &mut changes);
+    for bad in [12.5, -1.0, 5e9] {
+        assert_eq!(
+            t.on_sample(D, dec3("22:00:01"), &[Some(bad)], &mut changes),
+            Err(bad)
+        );
+    }
+    // A Modbus reader: refused only with a tap (the counter moving).
+    assert_eq!(
+        t.on_sample(A, dec3("22:00:02"), &[Some(1.0), Some(0.5)], &mut changes),
+        Ok(())
+    );
+    assert_eq!(
+        t.on_sample(A, dec3("22:00:03"), &[Some(2.0), Some(0.5)], &mut changes),
+        Err(0.5)
+    );
+    assert!(changes.is_empty());
+    assert!(t.take_rounds().is_empty());
+    assert_eq!(
+        t.on_sample(D, dec3("22:00:04"), &[Some(1001.0)], &mut changes),
+        Ok(())
+    );
 }

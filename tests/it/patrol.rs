@@ -124,6 +124,18 @@ fn a_round_with_a_missed_checkpoint_raises_once_and_the_next_complete_round_clea
         p: &p,
         taps: std::cell::Cell::new(0.0),
     };
+    // A handheld sending a tag that is no tag id: counted and skipped, nothing else.
+    p.sub.publish("readers/cp-bridge/taps", br#"{"tag":12.5}"#);
+    p.until("the bad tag counted", || {
+        p.seen("health")
+            .last()
+            .is_some_and(|h| h.json["errors"]["camera_rejected"] == 1)
+    });
+    assert!(
+        p.daemon
+            .logs()
+            .contains("tag reader sent a tag that is not a tag id")
+    );
 
     // Round 1: the gate, then straight to the bar street; the bridge is left out.
     let first = after_next_start();

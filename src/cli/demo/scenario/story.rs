@@ -210,7 +210,7 @@ fn play_night(
             }
             let values = poll(&site, index, &frame);
             engine.on_sample(&site, index, ts, &values, None, &mut out);
-            patrol.on_sample(index, ts, &values, &mut out);
+            assert_eq!(patrol.on_sample(index, ts, &values, &mut out), Ok(()));
         }
         engine.tick(ts, &mut out);
         patrol.tick(ts, &mut out);
