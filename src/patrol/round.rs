@@ -109,10 +109,11 @@ impl Track {
     /// Moves time to `now`: ends a round whose time is up, raises not-started and
     /// late-leg alarms, opens the round that is due.
     pub(super) fn advance(&mut self, tz: &LocalZone, now: Ms, out: &mut Out<'_>) {
-        // A fresh start (no saved state) joins a round that may still be under way.
-        let since = now - self.route.round_ms();
-        let next =
-            *(self.next).get_or_insert_with(|| self.route.def.schedule.next_after(tz, since));
+        // A fresh start (no saved state) joins a round that is still under way.
+        let next = match self.next {
+            Some(n) => n,
+            None => *self.next.insert(self.under_way(tz, now)),
+        };
         if let Some(r) = &self.round {
             let deadline = r.started.unwrap_or(r.scheduled) + self.route.round_ms();
             let end = deadline.min(next);
@@ -133,9 +134,9 @@ impl Track {
         if self.round.is_none() && now >= next {
             let round_ms = self.route.round_ms();
             // Rounds whose whole time passed unwatched (the daemon was down) are not
-            // judged: start from the latest one that could still be under way.
+            // judged: start from the one under way, if any.
             let due = if now >= next + round_ms {
-                self.route.def.schedule.next_after(tz, now - round_ms)
+                self.under_way(tz, now)
             } else {
                 next
             };
@@ -145,6 +146,18 @@ impl Track {
                 self.next = Some(due);
                 *out.dirty = true;
             }
+        }
+    }
+
+    /// The start of the round under way at `now` (started, its time not up), else the
+    /// next start.
+    fn under_way(&self, tz: &LocalZone, now: Ms) -> Ms {
+        let schedule = &self.route.def.schedule;
+        let last = schedule.last_at_or_before(tz, now);
+        if now < last + self.route.round_ms() {
+            last
+        } else {
+            schedule.next_after(tz, now)
         }
     }
 
@@ -365,7 +378,7 @@ impl Track {
         out.rounds.push(self.outcome(&r, end, status, &skipped));
     }
 
-    /// Clears the alarms raised before `began` (a late-leg one stays if `late`).
+    /// Clears the alarms raised up to `began` (a late-leg one stays if `late`).
     fn clear_before(
         &mut self,
         began: Ms,
@@ -378,7 +391,9 @@ impl Track {
         let name = &self.route.def.name;
         let (cleared, kept): (Vec<Raised>, Vec<Raised>) = std::mem::take(&mut self.raised)
             .into_iter()
-            .partition(|r| r.alarm.raised_at < began && !(late && r.kind == Kind::Late));
+            // At `began` too: a round that timed out when this one was due raised its
+            // missed checkpoints at this round's very start.
+            .partition(|r| r.alarm.raised_at <= began && !(late && r.kind == Kind::Late));
         self.raised = kept;
         for r in cleared {
             let mut alarm = r.alarm;

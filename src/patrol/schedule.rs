@@ -98,22 +98,95 @@ impl Schedule {
 
     /// The first scheduled start strictly after `after`, in `tz`.
     pub fn next_after(&self, tz: &LocalZone, after: Ms) -> Ms {
-        let today = tz.local(after).date;
-        let mut date = today.yesterday().unwrap_or(today);
-        for _ in 0..4 {
-            // Within one date the instants rise with the time of day, so the first
-            // one past `after` is that date's answer.
-            let hit = (self.starts.iter())
-                .filter_map(|&s| tz.instant(date, s))
-                .find(|&ms| ms > after);
-            if let Some(ms) = hit {
-                return ms;
+        let l = tz.local(after);
+        let mut date = l.date.yesterday().unwrap_or(l.date);
+        let mut best: Option<Ms> = None;
+        for day in 0..4 {
+            // Starts well before `after`'s time of day (on its date, or the day before
+            // late in the evening) cannot follow it.
+            let lo = match day {
+                0 => (l.secs + DAY_SECS).saturating_sub(DST_MARGIN),
+                1 => l.secs.saturating_sub(DST_MARGIN),
+                _ => 0,
+            };
+            let i = self.starts.partition_point(|&s| s < lo);
+            let hit = first(
+                self.starts[i..].iter().copied(),
+                |s| tz.instant(date, s).filter(|&ms| ms > after),
+                |a, b| a < b,
+            );
+            best = match (best, hit) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            // A later date's starts all come after this date's.
+            if best.is_some() && day >= 1 {
+                return best.unwrap_or(after);
             }
             date = date.tomorrow().unwrap_or(date);
         }
         // Unreachable with a non-empty schedule; a day on is a safe answer.
         after + Ms::from(DAY_SECS) * 1000
     }
+
+    /// The latest scheduled start at or before `now`, in `tz`.
+    pub fn last_at_or_before(&self, tz: &LocalZone, now: Ms) -> Ms {
+        let l = tz.local(now);
+        let mut date = l.date.tomorrow().unwrap_or(l.date);
+        let mut best: Option<Ms> = None;
+        for day in 0..4 {
+            // Starts well after `now`'s time of day (on its date, or the next day early
+            // in the morning) cannot precede it.
+            let hi = match day {
+                0 => (l.secs + DST_MARGIN).saturating_sub(DAY_SECS),
+                1 => l.secs + DST_MARGIN,
+                _ => DAY_SECS,
+            };
+            let i = self.starts.partition_point(|&s| s <= hi);
+            let below = self.starts[..i].iter().rev().copied();
+            let hit = first(
+                below,
+                |s| tz.instant(date, s).filter(|&ms| ms <= now),
+                |a, b| a > b,
+            );
+            best = match (best, hit) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            if best.is_some() && day >= 1 {
+                return best.unwrap_or(now);
+            }
+            date = date.yesterday().unwrap_or(date);
+        }
+        now - Ms::from(DAY_SECS) * 1000
+    }
+}
+
+/// Within one date, instants follow the time of day except near a daylight-saving change,
+/// which moves a time by at most this much (2 h, Antarctica/Troll).
+const DST_MARGIN: u32 = 2 * 3600 + 60;
+
+/// The best of `pick` over `starts` (in time-of-day order, either way), by `better`:
+/// after the first hit, only starts within `DST_MARGIN` of it can still beat it.
+fn first(
+    starts: impl IntoIterator<Item = u32>,
+    pick: impl Fn(u32) -> Option<Ms>,
+    better: impl Fn(Ms, Ms) -> bool,
+) -> Option<Ms> {
+    let mut best: Option<(u32, Ms)> = None;
+    let mut first_at: Option<u32> = None;
+    for s in starts {
+        if first_at.is_some_and(|f| s.abs_diff(f) > DST_MARGIN) {
+            break;
+        }
+        if let Some(ms) = pick(s) {
+            first_at.get_or_insert(s);
+            if best.is_none_or(|(_, b)| better(ms, b)) {
+                best = Some((s, ms));
+            }
+        }
+    }
+    best.map(|(_, ms)| ms)
 }
 
 /// `20:00`, `20:00:30` or `24:00` → seconds after midnight.

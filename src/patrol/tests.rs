@@ -599,3 +599,58 @@ fn a_tag_that_is_no_tag_id_is_refused_and_is_no_tap() {
         Ok(())
     );
 }
+
+#[test]
+fn a_round_that_times_out_when_the_next_is_due_is_cleared_by_that_one() {
+    // Rounds every 20 s with 30 s allowed: the next start ends a round.
+    let text = SITE
+        .replace(
+            "every 2h from 20:00 to 06:00",
+            "every 20s from 00:00 to 24:00",
+        )
+        .replace("round = \"1h\"", "round = \"30s\"")
+        .replace("leg = \"10m\"", "leg = \"15s\"");
+    let site = crate::config::load_from(&text, "t.toml", &[], &[]).unwrap();
+    let mut t = Tracker::new(&site);
+    let mut changes = Vec::new();
+    t.tick(dec3("22:00:05"), &mut changes);
+    t.tap(A, STAFF, dec3("22:00:06"), &mut changes);
+    t.tap(B, STAFF, dec3("22:00:08"), &mut changes);
+    // 22:00:20: the next round is due; this one ends without cp-c and cp-d.
+    t.tick(dec3("22:00:20"), &mut changes);
+    let raised: Vec<&str> = changes.iter().map(|c| c.alarm.device.as_str()).collect();
+    assert_eq!(raised, ["cp-c", "cp-d"]);
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.alarm.raised_at == dec3("22:00:20"))
+    );
+    changes.clear();
+    for (i, cp) in [A, B, C, D].into_iter().enumerate() {
+        t.tap(cp, STAFF, dec3("22:00:21") + i as Ms * 1000, &mut changes);
+    }
+    let cleared: Vec<(AlarmState, &str)> = (changes.iter())
+        .map(|c| (c.state, c.alarm.device.as_str()))
+        .collect();
+    assert_eq!(
+        cleared,
+        [(AlarmState::Cleared, "cp-c"), (AlarmState::Cleared, "cp-d")]
+    );
+}
+
+#[test]
+fn the_last_start_is_found_over_midnight_and_the_spring_change() {
+    let s = site();
+    let (tz, sch) = (&s.gateway.timezone, &s.patrols[0].schedule);
+    let last = |t: &str| {
+        let ms = sch.last_at_or_before(tz, at(t));
+        jiff::Timestamp::from_millisecond(ms).unwrap().to_string()
+    };
+    // 01:30 CET on 4 December: the midnight round; 00:00 exactly is its own start.
+    assert_eq!(last("2026-12-04T00:30:00Z"), "2026-12-03T23:00:00Z");
+    assert_eq!(last("2026-12-03T23:00:00Z"), "2026-12-03T23:00:00Z");
+    // Noon: the 04:00 round of the morning.
+    assert_eq!(last("2026-12-04T11:00:00Z"), "2026-12-04T03:00:00Z");
+    // 29 March, 03:30 CEST: the 02:00 round, moved to 03:00 CEST.
+    assert_eq!(last("2026-03-29T01:30:00Z"), "2026-03-29T01:00:00Z");
+}
