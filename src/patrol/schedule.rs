@@ -96,6 +96,18 @@ impl Schedule {
         self.starts.len()
     }
 
+    /// The shortest time from one start to the next (over midnight too), seconds.
+    pub fn shortest_gap(&self) -> u32 {
+        let wrap = self
+            .starts
+            .first()
+            .zip(self.starts.last())
+            .map_or(DAY_SECS, |(a, b)| a + DAY_SECS - b);
+        (self.starts.windows(2))
+            .map(|w| w[1] - w[0])
+            .fold(wrap, u32::min)
+    }
+
     /// The first scheduled start strictly after `after`, in `tz`.
     pub fn next_after(&self, tz: &LocalZone, after: Ms) -> Ms {
         let l = tz.local(after);
