@@ -34,6 +34,8 @@ pub mod loggate;
 pub mod ingest;
 /// What the daemon knows now, per device, for `status` and the status page.
 pub mod live;
+/// Pure patrol rounds: taps at tag-reader checkpoints → round outcomes and alarms.
+pub mod patrol;
 /// `Sample`: one poll's raw values, the unit of the data path.
 pub mod reading;
 /// Pure anomaly rules and the alarm lifecycle.

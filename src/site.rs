@@ -20,6 +20,8 @@ pub struct Site {
     /// Grid cells, in file order; each lists its devices.
     pub cells: Vec<Cell>,
     pub rules: Vec<RuleDef>,
+    /// Patrol rounds (`[[patrol]]`), in file order.
+    pub patrols: Vec<Patrol>,
     /// `[http]`: the status page and metrics; None (the default) opens no socket.
     pub http: Option<Http>,
 }
@@ -72,6 +74,7 @@ impl Site {
             zones: Vec::new(),
             cells: Vec::new(),
             rules: Vec::new(),
+            patrols: Vec::new(),
             http: None,
         }
     }
@@ -125,6 +128,25 @@ pub struct Cell {
     pub key_point: bool,
     /// Indices into `Site::devices`, ascending.
     pub devices: Vec<usize>,
+}
+
+/// One `[[patrol]]`: a round of tag-reader checkpoints walked on a schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patrol {
+    /// `[a-z0-9-]+`, used in topics.
+    pub name: String,
+    /// The route, in order: indices into `Site::devices` (tag readers), no repeats.
+    pub checkpoints: Vec<usize>,
+    /// When rounds start, in the site's local time.
+    pub schedule: crate::patrol::Schedule,
+    /// Time allowed from one checkpoint to the next (and from the scheduled start to the
+    /// first tap).
+    pub leg: Duration,
+    /// Time allowed for the whole round, from its first tap.
+    pub round: Duration,
+    /// Tag ids of the patrol staff, sorted; any other tag at a checkpoint is an alarm.
+    pub tags: Vec<u32>,
+    pub severity: Severity,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -9,6 +9,11 @@ use crate::site::{ConnectionKind, Device, Point, PointSource, RuleDef, RuleKind,
 
 /// The whole listing, ending with a newline.
 pub fn render(site: &Site) -> String {
+    render_at(site, crate::clock::now_ms())
+}
+
+/// The listing as of `now` (local time, the patrols' next rounds).
+fn render_at(site: &Site, now: crate::reading::Ms) -> String {
     let mut out = String::new();
     let g = &site.gateway;
     let u = &site.uplink;
@@ -18,7 +23,6 @@ pub fn render(site: &Site) -> String {
         g.id,
         g.data_dir.display()
     ));
-    let now = crate::clock::now_ms();
     out.push_str(&format!(
         "local time {}, now {}\n",
         g.timezone.name(),
@@ -106,6 +110,7 @@ pub fn render(site: &Site) -> String {
     columns(&mut out, "  ", rows.collect());
 
     cells(&mut out, site);
+    patrols(&mut out, site, now);
 
     out.push_str(&format!("\nrules ({})\n", site.rules.len()));
     let rows = site.rules.iter().map(|r| rule(site, r));
@@ -256,6 +261,38 @@ fn cells(out: &mut String, site: &Site) {
         .collect();
     if !none.is_empty() {
         out.push_str(&format!("  in no cell: {}\n", none.join(" ")));
+    }
+}
+
+/// The patrols: schedule, next round in local time, allowances, tags, route.
+fn patrols(out: &mut String, site: &Site, now: crate::reading::Ms) {
+    if site.patrols.is_empty() {
+        return;
+    }
+    out.push_str(&format!("\npatrols ({})\n", site.patrols.len()));
+    let tz = &site.gateway.timezone;
+    for p in &site.patrols {
+        let next = p.schedule.next_after(tz, now);
+        let row = vec![
+            p.name.clone(),
+            format!(
+                "{} ({} a day)",
+                p.schedule.describe(),
+                plural(p.schedule.per_day(), "round")
+            ),
+            format!("next {} {}", tz.format(next), tz.name()),
+            format!("leg {}, round {}", dur(p.leg), dur(p.round)),
+            format!(
+                "{}, {}",
+                plural(p.tags.len(), "staff tag"),
+                p.severity.name()
+            ),
+        ];
+        columns(out, "  ", vec![row]);
+        let route: Vec<&str> = (p.checkpoints.iter())
+            .map(|&d| site.devices[d].id.as_str())
+            .collect();
+        out.push_str(&format!("    route {}\n", route.join(" → ")));
     }
 }
 
@@ -476,12 +513,13 @@ mod tests {
             "site xitang, gateway gw-north, data in /var/lib/sitewarden",
             "uplink mqtts://platform.example:8883 as gw-north, format sitewarden, topics sitewarden/xitang/gw-north/…, summaries every 1m, inflight 100, keep-alive 30s",
             "buffer raw ring 256.0 MiB, outbox 512.0 MiB",
-            "connections (6)",
+            "connections (7)",
             "gate-lan modbus-tcp 192.168.10.20:502, timeout 500ms 4 devices",
             "rs485-1 modbus-rtu /dev/ttyUSB0 9600 8N1, timeout 1s 3 devices",
             "rs485-2 modbus-rtu /dev/ttyUSB1 19200 8E1, timeout 1s 2 devices",
-            "camera-lan mqtt mqtt://192.168.10.5:1883, max payload 64.0 KiB 2 devices",
-            "devices (13)",
+            "camera-lan mqtt mqtt://192.168.10.5:1883, max payload 64.0 KiB 3 devices",
+            "patrol-bus modbus-rtu /dev/ttyUSB2 9600 8N1, timeout 1s 3 devices",
+            "devices (17)",
             "gate-n1 (turnstile) on gate-lan, unit 1, every 1s, 3 reads per poll, zone north-entrance",
             "river-level (water-level) on rs485-2, unit 10, every 5s, 1 read per poll, live ±0.05 every 1s..30s",
             "entries input 0-1 u32 ABCD counter",
@@ -498,12 +536,14 @@ mod tests {
             "rules (12)",
             "fever threshold critical kiosk-* (2) body_temp above 37.3, clear below 37, judged when scans moves",
             "south-crowding capacity critical zone south-entrance: warning at 80 %, critical at 100 %",
-            "offline offline warning * (13) after 3 failed polls",
+            "offline offline warning * (17) after 3 failed polls",
             "cells (7)",
-            "waterfront-bridge waterfront Li Wei, key point 2 devices: river-level cam-bridge",
-            "old-street residential Chen Jing 1 device: th-visitor-centre",
-            "bar-noise-night threshold warning * in commercial-street cells (1) noise_dba above 55, clear below 52, for 1m; active 22:00-06:00",
-            "bar-noise-day threshold warning * in cells bar-* (1) noise_dba above 70, clear below 67, for 1m; active 06:00-22:00 except holidays (5 dates)",
+            "waterfront-bridge waterfront Li Wei, key point 3 devices: river-level cam-bridge tag-bridge",
+            "old-street residential Chen Jing 2 devices: th-visitor-centre tag-old-street",
+            "patrols (1)",
+            "route tag-gate-north → tag-bridge → tag-bar-street → tag-old-street",
+            "bar-noise-night threshold warning noise-* in commercial-street cells (1) noise_dba above 55, clear below 52, for 1m; active 22:00-06:00",
+            "bar-noise-day threshold warning noise-* in cells bar-* (1) noise_dba above 70, clear below 67, for 1m; active 06:00-22:00 except holidays (5 dates)",
             "river-flatline flatline warning river-level (1) level_m unchanged (±0.001) for 2h",
         ];
         for line in expected {
@@ -515,6 +555,63 @@ mod tests {
         }
         let points = lines.iter().filter(|l| l.starts_with("entries ")).count();
         assert_eq!(points, 4, "one entries row per turnstile");
+    }
+}
+
+#[cfg(test)]
+mod patrol_tests {
+    use super::render_at;
+
+    #[test]
+    fn lists_each_patrol_with_its_next_round_in_local_time() {
+        let text = r#"
+[gateway]
+site = "s"
+id = "gw"
+timezone = "Europe/Berlin"
+
+[uplink]
+broker = "mqtt://127.0.0.1"
+
+[[connection]]
+name = "bus"
+type = "modbus-tcp"
+address = "127.0.0.1:502"
+
+[[device]]
+id = "cp-a"
+profile = "tag-reader"
+connection = "bus"
+unit = 1
+
+[[device]]
+id = "cp-b"
+profile = "tag-reader"
+connection = "bus"
+unit = 2
+
+[[patrol]]
+name = "night"
+checkpoints = ["cp-b", "cp-a"]
+schedule = "every 2h from 20:00 to 06:00"
+leg = "10m"
+round = "1h"
+tags = [1001, 1002]
+"#;
+        let site = crate::config::load_from(text, "t.toml", &[], &[]).unwrap();
+        // 3 December 2026, 21:30 in Berlin.
+        let now = "2026-12-03T20:30:00Z".parse::<jiff::Timestamp>().unwrap();
+        let out = render_at(&site, now.as_millisecond());
+        let lines: Vec<String> = (out.lines())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        for want in [
+            "patrols (1)",
+            "night every 2h from 20:00 to 06:00 (5 rounds a day) next 2026-12-03 22:00 Europe/Berlin leg 10m, round 1h 2 staff tags, warning",
+            "route cp-b → cp-a",
+        ] {
+            assert!(lines.iter().any(|l| l == want), "missing {want}:\n{out}");
+        }
     }
 }
 

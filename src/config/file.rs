@@ -51,6 +51,7 @@ pub(super) struct FileConfig {
     pub(super) calendars: Vec<CalendarFile>,
     pub(super) rules: Vec<RuleFile>,
     pub(super) http: Option<crate::site::Http>,
+    pub(super) patrols: Vec<super::patrol::PatrolFile>,
 }
 
 /// One `[[cell]]`: a grid cell of the site.
@@ -133,6 +134,7 @@ pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> F
     let cells = each(root.array("cell", errors), errors, cell);
     let calendars = each(root.array("calendar", errors), errors, calendar);
     let rules = each(root.array("rule", errors), errors, rule::read);
+    let patrols = each(root.array("patrol", errors), errors, super::patrol::read);
     root.finish(errors);
     FileConfig {
         gateway,
@@ -145,6 +147,7 @@ pub(super) fn read(mut root: Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> F
         calendars: calendars.into_iter().flatten().collect(),
         rules: rules.into_iter().flatten().collect(),
         http,
+        patrols: patrols.into_iter().flatten().collect(),
     }
 }
 

@@ -32,6 +32,7 @@ mod file;
 mod live;
 mod format;
 mod order;
+mod patrol;
 mod profile;
 mod read;
 mod rule;

@@ -22,7 +22,7 @@ use super::text::{string_type, text_point};
 use crate::site::{ByteOrder, Camera, Point, PointKind, PointSource, PointType, Table};
 
 /// The profiles shipped in the binary, by name.
-pub(super) const SHIPPED: [(&str, &str); 6] = [
+pub(super) const SHIPPED: [(&str, &str); 8] = [
     (
         "turnstile",
         include_str!("../../config/profiles/turnstile.toml"),
@@ -43,6 +43,14 @@ pub(super) const SHIPPED: [(&str, &str); 6] = [
     (
         "sound-level",
         include_str!("../../config/profiles/sound-level.toml"),
+    ),
+    (
+        "tag-reader",
+        include_str!("../../config/profiles/tag-reader.toml"),
+    ),
+    (
+        "tag-reader-mqtt",
+        include_str!("../../config/profiles/tag-reader-mqtt.toml"),
     ),
 ];
 

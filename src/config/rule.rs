@@ -33,7 +33,7 @@ const RULE_TYPES: [(&str, RuleType); 7] = [
     ("event", RuleType::Event),
 ];
 
-const SEVERITIES: [(&str, Severity); 3] = [
+pub(super) const SEVERITIES: [(&str, Severity); 3] = [
     ("info", Severity::Info),
     ("warning", Severity::Warning),
     ("critical", Severity::Critical),

@@ -48,11 +48,14 @@ pub(super) fn site(
         "calendar name",
         errors,
     );
+    duplicates(file.patrols.iter().map(|p| &p.name), "patrol name", errors);
     let zone_names: Vec<&str> = file.zones.iter().map(|z| z.name.v.as_str()).collect();
     let cell_names: Vec<&str> = file.cells.iter().map(|c| c.name.v.as_str()).collect();
 
     let mut devices = Vec::new();
     let mut views = Vec::new();
+    // Per device of the file: its id and, when it validated, its index in `devices`.
+    let mut built: Vec<(&str, Option<usize>)> = Vec::new();
     for d in &file.devices {
         let profile = d.profile.as_ref().and_then(|p| match profiles.get(&p.v) {
             Some(Found::Profile(profile)) => Some(profile),
@@ -62,7 +65,11 @@ pub(super) fn site(
             }
             Some(Found::Broken) | None => None,
         });
-        devices.extend(device(d, profile, &file.connections, &zone_names, errors));
+        let one = device(d, profile, &file.connections, &zone_names, errors);
+        if let Some(id) = &d.id {
+            built.push((&id.v, one.is_some().then_some(devices.len())));
+        }
+        devices.extend(one);
         if let Some(c) = &d.cell
             && !cell_names.contains(&c.v.as_str())
         {
@@ -92,6 +99,10 @@ pub(super) fn site(
         calendars: &file.calendars,
     };
     let rules = resolve_rules(file.rules, &views, &sites, errors);
+    let readers: Vec<(&str, Option<&Device>)> = (built.iter())
+        .map(|(id, i)| (*id, i.map(|i| &devices[i])))
+        .collect();
+    let patrols = super::patrol::resolve(file.patrols, &readers, errors);
 
     let connections: Option<Vec<Connection>> = (file.connections.iter())
         .map(|c| {
@@ -119,6 +130,7 @@ pub(super) fn site(
         cells: cells?,
         rules,
         http: file.http.clone(),
+        patrols,
     })
 }
 

@@ -4,6 +4,9 @@
 //! Two Modbus connections to one address are warned about: each keeps its own requests
 //! one at a time, but together they put two in flight on the converter's bus.
 //!
+//! A patrol whose round may take longer than the time between two of its starts is
+//! warned about: the next start cuts it short.
+//!
 //! The other warning is the classic 1-based / "4xxxx" register address. Manuals
 //! list holding register 0 as 40001 (input register 0 as 30001), or number registers
 //! from 1; the protocol address is 0-based. A holding address from 40001 up (an input
@@ -22,6 +25,7 @@ pub fn warnings(site: &Site) -> Vec<String> {
     let mut out = open_http(site);
     out.extend(shared_converters(site));
     out.extend(shared_units(site));
+    out.extend(overlapping_rounds(site));
     for d in &site.devices {
         if !seen.insert(d.profile.as_str()) {
             continue;
@@ -49,6 +53,23 @@ fn open_http(site: &Site) -> Vec<String> {
         }
         _ => Vec::new(),
     }
+}
+
+/// A round allowed longer than the time between two starts never gets all of it: the
+/// next round's start ends it.
+fn overlapping_rounds(site: &Site) -> Vec<String> {
+    let dur = |secs: u64| humantime::format_duration(std::time::Duration::from_secs(secs));
+    (site.patrols.iter())
+        .filter(|p| p.round.as_secs() > u64::from(p.schedule.shortest_gap()))
+        .map(|p| {
+            format!(
+                "patrol `{}`: a round may take {} but rounds start as little as {} apart; the next start ends a round still under way",
+                p.name,
+                dur(p.round.as_secs()),
+                dur(u64::from(p.schedule.shortest_gap()))
+            )
+        })
+        .collect()
 }
 
 /// Two devices on one connection and unit read one device twice: usually a copy-paste

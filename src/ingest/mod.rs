@@ -2,7 +2,8 @@
 //!
 //! 1. append it to the raw ring (flushed, with an fdatasync, at least every second);
 //! 2. fold it into the open summary window and the zone occupancy;
-//! 3. run the rules; alarm changes are committed to the outbox at once.
+//! 3. run the rules and the patrol tracker; alarm changes are committed to the outbox at
+//!    once, with each finished patrol round and the tracker's state.
 //!
 //! When a window closes (its end plus a grace), every device summary and zone summary of
 //! that window is committed in ONE durable outbox transaction together with the window's
@@ -22,8 +23,10 @@ mod windows;
 
 use crate::clock;
 use crate::health::{self, Health};
+use crate::loggate::LogGate;
+use crate::patrol::Tracker;
 use crate::reading::{Ms, Sample};
-use crate::rules::{AlarmChange, Engine};
+use crate::rules::{Alarm, AlarmChange, Engine};
 use crate::site::Site;
 use crate::store::RawRing;
 use crate::store::{NewRecord, Outbox};
@@ -46,6 +49,7 @@ const STATE_LAST_CLOSED: &str = "window.last_closed";
 const STATE_CARRY: &str = "window.carry";
 const STATE_ZONES: &str = "zones";
 const STATE_ALARMS: &str = "alarms.active";
+const STATE_PATROL: &str = "patrol";
 
 /// A validated new site for ingest to switch to (SIGHUP). Sent only once the old sources
 /// have stopped; `done` answers when ingest runs on the new site.
@@ -75,6 +79,7 @@ struct Ingest {
     windows: Windows,
     zones: ZoneTracker,
     rules: Engine,
+    patrol: Tracker,
     /// How long after its end a window waits for late replies before closing.
     grace: Ms,
     last_flush: Ms,
@@ -83,6 +88,8 @@ struct Ingest {
     failing: Vec<bool>,
     unsaved: unsaved::Unsaved,
     lives: live::Lives,
+    /// Tag readers sending tags that are no tag id: logged at most once a minute.
+    bad_tags: LogGate,
 }
 
 /// Runs until every sample sender is dropped, then flushes the raw ring and returns.
@@ -157,6 +164,12 @@ impl Ingest {
         {
             tracing::warn!(error = %e, "saved alarm state unreadable; active alarms forgotten");
         }
+        let mut patrol = Tracker::new(&site);
+        if let Some(b) = state(STATE_PATROL)
+            && let Err(e) = patrol.import_state(&b)
+        {
+            tracing::warn!(error = %e, "saved patrol state unreadable; rounds start afresh");
+        }
         let grace = grace_of(&site);
         let interval = site.uplink.summary_interval;
         let mut ingest = Ingest {
@@ -164,12 +177,14 @@ impl Ingest {
             windows: Windows::new(&site, start_of(now, interval), carries.clone()),
             zones,
             rules,
+            patrol,
             grace,
             last_flush: now,
             changes: Vec::new(),
             failing: vec![false; site.devices.len()],
             unsaved: unsaved::Unsaved::default(),
             lives: live::Lives::new(&site, p.live),
+            bad_tags: LogGate::new(60_000, 1),
             raw: p.raw,
             outbox: p.outbox,
             wake: p.wake,
@@ -180,8 +195,18 @@ impl Ingest {
             Some(from) => ingest.rebuild(from, now, carries),
             None => ingest.mark_first_window(),
         }
-        ingest.health.live.set_alarms(ingest.rules.active());
+        ingest.health.live.set_alarms(ingest.active());
         ingest
+    }
+
+    /// Every alarm now raised, by rules and patrols, oldest first.
+    fn active(&self) -> Vec<Alarm> {
+        let mut all = self.rules.active();
+        if !self.patrol.is_empty() {
+            all.extend(self.patrol.active());
+            all.sort_by(|a, b| a.raised_at.cmp(&b.raised_at).then_with(|| a.id.cmp(&b.id)));
+        }
+        all
     }
 
     /// No window has ever closed here (a fresh store, or one quarantined): record the
@@ -237,6 +262,11 @@ impl Ingest {
         if let Err(e) = self.rules.import_state(&alarms) {
             tracing::warn!(error = %e, "active alarms could not follow the reload");
         }
+        let rounds = self.patrol.export_state();
+        self.patrol = Tracker::new(&site);
+        if let Err(e) = self.patrol.import_state(&rounds) {
+            tracing::warn!(error = %e, "patrol rounds could not follow the reload");
+        }
         self.grace = grace_of(&site);
         self.lives =
             std::mem::replace(&mut self.lives, live::Lives::new(&site, None)).reload(&site);
@@ -245,8 +275,8 @@ impl Ingest {
         self.failing = (site.devices.iter())
             .map(|d| old.device_index(&d.id).is_some_and(|i| self.failing[i]))
             .collect();
-        self.health.live.set_alarms(self.rules.active());
         self.site = site;
+        self.health.live.set_alarms(self.active());
         tracing::info!(
             devices = self.site.devices.len(),
             rules = self.site.rules.len(),
@@ -289,6 +319,15 @@ impl Ingest {
             s.error.as_ref(),
             &mut self.changes,
         );
+        if let Err(tag) = self
+            .patrol
+            .on_sample(s.device, s.ts, &values, &mut self.changes)
+        {
+            health::bump(&self.health.camera_rejected);
+            if let Some(suppressed) = self.bad_tags.admit(s.ts) {
+                tracing::warn!(device = %device.id, tag, suppressed, "tag reader sent a tag that is not a tag id (a whole number, 0..=4294967295); tap skipped");
+            }
+        }
         if let Some(zone) = &device.zone
             && let Some(z) = site.zones.iter().find(|z| &z.name == zone)
         {
@@ -311,6 +350,7 @@ impl Ingest {
             .ingest_tick_ms
             .store(now, std::sync::atomic::Ordering::Relaxed);
         self.rules.tick(now, &mut self.changes);
+        self.patrol.tick(now, &mut self.changes);
         self.commit_alarms(now);
         self.lives.tick(&self.site, now, &self.health);
         self.zones.roll(now);
@@ -350,10 +390,11 @@ impl Ingest {
     }
 
     /// Commits pending alarm changes (after any the outbox refused before), the new
-    /// active snapshot and the rule state in one durable transaction. Changes it refuses
-    /// are held and retried (`unsaved.rs`).
+    /// active snapshot, finished patrol rounds, and the rule and patrol state in one
+    /// durable transaction. Changes it refuses are held and retried (`unsaved.rs`).
     fn commit_alarms(&mut self, now: Ms) {
-        if self.changes.is_empty() && !self.unsaved.due(now) {
+        let patrol = self.patrol.take_dirty();
+        if self.changes.is_empty() && !self.unsaved.due(now) && !patrol {
             return;
         }
         let retried = !self.unsaved.is_empty();
@@ -377,16 +418,26 @@ impl Ingest {
                 .cloned()
                 .map(|c| records::alarm(&self.topics, &self.site, c)),
         );
-        let active = self.rules.active();
-        self.health.live.set_alarms(active.clone());
-        recs.push(records::active(&self.topics, &self.site, active, now));
-        let state = [(STATE_ALARMS, self.rules.export_state())];
+        if !all.is_empty() {
+            let active = self.active();
+            self.health.live.set_alarms(active.clone());
+            recs.push(records::active(&self.topics, &self.site, active, now));
+        }
+        for r in self.patrol.take_rounds() {
+            tracing::info!(patrol = %r.patrol, status = r.status.name(), tapped = r.visits.len(), skipped = r.skipped.len(), "patrol round ended");
+            recs.push(records::patrol(&self.topics, &self.site, r, now));
+        }
+        let mut state = vec![(STATE_ALARMS, self.rules.export_state())];
+        if patrol {
+            state.push((STATE_PATROL, self.patrol.export_state()));
+        }
         if self.append(recs, &state, "alarm") {
             if retried {
                 self.unsaved.saved(all.len());
             }
         } else {
             self.unsaved.keep(all, &self.health);
+            self.patrol.mark_dirty();
         }
     }
 
@@ -408,7 +459,7 @@ impl Ingest {
             recs.push(records::zone(&self.topics, z, now));
         }
         if !self.site.cells.is_empty() {
-            let active = self.rules.active();
+            let active = self.active();
             let zones = &self.zones;
             let rollups = cell::rollups(&self.site, &self.failing, &active, |z| zones.occupancy(z));
             let window = (start, closed.end);

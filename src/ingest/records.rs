@@ -1,5 +1,6 @@
 //! Turns closed windows and alarm changes into outbox records (final payload bytes).
 
+use crate::patrol::{RoundOutcome, VisitOutcome};
 use crate::reading::Ms;
 use crate::rules::{Alarm, AlarmChange};
 use crate::site::{Cell, Site};
@@ -106,6 +107,58 @@ pub(crate) fn active(topics: &Topics, site: &Site, active: Vec<Alarm>, now: Ms) 
                 alarms: (active.iter().zip(&cells))
                     .map(|(a, c)| AlarmBody::in_cell(a, c.as_ref()))
                     .collect(),
+            })
+        }),
+    }
+}
+
+/// `P/patrol/{name}`: one finished round, each checkpoint with its cell.
+pub(crate) fn patrol(topics: &Topics, site: &Site, r: RoundOutcome, now: Ms) -> NewRecord {
+    let cells: Vec<Option<String>> = (r.visits.iter())
+        .map(|v| site.cell_for(&v.checkpoint).map(|c| c.name.clone()))
+        .collect();
+    let route: Vec<String> = (site.patrols.iter())
+        .find(|p| p.name == r.patrol)
+        .map(|p| {
+            p.checkpoints
+                .iter()
+                .map(|&d| site.devices[d].id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    NewRecord {
+        kind: Kind::Summary,
+        topic: topics.patrol(&r.patrol),
+        retain: false,
+        created_ms: now,
+        build: Box::new(move |seq| {
+            let rfc = crate::clock::rfc3339;
+            let tapped = |keep: fn(&VisitOutcome) -> bool| -> Vec<&str> {
+                (r.visits.iter().filter(|v| keep(v)))
+                    .map(|v| v.checkpoint.as_str())
+                    .collect()
+            };
+            payload::to_bytes(&payload::PatrolRound {
+                head: Head::new(seq, now),
+                patrol: &r.patrol,
+                status: r.status.name(),
+                route: &route,
+                scheduled: rfc(r.scheduled),
+                start: r.start.map(rfc),
+                end: rfc(r.end),
+                checkpoints: (r.visits.iter().zip(&cells))
+                    .map(|(v, cell)| payload::PatrolVisit {
+                        checkpoint: &v.checkpoint,
+                        at: rfc(v.at),
+                        leg_s: v.leg_ms.map(|l| l as f64 / 1000.0),
+                        in_order: v.in_order,
+                        late: v.late,
+                        cell: cell.as_deref(),
+                    })
+                    .collect(),
+                skipped: &r.skipped,
+                out_of_order: tapped(|v| !v.in_order),
+                late_legs: tapped(|v| v.late),
             })
         }),
     }

@@ -382,6 +382,40 @@ pub struct Zone<'a> {
     pub utilisation: Option<f64>,
 }
 
+/// `P/patrol/{name}`: one finished round of a patrol.
+#[derive(Debug, Serialize)]
+pub struct PatrolRound<'a> {
+    #[serde(flatten)]
+    pub head: Head,
+    pub patrol: &'a str,
+    /// `completed`, `incomplete` or `not-started`.
+    pub status: &'a str,
+    /// The checkpoints' device ids in route order.
+    pub route: &'a [String],
+    pub scheduled: String,
+    /// The first staff tap; None when nobody came.
+    pub start: Option<String>,
+    pub end: String,
+    /// In the order they were tapped.
+    pub checkpoints: Vec<PatrolVisit<'a>>,
+    pub skipped: &'a [String],
+    pub out_of_order: Vec<&'a str>,
+    pub late_legs: Vec<&'a str>,
+}
+
+/// One checkpoint tapped in a round.
+#[derive(Debug, Serialize)]
+pub struct PatrolVisit<'a> {
+    pub checkpoint: &'a str,
+    pub at: String,
+    /// Seconds since the round's previous tap; None for the first.
+    pub leg_s: Option<f64>,
+    pub in_order: bool,
+    pub late: bool,
+    /// The `[[cell]]` the checkpoint stands in.
+    pub cell: Option<&'a str>,
+}
+
 /// One alarm, as in `P/alarm/{device}` and in the `P/alarms/active` list.
 #[derive(Debug, Serialize)]
 pub struct AlarmBody<'a> {

@@ -45,6 +45,11 @@ impl Topics {
         format!("{}/cells", self.prefix)
     }
 
+    /// One finished round of a patrol.
+    pub fn patrol(&self, patrol: &str) -> String {
+        format!("{}/patrol/{patrol}", self.prefix)
+    }
+
     pub fn alarm(&self, device: &str) -> String {
         format!("{}/alarm/{device}", self.prefix)
     }

@@ -119,9 +119,30 @@ fn the_schemas_refuse_what_the_contract_does_not_allow() {
         )
     };
     schema::check_kind("cell", cell("blind").as_bytes()).expect("a blind cell");
+    // A patrol round's status is one of three, and a tapped checkpoint says when.
+    let round = |status: &str, at: &str| {
+        format!(
+            r#"{{"v":1,"seq":7,"ts":"2026-12-03T22:20:00.000Z","patrol":"night","status":"{status}","route":["cp-1"],"scheduled":"2026-12-03T22:00:00.000Z","start":"2026-12-03T22:01:00.000Z","end":"2026-12-03T22:01:00.000Z","checkpoints":[{{"checkpoint":"cp-1",{at}"leg_s":null,"in_order":true,"late":false,"cell":null}}],"skipped":[],"out_of_order":[],"late_legs":[]}}"#
+        )
+    };
+    let at = r#""at":"2026-12-03T22:01:00.000Z","#;
+    schema::check_kind("patrol", round("completed", at).as_bytes()).expect("a round");
+    assert!(schema::check_kind("patrol", round("abandoned", at).as_bytes()).is_err());
+    assert!(schema::check_kind("patrol", round("completed", "").as_bytes()).is_err());
     assert!(schema::check_kind("cell", cell("dark").as_bytes()).is_err());
     assert!(schema::check("cameras/cam-1/events", b"not json").is_ok());
 }
+
+/// A patrol whose rounds run back to back, so a tap at any time makes one.
+const PATROL: &str = r#"
+[[patrol]]
+name = "night"
+checkpoints = ["cp-1"]
+schedule = "every 10s from 00:00 to 24:00"
+leg = "10s"
+round = "10s"
+tags = [1001]
+"#;
 
 /// The command's `expires`, a minute from now.
 fn in_a_minute() -> String {
@@ -136,12 +157,16 @@ fn in_a_minute() -> String {
 fn a_running_site_sends_every_payload_kind_as_the_contract_says() {
     // The kiosk (the last device) reports live values.
     let extra = format!(
-        "live = {{ deadband = 0.5, max_interval = \"2s\" }}\n{}{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n\n[[cell]]\nname = \"entrance\"\nkind = \"gate\"\nowner = \"duty desk\"\n",
+        "live = {{ deadband = 0.5, max_interval = \"2s\" }}\n{}{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n\n[[cell]]\nname = \"entrance\"\nkind = \"gate\"\nowner = \"duty desk\"\n{PATROL}",
         crate::alarms::FORCED_ENTRY,
         crate::alarms::FEVER
     );
     let p = Platform::start(
-        &["gate-1:turnstile@north", "kiosk-1:fever-kiosk"],
+        &[
+            "gate-1:turnstile@north",
+            "kiosk-1:fever-kiosk",
+            "cp-1:tag-reader",
+        ],
         |sim| {
             sim.set("gate-1", "entries", 120.0);
             sim.set("gate-1", "status", 1.0);
@@ -150,6 +175,10 @@ fn a_running_site_sends_every_payload_kind_as_the_contract_says() {
         &extra,
     );
     p.wait_polls("gate-1", "1970-01-01T00:00:00Z", 1);
+    // A patrol of one checkpoint: one tap is a whole round.
+    p.wait_polls("cp-1", "1970-01-01T00:00:00Z", 1);
+    p.sim.set("cp-1", "tag", 1001.0);
+    p.sim.set("cp-1", "taps", 1.0);
     p.sim.set("gate-1", "entries", 125.0);
     p.sim.set("gate-1", "forced_entry", 1.0);
     p.sim.set("kiosk-1", "body_temp", 3790.0);

@@ -58,6 +58,10 @@ fn demo_for_20s_plain_shows_summaries_a_zone_window_and_an_alarm_then_exits_0() 
         lines("] alarm raised critical fever kiosk-n1") >= 1,
         "alarm: {context}"
     );
+    assert!(
+        lines("] cells ") >= 1 && lines(" scenic-core ") >= 1,
+        "the cells by kind: {context}"
+    );
     assert!(lines("] status offline") == 1, "ordered stop: {context}");
     assert!(
         err.trim().is_empty(),

@@ -18,6 +18,9 @@ mod alarms;
 // Grid cells and rules that know the local time (issue 12).
 mod cells;
 
+// Patrol rounds at Modbus and MQTT tag readers (issue 12).
+mod patrol;
+
 // Issue 6: pymodbus and mbpoll against our client, probe and the daemon.
 mod interop;
 

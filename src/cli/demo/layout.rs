@@ -13,7 +13,10 @@
 //!   second kiosk;
 //! - four RS485 thermometers on one bus behind a second converter;
 //! - a river level meter on its own converter;
-//! - two AI cameras publishing JSON to the site broker.
+//! - two AI cameras publishing JSON to the site broker;
+//! - a sound level meter on the bar street, on the thermometers' bus;
+//! - four tag readers along the night patrol's route, behind one more converter;
+//! - grid cells of four kinds (`CELLS`) that every device stands in.
 
 use std::path::Path;
 
@@ -63,6 +66,10 @@ pub(crate) const SERVERS: &[ServerDef] = &[
         name: "river-gw",
         what: "TCP-to-RTU converter on the river meter's line",
     },
+    ServerDef {
+        name: "patrol-bus",
+        what: "TCP-to-RTU converter on the patrol route's tag readers",
+    },
 ];
 
 /// The connection name of the cameras' broker (the demo's embedded broker).
@@ -106,6 +113,17 @@ const fn thermometer(id: &'static str, unit: u8) -> DeviceDef {
         unit,
         zone: None,
         poll: "2s",
+    }
+}
+
+const fn reader(id: &'static str, unit: u8) -> DeviceDef {
+    DeviceDef {
+        id,
+        profile: "tag-reader",
+        connection: "patrol-bus",
+        unit,
+        zone: None,
+        poll: "1s",
     }
 }
 
@@ -169,7 +187,90 @@ pub(crate) const DEVICES: &[DeviceDef] = &[
         zone: Some(SOUTH),
         poll: "",
     },
+    DeviceDef {
+        id: "noise-bar-street",
+        profile: "sound-level",
+        connection: "rs485-bus",
+        unit: 5,
+        zone: None,
+        poll: "1s",
+    },
+    reader("tag-gate", 1),
+    reader("tag-bridge", 2),
+    reader("tag-bar-street", 3),
+    reader("tag-old-street", 4),
 ];
+
+/// The grid cells: (name, kind, owner, the devices standing in it).
+pub(crate) const CELLS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "north-gate",
+        "scenic-core",
+        "Zhang Min",
+        &[
+            "gate-n1",
+            "gate-n2",
+            "gate-n3",
+            "gate-n4",
+            "gate-n5",
+            "gate-n6",
+            "gate-n7",
+            "gate-n8",
+            "kiosk-n1",
+            "th-ticket-hall",
+            "tag-gate",
+        ],
+    ),
+    (
+        "south-gate",
+        "scenic-core",
+        "Zhang Min",
+        &[
+            "gate-s1",
+            "gate-s2",
+            "gate-s3",
+            "gate-s4",
+            "kiosk-s1",
+            "th-museum",
+        ],
+    ),
+    (
+        "waterfront",
+        "waterfront",
+        "Li Wei",
+        &["river-level", "cam-bridge", "cam-river-bank", "tag-bridge"],
+    ),
+    (
+        "bar-street",
+        "commercial-street",
+        "Chen Jing",
+        &["noise-bar-street", "th-tea-house", "tag-bar-street"],
+    ),
+    (
+        "old-street",
+        "residential",
+        "Chen Jing",
+        &["th-visitor-centre", "tag-old-street"],
+    ),
+];
+
+/// The UTC offset that makes the gateway's local time 21:59 when the night begins,
+/// `DAY_MS` after `start_ms` (to the minute): the night rules and the patrol then play
+/// while the demo runs. Seconds east of UTC, within ±12 h.
+pub(crate) fn night_offset(start_ms: i64) -> i64 {
+    let night_utc = (start_ms / 1000 + super::scenario::DAY_MS as i64 / 1000).rem_euclid(86_400);
+    let want = (21 * 60 + 59) * 60;
+    let diff = (want - night_utc).rem_euclid(86_400);
+    let diff = if diff > 43_200 { diff - 86_400 } else { diff };
+    (diff as f64 / 60.0).round() as i64 * 60
+}
+
+/// `+05:17`, `-03:00`.
+fn offset_text(secs: i64) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.abs();
+    format!("{sign}{:02}:{:02}", a / 3600, (a / 60) % 60)
+}
 
 /// One zone: the turnstiles with `zone = name` count its visitors.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -264,6 +365,38 @@ point = "intrusion"
 event_type = "intrusion"
 min_confidence = 0.8
 severity = "critical"
+
+# The bar street: 55 dB(A) after 22:00, 70 in the day, local time.
+[[rule]]
+name = "bar-noise-night"
+type = "threshold"
+devices = ["noise-*"]
+cell_kinds = ["commercial-street"]
+point = "noise_dba"
+above = 55
+clear_below = 52
+for = "10s"
+active = ["22:00-06:00"]
+
+[[rule]]
+name = "bar-noise-day"
+type = "threshold"
+devices = ["noise-*"]
+cells = ["bar-*"]
+point = "noise_dba"
+above = 70
+clear_below = 67
+for = "10s"
+active = ["06:00-22:00"]
+
+# The night patrol: three rounds, a minute apart, 20 s a leg.
+[[patrol]]
+name = "night"
+checkpoints = ["tag-gate", "tag-bridge", "tag-bar-street", "tag-old-street"]
+schedule = ["22:00", "22:01", "22:02"]
+leg = "20s"
+round = "50s"
+tags = [1001, 1002]
 "#;
 
 /// The config of the demo site: the daemon talks to the simulated servers on
@@ -273,8 +406,10 @@ pub(crate) fn config_toml(
     broker_port: u16,
     port_of: impl Fn(&str) -> u16,
     data_dir: &Path,
+    utc_offset_s: i64,
 ) -> String {
     let data_dir = toml_string(&data_dir.display().to_string());
+    let offset = offset_text(utc_offset_s);
     let mut t = format!(
         r#"# The demo site, generated by `sitewarden demo`. Check it with
 #     sitewarden check -c <this file>
@@ -283,6 +418,7 @@ pub(crate) fn config_toml(
 site = "xitang-demo"
 id = "gw-demo"
 data_dir = {data_dir}
+utc_offset = "{offset}"              # chosen so that the night begins at 21:59 here
 
 [uplink]
 broker = "mqtt://127.0.0.1:{broker_port}"
@@ -316,6 +452,14 @@ outbox_max_bytes = "16MiB"
         if let Some(z) = d.zone {
             t.push_str(&format!("zone = \"{z}\"\n"));
         }
+        if let Some((cell, ..)) = CELLS.iter().find(|c| c.3.contains(&d.id)) {
+            t.push_str(&format!("cell = \"{cell}\"\n"));
+        }
+    }
+    for (name, kind, owner, _) in CELLS {
+        t.push_str(&format!(
+            "\n[[cell]]\nname = \"{name}\"\nkind = \"{kind}\"\nowner = \"{owner}\"\n"
+        ));
     }
     for z in ZONES {
         t.push_str(&format!(
@@ -349,10 +493,20 @@ fn devices_on(name: &str) -> impl Iterator<Item = &'static DeviceDef> + '_ {
     DEVICES.iter().filter(move |d| d.connection == name)
 }
 
+/// The offset of the tests' demo site: a demo started at 08:00 UTC (`story.rs`'s T0)
+/// has its night at 08:04 UTC, which is 21:59 at UTC-10:05.
+#[cfg(test)]
+pub(super) const TEST_OFFSET_S: i64 = -(10 * 3600 + 5 * 60);
+
 /// The demo site as the daemon sees it, for the other parts' tests.
 #[cfg(test)]
 pub(super) fn site_for_tests() -> crate::site::Site {
-    let text = config_toml(1883, |_| 1502, Path::new("/tmp/sitewarden-demo-test"));
+    let text = config_toml(
+        1883,
+        |_| 1502,
+        Path::new("/tmp/sitewarden-demo-test"),
+        TEST_OFFSET_S,
+    );
     match crate::config::load_from(&text, "demo.toml", &[], &[]) {
         Ok(site) => site,
         Err(e) => panic!("the demo config is refused:\n{e}\n{text}"),

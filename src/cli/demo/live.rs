@@ -76,7 +76,7 @@ pub(crate) async fn run(p: Params, cancel: CancellationToken) -> View {
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(m))) => {
-                    let at = SiteTime::at(p.start.elapsed().as_millis() as u64);
+                    let at = site_clock(p.start, &p.site);
                     let line = view.apply(&m.topic, &m.payload, at);
                     // A closed stdout (`| head`) only ends the printing, not the demo.
                     if p.plain && writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
@@ -111,6 +111,13 @@ pub(crate) async fn run(p: Params, cancel: CancellationToken) -> View {
     view
 }
 
+/// The site clock now: the story's compressed day, and in the night the gateway's own
+/// local time (the night's start is 21:59 there only to the minute).
+fn site_clock(start: Instant, site: &Site) -> SiteTime {
+    let local = site.gateway.timezone.local(crate::clock::now_ms()).secs;
+    SiteTime::at(start.elapsed().as_millis() as u64).with_night_clock(local)
+}
+
 /// What the table needs besides the view.
 struct Look {
     start: Instant,
@@ -125,7 +132,7 @@ fn draw(out: &mut impl Write, view: &View, look: &Look, spare: usize) {
     let (width, height) = terminal_size();
     let height = height.saturating_sub(spare);
     let header = Header {
-        clock: SiteTime::at(look.start.elapsed().as_millis() as u64),
+        clock: site_clock(look.start, &view.site),
         elapsed: look.start.elapsed(),
         until: look.until,
         broker: look.broker.clone(),

@@ -2,9 +2,10 @@
 //! hardware and nothing to install beyond cargo.
 //!
 //! On loopback only: an embedded MQTT broker (`broker`), a dozen turnstiles, two fever
-//! kiosks, four thermometers and a river meter served by real Modbus TCP servers, two
-//! cameras publishing JSON (`driver`, `layout`), a story that runs a visitor day in four
-//! minutes (`scenario`), the real daemon (`cli::run::serve`) with a generated config, and
+//! kiosks, four thermometers, a river meter, a sound level meter and four patrol tag
+//! readers served by real Modbus TCP servers, two cameras publishing JSON (`driver`,
+//! `layout`), a story that runs a visitor day in four minutes and then a night with a
+//! loud bar street and a night patrol, in real time (`scenario`), the real daemon (`cli::run::serve`) with a generated config, and
 //! a live view subscribed to `sitewarden/#` as the platform would be (`live`, `view`,
 //! `table`).
 //!
@@ -97,10 +98,12 @@ async fn demo(
         .await
         .context("binding the simulated devices")?;
     let ports: HashMap<&str, u16> = servers.iter().map(|s| (s.name, s.port)).collect();
+    let offset = layout::night_offset(crate::clock::now_ms());
     let text = layout::config_toml(
         broker_port,
         |n| ports.get(n).copied().unwrap_or(0),
         &dir.join("data"),
+        offset,
     );
     let config_path = dir.join("sitewarden.toml");
     std::fs::write(&config_path, &text)
@@ -130,7 +133,7 @@ async fn demo(
         cameras.insert(id, handle);
     }
     let driver = driver::Driver::new(servers, &site, cameras);
-    let mut story = scenario::Scenario::new(SEED);
+    let mut story = scenario::Scenario::new(SEED).with_offset(offset);
     driver.apply(&story.step(0, crate::clock::now_ms()));
 
     let start = Instant::now();

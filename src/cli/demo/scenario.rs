@@ -15,11 +15,14 @@
 //! [`Frame`] to the simulated servers and cameras.
 //!
 //! The first day begins at the opening: a fever scan on `kiosk-n1` four seconds in makes
-//! the first alarm, so even a 20 s run shows one.
+//! the first alarm, so even a 20 s run shows one. After the day comes a night played in
+//! real time: the bars of the bar street turn loud, and the night patrol taps its tag
+//! readers by the gateway's local time (`now` and the site's UTC offset): a round that
+//! completes, one that leaves a checkpoint out, one that completes again.
 
 mod script;
 
-pub(crate) use script::{CAMERAS, SiteTime};
+pub(crate) use script::{CAMERAS, DAY_MS, SiteTime};
 
 use super::layout::{DEVICES, ZONES};
 use crate::reading::Ms;
@@ -76,7 +79,17 @@ pub(crate) struct Scenario {
     kiosks: Vec<Kiosk>,
     river: f64,
     next_camera_ms: u64,
+    /// The site's offset east of UTC, seconds: the night's taps follow local time.
+    utc_offset_s: i64,
+    /// `now` at the previous step, to see which taps fell in between.
+    last_now: Option<Ms>,
+    /// Each tag reader's tap counter and the last tag read, by `READERS` index.
+    readers: Vec<(u64, u32)>,
 }
+
+/// The tag readers on the patrol route (Modbus: a tap counter and the last tag).
+pub(crate) const READERS: [&str; 4] =
+    ["tag-gate", "tag-bridge", "tag-bar-street", "tag-old-street"];
 
 impl Scenario {
     pub(crate) fn new(seed: u64) -> Scenario {
@@ -121,7 +134,17 @@ impl Scenario {
             kiosks,
             river: river_level(OPEN_MIN, 0.0),
             next_camera_ms: CAMERA_EVERY_MS,
+            utc_offset_s: 0,
+            last_now: None,
+            // Readers count taps from their last power-up; no tag read yet.
+            readers: (0..READERS.len()).map(|i| (40 + 7 * i as u64, 0)).collect(),
         }
+    }
+
+    /// The same story for a site `secs` east of UTC (the night follows its local time).
+    pub(crate) fn with_offset(mut self, secs: i64) -> Scenario {
+        self.utc_offset_s = secs;
+        self
     }
 
     /// Visitors inside each zone now, by `ZONES` index.
@@ -141,10 +164,47 @@ impl Scenario {
         self.kiosks(before, elapsed_ms, &mut frame);
         self.turnstiles(t, &mut frame);
         self.climate(t, &mut frame);
-        self.river(t, &mut frame);
+        self.river(elapsed_ms, t, &mut frame);
         self.cameras(before, elapsed_ms, now, &mut frame);
+        self.bar_street(elapsed_ms, &mut frame);
+        self.patrol(now, &mut frame);
         frame.silent.extend(active(SILENT, t.minute));
         frame
+    }
+
+    /// Street noise in the day; loud bars in the first minutes of the night.
+    fn bar_street(&self, elapsed_ms: u64, frame: &mut Frame) {
+        let loud = SiteTime::into_night(elapsed_ms)
+            .is_some_and(|ms| (BARS_LOUD_MS.0..BARS_LOUD_MS.1).contains(&ms));
+        let dba = if loud { BARS_DBA } else { STREET_DBA };
+        frame
+            .writes
+            .push(("noise-bar-street", "noise_dba", dba * 10.0));
+    }
+
+    /// The patrol's taps that fell between the last step and `now`, local time.
+    fn patrol(&mut self, now: Ms, frame: &mut Frame) {
+        let local = |ms: Ms| (ms.div_euclid(1000) + self.utc_offset_s).rem_euclid(86_400);
+        if let Some(before) = self.last_now.filter(|&b| b < now) {
+            let (from, to) = (local(before), local(now));
+            for &(at, reader, tag) in TAPS {
+                let at = i64::from(at);
+                let crossed = if from <= to {
+                    from < at && at <= to
+                } else {
+                    at > from || at <= to
+                };
+                if let (true, Some(r)) = (crossed, READERS.iter().position(|&x| x == reader)) {
+                    self.readers[r].0 += 1;
+                    self.readers[r].1 = tag;
+                }
+            }
+        }
+        self.last_now = Some(now);
+        for (id, &(taps, tag)) in READERS.iter().zip(&self.readers) {
+            frame.writes.push((id, "taps", taps as f64));
+            frame.writes.push((id, "tag", f64::from(tag)));
+        }
     }
 
     /// Moves visitors in and out so each zone follows its crowd curve, with a steady
@@ -248,11 +308,20 @@ impl Scenario {
         }
     }
 
-    fn river(&mut self, t: SiteTime, frame: &mut Frame) {
+    fn river(&mut self, elapsed_ms: u64, t: SiteTime, frame: &mut Frame) {
         let frozen = (RIVER_FROZEN.0..RIVER_FROZEN.1).contains(&t.minute);
         if !frozen {
             let noise = (self.rng.below(21) as f64 - 10.0) / 1000.0;
-            self.river = river_level(t.minute, noise);
+            self.river = match SiteTime::into_night(elapsed_ms) {
+                // Through the night the tide goes from the evening's level to the
+                // morning's, so the next day does not start with a jump.
+                Some(ms) => {
+                    let (evening, morning) =
+                        (river_level(CLOSE_MIN, 0.0), river_level(OPEN_MIN, 0.0));
+                    evening + (morning - evening) * ms as f64 / NIGHT_MS as f64 + noise
+                }
+                None => river_level(t.minute, noise),
+            };
         }
         let spike = (RIVER_SPIKE.0..RIVER_SPIKE.1).contains(&t.minute);
         let level = if spike { self.river + 1.5 } else { self.river };

@@ -107,6 +107,12 @@ pub(crate) fn render(
     if zones.is_empty() {
         zones.push(Line::default().add("  waiting for the first zone window…", Style::Dim));
     }
+    if let Some(c) = &view.cells {
+        zones.push(Line::default().add(format!("  cells: {c}"), Style::Plain));
+    }
+    if let Some(p) = &view.patrol {
+        zones.push(Line::default().add(format!("  patrol: {p}"), Style::Plain));
+    }
     // Header (2), three section rules, the footer; then a few alarms always get room,
     // and the devices what is left.
     let alarm_rows = view.alarms.len().clamp(1, ALARMS_MIN);

@@ -1,6 +1,6 @@
 //! What the demo has seen on `sitewarden/#`: the latest summary of every device, the
-//! latest window of every zone, the alarms newest first, the gateway's status and
-//! health. Each message also becomes one plain line (`--plain`).
+//! latest window of every zone, the grid cells by kind and state, the last patrol
+//! round, the alarms newest first, the gateway's status and health. Each message also becomes one plain line (`--plain`).
 //!
 //! Owns reading the upstream payloads back, leniently: a field that is missing or of
 //! another shape shows as "—" and never stops the view. Pure: messages and the site
@@ -68,7 +68,7 @@ pub(crate) struct Counts {
 /// Everything the live table shows.
 #[derive(Debug, Clone)]
 pub(crate) struct View {
-    site: Arc<Site>,
+    pub(crate) site: Arc<Site>,
     prefix: String,
     pub(crate) status: Option<String>,
     pub(crate) devices: Vec<DeviceRow>,
@@ -81,6 +81,10 @@ pub(crate) struct View {
     pub(crate) health: Option<String>,
     /// `start–end` of the latest device window, UTC times of day.
     pub(crate) window: Option<String>,
+    /// The latest `cells`: how many cells of each kind are in each state.
+    pub(crate) cells: Option<String>,
+    /// The latest patrol round, in a sentence.
+    pub(crate) patrol: Option<String>,
     pub(crate) counts: Counts,
 }
 
@@ -109,6 +113,8 @@ impl View {
             active: None,
             health: None,
             window: None,
+            cells: None,
+            patrol: None,
             counts: Counts::default(),
         }
     }
@@ -121,6 +127,22 @@ impl View {
             Some(("summary", device)) => self.summary(device, &json),
             Some(("zone", zone)) => self.zone(zone, &json),
             Some(("alarm", _)) => self.alarm(&json, at),
+            Some(("patrol", name)) => {
+                let round = patrol(name, &json, &self.site.gateway.timezone);
+                self.patrol = Some(round.clone());
+                format!("patrol {round}")
+            }
+            Some(("cell", cell)) => format!(
+                "cell {cell} {} devices {}/{} ok",
+                text(&json["state"]),
+                json["devices"]["ok"].as_u64().unwrap_or(0),
+                json["devices"]["total"].as_u64().unwrap_or(0)
+            ),
+            _ if rest == "cells" => {
+                let cells = cells(&json);
+                self.cells = Some(cells.clone());
+                format!("cells {cells}")
+            }
             _ if rest == "alarms/active" => {
                 let n = json["alarms"].as_array().map_or(0, Vec::len);
                 self.active = Some(n);
@@ -316,6 +338,52 @@ fn text(v: &Value) -> String {
         Value::Null => "—".to_string(),
         v => v.to_string(),
     }
+}
+
+/// `night 22:01 incomplete, 3 tapped, skipped tag-bridge` from a patrol round, the
+/// scheduled start in the site's local time.
+fn patrol(name: &str, json: &Value, tz: &crate::localtime::LocalZone) -> String {
+    let scheduled = (json["scheduled"].as_str())
+        .and_then(|s| humantime::parse_rfc3339(s).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or("—".to_string(), |d| {
+            crate::localtime::hh_mm(tz.local(d.as_millis() as i64).secs)
+        });
+    let tapped = json["checkpoints"].as_array().map_or(0, Vec::len);
+    let skipped: Vec<String> = (json["skipped"].as_array().into_iter().flatten())
+        .map(text)
+        .collect();
+    let mut out = format!(
+        "{name} {scheduled} {}, {tapped} tapped",
+        text(&json["status"])
+    );
+    if !skipped.is_empty() {
+        out.push_str(&format!(", skipped {}", skipped.join(" ")));
+    }
+    out
+}
+
+/// `scenic-core 2 ok · waterfront 1 ok 1 warning` from `cells`: the states each kind
+/// has cells in.
+fn cells(json: &Value) -> String {
+    let Some(kinds) = json["kinds"].as_object() else {
+        return "—".to_string();
+    };
+    let parts: Vec<String> = (kinds.iter())
+        .map(|(kind, n)| {
+            let states: Vec<String> = ["ok", "warning", "critical", "blind"]
+                .iter()
+                .filter_map(|s| {
+                    n[*s]
+                        .as_u64()
+                        .filter(|&c| c > 0)
+                        .map(|c| format!("{c} {s}"))
+                })
+                .collect();
+            format!("{kind} {}", states.join(" "))
+        })
+        .collect();
+    parts.join(" · ")
 }
 
 /// One sentence of a `health` payload.

@@ -29,6 +29,10 @@ const CAM_CONN: &str = "connection = \"cams\"";
 const CAMS_BROKER: &str = "type = \"mqtt\"\nbroker = \"mqtt://127.0.0.1\"";
 const UPLINK_BROKER: &str = "broker = \"mqtt://127.0.0.1\"";
 const TRIGGER: &str = "trigger = \"scans\"";
+/// A tag reader and a night patrol over it, appended to the base site.
+const PATROL: &str = "\n[[device]]\nid = \"cp-1\"\nprofile = \"tag-reader\"\nconnection = \"lan\"\nunit = 9\n\n[[patrol]]\nname = \"night\"\ncheckpoints = [\"cp-1\"]\nschedule = \"every 2h from 20:00 to 06:00\"\nleg = \"10m\"\nround = \"1h\"\ntags = [1001]\n";
+const ROUTE: &str = "checkpoints = [\"cp-1\"]";
+const SCHEDULE: &str = "schedule = \"every 2h from 20:00 to 06:00\"";
 /// A 70 000-byte topic prefix (`a/a/…`), more than an MQTT topic holds.
 const LONG_PREFIX: &str = concat!(
     "broker = \"mqtt://h\"\ntopic_prefix = \"",
@@ -277,6 +281,25 @@ const CASES: &[Case] = &[
         &[("rule[0].dates", Some("holidays"), "unknown calendar `holidays`, none is defined")]),
     case("bad calendar date", &[("", "\n[[calendar]]\nname = \"holidays\"\ndates = [\"2026-10-1\"]\n")],
         &[("calendar[0].dates", Some("2026-10-1"), "`2026-10-1` is not a date, write it as YYYY-MM-DD")]),
+    // [[patrol]].
+    case("patrol checkpoint that is no device", &[("", PATROL), (ROUTE, "checkpoints = [\"cp-1\", \"cp-2\"]")],
+        &[("patrol[0].checkpoints[1]", Some("cp-2"), "unknown device `cp-2` (did you mean `cp-1`?)")]),
+    case("patrol checkpoint that is not a tag reader", &[("", PATROL), (ROUTE, "checkpoints = [\"gate-1\", \"cp-1\"]")],
+        &[("patrol[0].checkpoints[0]", Some("\"gate-1\", \"cp-1\""), "device `gate-1` is not a tag reader: its profile `turnstile` has no `tag` point")]),
+    case("patrol checkpoint twice", &[("", PATROL), (ROUTE, "checkpoints = [\"cp-1\", \"cp-1\"]")],
+        &[("patrol[0].checkpoints", Some("\"cp-1\", \"cp-1\""), "checkpoint `cp-1` is on the route twice")]),
+    case("patrol schedule without its end", &[("", PATROL), (SCHEDULE, "schedule = \"every 2h from 20:00\"")],
+        &[("patrol[0].schedule", Some("every 2h from 20:00\""), "`every 2h from 20:00` is not a schedule, write it as `every 2h from 20:00 to 06:00` or a list of start times")]),
+    case("patrol start time that is not a time", &[("", PATROL), (SCHEDULE, "schedule = [\"20:00\", \"8pm\"]")],
+        &[("patrol[0].schedule", Some("8pm"), "`8pm` is not a time of day, write it as HH:MM")]),
+    case("patrol schedule of the wrong type", &[("", PATROL), (SCHEDULE, "schedule = 20")],
+        &[("patrol[0].schedule", Some("schedule = 20"), "expected \"every 2h from 20:00 to 06:00\" or a list of start times")]),
+    case("patrol round shorter than a leg", &[("", PATROL), ("round = \"1h\"", "round = \"5m\"")],
+        &[("patrol[0].round", Some("round = \"5m\""), "a round of 5m is shorter than one leg (10m)")]),
+    case("patrol tag that is no tag id", &[("", PATROL), ("tags = [1001]", "tags = [1001, -1]")],
+        &[("patrol[0].tags", Some("tags = [1001, -1]"), "-1 is not a tag id")]),
+    case("patrol without a leg", &[("", PATROL), ("leg = \"10m\"\n", "")],
+        &[("patrol[0].leg", Some("[[patrol]]"), "missing key `leg`")]),
 ];
 
 #[test]

@@ -22,8 +22,8 @@ fn the_example_site_loads_with_every_device_rule_and_default() {
     );
     assert_eq!(site.uplink.summary_interval, Duration::from_secs(60));
     assert_eq!(site.buffer.raw_max_bytes, 256 << 20);
-    assert_eq!(site.connections.len(), 6);
-    assert_eq!(site.devices.len(), 13);
+    assert_eq!(site.connections.len(), 7);
+    assert_eq!(site.devices.len(), 17);
     assert_eq!(site.zones.len(), 4);
     assert_eq!(site.rules.len(), 12);
     assert_eq!(site.cells.len(), 7);
@@ -43,6 +43,32 @@ fn the_example_site_loads_with_every_device_rule_and_default() {
     assert!(night.applies_to_device(&site, noise));
     assert!(!night.applies_to_device(&site, site.device_index("th-museum").unwrap()));
     assert!(night.active.is_some());
+    // A night patrol over tag readers in three kinds of cell, one of them a handheld.
+    assert_eq!(site.patrols.len(), 1);
+    let patrol = &site.patrols[0];
+    let route: Vec<(&str, &str)> = (patrol.checkpoints.iter())
+        .map(|&d| {
+            (
+                site.devices[d].id.as_str(),
+                site.devices[d].profile.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        route,
+        [
+            ("tag-gate-north", "tag-reader"),
+            ("tag-bridge", "tag-reader"),
+            ("tag-bar-street", "tag-reader"),
+            ("tag-old-street", "tag-reader-mqtt")
+        ]
+    );
+    assert_eq!(patrol.schedule.per_day(), 5);
+    assert_eq!(
+        (patrol.leg, patrol.round),
+        (Duration::from_secs(900), Duration::from_secs(3600))
+    );
+    assert_eq!(patrol.tags, [1001, 1002, 1003]);
 
     let gate = &site.devices[site.device_index("gate-n2").unwrap()];
     assert_eq!(
@@ -244,7 +270,9 @@ fn every_shipped_profile_loads_and_the_camera_reads_json() {
             "fever-kiosk",
             "water-level",
             "camera",
-            "sound-level"
+            "sound-level",
+            "tag-reader",
+            "tag-reader-mqtt"
         ]
     );
     let noise = load_profile("sound-level", &[]).unwrap();

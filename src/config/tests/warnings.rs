@@ -123,3 +123,25 @@ fn http_open_to_the_network_without_a_password_is_warned() {
     let site = load_from(BASE, "sitewarden.toml", &[], &[]).unwrap();
     assert_eq!(site.http, None);
 }
+
+#[test]
+fn a_round_longer_than_the_gap_between_starts_is_warned() {
+    let site = |schedule: &str| {
+        let text = format!(
+            "{BASE}\n[[device]]\nid = \"cp-1\"\nprofile = \"tag-reader\"\nconnection = \"lan\"\nunit = 9\n\n[[patrol]]\nname = \"night\"\ncheckpoints = [\"cp-1\"]\nschedule = {schedule}\nleg = \"10m\"\nround = \"1h\"\ntags = [1001]\n"
+        );
+        load_from(&text, "sitewarden.toml", &[], &[]).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let w = crate::config::warnings(&site("\"every 30m from 20:00 to 06:00\""));
+    assert_eq!(
+        w,
+        [
+            "patrol `night`: a round may take 1h but rounds start as little as 30m apart; the next start ends a round still under way"
+        ]
+    );
+    // Over midnight: 23:30 and 00:10 are 40 minutes apart.
+    let w = crate::config::warnings(&site("[\"00:10\", \"12:00\", \"23:30\"]"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("40m apart"), "{w:?}");
+    assert!(crate::config::warnings(&site("\"every 2h from 20:00 to 06:00\"")).is_empty());
+}

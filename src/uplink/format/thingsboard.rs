@@ -81,6 +81,11 @@ pub fn outbound(site: &Site, rest: &str, payload: &[u8]) -> Out {
             &json!({ format!("cell:{cell}"): strip_head(&v) }),
         ),
         ["cells"] => out(OWN_ATTRIBUTES, &json!({"cells": v["kinds"]})),
+        // The latest round of each patrol, beside the cells.
+        ["patrol", name] => out(
+            OWN_ATTRIBUTES,
+            &json!({ format!("patrol:{name}"): strip_head(&v) }),
+        ),
         // `status` and anything newer: the gateway's own attributes, as they are.
         _ => out(OWN_ATTRIBUTES, &strip_head(&v)),
     }
@@ -344,6 +349,20 @@ mod tests {
         let v: Value = serde_json::from_slice(&other).unwrap();
         assert_eq!(v["method"], "reboot");
         assert_eq!(v["id"], "tb:g:1");
+    }
+
+    #[test]
+    fn a_text_is_its_last_string_and_a_patrol_round_an_attribute_of_its_own() {
+        let s = br#"{"v":1,"seq":6,"ts":"2026-12-03T17:21:32.586Z","device":"m-1","start":"2026-12-03T17:21:31.000Z","end":"2026-12-03T17:21:32.000Z","points":{"serial":{"kind":"text","last":"SN-42","transitions":0}},"quality":{"polls":1,"errors":0,"last_error":null}}"#;
+        let v: Value =
+            serde_json::from_slice(&outbound(&empty(), "summary/m-1", s).payload).unwrap();
+        assert_eq!(v["m-1"][0]["values"]["serial"], "SN-42");
+        let r = br#"{"v":1,"seq":9,"ts":"2026-12-03T22:40:00.000Z","patrol":"night","status":"complete","start":"2026-12-03T22:00:00.000Z","checkpoints":[]}"#;
+        let o = outbound(&empty(), "patrol/night", r);
+        assert_eq!(o.topic, OWN_ATTRIBUTES);
+        let v: Value = serde_json::from_slice(&o.payload).unwrap();
+        assert_eq!(v["patrol:night"]["status"], "complete");
+        assert!(v["patrol:night"].get("seq").is_none(), "{v}");
     }
 
     #[test]

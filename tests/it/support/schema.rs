@@ -15,12 +15,13 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// Every payload kind with its schema file (`docs/schema/{kind}.schema.json`).
-pub const KINDS: [&str; 12] = [
+pub const KINDS: [&str; 13] = [
     "status",
     "summary",
     "zone",
     "cell",
     "cells",
+    "patrol",
     "alarm",
     "alarms-active",
     "health",
@@ -65,6 +66,7 @@ pub fn kind_of(topic: &str) -> Result<Option<&'static str>, String> {
         ["zone", _] => "zone",
         ["cell", _] => "cell",
         ["cells"] => "cells",
+        ["patrol", _] => "patrol",
         ["alarm", _] => "alarm",
         ["alarms", "active"] => "alarms-active",
         ["health"] => "health",

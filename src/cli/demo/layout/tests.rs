@@ -96,3 +96,32 @@ fn the_site_has_a_dozen_turnstiles_some_behind_one_converter() {
             .all(|g| ZONES.iter().any(|z| Some(z.name) == g.zone))
     );
 }
+
+#[test]
+fn the_night_offset_makes_the_night_begin_at_21_59_local() {
+    // 2027-01-15 08:00:00 UTC: the night begins 4 minutes later, 08:04 UTC.
+    assert_eq!(night_offset(1_800_000_000_000), TEST_OFFSET_S);
+    for start in [0, 1_800_000_000_000, 1_800_000_017_345, 1_800_043_200_000] {
+        let off = night_offset(start);
+        assert!(off.abs() <= 12 * 3600 && off % 60 == 0, "{off}");
+        let night = start / 1000 + 240 + off;
+        let local = night.rem_euclid(86_400);
+        assert!(
+            (local - (21 * 3600 + 59 * 60)).abs() <= 30,
+            "{start}: {local}"
+        );
+    }
+    assert_eq!(offset_text(-36_300), "-10:05");
+    assert_eq!(offset_text(19_020), "+05:17");
+}
+
+#[test]
+fn every_device_stands_in_one_cell_of_four_kinds() {
+    let site = site_for_tests();
+    assert!((0..site.devices.len()).all(|d| site.cell_of(d).is_some()));
+    let kinds: std::collections::BTreeSet<&str> = CELLS.iter().map(|c| c.1).collect();
+    assert_eq!(kinds.len(), 4);
+    let patrol = &site.patrols[0];
+    assert_eq!(patrol.checkpoints.len(), 4);
+    assert_eq!(patrol.schedule.describe(), "at 22:00, 22:01, 22:02");
+}

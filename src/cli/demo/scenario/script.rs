@@ -7,8 +7,17 @@
 use super::super::layout::{NORTH, SOUTH};
 use std::fmt;
 
-/// Real milliseconds of one simulated opening day, 06:00 to 20:00; the night is skipped.
+/// Real milliseconds of one simulated opening day, 06:00 to 20:00, compressed.
 pub(crate) const DAY_MS: u64 = 240_000;
+/// Real milliseconds of the night that follows it: from 21:59 at the gateway, in real
+/// time, because the gateway judges the night rules and the patrol by its own clock
+/// (`layout::night_offset` gives the demo site a UTC offset that makes it 21:59 then).
+/// The hours from 20:00 to 21:59, and after 22:03, are skipped.
+pub(crate) const NIGHT_MS: u64 = 240_000;
+/// A whole day and night.
+pub(crate) const CYCLE_MS: u64 = DAY_MS + NIGHT_MS;
+/// Where the night begins, minutes after midnight.
+pub(crate) const NIGHT_MIN: f64 = 21.0 * 60.0 + 59.0;
 pub(super) const OPEN_MIN: f64 = 6.0 * 60.0;
 pub(super) const CLOSE_MIN: f64 = 20.0 * 60.0;
 /// Simulated minutes per real millisecond (3.5 minutes a second).
@@ -19,16 +28,41 @@ pub(super) const SIM_MIN_PER_MS: f64 = (CLOSE_MIN - OPEN_MIN) / DAY_MS as f64;
 pub(crate) struct SiteTime {
     /// 1 for the first day.
     pub(crate) day: u32,
-    /// Minutes after midnight, from 06:00 (360) to just before 20:00 (1200).
+    /// Minutes after midnight: from 06:00 (360) to just before 20:00 (1200) in the
+    /// compressed day, then from 21:59 (1319) at one a minute in the night.
     pub(crate) minute: f64,
 }
 
 impl SiteTime {
     pub(crate) fn at(elapsed_ms: u64) -> SiteTime {
+        let within = elapsed_ms % CYCLE_MS;
+        let minute = if within < DAY_MS {
+            OPEN_MIN + within as f64 * SIM_MIN_PER_MS
+        } else {
+            NIGHT_MIN + (within - DAY_MS) as f64 / 60_000.0
+        };
         SiteTime {
-            day: (elapsed_ms / DAY_MS) as u32 + 1,
-            minute: OPEN_MIN + (elapsed_ms % DAY_MS) as f64 * SIM_MIN_PER_MS,
+            day: (elapsed_ms / CYCLE_MS) as u32 + 1,
+            minute,
         }
+    }
+
+    /// In the night, the time of `local_secs` (seconds after midnight on the gateway's
+    /// own clock, which the night's rules and patrol follow) instead of the story's.
+    pub(crate) fn with_night_clock(self, local_secs: u32) -> SiteTime {
+        if self.minute >= NIGHT_MIN {
+            SiteTime {
+                minute: f64::from(local_secs) / 60.0,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
+    /// Milliseconds into the night, if it is night.
+    pub(crate) fn into_night(elapsed_ms: u64) -> Option<u64> {
+        (elapsed_ms % CYCLE_MS).checked_sub(DAY_MS)
     }
 
     /// What the site is going through, for the live view's header.
@@ -39,7 +73,8 @@ impl SiteTime {
             h if h < 14.0 => "midday peak",
             h if h < 16.5 => "afternoon",
             h if h < 19.0 => "evening exit",
-            _ => "closing",
+            h if h < 21.0 => "closing",
+            _ => "night",
         }
     }
 }
@@ -135,6 +170,28 @@ pub(super) const THERMOMETERS: &[(&str, f64, f64, f64)] = &[
     ("th-visitor-centre", 20.0, 4.0, 60.0),
     ("th-museum", 21.0, 0.6, 48.0),
     ("th-tea-house", 13.5, 12.0, 85.0),
+];
+
+/// The bar street's sound level, dB(A): street noise in the day; in the night the bars
+/// play loud `(from, to)` ms into it (the first four minutes), then close.
+pub(super) const STREET_DBA: f64 = 49.0;
+pub(super) const BARS_DBA: f64 = 64.0;
+pub(super) const BARS_LOUD_MS: (u64, u64) = (0, 200_000);
+/// Patrol taps by the gateway's local time: (seconds after midnight, reader, tag). The
+/// patrol's rounds start at 22:00, 22:01 and 22:02 (`layout`); the 22:01 round leaves
+/// the bridge out, so the bridge is missed, and the 22:02 round's completion clears it.
+pub(super) const TAPS: &[(u32, &str, u32)] = &[
+    (79_204, "tag-gate", 1001),
+    (79_209, "tag-bridge", 1001),
+    (79_214, "tag-bar-street", 1001),
+    (79_219, "tag-old-street", 1001),
+    (79_264, "tag-gate", 1002),
+    (79_272, "tag-bar-street", 1002),
+    (79_278, "tag-old-street", 1002),
+    (79_324, "tag-gate", 1001),
+    (79_329, "tag-bridge", 1001),
+    (79_334, "tag-bar-street", 1001),
+    (79_339, "tag-old-street", 1001),
 ];
 
 pub(super) fn active(

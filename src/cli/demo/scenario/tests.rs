@@ -23,14 +23,19 @@ fn ms_of(minute: f64) -> u64 {
 }
 
 #[test]
-fn site_time_compresses_the_opening_day_into_four_minutes() {
+fn site_time_compresses_the_opening_day_into_four_minutes_then_plays_the_night() {
     let check = |ms: u64, expected: &str| assert_eq!(SiteTime::at(ms).to_string(), expected);
     check(0, "day 1 06:00");
     check(4_000, "day 1 06:14");
     check(120_000, "day 1 13:00");
     check(239_999, "day 1 19:59");
-    check(240_000, "day 2 06:00");
-    check(360_000, "day 2 13:00");
+    // Then the night, from 21:59 in real time.
+    check(240_000, "day 1 21:59");
+    check(300_000, "day 1 22:00");
+    check(479_999, "day 1 22:02");
+    check(480_000, "day 2 06:00");
+    check(600_000, "day 2 13:00");
+    assert_eq!(SiteTime::at(300_000).phase(), "night");
 }
 
 #[test]
@@ -70,11 +75,12 @@ fn a_scheduled_minute_is_crossed_once_per_day() {
     check(374.0, 3_750, 4_000, true);
     check(374.0, 4_000, 4_250, false);
     check(374.0, 0, 3_750, false);
-    check(374.0, DAY_MS + 3_750, DAY_MS + 4_000, true);
-    // Across the night: the evening of day 1 to the morning of day 2.
+    check(374.0, CYCLE_MS + 3_750, CYCLE_MS + 4_000, true);
+    // Into the night, and across it: the evening of day 1 to the morning of day 2.
     check(1199.5, DAY_MS - 250, DAY_MS + 250, true);
-    check(360.5, DAY_MS - 250, DAY_MS + 250, true);
-    check(400.0, DAY_MS - 250, DAY_MS + 250, false);
+    check(360.5, DAY_MS - 250, DAY_MS + 250, false);
+    check(360.5, CYCLE_MS - 250, CYCLE_MS + 250, true);
+    check(400.0, CYCLE_MS - 250, CYCLE_MS + 250, false);
 }
 
 #[test]
@@ -242,4 +248,18 @@ fn weighted_picks_follow_their_weights() {
     }
     assert_eq!((seen[0], seen[3]), (0, 0));
     assert!((2_800..3_200).contains(&seen[1]), "{seen:?}");
+}
+
+#[test]
+fn the_night_shows_the_gateway_clock_and_the_day_the_story_clock() {
+    // 22:00:30 at the gateway.
+    let local = 79_230;
+    assert_eq!(
+        SiteTime::at(250_000).with_night_clock(local).to_string(),
+        "day 1 22:00"
+    );
+    assert_eq!(
+        SiteTime::at(100_000).with_night_clock(local).to_string(),
+        "day 1 11:50"
+    );
 }

@@ -284,12 +284,44 @@ fn a_short_terminal_keeps_five_alarms_and_says_how_many_devices_it_hides() {
             None => assert!(!screen.contains("more devices"), "{screen}"),
         }
     };
-    // 21 devices. Header, rules, footer, a zone line and five alarms take 12 rows; 24
+    // 26 devices. Header, rules, footer, a zone line and five alarms take 12 rows; 24
     // rows leave 12 for the devices: 11 shown and the note.
-    check(80, 24, Some(10));
-    // Two columns of 11 rows fit in 40 × 120, and in 24 × 120.
+    check(80, 24, Some(15));
+    // Two columns of 13 rows fit in 40 × 120; 24 × 120 leaves 12 rows: 11 lines of two
+    // and the note.
     check(120, 40, None);
-    check(120, 24, None);
+    check(120, 24, Some(4));
     // 20 rows leave 8: 7 lines of two and the note.
-    check(120, 20, Some(7));
+    check(120, 20, Some(12));
+}
+
+#[test]
+fn patrol_rounds_and_cells_become_lines_and_rows() {
+    let mut v = View::new(Arc::new(site_for_tests()));
+    // The tests' site is 10:05 behind UTC: 08:06 UTC is 22:01 there.
+    let round = br#"{"v":1,"seq":9,"ts":"2027-01-15T08:06:20.000Z","patrol":"night","status":"incomplete","route":["tag-gate","tag-bridge","tag-bar-street","tag-old-street"],"scheduled":"2027-01-15T08:06:00.000Z","start":"2027-01-15T08:06:04.000Z","end":"2027-01-15T08:06:18.000Z","checkpoints":[{"checkpoint":"tag-gate"},{"checkpoint":"tag-bar-street"},{"checkpoint":"tag-old-street"}],"skipped":["tag-bridge"],"out_of_order":[],"late_legs":[]}"#;
+    let line = v.apply(&format!("{P}/patrol/night"), round, AT);
+    assert!(
+        line.ends_with("patrol night 22:01 incomplete, 3 tapped, skipped tag-bridge"),
+        "{line}"
+    );
+    let cells = br#"{"v":1,"seq":10,"ts":"2027-01-15T08:06:20.000Z","kinds":{"scenic-core":{"ok":2,"warning":0,"critical":0,"blind":0},"waterfront":{"ok":0,"warning":1,"critical":0,"blind":0}}}"#;
+    let line = v.apply(&format!("{P}/cells"), cells, AT);
+    assert!(
+        line.ends_with("cells scenic-core 2 ok · waterfront 1 warning"),
+        "{line}"
+    );
+    let header = Header {
+        clock: AT,
+        elapsed: Duration::ZERO,
+        until: None,
+        broker: String::new(),
+        log: String::new(),
+    };
+    let screen = table::render(&v, &header, 120, 60, false).join("\n");
+    assert!(
+        screen.contains("patrol: night 22:01 incomplete"),
+        "{screen}"
+    );
+    assert!(screen.contains("cells: scenic-core 2 ok"), "{screen}");
 }
