@@ -58,3 +58,5 @@ pub mod summary;
 pub mod systemd;
 /// The only talker to the platform broker: outbox replay, acks, status, health, commands.
 pub mod uplink;
+/// The platform contract's topics and payload types, spoken by ingest and the uplink.
+pub mod wire;

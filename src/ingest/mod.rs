@@ -34,7 +34,7 @@ use crate::summary::Carry;
 use crate::summary::cell;
 use crate::summary::window::start_of;
 use crate::summary::zone::ZoneTracker;
-use crate::uplink::topics::Topics;
+use crate::wire::topics::Topics;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};

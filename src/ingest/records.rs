@@ -8,8 +8,8 @@ use crate::store::{Kind, NewRecord};
 use crate::summary::DeviceSummary;
 use crate::summary::cell::{CellRollup, by_kind};
 use crate::summary::zone::ZoneSummary;
-use crate::uplink::payload::{self, ActiveAlarms, AlarmBody, AlarmEvent, Head};
-use crate::uplink::topics::Topics;
+use crate::wire::payload::{self, ActiveAlarms, AlarmBody, AlarmEvent, Head};
+use crate::wire::topics::Topics;
 
 /// `site.devices[device]`'s window; the site gives each point its unit and labels.
 pub(crate) fn summary(

@@ -30,7 +30,7 @@
 //! Pure: no async, no I/O, no clock reads; timestamps arrive in samples and as
 //! parameters. It never decides when a window closes or which window a sample belongs
 //! to (the caller routes samples with `window::start_of`, in timestamp order per device),
-//! and it never serialises anything for the wire: `uplink::payload` turns these types
+//! and it never serialises anything for the wire: `wire::payload` turns these types
 //! into JSON. The only serialisation here is the local state of `Carry` and
 //! `ZoneTracker`, so a restart keeps counting where it stopped.
 

@@ -5,11 +5,11 @@
 //! retained messages gets it back) and after every reload, with a seq reserved like
 //! `P/status`'s. A stored copy would add nothing a restart could lose.
 
-use super::payload::{
-    Head, Inventory, InventoryDevice, InventoryLabel, InventoryLive, InventoryPoint, to_bytes,
-};
 use crate::reading::Ms;
 use crate::site::Site;
+use crate::wire::payload::{
+    Head, Inventory, InventoryDevice, InventoryLabel, InventoryLive, InventoryPoint, to_bytes,
+};
 
 /// The inventory of `site` as payload bytes.
 pub fn render(site: &Site, seq: u64, now: Ms) -> Vec<u8> {

@@ -1,11 +1,11 @@
 //! The `P/health` payload, built from the health counters and the outbox statistics.
 
-use super::payload::{
-    Backlog, DeviceCounts, Disk, Dropped, Errors, Head, HealthReport, Reconnects,
-};
 use crate::health::{Health, get};
 use crate::reading::Ms;
 use crate::store::{Kind, Outbox};
+use crate::wire::payload::{
+    Backlog, DeviceCounts, Disk, Dropped, Errors, Head, HealthReport, Reconnects,
+};
 
 /// Polls per second between two reports.
 #[derive(Debug, Default)]
@@ -74,7 +74,7 @@ pub fn health(
             uplink: get(&h.uplink_reconnects),
             field: get(&h.field_reconnects),
         },
-        commands: super::payload::Commands {
+        commands: crate::wire::payload::Commands {
             executed: get(&h.commands_executed),
             rejected: get(&h.commands_rejected),
             retained: get(&h.commands_retained),

@@ -10,7 +10,7 @@
 use crate::clock;
 use crate::health::{self, Health};
 use crate::store::{Kind, NewRecord, Outbox};
-use crate::uplink::payload::{self, CmdOutcome, CmdResult, Head};
+use crate::wire::payload::{self, CmdOutcome, CmdResult, Head};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;

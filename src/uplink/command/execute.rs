@@ -5,7 +5,7 @@
 use super::Routes;
 use super::parse::Command;
 use crate::source::modbus::{FieldRequest, WriteRequest, Written};
-use crate::uplink::payload::{CmdOutcome, GateOutcome};
+use crate::wire::payload::{CmdOutcome, GateOutcome};
 use std::time::Duration;
 use tokio::sync::oneshot;
 

@@ -10,8 +10,8 @@
 
 pub mod thingsboard;
 
-use super::topics::Topics;
 use crate::site::{Site, UplinkFormat};
+use crate::wire::topics::Topics;
 use std::sync::Arc;
 
 /// One publish, as the format sends it.

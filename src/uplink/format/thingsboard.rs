@@ -14,7 +14,7 @@
 //! | `health` | `v1/devices/me/telemetry` | flattened (`errors.polls`) |
 //!
 //! Pure: the same record always gives the same bytes. `serde_json::Value` is built
-//! here from payloads `payload.rs` already rendered; nothing here derives `Serialize`.
+//! here from payloads `wire::payload` already rendered; nothing here derives `Serialize`.
 
 use super::Out;
 use crate::site::Site;
