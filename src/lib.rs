@@ -60,3 +60,5 @@ pub mod systemd;
 pub mod uplink;
 /// The platform contract's topics and payload types, spoken by ingest and the uplink.
 pub mod wire;
+/// The command to set a point, the one message that flows back toward the field.
+pub mod write;

@@ -15,6 +15,7 @@ use crate::backoff::Backoff;
 use crate::health::{Health, bump};
 use crate::reading::PollError;
 use crate::site::{ConnectionKind, Device, Point, PointSource, PointType, Table};
+use crate::write::{WriteError, Written};
 
 pub(crate) struct Conn<'a> {
     kind: &'a ConnectionKind,
@@ -192,11 +193,11 @@ impl<'a> Conn<'a> {
         device: &Device,
         point: &Point,
         value: f64,
-    ) -> Result<Written, String> {
-        let req = write_request(point, value)?;
+    ) -> Result<Written, WriteError> {
+        let req = write_request(point, value).map_err(WriteError::Refused)?;
         self.call(device.unit, &req)
             .await
-            .map_err(|e| PollError::from(&e).to_string())?;
+            .map_err(|e| WriteError::Device(PollError::from(&e)))?;
         Ok(self.read_back(device, point, &req).await)
     }
 
@@ -259,17 +260,6 @@ pub(crate) struct Poll {
     /// Texts of the string points read (`Sample::texts`).
     pub(crate) texts: Vec<(usize, Box<str>)>,
     pub(crate) error: Option<PollError>,
-}
-
-/// What a write found when it read the point back.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Written {
-    /// The engineering value the device holds now (None if the read-back failed).
-    pub readback: Option<f64>,
-    /// Whether the device holds exactly the registers (or bit) written.
-    pub held: bool,
-    /// Why the read-back failed, if it did.
-    pub readback_error: Option<String>,
 }
 
 /// Whether `e` means the device itself did not answer: silence, a broken link, or a

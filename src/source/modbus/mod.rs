@@ -54,13 +54,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use self::conn::Conn;
-pub use self::conn::Written;
 use self::plan::Plan;
 use self::schedule::{LogAction, LogGate, Rest, floor_tick, next_tick, period_ms};
 use crate::clock::now_ms;
 use crate::health::{Health, bump};
 use crate::reading::{Ms, PollError, Sample};
 use crate::site::{ConnectionKind, Device, Site};
+use crate::write::WriteError;
+pub use crate::write::{WriteRequest, Written};
 
 /// Where `uplink::command` sends a connection's writes and the status socket a probe's
 /// reads. Boxed: a channel allocates its first block of 32 slots up front, and 32
@@ -88,19 +89,6 @@ pub struct ReadRequest {
 
 /// The outcome of each read of a plan, and the requests sent.
 pub type ReadOutcome = (Vec<Result<frame::Answer, PollError>>, usize);
-
-/// A command to set one writable point, from `uplink::command`.
-#[derive(Debug)]
-pub struct WriteRequest {
-    /// Index into `Site::devices`; the device must be on the receiving connection.
-    pub device: usize,
-    /// Index into the device's points.
-    pub point: usize,
-    /// Engineering units: scale and offset are undone before encoding.
-    pub value: f64,
-    /// The write's read-back, or a message for `P/cmd/result`.
-    pub reply: oneshot::Sender<Result<Written, String>>,
-}
 
 /// A device polled by this task, with its schedule state.
 struct Polled<'a> {
@@ -295,10 +283,16 @@ async fn write(site: &Site, conn: usize, link: &mut Conn<'_>, req: WriteRequest)
     let result = match site.devices.get(req.device) {
         Some(device) if device.connection == conn => match device.points.get(req.point) {
             Some(point) => link.write(device, point, req.value).await,
-            None => Err(format!("{} has no point {}", device.id, req.point)),
+            None => Err(WriteError::Refused(format!(
+                "{} has no point {}",
+                device.id, req.point
+            ))),
         },
-        Some(device) => Err(format!("{} is not on this connection", device.id)),
-        None => Err(format!("no device {}", req.device)),
+        Some(device) => Err(WriteError::Refused(format!(
+            "{} is not on this connection",
+            device.id
+        ))),
+        None => Err(WriteError::Refused(format!("no device {}", req.device))),
     };
     match &result {
         Ok(w) => info!(

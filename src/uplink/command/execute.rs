@@ -4,8 +4,9 @@
 
 use super::Routes;
 use super::parse::Command;
-use crate::source::modbus::{FieldRequest, WriteRequest, Written};
+use crate::source::modbus::FieldRequest;
 use crate::wire::payload::{CmdOutcome, GateOutcome};
+use crate::write::{WriteError, WriteRequest, Written};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -28,8 +29,8 @@ pub async fn execute(routes: &Routes, cmd: &Command) -> CmdOutcome {
             Err(e) => Err(e),
             Ok(rx) => match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(r)) => r,
-                Ok(Err(_)) => Err("the connection task stopped".into()),
-                Err(_) => Err(format!("no answer within {}s", WRITE_TIMEOUT.as_secs())),
+                Ok(Err(_)) => Err(WriteError::Unreachable("the connection task stopped")),
+                Err(_) => Err(WriteError::NoAnswer(WRITE_TIMEOUT.as_secs())),
             },
         };
         gates.push(gate_outcome(&routes.site.devices[g.device].id, result));
@@ -67,12 +68,14 @@ pub async fn execute(routes: &Routes, cmd: &Command) -> CmdOutcome {
     }
 }
 
-type Reply = oneshot::Receiver<Result<Written, String>>;
+type Reply = oneshot::Receiver<Result<Written, WriteError>>;
 
-fn send(routes: &Routes, g: &super::parse::Gate, value: f64) -> Result<Reply, String> {
+fn send(routes: &Routes, g: &super::parse::Gate, value: f64) -> Result<Reply, WriteError> {
     let conn = routes.site.devices[g.device].connection;
     let Some(Some(tx)) = routes.writes.get(conn) else {
-        return Err("the device's connection takes no writes".into());
+        return Err(WriteError::Unreachable(
+            "the device's connection takes no writes",
+        ));
     };
     let (reply, rx) = oneshot::channel();
     let req = WriteRequest {
@@ -82,11 +85,11 @@ fn send(routes: &Routes, g: &super::parse::Gate, value: f64) -> Result<Reply, St
         reply,
     };
     tx.try_send(Box::new(FieldRequest::Write(req)))
-        .map_err(|_| "the device's connection is busy or stopped".to_string())?;
+        .map_err(|_| WriteError::Unreachable("the device's connection is busy or stopped"))?;
     Ok(rx)
 }
 
-fn gate_outcome(device: &str, result: Result<Written, String>) -> GateOutcome {
+fn gate_outcome(device: &str, result: Result<Written, WriteError>) -> GateOutcome {
     match result {
         Ok(w) => {
             let error = match (&w.readback_error, w.held, w.readback) {
@@ -105,7 +108,7 @@ fn gate_outcome(device: &str, result: Result<Written, String>) -> GateOutcome {
         Err(e) => GateOutcome {
             device: device.to_string(),
             ok: false,
-            error: Some(e),
+            error: Some(e.to_string()),
             readback: None,
             held: false,
         },

@@ -182,7 +182,7 @@ impl Running {
         device: usize,
         point: usize,
         value: f64,
-    ) -> Result<super::Written, String> {
+    ) -> Result<super::Written, crate::write::WriteError> {
         let (reply, rx) = oneshot::channel();
         let req = WriteRequest {
             device,

@@ -1,6 +1,7 @@
 //! Modbus TCP: values, exceptions, timeouts, reconnects, writes and probe against
 //! tokio-modbus's TCP server on loopback.
 
+use crate::write::WriteError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -319,7 +320,9 @@ async fn writes_round_trip_through_the_device() {
             let got = run.write(0, 0, point, value).await;
             assert_eq!(
                 got.map(|w| (w.readback, w.held)),
-                expected.map(|v| (Some(v), true)).map_err(str::to_string),
+                expected
+                    .map(|v| (Some(v), true))
+                    .map_err(|e| WriteError::Refused(e.to_string())),
                 "write {value} to point {point}"
             );
             let now = all
@@ -331,7 +334,7 @@ async fn writes_round_trip_through_the_device() {
         }
         assert_eq!(
             run.write(0, 5, 0, 1.0).await,
-            Err("no device 5".to_string())
+            Err(WriteError::Refused("no device 5".to_string()))
         );
         run.stop().await;
     })
