@@ -20,8 +20,9 @@
 //!   onto the next connection's publishes.
 //! - Reconnects back off (0.5 s doubling to 30 s, with jitter); rumqttc has none.
 //!
-//! Modes: `Offline` (backing off or connecting) → `Online` (replaying and live) →
-//! `Draining` (shutdown: no new records, bounded wait for acks, explicit offline status).
+//! Modes (`State`): `Offline` (backing off or connecting) → `Online` (replaying and live)
+//! → `Draining` (`Uplink::stop`: no new records, bounded wait for acks, explicit offline
+//! status).
 
 pub mod acks;
 pub mod command;
@@ -66,174 +67,285 @@ pub struct UplinkParams {
     pub live: Option<tokio::sync::mpsc::Receiver<crate::ingest::live::LiveReport>>,
 }
 
-/// Runs until `stop` is cancelled, then drains (bounded) and publishes `offline`.
-pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
-    let mut wire = format::Wire::new(&p.site);
-    let window = usize::from(p.site.uplink.inflight.max(1));
-    let (client, mut eventloop) = connect_options(&p, window);
-    let mut session = Session::default();
-    let mut online = false;
-    let mut connected_once = false;
-    let mut backoff = Backoff::new(Backoff::BROKER);
-    let mut will_fresh = false;
-    // The seq of the next `online` status, taken just before the will's.
-    let mut online_seq: Option<u64> = None;
-    let mut rate = report::PollRate::default();
-    // The last failure's reason: logged at the default level only when it changes.
-    let mut last_reason: Option<reason::Reason> = None;
-    let mut sites_open = true;
-    let mut health_timer = tokio::time::interval(p.site.uplink.summary_interval);
-    health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+/// Where the connection to the platform broker stands (the module doc's modes; `Draining`
+/// is `Uplink::stop`).
+#[derive(Debug)]
+enum State {
+    /// Backing off or connecting. `will`: this connection attempt's last will is
+    /// registered; `reason`: why the last attempt failed, logged at the default level
+    /// only when it changes.
+    Offline {
+        will: Option<Will>,
+        reason: Option<reason::Reason>,
+    },
+    /// Connected: replaying the outbox and publishing live.
+    Online,
+}
 
+/// A registered last will, and the seq reserved before it for the `online` status that
+/// will precede it (None if that reservation failed: the status then takes a fresh one).
+#[derive(Debug, Clone, Copy)]
+struct Will {
+    online_seq: Option<u64>,
+}
+
+/// The uplink task: the event loop, its session and what the next event is judged by.
+struct Uplink {
+    p: UplinkParams,
+    wire: format::Wire,
+    window: usize,
+    client: AsyncClient,
+    eventloop: EventLoop,
+    session: Session,
+    state: State,
+    /// CONNACKs so far: every one after the first is a reconnect.
+    connections: u64,
+    backoff: Backoff,
+    rate: report::PollRate,
+    health_timer: tokio::time::Interval,
+    /// False once the reload channel is gone (a test's uplink): no reload to follow.
+    sites_open: bool,
+}
+
+/// What woke the task.
+enum Step {
+    Event(Result<Event, rumqttc::ConnectionError>),
+    /// Handled already (a wake, a reload, a live report, the health timer).
+    Done,
+    Stop,
+}
+
+/// Runs until `stop` is cancelled, then drains (bounded) and publishes `offline`.
+pub async fn run(p: UplinkParams, stop: CancellationToken) {
+    let mut u = Uplink::new(p);
     loop {
-        if !online && !will_fresh {
-            // Each connection registers its own last will with a seq of its own. The
-            // broker publishes the will after this connection's `online` status, so the
-            // status takes its seq first: a platform that orders status by seq then sees
-            // `offline` last, as it happened.
-            online_seq = match reserve_seq(&p.outbox, "status").await {
-                Ok(seq) => Some(seq),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot reserve a seq for the status");
-                    None
-                }
-            };
-            match reserve_seq(&p.outbox, "will").await {
-                Ok(seq) => {
-                    eventloop
-                        .mqtt_options
-                        .set_last_will(will(&wire, seq, p.started_ms));
-                    will_fresh = true;
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot reserve a seq for the last will"),
-            }
+        if let State::Offline { will: None, .. } = u.state {
+            u.register_will().await;
         }
-        // Cancel safety: `EventLoop::poll` keeps its buffered events and partial writes in
-        // the event loop across cancellation, so losing the race to another branch only
-        // postpones the event. The other branches are plain notifications and timers.
-        let event = tokio::select! {
-            ev = eventloop.poll() => ev,
-            _ = p.wake.notified(), if online => {
-                session.woken();
-                session.fill(&client, &p.outbox, window, &wire);
-                continue;
-            }
-            changed = p.sites.changed(), if online && sites_open => {
-                // Without a sender (a test's uplink) there is never a reload to follow.
-                sites_open = changed.is_ok();
-                if sites_open {
-                    let next = Arc::clone(&p.sites.borrow());
-                    let before = std::mem::replace(&mut wire.site, next);
-                    announce(&wire, Some(&before), &mut session);
-                    publish_inventory(&mut p, &wire, &mut session).await;
-                    session.fill(&client, &p.outbox, window, &wire);
-                }
-                continue;
-            }
-            Some(report) = next_live(&mut p.live) => {
-                if online {
-                    if !publish_live(&client, &wire, &mut session, &report) {
-                        health::bump(&p.health.live_dropped);
-                    }
-                } else {
-                    health::bump(&p.health.live_dropped);
-                }
-                continue;
-            }
-            _ = health_timer.tick(), if online => {
-                publish_health(&client, &p, &wire, &mut session, &mut rate).await;
-                continue;
-            }
-            _ = stop.cancelled() => break,
-        };
-        match event {
-            Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                if ack.code != rumqttc::ConnectReturnCode::Success {
-                    tracing::warn!(code = ?ack.code, broker = %p.site.uplink.broker, "broker refused the connection");
-                    continue;
-                }
-                if connected_once {
-                    health::bump(&p.health.uplink_reconnects);
-                }
-                connected_once = true;
-                online = true;
-                p.health
-                    .uplink_online
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                will_fresh = false;
-                backoff.reset();
-                last_reason = None;
-                session = Session::default();
-                tracing::info!(broker = %p.site.uplink.broker, "uplink connected");
-                // Subscribe before `online`: the broker handles one connection's packets
-                // in order, so a platform that sees `online` can send commands at once.
-                if let Err(e) = client.try_subscribe(wire.command_topic(), QoS::AtLeastOnce) {
-                    tracing::warn!(error = %e, "cannot subscribe to commands");
-                }
-                let held = latest_live(&mut p);
-                wire.site = Arc::clone(&p.sites.borrow());
-                let seq = online_seq.take();
-                publish_status(&client, &p, &wire, &mut session, "online", seq).await;
-                announce(&wire, None, &mut session);
-                publish_inventory(&mut p, &wire, &mut session).await;
-                for report in &held {
-                    if !publish_live(&client, &wire, &mut session, report) {
-                        health::bump(&p.health.live_dropped);
-                    }
-                }
-                session.fill(&client, &p.outbox, window, &wire);
-            }
-            // Each written publish and each PUBACK frees room: top the channel up, so the
-            // window stays full (session.rs reads ahead, so this is mostly in memory).
-            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                health::bump(&p.health.sent);
-                session.on_outgoing(pkid);
-                session.fill(&client, &p.outbox, window, &wire);
-            }
-            Ok(Event::Incoming(Incoming::PubAck(ack))) => {
-                if let Some(Tag::Record(seq)) = session.on_puback(ack.pkid) {
-                    p.acks.ack(seq);
-                    health::bump(&p.health.published);
-                }
-                session.fill(&client, &p.outbox, window, &wire);
-            }
-            Ok(Event::Incoming(Incoming::Publish(msg))) => {
-                if msg.topic == wire.command_topic()
-                    && let Some(cmd) = wire.command(&msg.payload)
-                {
-                    p.commands.submit(&cmd, msg.retain);
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let why = reason::classify(&e);
-                if online {
-                    tracing::warn!(error = %e, broker = %p.site.uplink.broker, "uplink lost");
-                } else if last_reason.as_ref() != Some(&why) {
-                    tracing::warn!(broker = %p.site.uplink.broker, "uplink cannot connect: {why}");
-                } else {
-                    tracing::debug!(error = %e, "uplink connect failed");
-                }
-                p.health.set_uplink_problem(&why.to_string());
-                last_reason = Some(why);
-                online = false;
-                p.health
-                    .uplink_online
-                    .store(false, std::sync::atomic::Ordering::Relaxed);
-                session = Session::default();
-                forget_connection(&mut eventloop);
-                let delay = backoff.next(clock_jitter());
+        match u.next(&stop).await {
+            Step::Event(Ok(event)) => u.on_event(event).await,
+            Step::Event(Err(e)) => {
+                let delay = u.on_error(&e);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.cancelled() => break,
                 }
             }
+            Step::Done => {}
+            Step::Stop => break,
         }
     }
-    if online {
-        drain(&client, &mut eventloop, &p, &wire, &mut session).await;
+    u.stop().await;
+}
+
+impl Uplink {
+    fn new(p: UplinkParams) -> Uplink {
+        let wire = format::Wire::new(&p.site);
+        let window = usize::from(p.site.uplink.inflight.max(1));
+        let (client, eventloop) = connect_options(&p, window);
+        let mut health_timer = tokio::time::interval(p.site.uplink.summary_interval);
+        health_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Uplink {
+            p,
+            wire,
+            window,
+            client,
+            eventloop,
+            session: Session::default(),
+            state: State::Offline {
+                will: None,
+                reason: None,
+            },
+            connections: 0,
+            backoff: Backoff::new(Backoff::BROKER),
+            rate: report::PollRate::default(),
+            health_timer,
+            sites_open: true,
+        }
     }
-    p.acks.flush();
+
+    fn online(&self) -> bool {
+        matches!(self.state, State::Online)
+    }
+
+    /// Each connection registers its own last will with a seq of its own. The broker
+    /// publishes the will after this connection's `online` status, so the status takes
+    /// its seq first: a platform that orders status by seq then sees `offline` last, as
+    /// it happened. Tried again before every attempt until it succeeds.
+    async fn register_will(&mut self) {
+        let online_seq = match reserve_seq(&self.p.outbox, "status").await {
+            Ok(seq) => Some(seq),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reserve a seq for the status");
+                None
+            }
+        };
+        match reserve_seq(&self.p.outbox, "will").await {
+            Ok(seq) => {
+                let last_will = will(&self.wire, seq, self.p.started_ms);
+                self.eventloop.mqtt_options.set_last_will(last_will);
+                if let State::Offline { will, .. } = &mut self.state {
+                    *will = Some(Will { online_seq });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reserve a seq for the last will"),
+        }
+    }
+
+    /// Waits for the next event of the connection, handling what else comes first.
+    async fn next(&mut self, stop: &CancellationToken) -> Step {
+        let online = self.online();
+        // Cancel safety: `EventLoop::poll` keeps its buffered events and partial writes in
+        // the event loop across cancellation, so losing the race to another branch only
+        // postpones the event. The other branches are plain notifications and timers.
+        tokio::select! {
+            ev = self.eventloop.poll() => Step::Event(ev),
+            _ = self.p.wake.notified(), if online => {
+                self.session.woken();
+                self.fill();
+                Step::Done
+            }
+            changed = self.p.sites.changed(), if online && self.sites_open => {
+                self.sites_open = changed.is_ok();
+                if self.sites_open {
+                    self.on_reload().await;
+                }
+                Step::Done
+            }
+            Some(report) = next_live(&mut self.p.live) => {
+                if !(online && publish_live(&self.client, &self.wire, &mut self.session, &report)) {
+                    health::bump(&self.p.health.live_dropped);
+                }
+                Step::Done
+            }
+            _ = self.health_timer.tick(), if online => {
+                publish_health(&self.client, &self.p, &self.wire, &mut self.session, &mut self.rate).await;
+                Step::Done
+            }
+            _ = stop.cancelled() => Step::Stop,
+        }
+    }
+
+    /// Tops rumqttc's channel up from the outbox (session.rs reads ahead, so this is
+    /// mostly in memory).
+    fn fill(&mut self) {
+        (self.session).fill(&self.client, &self.p.outbox, self.window, &self.wire);
+    }
+
+    async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Incoming(Incoming::ConnAck(ack)) => self.on_connack(ack.code).await,
+            // Each written publish and each PUBACK frees room: top the channel up, so the
+            // window stays full.
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                health::bump(&self.p.health.sent);
+                self.session.on_outgoing(pkid);
+                self.fill();
+            }
+            Event::Incoming(Incoming::PubAck(ack)) => {
+                if let Some(Tag::Record(seq)) = self.session.on_puback(ack.pkid) {
+                    self.p.acks.ack(seq);
+                    health::bump(&self.p.health.published);
+                }
+                self.fill();
+            }
+            Event::Incoming(Incoming::Publish(msg)) => {
+                if msg.topic == self.wire.command_topic()
+                    && let Some(cmd) = self.wire.command(&msg.payload)
+                {
+                    self.p.commands.submit(&cmd, msg.retain);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Offline → Online: status, announcements, inventory, the held live values, then
+    /// the replay from the outbox.
+    async fn on_connack(&mut self, code: rumqttc::ConnectReturnCode) {
+        if code != rumqttc::ConnectReturnCode::Success {
+            tracing::warn!(?code, broker = %self.p.site.uplink.broker, "broker refused the connection");
+            return;
+        }
+        let online_seq = match std::mem::replace(&mut self.state, State::Online) {
+            State::Offline { will, .. } => will.and_then(|w| w.online_seq),
+            State::Online => None,
+        };
+        if self.connections > 0 {
+            health::bump(&self.p.health.uplink_reconnects);
+        }
+        self.connections += 1;
+        (self.p.health.uplink_online).store(true, std::sync::atomic::Ordering::Relaxed);
+        self.backoff.reset();
+        self.session = Session::default();
+        tracing::info!(broker = %self.p.site.uplink.broker, "uplink connected");
+        // Subscribe before `online`: the broker handles one connection's packets in
+        // order, so a platform that sees `online` can send commands at once.
+        if let Err(e) = (self.client).try_subscribe(self.wire.command_topic(), QoS::AtLeastOnce) {
+            tracing::warn!(error = %e, "cannot subscribe to commands");
+        }
+        let held = latest_live(&mut self.p);
+        self.wire.site = Arc::clone(&self.p.sites.borrow());
+        let (c, p, w, s) = (&self.client, &self.p, &self.wire, &mut self.session);
+        publish_status(c, p, w, s, "online", online_seq).await;
+        announce(&self.wire, None, &mut self.session);
+        publish_inventory(&mut self.p, &self.wire, &mut self.session).await;
+        for report in &held {
+            if !publish_live(&self.client, &self.wire, &mut self.session, report) {
+                health::bump(&self.p.health.live_dropped);
+            }
+        }
+        self.fill();
+    }
+
+    /// A reload while online: the format's announcements of what changed and the new
+    /// inventory.
+    async fn on_reload(&mut self) {
+        let next = Arc::clone(&self.p.sites.borrow());
+        let before = std::mem::replace(&mut self.wire.site, next);
+        announce(&self.wire, Some(&before), &mut self.session);
+        publish_inventory(&mut self.p, &self.wire, &mut self.session).await;
+        self.fill();
+    }
+
+    /// Online or Offline → Offline after a connection error; the delay before the next
+    /// attempt.
+    fn on_error(&mut self, e: &rumqttc::ConnectionError) -> Duration {
+        let why = reason::classify(e);
+        let broker = &self.p.site.uplink.broker;
+        match &self.state {
+            State::Online => tracing::warn!(error = %e, %broker, "uplink lost"),
+            State::Offline { reason, .. } if reason.as_ref() != Some(&why) => {
+                tracing::warn!(%broker, "uplink cannot connect: {why}");
+            }
+            State::Offline { .. } => tracing::debug!(error = %e, "uplink connect failed"),
+        }
+        self.p.health.set_uplink_problem(&why.to_string());
+        // A will registered for an attempt the broker never accepted is still unused,
+        // and so is the seq reserved for its `online` status: the next attempt keeps them.
+        let will = match self.state {
+            State::Offline { will, .. } => will,
+            State::Online => None,
+        };
+        self.state = State::Offline {
+            will,
+            reason: Some(why),
+        };
+        (self.p.health.uplink_online).store(false, std::sync::atomic::Ordering::Relaxed);
+        self.session = Session::default();
+        forget_connection(&mut self.eventloop);
+        self.backoff.next(clock_jitter())
+    }
+
+    /// Online → Draining → gone: bounded wait for acks, explicit `offline`; then the
+    /// acks still batched are written.
+    async fn stop(mut self) {
+        if self.online() {
+            let (c, p, w, s) = (&self.client, &self.p, &self.wire, &mut self.session);
+            drain(c, &mut self.eventloop, p, w, s).await;
+        }
+        self.p.acks.flush();
+    }
 }
 
 /// Clean shutdown: wait (bounded) for outstanding acks, publish `offline` and disconnect.
