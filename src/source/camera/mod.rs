@@ -124,18 +124,9 @@ pub async fn run_connection(
         health: &health,
         samples: &samples,
     };
-    let password = match password_file {
-        Some(path) => match crate::config::read_password(path) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                // Refused like the uplink's: never a connection without the password
-                // the config asks for. The cameras go silent and the offline rule says so.
-                tracing::error!(connection = %connection.name, path = %path.display(), error = %e, "cannot read password_file; this camera connection is not started");
-                cancel.cancelled().await;
-                return;
-            }
-        },
-        None => None,
+    let Ok(password) = password(&connection.name, password_file.as_deref()) else {
+        cancel.cancelled().await;
+        return;
     };
     let (client, mut eventloop) = connect_options(
         &site,
@@ -182,43 +173,80 @@ pub async fn run_connection(
             }
             ev = eventloop.poll(), if usable && link.retry_at.is_none() => ev,
         };
-        match event {
-            Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                link.connected(&ctx, broker);
-                if let Err(e) = client.try_subscribe_many(cameras.filters()) {
-                    tracing::warn!(connection = %ctx.connection, error = %e, "cannot subscribe to camera topics");
-                }
-            }
-            Ok(Event::Incoming(Incoming::SubAck(ack))) => {
-                let refused = (ack.return_codes.iter())
-                    .filter(|c| **c == SubscribeReasonCode::Failure)
-                    .count();
-                if refused > 0 {
-                    tracing::warn!(connection = %ctx.connection, refused, "the site broker refused camera subscriptions (check its ACL)");
-                }
-            }
-            Ok(Event::Incoming(Incoming::Publish(msg))) => {
-                if msg.retain {
-                    tracing::debug!(topic = %msg.topic, "retained camera message skipped");
-                    continue;
-                }
-                if !on_message(&ctx, &mut cameras, &msg.topic, &msg.payload, Instant::now()) {
-                    return;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => link.failed(&ctx, broker, &e),
+        let on = (&client, broker);
+        if !on_event(&ctx, &mut cameras, &mut link, on, event) {
+            return;
         }
     }
-    if link.online && client.try_disconnect().is_ok() {
-        // Let the event loop write the DISCONNECT, bounded.
-        let written = tokio::time::timeout(DISCONNECT_WAIT, async {
-            while eventloop.poll().await.is_ok() {}
-        })
-        .await;
-        if written.is_err() {
-            tracing::debug!(connection = %connection.name, "site broker slow to take the disconnect");
+    if link.online {
+        disconnect(&client, &mut eventloop, &connection.name).await;
+    }
+}
+
+/// The `password_file` of a camera connection, read once. Refused like the uplink's:
+/// never a connection without the password the config asks for. The cameras then go
+/// silent and the offline rule says so.
+fn password(connection: &str, file: Option<&std::path::Path>) -> Result<Option<String>, ()> {
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    match crate::config::read_password(path) {
+        Ok(p) => Ok(Some(p)),
+        Err(e) => {
+            tracing::error!(connection, path = %path.display(), error = %e, "cannot read password_file; this camera connection is not started");
+            Err(())
         }
+    }
+}
+
+/// One event of the site broker's connection. False when the sample channel is closed
+/// (ingest has gone away).
+fn on_event(
+    ctx: &Ctx<'_>,
+    cameras: &mut Cameras,
+    link: &mut Link,
+    (client, broker): (&AsyncClient, &BrokerUrl),
+    event: Result<Event, rumqttc::ConnectionError>,
+) -> bool {
+    match event {
+        Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+            link.connected(ctx, broker);
+            if let Err(e) = client.try_subscribe_many(cameras.filters()) {
+                tracing::warn!(connection = %ctx.connection, error = %e, "cannot subscribe to camera topics");
+            }
+        }
+        Ok(Event::Incoming(Incoming::SubAck(ack))) => {
+            let refused = (ack.return_codes.iter())
+                .filter(|c| **c == SubscribeReasonCode::Failure)
+                .count();
+            if refused > 0 {
+                tracing::warn!(connection = %ctx.connection, refused, "the site broker refused camera subscriptions (check its ACL)");
+            }
+        }
+        Ok(Event::Incoming(Incoming::Publish(msg))) => {
+            if msg.retain {
+                tracing::debug!(topic = %msg.topic, "retained camera message skipped");
+                return true;
+            }
+            return on_message(ctx, cameras, &msg.topic, &msg.payload, Instant::now());
+        }
+        Ok(_) => {}
+        Err(e) => link.failed(ctx, broker, &e),
+    }
+    true
+}
+
+/// Lets the event loop write the DISCONNECT, bounded.
+async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop, connection: &str) {
+    if client.try_disconnect().is_err() {
+        return;
+    }
+    let written = tokio::time::timeout(DISCONNECT_WAIT, async {
+        while eventloop.poll().await.is_ok() {}
+    })
+    .await;
+    if written.is_err() {
+        tracing::debug!(connection, "site broker slow to take the disconnect");
     }
 }
 
