@@ -297,7 +297,24 @@ fn patrols(out: &mut String, site: &Site, now: crate::reading::Ms) {
 }
 
 fn rule(site: &Site, r: &RuleDef) -> Vec<String> {
-    let on = if r.devices.is_empty() {
+    let what = rule_judges(&r.kind);
+    let what = match &r.active {
+        Some(a) => format!("{what}; active {}", a.describe()),
+        None => what,
+    };
+    vec![
+        r.name.clone(),
+        rule_kind(&r.kind).to_string(),
+        r.severity.name().to_string(),
+        rule_targets(site, r),
+        r.point.clone().unwrap_or_default(),
+        what,
+    ]
+}
+
+/// The devices a rule judges, as written and how many they come to.
+fn rule_targets(site: &Site, r: &RuleDef) -> String {
+    if r.devices.is_empty() {
         String::new()
     } else {
         let n = (0..site.devices.len())
@@ -311,38 +328,25 @@ fn rule(site: &Site, r: &RuleDef) -> Vec<String> {
             on.push_str(&format!(" in {} cells", r.cell_kinds.join(" ")));
         }
         format!("{on} ({n})")
-    };
-    let num = |x: f64| format!("{x}");
-    let what = match &r.kind {
-        RuleKind::Threshold {
-            above,
-            clear_below,
-            below,
-            clear_above,
-            hold,
-            trigger,
-        } => {
-            let mut parts = Vec::new();
-            if let Some(a) = above {
-                parts.push(format!("above {}", num(*a)));
-                if let Some(c) = clear_below.filter(|c| c != a) {
-                    parts.push(format!("clear below {}", num(c)));
-                }
-            }
-            if let Some(b) = below {
-                parts.push(format!("below {}", num(*b)));
-                if let Some(c) = clear_above.filter(|c| c != b) {
-                    parts.push(format!("clear above {}", num(c)));
-                }
-            }
-            if !hold.is_zero() {
-                parts.push(format!("for {}", dur(*hold)));
-            }
-            if let Some(t) = trigger {
-                parts.push(format!("judged when {t} moves"));
-            }
-            parts.join(", ")
-        }
+    }
+}
+
+fn rule_kind(kind: &RuleKind) -> &'static str {
+    match kind {
+        RuleKind::Threshold { .. } => "threshold",
+        RuleKind::Spike { .. } => "spike",
+        RuleKind::Flatline { .. } => "flatline",
+        RuleKind::Offline { .. } => "offline",
+        RuleKind::Counter { .. } => "counter",
+        RuleKind::Capacity { .. } => "capacity",
+        RuleKind::Event { .. } => "event",
+    }
+}
+
+/// What a rule of this kind raises on, in words.
+fn rule_judges(kind: &RuleKind) -> String {
+    match kind {
+        RuleKind::Threshold { .. } => threshold_judges(kind),
         RuleKind::Spike {
             window,
             min_samples,
@@ -371,52 +375,76 @@ fn rule(site: &Site, r: &RuleDef) -> Vec<String> {
             }
             s
         }
-        RuleKind::Event {
-            event_type,
-            zone,
-            min_confidence,
-            clear_after,
-        } => {
-            let mut parts = vec!["on each rising edge or message".to_string()];
-            if let Some(t) = event_type {
-                parts.push(format!("type {t}"));
-            }
-            if let Some(z) = zone {
-                parts.push(format!("zone {z}"));
-            }
-            if let Some(c) = min_confidence {
-                parts.push(format!("confidence ≥ {c}"));
-            }
-            if let Some(d) = clear_after {
-                parts.push(format!(
-                    "camera alarm clears after {} quiet",
-                    humantime::format_duration(*d)
-                ));
-            }
-            parts.join(", ")
+        RuleKind::Event { .. } => event_judges(kind),
+    }
+}
+
+/// A threshold rule's limits, hold and trigger, in words.
+fn threshold_judges(kind: &RuleKind) -> String {
+    let RuleKind::Threshold {
+        above,
+        clear_below,
+        below,
+        clear_above,
+        hold,
+        trigger,
+    } = kind
+    else {
+        return String::new();
+    };
+    let num = |x: f64| format!("{x}");
+
+    let mut parts = Vec::new();
+    if let Some(a) = above {
+        parts.push(format!("above {}", num(*a)));
+        if let Some(c) = clear_below.filter(|c| c != a) {
+            parts.push(format!("clear below {}", num(c)));
         }
+    }
+    if let Some(b) = below {
+        parts.push(format!("below {}", num(*b)));
+        if let Some(c) = clear_above.filter(|c| c != b) {
+            parts.push(format!("clear above {}", num(c)));
+        }
+    }
+    if !hold.is_zero() {
+        parts.push(format!("for {}", dur(*hold)));
+    }
+    if let Some(t) = trigger {
+        parts.push(format!("judged when {t} moves"));
+    }
+    parts.join(", ")
+}
+
+/// An event rule's filters and quiet time, in words.
+fn event_judges(kind: &RuleKind) -> String {
+    let RuleKind::Event {
+        event_type,
+        zone,
+        min_confidence,
+        clear_after,
+    } = kind
+    else {
+        return String::new();
     };
-    let kind = match &r.kind {
-        RuleKind::Threshold { .. } => "threshold",
-        RuleKind::Spike { .. } => "spike",
-        RuleKind::Flatline { .. } => "flatline",
-        RuleKind::Offline { .. } => "offline",
-        RuleKind::Counter { .. } => "counter",
-        RuleKind::Capacity { .. } => "capacity",
-        RuleKind::Event { .. } => "event",
-    };
-    let what = match &r.active {
-        Some(a) => format!("{what}; active {}", a.describe()),
-        None => what,
-    };
-    vec![
-        r.name.clone(),
-        kind.to_string(),
-        r.severity.name().to_string(),
-        on,
-        r.point.clone().unwrap_or_default(),
-        what,
-    ]
+
+    let mut parts = vec!["on each rising edge or message".to_string()];
+    if let Some(t) = event_type {
+        parts.push(format!("type {t}"));
+    }
+    if let Some(z) = zone {
+        parts.push(format!("zone {z}"));
+    }
+    if let Some(c) = min_confidence {
+        parts.push(format!("confidence ≥ {c}"));
+    }
+    if let Some(d) = clear_after {
+        parts.push(format!(
+            "camera alarm clears after {} quiet",
+            humantime::format_duration(*d)
+        ));
+    }
+    parts.join(", ")
 }
 
 /// Writes rows as left-aligned columns, each line indented, trailing blanks trimmed.

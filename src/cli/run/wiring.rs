@@ -126,21 +126,16 @@ impl Daemon {
         check_files(&site)?;
         let http = crate::http::bind(&site).await?;
         let data_dir = &site.gateway.data_dir;
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
         let secrets = secrets(&site)?;
-        let command_log = CommandLog::open(&data_dir.join("commands.log"), clock::now_ms())
-            .with_context(|| format!("opening the command log in {}", data_dir.display()))?;
         let health = Arc::new(Health::new(site.devices.len()));
-        let outbox = open_outbox(&site, &health)?;
-        let raw = RawRing::open(&data_dir.join("raw"), site.buffer.raw_max_bytes)
-            .with_context(|| format!("opening the raw ring in {}", data_dir.display()))?;
+        let (outbox, command_log) = open_stores(&site, &health)?;
         let wake = Arc::new(Notify::new());
 
         let (live_tx, live_rx) = mpsc::channel(ingest::live::CHANNEL);
         let (sample_tx, reload_tx, ingest_thread) = spawn_ingest(ingest::Params {
             site: Arc::clone(&site),
-            raw,
+            raw: RawRing::open(&data_dir.join("raw"), site.buffer.raw_max_bytes)
+                .with_context(|| format!("opening the raw ring in {}", data_dir.display()))?,
             outbox: Arc::clone(&outbox),
             wake: Arc::clone(&wake),
             health: Arc::clone(&health),
@@ -148,9 +143,9 @@ impl Daemon {
         })?;
 
         let (sources, writes) = Sources::spawn(&site, &health, &sample_tx);
-        let (routes_tx, routes_rx) = watch::channel(Arc::new(writes.clone()));
+        let (routes_tx, _) = watch::channel(Arc::new(writes.clone()));
         let (acks, ack_thread) = uplink::acks::spawn(Arc::clone(&outbox), Arc::clone(&health));
-        let (site_tx, site_rx) = watch::channel(Arc::clone(&site));
+        let (site_tx, _) = watch::channel(Arc::clone(&site));
         let router = Router::start(RouterParams {
             routes: Routes {
                 site: Arc::clone(&site),
@@ -163,41 +158,22 @@ impl Daemon {
             key: secrets.command_key,
         });
         let uplink_stop = CancellationToken::new();
-        let uplink_task = tokio::spawn(uplink::run(
-            UplinkParams {
-                site: Arc::clone(&site),
-                password: secrets.password,
-                transport: secrets.transport,
-                outbox: Arc::clone(&outbox),
-                wake,
-                health: Arc::clone(&health),
-                acks,
-                commands: router.clone(),
-                started_ms,
-                sites: site_rx.clone(),
-                live: Some(live_rx),
-            },
-            uplink_stop.clone(),
-        ));
-
-        let status_stop = CancellationToken::new();
-        let status_ctx = crate::status::socket::Context {
-            site: site_rx,
-            health: Arc::clone(&health),
+        let params = UplinkParams {
+            site: Arc::clone(&site),
+            password: secrets.password,
+            transport: secrets.transport,
             outbox: Arc::clone(&outbox),
+            wake,
+            health: Arc::clone(&health),
+            acks,
+            commands: router.clone(),
             started_ms,
-            routes: routes_rx,
+            sites: site_tx.subscribe(),
+            live: Some(live_rx),
         };
-        let status_tasks = status_tasks(data_dir, http, status_ctx, &status_stop);
+        let uplink_task = tokio::spawn(uplink::run(params, uplink_stop.clone()));
 
-        tracing::info!(
-            devices = site.devices.len(),
-            connections = site.connections.len(),
-            rules = site.rules.len(),
-            broker = %site.uplink.broker,
-            "sitewarden running"
-        );
-        let daemon = Daemon {
+        let mut daemon = Daemon {
             site,
             started_ms,
             health,
@@ -212,11 +188,38 @@ impl Daemon {
             uplink_stop,
             uplink_task,
             ack_thread,
-            status_stop,
-            status_tasks,
+            status_stop: CancellationToken::new(),
+            status_tasks: Vec::new(),
         };
-        systemd::ready(&daemon.status_line());
+        daemon.serve_status(http);
+        daemon.ready();
         Ok(daemon)
+    }
+
+    fn ready(&self) {
+        let site = &self.site;
+        tracing::info!(
+            devices = site.devices.len(),
+            connections = site.connections.len(),
+            rules = site.rules.len(),
+            broker = %site.uplink.broker,
+            "sitewarden running"
+        );
+        systemd::ready(&self.status_line());
+    }
+
+    /// The status socket, and the `[http]` page when configured: they read what the
+    /// daemon keeps, and follow reloads through the watch channels.
+    fn serve_status(&mut self, http: Option<crate::http::Bound>) {
+        let ctx = crate::status::socket::Context {
+            site: self.site_tx.subscribe(),
+            health: Arc::clone(&self.health),
+            outbox: Arc::clone(&self.outbox),
+            started_ms: self.started_ms,
+            routes: self.routes_tx.subscribe(),
+        };
+        let data_dir = &self.site.gateway.data_dir;
+        self.status_tasks = status_tasks(data_dir, http, ctx, &self.status_stop);
     }
 
     /// The configuration running now.
@@ -359,6 +362,16 @@ fn secrets(site: &Site) -> anyhow::Result<Secrets> {
         transport: uplink::tls::transport(&site.uplink)?,
         command_key: command_key(site)?,
     })
+}
+
+/// The data directory, the command log and the outbox (the raw ring goes to ingest).
+fn open_stores(site: &Site, health: &Health) -> anyhow::Result<(Arc<Outbox>, CommandLog)> {
+    let data_dir = &site.gateway.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
+    let command_log = CommandLog::open(&data_dir.join("commands.log"), clock::now_ms())
+        .with_context(|| format!("opening the command log in {}", data_dir.display()))?;
+    Ok((open_outbox(site, health)?, command_log))
 }
 
 fn open_outbox(site: &Site, health: &Health) -> anyhow::Result<Arc<Outbox>> {
