@@ -136,14 +136,6 @@ pub async fn run_connection(
         password,
         *max_payload_bytes,
     );
-    // rumqttc is built without TLS here; an mqtts:// site broker cannot be reached, and
-    // the cameras on it go silent (which the offline rule reports) instead of their
-    // traffic going out in clear text to a broker that expects TLS.
-    let usable = !broker.tls;
-    if !usable {
-        tracing::error!(connection = %connection.name, broker = %broker, "mqtts:// is not supported for camera connections; use mqtt:// on the site LAN");
-    }
-
     let mut link = Link {
         online: false,
         connected_once: false,
@@ -152,6 +144,37 @@ pub async fn run_connection(
         since: None,
         backoff: Backoff::new(Backoff::BROKER),
     };
+    let stopped = pump(
+        &ctx,
+        &mut cameras,
+        &mut link,
+        (&client, &mut eventloop),
+        broker,
+        &cancel,
+    )
+    .await;
+    if stopped && link.online {
+        disconnect(&client, &mut eventloop, &connection.name).await;
+    }
+}
+
+/// Serves the connection until `cancel` (true) or until the sample channel closes
+/// (false: ingest is gone).
+async fn pump(
+    ctx: &Ctx<'_>,
+    cameras: &mut Cameras,
+    link: &mut Link,
+    (client, eventloop): (&AsyncClient, &mut EventLoop),
+    broker: &BrokerUrl,
+    cancel: &CancellationToken,
+) -> bool {
+    // rumqttc is built without TLS here; an mqtts:// site broker cannot be reached, and
+    // the cameras on it go silent (which the offline rule reports) instead of their
+    // traffic going out in clear text to a broker that expects TLS.
+    let usable = !broker.tls;
+    if !usable {
+        tracing::error!(connection = %ctx.connection, broker = %broker, "mqtts:// is not supported for camera connections; use mqtt:// on the site LAN");
+    }
     loop {
         let now = Instant::now();
         let heartbeat_at = cameras.next_deadline(now);
@@ -160,10 +183,10 @@ pub async fn run_connection(
         // postpones the event; a connect attempt cut short simply starts over. The other
         // branches are timers and the cancellation token.
         let event = tokio::select! {
-            _ = cancel.cancelled() => break,
+            _ = cancel.cancelled() => return true,
             _ = tokio::time::sleep_until(heartbeat_at) => {
-                if !silent_due(&ctx, &mut cameras, Instant::now()) {
-                    return;
+                if !silent_due(ctx, cameras, Instant::now()) {
+                    return false;
                 }
                 continue;
             }
@@ -173,13 +196,9 @@ pub async fn run_connection(
             }
             ev = eventloop.poll(), if usable && link.retry_at.is_none() => ev,
         };
-        let on = (&client, broker);
-        if !on_event(&ctx, &mut cameras, &mut link, on, event) {
-            return;
+        if !on_event(ctx, cameras, link, (client, broker), event) {
+            return false;
         }
-    }
-    if link.online {
-        disconnect(&client, &mut eventloop, &connection.name).await;
     }
 }
 
