@@ -51,63 +51,13 @@ fn render_at(site: &Site, now: crate::reading::Ms) -> String {
         size(site.buffer.outbox_max_bytes)
     ));
 
-    out.push_str(&format!("\nconnections ({})\n", site.connections.len()));
-    let rows = site.connections.iter().map(|c| {
-        let (kind, mut detail) = (c.kind.type_name(), c.kind.link_detail());
-        if let ConnectionKind::Mqtt {
-            username,
-            max_payload_bytes,
-            ..
-        } = &c.kind
-        {
-            if let Some(u) = username {
-                detail.push_str(&format!(" as {u}"));
-            }
-            detail.push_str(&format!(
-                ", max payload {}",
-                size(*max_payload_bytes as u64)
-            ));
-        }
-        let gap = c.kind.min_gap();
-        let detail = if gap.is_zero() {
-            detail
-        } else {
-            format!("{detail}, min_gap {}", dur(gap))
-        };
-        let devices = devices_on(site, &c.name);
-        vec![
-            c.name.clone(),
-            kind.to_string(),
-            detail,
-            plural(devices, "device"),
-        ]
-    });
-    columns(&mut out, "  ", rows.collect());
-
+    connections(&mut out, site);
     out.push_str(&format!("\ndevices ({})\n", site.devices.len()));
     for d in &site.devices {
         device(&mut out, site, d);
     }
 
-    out.push_str(&format!("\nzones ({})\n", site.zones.len()));
-    let rows = site.zones.iter().map(|z| {
-        let gates = site
-            .devices
-            .iter()
-            .filter(|d| d.zone.as_deref() == Some(&z.name))
-            .count();
-        vec![
-            z.name.clone(),
-            format!("capacity {}", z.capacity),
-            format!(
-                "resets daily at {} {}",
-                time_of_day(z.daily_reset),
-                site.gateway.timezone.name()
-            ),
-            plural(gates, "device"),
-        ]
-    });
-    columns(&mut out, "  ", rows.collect());
+    zones(&mut out, site);
 
     cells(&mut out, site);
     patrols(&mut out, site, now);
@@ -445,6 +395,65 @@ fn event_judges(kind: &RuleKind) -> String {
         ));
     }
     parts.join(", ")
+}
+
+/// The connections, one line each with its link and devices.
+fn connections(out: &mut String, site: &Site) {
+    out.push_str(&format!("\nconnections ({})\n", site.connections.len()));
+    let rows = site.connections.iter().map(|c| {
+        let (kind, mut detail) = (c.kind.type_name(), c.kind.link_detail());
+        if let ConnectionKind::Mqtt {
+            username,
+            max_payload_bytes,
+            ..
+        } = &c.kind
+        {
+            if let Some(u) = username {
+                detail.push_str(&format!(" as {u}"));
+            }
+            detail.push_str(&format!(
+                ", max payload {}",
+                size(*max_payload_bytes as u64)
+            ));
+        }
+        let gap = c.kind.min_gap();
+        let detail = if gap.is_zero() {
+            detail
+        } else {
+            format!("{detail}, min_gap {}", dur(gap))
+        };
+        let devices = devices_on(site, &c.name);
+        vec![
+            c.name.clone(),
+            kind.to_string(),
+            detail,
+            plural(devices, "device"),
+        ]
+    });
+    columns(out, "  ", rows.collect());
+}
+
+/// The zones with their capacity, daily reset and gates.
+fn zones(out: &mut String, site: &Site) {
+    out.push_str(&format!("\nzones ({})\n", site.zones.len()));
+    let rows = site.zones.iter().map(|z| {
+        let gates = site
+            .devices
+            .iter()
+            .filter(|d| d.zone.as_deref() == Some(&z.name))
+            .count();
+        vec![
+            z.name.clone(),
+            format!("capacity {}", z.capacity),
+            format!(
+                "resets daily at {} {}",
+                time_of_day(z.daily_reset),
+                site.gateway.timezone.name()
+            ),
+            plural(gates, "device"),
+        ]
+    });
+    columns(out, "  ", rows.collect());
 }
 
 /// Writes rows as left-aligned columns, each line indented, trailing blanks trimmed.
