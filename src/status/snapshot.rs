@@ -85,49 +85,56 @@ pub struct UplinkRow {
     pub reconnects: u64,
 }
 
+/// One device as `status` shows it, from what ingest keeps of it.
+fn device_row(
+    site: &Site,
+    d: &crate::site::Device,
+    l: crate::live::DeviceLive,
+    now: Ms,
+) -> DeviceRow {
+    let state = match (l.polls, l.failing) {
+        (0, _) => "waiting",
+        (_, true) => "failing",
+        _ => "ok",
+    };
+    DeviceRow {
+        id: d.id.clone(),
+        profile: d.profile.clone(),
+        connection: site
+            .connections
+            .get(d.connection)
+            .map(|c| c.name.clone())
+            .unwrap_or_default(),
+        state: state.into(),
+        last_poll: (l.polls > 0).then(|| clock::rfc3339(l.last_poll)),
+        last_poll_age_s: (l.polls > 0).then(|| (now - l.last_poll).max(0) as f64 / 1000.0),
+        polls: l.polls,
+        errors: l.errors,
+        last_error: l.last_error,
+        last_error_at: (l.errors > 0).then(|| clock::rfc3339(l.last_error_at)),
+        values: d
+            .points
+            .iter()
+            .enumerate()
+            .map(|(j, p)| ValueRow {
+                point: p.name.clone(),
+                value: l.values.get(j).copied().flatten(),
+                unit: p.unit.clone(),
+                text: (l.texts.iter())
+                    .find(|(k, _)| *k == j)
+                    .map(|(_, t)| t.to_string()),
+            })
+            .collect(),
+    }
+}
+
 /// Builds the snapshot. `stats` is the outbox's (one read transaction, by the caller).
 pub fn build(site: &Site, h: &Health, stats: &OutboxStats, started: Ms, now: Ms) -> Snapshot {
     let live = h.live.snapshot();
-    let devices: Vec<DeviceRow> = site
-        .devices
-        .iter()
-        .enumerate()
+    let devices: Vec<DeviceRow> = (site.devices.iter().enumerate())
         .map(|(i, d)| {
             let l = live.devices.get(i).cloned().unwrap_or_default();
-            let state = match (l.polls, l.failing) {
-                (0, _) => "waiting",
-                (_, true) => "failing",
-                _ => "ok",
-            };
-            DeviceRow {
-                id: d.id.clone(),
-                profile: d.profile.clone(),
-                connection: site
-                    .connections
-                    .get(d.connection)
-                    .map(|c| c.name.clone())
-                    .unwrap_or_default(),
-                state: state.into(),
-                last_poll: (l.polls > 0).then(|| clock::rfc3339(l.last_poll)),
-                last_poll_age_s: (l.polls > 0).then(|| (now - l.last_poll).max(0) as f64 / 1000.0),
-                polls: l.polls,
-                errors: l.errors,
-                last_error: l.last_error,
-                last_error_at: (l.errors > 0).then(|| clock::rfc3339(l.last_error_at)),
-                values: d
-                    .points
-                    .iter()
-                    .enumerate()
-                    .map(|(j, p)| ValueRow {
-                        point: p.name.clone(),
-                        value: l.values.get(j).copied().flatten(),
-                        unit: p.unit.clone(),
-                        text: (l.texts.iter())
-                            .find(|(k, _)| *k == j)
-                            .map(|(_, t)| t.to_string()),
-                    })
-                    .collect(),
-            }
+            device_row(site, d, l, now)
         })
         .collect();
     let alarms = live
