@@ -26,11 +26,8 @@ use crate::site::{
     glob_match,
 };
 
-pub(super) fn site(
-    file: FileConfig,
-    profiles: &BTreeMap<String, Found>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<Site> {
+/// Names that must be unique among their kind: one error at each repeat.
+fn unique_names(file: &FileConfig, errors: &mut Vec<ConfigError>) {
     duplicates(
         file.connections.iter().map(|c| &c.name),
         "connection name",
@@ -49,6 +46,31 @@ pub(super) fn site(
         errors,
     );
     duplicates(file.patrols.iter().map(|p| &p.name), "patrol name", errors);
+}
+
+/// The profile a device names, when it loaded; a missing one is an error at the name.
+fn profile_of<'a>(
+    d: &DeviceFile,
+    profiles: &'a BTreeMap<String, Found>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<&'a Profile> {
+    let p = d.profile.as_ref()?;
+    match profiles.get(&p.v) {
+        Some(Found::Profile(profile)) => Some(profile),
+        Some(Found::Missing(message)) => {
+            errors.push(p.loc.error(message.clone()));
+            None
+        }
+        Some(Found::Broken) | None => None,
+    }
+}
+
+pub(super) fn site(
+    file: FileConfig,
+    profiles: &BTreeMap<String, Found>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Site> {
+    unique_names(&file, errors);
     let zone_names: Vec<&str> = file.zones.iter().map(|z| z.name.v.as_str()).collect();
     let cell_names: Vec<&str> = file.cells.iter().map(|c| c.name.v.as_str()).collect();
 
@@ -57,14 +79,7 @@ pub(super) fn site(
     // Per device of the file: its id and, when it validated, its index in `devices`.
     let mut built: Vec<(&str, Option<usize>)> = Vec::new();
     for d in &file.devices {
-        let profile = d.profile.as_ref().and_then(|p| match profiles.get(&p.v) {
-            Some(Found::Profile(profile)) => Some(profile),
-            Some(Found::Missing(message)) => {
-                errors.push(p.loc.error(message.clone()));
-                None
-            }
-            Some(Found::Broken) | None => None,
-        });
+        let profile = profile_of(d, profiles, errors);
         let one = device(d, profile, &file.connections, &zone_names, errors);
         if let Some(id) = &d.id {
             built.push((&id.v, one.is_some().then_some(devices.len())));
@@ -75,22 +90,7 @@ pub(super) fn site(
         {
             errors.push(c.loc.error(unknown("cell", &c.v, &cell_names)));
         }
-        if let Some(id) = &d.id {
-            let points = profile.map(|p| p.points.as_slice());
-            let cell = (d.cell.as_ref())
-                .and_then(|c| file.cells.iter().find(|f| f.name.v == c.v))
-                .map(|c| {
-                    (
-                        c.name.v.as_str(),
-                        c.kind.as_ref().map_or("", |k| k.v.as_str()),
-                    )
-                });
-            views.push(DeviceView {
-                id: &id.v,
-                points,
-                cell,
-            });
-        }
+        views.extend(view(d, profile, &file.cells));
     }
     let cells = cells(&file, errors);
     let sites = Sites {
@@ -106,9 +106,9 @@ pub(super) fn site(
 
     let connections: Option<Vec<Connection>> = (file.connections.iter())
         .map(|c| {
-            Some(Connection {
+            c.kind.clone().map(|kind| Connection {
                 name: c.name.v.clone(),
-                kind: c.kind.clone()?,
+                kind,
             })
         })
         .collect();
@@ -288,6 +288,28 @@ fn duplicates<'v>(
             }
         }
     }
+}
+
+/// What rules see of a device of the file: its id, its profile's points, its cell.
+fn view<'a>(
+    d: &'a DeviceFile,
+    profile: Option<&'a Profile>,
+    cells: &'a [CellFile],
+) -> Option<DeviceView<'a>> {
+    let id = d.id.as_ref()?;
+    let cell = (d.cell.as_ref())
+        .and_then(|c| cells.iter().find(|f| f.name.v == c.v))
+        .map(|c| {
+            (
+                c.name.v.as_str(),
+                c.kind.as_ref().map_or("", |k| k.v.as_str()),
+            )
+        });
+    Some(DeviceView {
+        id: &id.v,
+        points: profile.map(|p| p.points.as_slice()),
+        cell,
+    })
 }
 
 /// A device as rules see it: its id, its points when its profile resolved, and its
