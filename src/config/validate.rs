@@ -399,6 +399,69 @@ fn in_cells(rule: &RuleFile, d: &DeviceView<'_>) -> bool {
             .is_none_or(|k| k.v.iter().any(|k| k == kind))
 }
 
+/// The devices a rule judges: its globs' matches, narrowed to its cells; every glob
+/// that matches nothing, and a narrowing that leaves nothing, is an error.
+fn matched_devices<'v, 'a>(
+    rule: &RuleFile,
+    globs: &[String],
+    devices: &'v [DeviceView<'a>],
+    sites: &Sites<'_>,
+    before: usize,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<&'v DeviceView<'a>> {
+    let mut matched: Vec<&DeviceView<'_>> = Vec::new();
+    for (i, glob) in globs.iter().enumerate() {
+        let hits: Vec<&DeviceView<'_>> =
+            devices.iter().filter(|d| glob_match(glob, d.id)).collect();
+        if hits.is_empty() {
+            let at = rule.devices.as_ref().map_or(&rule.loc, |d| &d.loc);
+            let at = at.with_key(format!("{}.devices[{i}]", rule.loc.key));
+            errors.push(at.error(format!("`{glob}` matches no device")));
+        }
+        for d in hits {
+            if !matched.iter().any(|m| m.id == d.id) {
+                matched.push(d);
+            }
+        }
+    }
+    sites.check_cells(rule, errors);
+    let narrowed = rule.cells.is_some() || rule.cell_kinds.is_some();
+    if narrowed && !matched.is_empty() {
+        matched.retain(|d| in_cells(rule, d));
+        if matched.is_empty() && errors.len() == before {
+            let at =
+                (rule.cells.as_ref().or(rule.cell_kinds.as_ref())).map_or(&rule.loc, |v| &v.loc);
+            errors.push(at.error("no device the rule's `devices` match stands in these cells"));
+        }
+    }
+    matched
+}
+
+/// The rule's `point` and `trigger` exist, with the kind the rule needs, on every device
+/// it judges.
+fn check_points(rule: &RuleFile, matched: &[&DeviceView<'_>], errors: &mut Vec<ConfigError>) {
+    if let Some(point) = &rule.point {
+        let want = match rule.ty {
+            Some(RuleType::Counter) => Some(PointKind::Counter),
+            Some(RuleType::Event) => Some(PointKind::Event),
+            _ => None,
+        };
+        check_point(point, "point", want, matched, errors);
+        if let Some(at) = &rule.clear_after_at {
+            check_camera_point(point, at, matched, errors);
+        }
+    }
+    if let Some(trigger) = &rule.trigger {
+        check_point(
+            trigger,
+            "trigger",
+            Some(PointKind::Counter),
+            matched,
+            errors,
+        );
+    }
+}
+
 /// Checks every rule against the devices and zones, and returns the valid ones.
 fn resolve_rules(
     rules: Vec<RuleFile>,
@@ -431,51 +494,8 @@ fn resolve_rules(
             (None, _) if rule.devices_given => Vec::new(),
             (None, _) => vec!["*".to_string()],
         };
-        let mut matched: Vec<&DeviceView<'_>> = Vec::new();
-        for (i, glob) in globs.iter().enumerate() {
-            let hits: Vec<&DeviceView<'_>> =
-                devices.iter().filter(|d| glob_match(glob, d.id)).collect();
-            if hits.is_empty() {
-                let at = rule.devices.as_ref().map_or(&rule.loc, |d| &d.loc);
-                let at = at.with_key(format!("{}.devices[{i}]", rule.loc.key));
-                errors.push(at.error(format!("`{glob}` matches no device")));
-            }
-            for d in hits {
-                if !matched.iter().any(|m| m.id == d.id) {
-                    matched.push(d);
-                }
-            }
-        }
-        sites.check_cells(&rule, errors);
-        let narrowed = rule.cells.is_some() || rule.cell_kinds.is_some();
-        if narrowed && !matched.is_empty() {
-            matched.retain(|d| in_cells(&rule, d));
-            if matched.is_empty() && errors.len() == before {
-                let at = (rule.cells.as_ref().or(rule.cell_kinds.as_ref()))
-                    .map_or(&rule.loc, |v| &v.loc);
-                errors.push(at.error("no device the rule's `devices` match stands in these cells"));
-            }
-        }
-        if let Some(point) = &rule.point {
-            let want = match rule.ty {
-                Some(RuleType::Counter) => Some(PointKind::Counter),
-                Some(RuleType::Event) => Some(PointKind::Event),
-                _ => None,
-            };
-            check_point(point, "point", want, &matched, errors);
-            if let Some(at) = &rule.clear_after_at {
-                check_camera_point(point, at, &matched, errors);
-            }
-        }
-        if let Some(trigger) = &rule.trigger {
-            check_point(
-                trigger,
-                "trigger",
-                Some(PointKind::Counter),
-                &matched,
-                errors,
-            );
-        }
+        let matched = matched_devices(&rule, &globs, devices, sites, before, errors);
+        check_points(&rule, &matched, errors);
         let active = rule.active.map(|a| sites.active(a, errors));
         if errors.len() != before {
             continue;
