@@ -35,6 +35,7 @@ pub fn render(i: &Inputs<'_>) -> String {
     );
     sample(&mut o, "sitewarden_build_info", &info, 1.0);
     polls(&mut o, i);
+    device_polls(&mut o, i);
     latency(&mut o, h);
     outbox(&mut o, i.outbox, i.snapshot);
     uplink(&mut o, h);
@@ -125,6 +126,10 @@ fn polls(o: &mut String, i: &Inputs<'_>) {
         "",
         get(&h.field_reconnects) as f64,
     );
+}
+
+/// Polls, failures and whether it is up, per device.
+fn device_polls(o: &mut String, i: &Inputs<'_>) {
     family(
         o,
         "sitewarden_device_polls_total",
