@@ -226,7 +226,18 @@ pub(crate) fn cells(
             }),
         });
     }
-    recs.push(NewRecord {
+    recs.push(cells_by_kind(topics, kinds, (start, end), now));
+    recs
+}
+
+/// The retained `P/cells` record: how many cells of each kind are in each state.
+fn cells_by_kind(
+    topics: &Topics,
+    kinds: Vec<(String, [usize; 4])>,
+    (start, end): (Ms, Ms),
+    now: Ms,
+) -> NewRecord {
+    NewRecord {
         kind: Kind::Zone,
         topic: topics.cells(),
         retain: true,
@@ -249,6 +260,5 @@ pub(crate) fn cells(
                     .collect(),
             })
         }),
-    });
-    recs
+    }
 }
