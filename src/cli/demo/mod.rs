@@ -76,15 +76,9 @@ pub fn main(run_for: Option<Duration>, plain: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn demo(
-    dir: &Path,
-    log: &Path,
-    broker_port: u16,
-    run_for: Option<Duration>,
-    plain: bool,
-) -> anyhow::Result<view::View> {
-    // Listen for Ctrl-C from the start: the view hides the cursor, and an early Ctrl-C
-    // must still end in order and give it back.
+/// Resolves on the first SIGINT or SIGTERM; installed at once, so an early Ctrl-C still
+/// ends the demo in order.
+fn stop_signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -94,26 +88,15 @@ async fn demo(
             _ = terminate.recv() => tracing::info!("SIGTERM: stopping the demo"),
         }
     };
-    let mut servers = driver::bind()
-        .await
-        .context("binding the simulated devices")?;
-    let ports: HashMap<&str, u16> = servers.iter().map(|s| (s.name, s.port)).collect();
-    let offset = layout::night_offset(crate::clock::now_ms());
-    let text = layout::config_toml(
-        broker_port,
-        |n| ports.get(n).copied().unwrap_or(0),
-        &dir.join("data"),
-        offset,
-    );
-    let config_path = dir.join("sitewarden.toml");
-    std::fs::write(&config_path, &text)
-        .with_context(|| format!("writing {}", config_path.display()))?;
-    let site = config::load_from(&text, &config_path.display().to_string(), &[], &[])
-        .map_err(|e| anyhow::anyhow!("the demo's own config was refused:\n{e}"))?;
-    let site = Arc::new(site);
-    driver::serve(&mut servers, &site);
+    Ok(stopped)
+}
 
-    let stop_sims = CancellationToken::new();
+/// The scenario's cameras on the demo broker: each sends its heartbeat; the scenario
+/// sends their counts and intrusions.
+fn start_cameras(
+    broker_port: u16,
+    stop: &CancellationToken,
+) -> HashMap<&'static str, camera::CameraHandle> {
     let mut cameras = HashMap::new();
     for (i, &(id, area, _, _)) in scenario::CAMERAS.iter().enumerate() {
         let (handle, runner) = camera::camera(
@@ -129,9 +112,54 @@ async fn demo(
         );
         // The scenario sends the counts and intrusions; the camera only its heartbeat.
         handle.set_events(false);
-        tokio::spawn(runner.run(stop_sims.clone()));
+        tokio::spawn(runner.run(stop.clone()));
         cameras.insert(id, handle);
     }
+    cameras
+}
+
+/// The demo site's config, written to `dir` (so a curious user can read it) with the
+/// ports the simulated devices got, and loaded as the daemon would load it.
+fn site_config(
+    dir: &Path,
+    broker_port: u16,
+    servers: &[driver::Server],
+    offset: i64,
+) -> anyhow::Result<Arc<crate::site::Site>> {
+    let ports: HashMap<&str, u16> = servers.iter().map(|s| (s.name, s.port)).collect();
+    let text = layout::config_toml(
+        broker_port,
+        |n| ports.get(n).copied().unwrap_or(0),
+        &dir.join("data"),
+        offset,
+    );
+    let config_path = dir.join("sitewarden.toml");
+    std::fs::write(&config_path, &text)
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    let site = config::load_from(&text, &config_path.display().to_string(), &[], &[])
+        .map_err(|e| anyhow::anyhow!("the demo's own config was refused:\n{e}"))?;
+    Ok(Arc::new(site))
+}
+
+async fn demo(
+    dir: &Path,
+    log: &Path,
+    broker_port: u16,
+    run_for: Option<Duration>,
+    plain: bool,
+) -> anyhow::Result<view::View> {
+    // Listen for Ctrl-C from the start: the view hides the cursor, and an early Ctrl-C
+    // must still end in order and give it back.
+    let stopped = stop_signals()?;
+    let mut servers = driver::bind()
+        .await
+        .context("binding the simulated devices")?;
+    let offset = layout::night_offset(crate::clock::now_ms());
+    let site = site_config(dir, broker_port, &servers, offset)?;
+    driver::serve(&mut servers, &site);
+
+    let stop_sims = CancellationToken::new();
+    let cameras = start_cameras(broker_port, &stop_sims);
     let driver = driver::Driver::new(servers, &site, cameras);
     let mut story = scenario::Scenario::new(SEED).with_offset(offset);
     driver.apply(&story.step(0, crate::clock::now_ms()));
