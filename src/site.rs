@@ -190,6 +190,8 @@ pub enum UplinkFormat {
     Sitewarden,
     /// ThingsBoard's gateway MQTT API (`v1/gateway/*`).
     ThingsBoard,
+    /// Sparkplug B 3.0 (`spBv1.0/{site}/…/{gateway}`).
+    Sparkplug,
 }
 
 impl UplinkFormat {
@@ -198,6 +200,7 @@ impl UplinkFormat {
         match self {
             UplinkFormat::Sitewarden => "sitewarden",
             UplinkFormat::ThingsBoard => "thingsboard",
+            UplinkFormat::Sparkplug => "sparkplug",
         }
     }
 }

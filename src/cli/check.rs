@@ -37,6 +37,9 @@ fn render_at(site: &Site, now: crate::reading::Ms) -> String {
             format!("topics {}/{}/{}/…", u.topic_prefix, g.site, g.id)
         }
         crate::site::UplinkFormat::ThingsBoard => "topics v1/gateway/…".to_string(),
+        crate::site::UplinkFormat::Sparkplug => {
+            format!("topics spBv1.0/{}/…/{}", g.site, g.id)
+        }
     };
     out.push_str(&format!(
         "{uplink}, format {}, {topics}, summaries every {}, inflight {}, keep-alive {}\n",

@@ -169,8 +169,10 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                 tracing::info!(broker = %p.site.uplink.broker, "uplink connected");
                 // Subscribe before `online`: the broker handles one connection's packets
                 // in order, so a platform that sees `online` can send commands at once.
-                if let Err(e) = client.try_subscribe(wire.command_topic(), QoS::AtLeastOnce) {
-                    tracing::warn!(error = %e, "cannot subscribe to commands");
+                for topic in wire.command_topics() {
+                    if let Err(e) = client.try_subscribe(topic, QoS::AtLeastOnce) {
+                        tracing::warn!(error = %e, "cannot subscribe to commands");
+                    }
                 }
                 let held = latest_live(&mut p);
                 wire.site = Arc::clone(&p.sites.borrow());
@@ -200,10 +202,17 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                 session.fill(&client, &p.outbox, window, &wire);
             }
             Ok(Event::Incoming(Incoming::Publish(msg))) => {
-                if msg.topic == wire.command_topic()
-                    && let Some(cmd) = wire.command(&msg.payload)
-                {
-                    p.commands.submit(&cmd, msg.retain);
+                for asked in wire.incoming(&msg.topic, &msg.payload) {
+                    match asked {
+                        format::Inbound::Command(cmd) => p.commands.submit(&cmd, msg.retain),
+                        format::Inbound::Rebirth if online => {
+                            tracing::info!("rebirth asked by the host");
+                            publish_status(&client, &p, &wire, &mut session, "online", None).await;
+                            announce(&wire, None, &mut session);
+                            session.fill(&client, &p.outbox, window, &wire);
+                        }
+                        format::Inbound::Rebirth => {}
+                    }
                 }
             }
             Ok(_) => {}
@@ -325,10 +334,7 @@ async fn publish_status(
         reanchored: payload::Reanchored::of(&p.outbox),
     });
     let out = wire.outbound(&wire.topics.status(), &body, true);
-    if client
-        .try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload)
-        .is_ok()
-    {
+    if wire.publish(client, &out, QoS::AtLeastOnce) {
         s.queued(Tag::Other);
     }
 }
@@ -412,9 +418,7 @@ fn publish_live(
         points: payload::LivePoints(&r.values, &device.points),
     });
     let out = wire.outbound(&wire.topics.live(&device.id), &body, false);
-    let queued = client
-        .try_publish(out.topic, QoS::AtMostOnce, out.retain, out.payload)
-        .is_ok();
+    let queued = wire.publish(client, &out, QoS::AtMostOnce);
     if queued {
         s.queued(Tag::Other);
     }
@@ -444,10 +448,7 @@ async fn publish_health(
         clock::now_ms(),
     );
     let out = wire.outbound(&wire.topics.health(), &payload::to_bytes(&report), false);
-    if client
-        .try_publish(out.topic, QoS::AtMostOnce, out.retain, out.payload)
-        .is_ok()
-    {
+    if wire.publish(client, &out, QoS::AtMostOnce) {
         s.queued(Tag::Other);
     }
 }
@@ -460,7 +461,7 @@ fn will(wire: &format::Wire, seq: u64, started_ms: crate::reading::Ms) -> LastWi
         started: clock::rfc3339(started_ms),
         reanchored: None,
     });
-    let out = wire.outbound(&wire.topics.status(), &body, true);
+    let out = wire.will(&body, seq);
     LastWill::new(out.topic, out.payload, QoS::AtLeastOnce, out.retain)
 }
 

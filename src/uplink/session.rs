@@ -129,11 +129,7 @@ impl Session {
                 return;
             }
             if let Some(out) = self.notices.front() {
-                let (topic, payload) = (out.topic.clone(), out.payload.clone());
-                if client
-                    .try_publish(topic, QoS::AtLeastOnce, out.retain, payload)
-                    .is_err()
-                {
+                if !wire.publish(client, out, QoS::AtLeastOnce) {
                     return;
                 }
                 self.notices.pop_front();
@@ -199,15 +195,12 @@ impl Session {
     /// Publishes one record in the uplink's format (one record, one publish).
     fn send(&mut self, client: &AsyncClient, rec: &Record, wire: &super::format::Wire) -> bool {
         let out = wire.outbound(&rec.topic, &rec.payload, rec.retain);
-        match client.try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload) {
-            Ok(()) => {
-                self.awaiting.push_back(Tag::Record(rec.seq));
-                true
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "rumqttc channel full; will retry");
-                false
-            }
+        if wire.publish(client, &out, QoS::AtLeastOnce) {
+            self.awaiting.push_back(Tag::Record(rec.seq));
+            true
+        } else {
+            tracing::debug!("rumqttc channel full; will retry");
+            false
         }
     }
 }
