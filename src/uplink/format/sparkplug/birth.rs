@@ -8,7 +8,7 @@
 //! DBIRTHs, so the numbering always matches the last birth.
 
 use super::proto::{DataType, Metric, Payload, PropertyKind, PropertySet, PropertyValue};
-use crate::site::{PointKind, Site};
+use crate::site::{PointKind, PointSource, PointType, Site};
 
 /// The node metric a host sets to `true` to ask for a new NBIRTH and DBIRTHs.
 pub const REBIRTH: &str = "Node Control/Rebirth";
@@ -111,6 +111,9 @@ pub fn device_metrics(site: &Site, d: usize) -> Vec<Declared> {
                 list.push((n.clone(), DataType::Double, unit.clone()));
                 list.push((format!("{n}/delta"), DataType::Double, unit));
             }
+            PointKind::Command if is_bit(&p.source) => {
+                list.push((n.clone(), DataType::Boolean, None));
+            }
             PointKind::State | PointKind::Command => {
                 list.push((n.clone(), DataType::Int64, None));
                 list.push((format!("{n}/label"), DataType::String, None));
@@ -129,6 +132,14 @@ pub fn device_metrics(site: &Site, d: usize) -> Vec<Declared> {
         list.push((format!("alarm/{}/message", r.name), DataType::String, None));
     }
     numbered((d as u64 + 1) << 16, list)
+}
+
+/// A coil (or a bit of a register): a command point a host writes `true` or `false`.
+fn is_bit(source: &PointSource) -> bool {
+    match source {
+        PointSource::Modbus { table, ty, .. } => table.is_bits() || *ty == PointType::Bool,
+        PointSource::Json { .. } => false,
+    }
 }
 
 /// NBIRTH: every node metric, `bdSeq` and `Node Control/Rebirth` (false) with values.

@@ -13,7 +13,10 @@ fn metric(d: &Declared, v: &Json, ts: u64) -> Metric {
         DataType::Double => v.as_f64().map(Value::Double),
         DataType::Int64 => v.as_f64().map(|f| Value::Long(f as i64 as u64)),
         DataType::UInt64 => v.as_u64().map(Value::Long),
-        DataType::Boolean => v.as_bool().map(Value::Boolean),
+        // A coil summarised as a state carries its last value as 1.0 or 0.0.
+        DataType::Boolean => (v.as_bool())
+            .or_else(|| v.as_f64().map(|f| f != 0.0))
+            .map(Value::Boolean),
         DataType::String => v.as_str().map(|s| Value::String(s.to_string())),
         _ => None,
     };

@@ -105,7 +105,9 @@ fn aliases_are_unique_across_the_node_and_its_devices() {
     assert_eq!(all.len(), n);
     let dbirth = birth::dbirth(&site, 1, 7);
     let open = by_name(&dbirth, "open");
-    assert_eq!(open.datatype, Some(DataType::Int64.code()));
+    assert_eq!(open.datatype, Some(DataType::Boolean.code()), "a coil");
+    let status = by_name(&dbirth, "status");
+    assert_eq!(status.datatype, Some(DataType::Int64.code()));
     assert_eq!(open.is_null, Some(true));
 }
 

@@ -1,0 +1,294 @@
+//! `[uplink] format = "sparkplug"` (issue 11): the simulated site read by an independent
+//! Sparkplug B decoder (pysparkplug, `tests/fixtures/sparkplug_codec.py`) from a real
+//! Mosquitto, as a host reads it: NBIRTH/DBIRTH declare the metrics, DDATA names them by
+//! alias, `seq` counts every message of the edge node and wraps 255 → 0, a DCMD from
+//! the same decoder writes a coil on a real Modbus server (a refused one writes
+//! nothing), an NCMD rebirth brings a new NBIRTH, and after `kill -9` the broker
+//! publishes the will, an NDEATH with the `bdSeq` of the NBIRTH. Every decoded message
+//! meets docs/schema/sparkplug.schema.json, and every `sitewarden/…` string metric the
+//! schema of our own payload of that kind.
+
+use crate::support::daemon::Daemon;
+use crate::support::mosquitto::Mosquitto;
+use crate::support::schema;
+use crate::support::site::{SimSite, TestSite};
+use crate::support::subscriber::Subscriber;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(30);
+const NODE: &str = "spBv1.0/test/NBIRTH/gw-1";
+
+fn python() -> String {
+    std::env::var("SW_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("SW_TEST_PYTHON is not set: run scripts/test.sh (its venv has pysparkplug)")
+    })
+}
+
+fn codec() -> String {
+    format!(
+        "{}/tests/fixtures/sparkplug_codec.py",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// A host's view: every message the subscriber received, decoded by pysparkplug in
+/// order (aliases resolved through the births before it).
+struct Host {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    decoded: Vec<Value>,
+}
+
+impl Host {
+    fn start() -> Host {
+        let mut child = Command::new(python())
+            .args([codec().as_str(), "decode"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the Sparkplug decoder");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Host {
+            child,
+            stdin,
+            stdout,
+            decoded: Vec::new(),
+        }
+    }
+
+    /// Decodes what arrived since the last call.
+    fn update(&mut self, sub: &Subscriber) {
+        let msgs = sub.snapshot();
+        for m in &msgs[self.decoded.len()..] {
+            let hex: String = m.payload.iter().map(|b| format!("{b:02x}")).collect();
+            let line = serde_json::json!({"topic": m.topic, "hex": hex});
+            writeln!(self.stdin, "{line}").expect("feed the decoder");
+            self.stdin.flush().unwrap();
+            let mut out = String::new();
+            self.stdout.read_line(&mut out).expect("read the decoder");
+            let v: Value = serde_json::from_str(&out)
+                .unwrap_or_else(|e| panic!("decoder could not read {}: {e} ({out:?})", m.topic));
+            check_contract(&v);
+            self.decoded.push(v);
+        }
+    }
+
+    /// The first decoded message from index `from` on that satisfies `pred`, and its index.
+    fn wait(
+        &mut self,
+        sub: &Subscriber,
+        what: &str,
+        from: usize,
+        pred: impl Fn(&Value) -> bool,
+    ) -> (usize, Value) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            self.update(sub);
+            let found = (self.decoded.iter().enumerate().skip(from)).find(|(_, v)| pred(v));
+            if let Some((i, v)) = found {
+                return (i, v.clone());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no Sparkplug message for `{what}` within {WAIT:?} ({} decoded)",
+                self.decoded.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// The decoded message meets docs/schema/sparkplug.schema.json, and each of our JSON
+/// payloads carried as a `sitewarden/{kind}` string metric meets its own schema.
+fn check_contract(v: &Value) {
+    schema::check_kind("sparkplug", v.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{}: {e}", v["topic"]));
+    for m in v["metrics"].as_array().into_iter().flatten() {
+        let (Some(name), Some(text)) = (m["name"].as_str(), m["value"].as_str()) else {
+            continue;
+        };
+        if let Some(rest) = name.strip_prefix("sitewarden/") {
+            schema::check(&format!("sitewarden/test/gw-1/{rest}"), text.as_bytes())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
+
+/// An NCMD or DCMD with one metric, encoded by pysparkplug.
+fn command(kind: &str, name: &str, datatype: &str, value: &str, alias: Option<u64>) -> Vec<u8> {
+    let ts = sitewarden::clock::now_ms().to_string();
+    let alias = alias.map(|a| a.to_string()).unwrap_or_default();
+    let out = Command::new(python())
+        .args([&codec(), "encode", kind, &ts, name, datatype, value, &alias])
+        .output()
+        .expect("run the Sparkplug encoder");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hex = String::from_utf8(out.stdout).unwrap();
+    (0..hex.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn metric<'v>(v: &'v Value, name: &str) -> &'v Value {
+    (v["metrics"].as_array().into_iter().flatten())
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no metric {name} in {v}"))
+}
+
+fn has(v: &Value, name: &str) -> bool {
+    (v["metrics"].as_array().into_iter().flatten()).any(|m| m["name"] == name)
+}
+
+/// The test site with 1 s windows and `format = "sparkplug"`.
+fn sparkplug_site(broker: &Mosquitto, sim: &SimSite, extra: &str) -> TestSite {
+    let site = TestSite::with_extra(broker, sim, "1s", extra);
+    let text = std::fs::read_to_string(&site.config).unwrap();
+    let text = text.replacen(
+        "summary_interval = \"1s\"\n",
+        "summary_interval = \"1s\"\nformat = \"sparkplug\"\n",
+        1,
+    );
+    std::fs::write(&site.config, text).unwrap();
+    site
+}
+
+/// The result of the command `id` (`sitewarden/cmd/result` on the node) as JSON.
+fn result_of(host: &mut Host, sub: &Subscriber, id_start: &str) -> Value {
+    let (_, v) = host.wait(sub, id_start, 0, |v| {
+        v["kind"] == "NDATA"
+            && has(v, "sitewarden/cmd/result")
+            && metric(v, "sitewarden/cmd/result")["value"]
+                .as_str()
+                .is_some_and(|s| s.contains(id_start))
+    });
+    let text = metric(&v, "sitewarden/cmd/result")["value"]
+        .as_str()
+        .unwrap();
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn a_sparkplug_host_reads_the_site_commands_it_and_sees_its_death() {
+    let broker = Mosquitto::start();
+    // Enough devices for more than 256 messages within seconds (seq wraps).
+    let mut specs: Vec<String> = vec!["gate-1:turnstile@north".into()];
+    specs.extend((1..=20).map(|i| format!("th-{i}:rs485-th")));
+    let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let sim = SimSite::start(&specs);
+    sim.set("gate-1", "status", 1.0);
+    sim.set("th-1", "temperature", 215.0);
+    let extra = format!(
+        "{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n",
+        crate::alarms::FORCED_ENTRY
+    );
+    let site = sparkplug_site(&broker, &sim, &extra);
+    let sub = Subscriber::start(broker.port, "spBv1.0/#", "sparkplug-host", false);
+    let mut host = Host::start();
+    let mut daemon = Daemon::start(&site.config, site.dir.path());
+
+    // The birth of the node and of each device, and data by alias.
+    let (nb, nbirth) = host.wait(&sub, "NBIRTH", 0, |v| v["topic"] == NODE);
+    assert_eq!(nbirth["seq"], 0);
+    let bd_seq = metric(&nbirth, "bdSeq")["value"].clone();
+    assert_eq!(metric(&nbirth, "bdSeq")["datatype"], "INT64");
+    assert_eq!(metric(&nbirth, "Node Control/Rebirth")["value"], false);
+    assert!(has(&nbirth, "zone/north/occupancy"), "{nbirth}");
+    let (_, gate) = host.wait(&sub, "DBIRTH gate-1", nb, |v| {
+        v["kind"] == "DBIRTH" && v["device"] == "gate-1"
+    });
+    assert_eq!(metric(&gate, "open")["datatype"], "BOOLEAN");
+    assert_eq!(metric(&gate, "status")["datatype"], "INT64");
+    assert!(has(&gate, "alarm/forced-entry"), "{gate}");
+    let open_alias = metric(&gate, "open")["alias"].as_u64().expect("an alias");
+    let (_, th) = host.wait(&sub, "DDATA th-1", nb, |v| {
+        v["kind"] == "DDATA" && v["device"] == "th-1" && has(v, "temperature")
+    });
+    assert_eq!(metric(&th, "temperature")["value"], 21.5);
+    assert_eq!(metric(&th, "temperature")["datatype"], "DOUBLE");
+    let end = metric(&th, "temperature")["timestamp"].as_i64().unwrap();
+    assert_eq!(end % 1000, 0, "at the window's end");
+    host.wait(&sub, "zone NDATA", nb, |v| {
+        v["kind"] == "NDATA" && has(v, "zone/north/capacity")
+    });
+
+    // A DCMD by alias opens the gate on the Modbus server; the result is on the node.
+    let dcmd = command("DCMD", "", "BOOLEAN", "true", Some(open_alias));
+    sub.publish("spBv1.0/test/DCMD/gw-1/gate-1", &dcmd);
+    let ok = result_of(&mut host, &sub, "sp:gate-1:open:");
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(sim.get("gate-1", "open"), Some(1.0), "the coil was written");
+    let writes = sim.writes("gate-1").len();
+    // A DCMD by name of a point that is not writable: refused, nothing written.
+    let refused = command("DCMD", "status", "INT64", "2", None);
+    sub.publish("spBv1.0/test/DCMD/gw-1/gate-1", &refused);
+    let no = result_of(&mut host, &sub, "sp:gate-1:status:");
+    assert_eq!(no["ok"], false);
+    assert_eq!(no["reason"], "not_writable", "{no}");
+    assert_eq!(sim.get("gate-1", "status"), Some(1.0));
+    assert_eq!(sim.writes("gate-1").len(), writes, "nothing written");
+
+    // An alarm as DDATA of the device.
+    sim.set("gate-1", "forced_entry", 1.0);
+    host.wait(&sub, "alarm DDATA", nb, |v| {
+        v["device"] == "gate-1"
+            && has(v, "alarm/forced-entry")
+            && metric(v, "alarm/forced-entry")["value"] == true
+    });
+
+    // A rebirth request: a new NBIRTH (seq 0 again, the same bdSeq) and DBIRTHs.
+    let seen = host.decoded.len();
+    let ncmd = command("NCMD", "Node Control/Rebirth", "BOOLEAN", "true", None);
+    sub.publish("spBv1.0/test/NCMD/gw-1", &ncmd);
+    let (rb, reborn) = host.wait(&sub, "a new NBIRTH", seen, |v| v["topic"] == NODE);
+    assert_eq!(reborn["seq"], 0);
+    assert_eq!(metric(&reborn, "bdSeq")["value"], bd_seq);
+    host.wait(&sub, "a new DBIRTH", rb, |v| {
+        v["kind"] == "DBIRTH" && v["device"] == "th-20"
+    });
+
+    // seq counts every message of the node from its birth and wraps 255 → 0.
+    let (_, _) = host.wait(&sub, "seq 255 → 0", rb + 257, |_| true);
+    let mut expected = 0u64;
+    let mut wrapped = false;
+    for (i, v) in host.decoded.iter().enumerate().skip(rb) {
+        let seq = v["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {v}"));
+        assert_eq!(
+            seq, expected,
+            "message {i} ({}) out of sequence",
+            v["topic"]
+        );
+        wrapped |= seq == 0 && i > rb;
+        expected = (seq + 1) % 256;
+    }
+    assert!(wrapped, "seq wrapped");
+
+    // kill -9: the broker publishes the will, an NDEATH with the NBIRTH's bdSeq.
+    let before = host.decoded.len();
+    daemon.kill9();
+    let (_, death) = host.wait(&sub, "NDEATH", before, |v| v["kind"] == "NDEATH");
+    assert_eq!(metric(&death, "bdSeq")["value"], bd_seq);
+    assert_eq!(death["seq"], Value::Null);
+    // Nothing went out under our own topics.
+    assert!(
+        sub.snapshot()
+            .iter()
+            .all(|m| m.topic.starts_with("spBv1.0/"))
+    );
+}
