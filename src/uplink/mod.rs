@@ -206,9 +206,7 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                     match asked {
                         format::Inbound::Command(cmd) => p.commands.submit(&cmd, msg.retain),
                         format::Inbound::Rebirth if online => {
-                            tracing::info!("rebirth asked by the host");
-                            publish_status(&client, &p, &wire, &mut session, "online", None).await;
-                            announce(&wire, None, &mut session);
+                            rebirth(&p, &wire, &mut session).await;
                             session.fill(&client, &p.outbox, window, &wire);
                         }
                         format::Inbound::Rebirth => {}
@@ -316,13 +314,28 @@ async fn publish_status(
     state: &str,
     reserved: Option<u64>,
 ) {
+    let Some(out) = status(p, wire, state, reserved).await else {
+        return;
+    };
+    if wire.publish(client, &out, QoS::AtLeastOnce) {
+        s.queued(Tag::Other);
+    }
+}
+
+/// `P/status` in the uplink's format (None when no seq could be reserved for it).
+async fn status(
+    p: &UplinkParams,
+    wire: &format::Wire,
+    state: &str,
+    reserved: Option<u64>,
+) -> Option<format::Out> {
     let seq = match reserved {
         Some(seq) => seq,
         None => match reserve_seq(&p.outbox, "status").await {
             Ok(seq) => seq,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reserve a seq for the status");
-                return;
+                return None;
             }
         },
     };
@@ -333,10 +346,17 @@ async fn publish_status(
         started: clock::rfc3339(p.started_ms),
         reanchored: payload::Reanchored::of(&p.outbox),
     });
-    let out = wire.outbound(&wire.topics.status(), &body, true);
-    if wire.publish(client, &out, QoS::AtLeastOnce) {
-        s.queued(Tag::Other);
+    Some(wire.outbound(&wire.topics.status(), &body, true))
+}
+
+/// Sparkplug's `Node Control/Rebirth`: the `online` status (an NBIRTH) and the
+/// announcements (DBIRTHs), queued like them so none is lost to a full channel.
+async fn rebirth(p: &UplinkParams, wire: &format::Wire, s: &mut Session) {
+    tracing::info!("rebirth asked by the host");
+    if let Some(out) = status(p, wire, "online", None).await {
+        s.notice(out);
     }
+    announce(wire, None, s);
 }
 
 /// The format's announcements (ThingsBoard: connect and disconnect per device), QoS 1,
@@ -409,6 +429,11 @@ fn publish_live(
     let Some(device) = r.site.devices.get(r.device) else {
         return true;
     };
+    if wire.format == crate::site::UplinkFormat::Sparkplug && s.notices_pending() {
+        // A DDATA must not go before its device's DBIRTH, still queued: a newer report
+        // follows (at the latest at `max_interval`), so this one is dropped.
+        return false;
+    }
     let body = payload::to_bytes(&payload::LiveValues {
         v: payload::VERSION,
         ts: clock::rfc3339(clock::now_ms()),

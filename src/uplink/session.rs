@@ -87,6 +87,11 @@ impl Session {
         self.notices.push_back(out);
     }
 
+    /// Notices still wait for room (a format's births, the inventory).
+    pub(super) fn notices_pending(&self) -> bool {
+        !self.notices.is_empty()
+    }
+
     /// New records were committed: alarms among them go first.
     pub(super) fn woken(&mut self) {
         self.alarms_due = true;

@@ -115,6 +115,11 @@ impl Drop for Host {
 fn check_contract(v: &Value) {
     schema::check_kind("sparkplug", v.to_string().as_bytes())
         .unwrap_or_else(|e| panic!("{}: {e}", v["topic"]));
+    if v["kind"] == "DDATA" || v["kind"] == "NDATA" {
+        // An alias the decoder could not name was sent before (or without) its birth.
+        let named = (v["metrics"].as_array().into_iter().flatten()).all(|m| m["name"].is_string());
+        assert!(named, "DATA before its BIRTH declared it: {v}");
+    }
     for m in v["metrics"].as_array().into_iter().flatten() {
         let (Some(name), Some(text)) = (m["name"].as_str(), m["value"].as_str()) else {
             continue;
@@ -194,8 +199,9 @@ fn a_sparkplug_host_reads_the_site_commands_it_and_sees_its_death() {
     let sim = SimSite::start(&specs);
     sim.set("gate-1", "status", 1.0);
     sim.set("th-1", "temperature", 215.0);
+    // th-20 is the config's last device: the live key lands in it.
     let extra = format!(
-        "{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n",
+        "live = {{ max_interval = \"1s\" }}\n{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n",
         crate::alarms::FORCED_ENTRY
     );
     let site = sparkplug_site(&broker, &sim, &extra);
@@ -224,6 +230,11 @@ fn a_sparkplug_host_reads_the_site_commands_it_and_sees_its_death() {
     assert_eq!(metric(&th, "temperature")["datatype"], "DOUBLE");
     let end = metric(&th, "temperature")["timestamp"].as_i64().unwrap();
     assert_eq!(end % 1000, 0, "at the window's end");
+    write_example(&th);
+    // Live values of th-20, after its DBIRTH (checked for every DATA by `check_contract`).
+    host.wait(&sub, "th-20 live", nb, |v| {
+        v["device"] == "th-20" && has(v, "temperature") && !has(v, "temperature/mean")
+    });
     host.wait(&sub, "zone NDATA", nb, |v| {
         v["kind"] == "NDATA" && has(v, "zone/north/capacity")
     });
@@ -234,6 +245,12 @@ fn a_sparkplug_host_reads_the_site_commands_it_and_sees_its_death() {
     let ok = result_of(&mut host, &sub, "sp:gate-1:open:");
     assert_eq!(ok["ok"], true, "{ok}");
     assert_eq!(sim.get("gate-1", "open"), Some(1.0), "the coil was written");
+    host.wait(&sub, "the new value in a DDATA", nb, |v| {
+        v["kind"] == "DDATA"
+            && v["device"] == "gate-1"
+            && has(v, "open")
+            && metric(v, "open")["value"] == true
+    });
     let writes = sim.writes("gate-1").len();
     // A DCMD by name of a point that is not writable: refused, nothing written.
     let refused = command("DCMD", "status", "INT64", "2", None);
@@ -291,4 +308,12 @@ fn a_sparkplug_host_reads_the_site_commands_it_and_sees_its_death() {
             .iter()
             .all(|m| m.topic.starts_with("spBv1.0/"))
     );
+}
+
+/// A decoded DDATA, for docs/platform.md (`target/contract-examples/sparkplug.json`).
+fn write_example(v: &Value) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/contract-examples");
+    std::fs::create_dir_all(&dir).expect("create target/contract-examples");
+    let text = serde_json::to_string_pretty(v).unwrap();
+    std::fs::write(dir.join("sparkplug.json"), text).expect("write example");
 }
