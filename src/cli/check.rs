@@ -693,5 +693,12 @@ mod format_tests {
             out.contains("uplink mqtt://127.0.0.1:1883, format thingsboard, topics v1/gateway/…,"),
             "{out}"
         );
+        let sparkplug = text.replace("thingsboard", "sparkplug");
+        let site = crate::config::load_from(&sparkplug, "t.toml", &[], &[]).unwrap();
+        let out = super::render(&site);
+        assert!(
+            out.contains("uplink mqtt://127.0.0.1:1883, format sparkplug, topics spBv1.0/s/…/gw,"),
+            "{out}"
+        );
     }
 }
