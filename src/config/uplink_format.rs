@@ -33,3 +33,28 @@ pub(super) fn read(
     }
     format
 }
+
+/// `primary_host` (Sparkplug only): the host id of `spBv1.0/STATE/{host}`, one topic level.
+pub(super) fn primary_host(
+    r: &mut Reader<'_, '_>,
+    format: UplinkFormat,
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
+    let host = r.get::<String>("primary_host", errors)?;
+    if format != UplinkFormat::Sparkplug {
+        errors.push(host.loc.error(format!(
+            "`primary_host` belongs to format `sparkplug` (a Sparkplug host's STATE), \
+             not to `{}`",
+            format.name()
+        )));
+        return None;
+    }
+    if host.v.is_empty() || host.v.contains(['/', '+', '#', '\0']) {
+        errors.push(host.loc.error(format!(
+            "primary_host `{}` is not one topic level: not empty, no `/`, `+` or `#`",
+            host.v.escape_debug()
+        )));
+        return None;
+    }
+    Some(host.v)
+}

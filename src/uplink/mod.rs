@@ -120,7 +120,8 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                 session.fill(&client, &p.outbox, window, &wire);
                 continue;
             }
-            changed = p.sites.changed(), if online && sites_open => {
+            // Held (Sparkplug, primary host away): a reload is announced once released.
+            changed = p.sites.changed(), if online && sites_open && !session.is_held() => {
                 // Without a sender (a test's uplink) there is never a reload to follow.
                 sites_open = changed.is_ok();
                 if sites_open {
@@ -174,18 +175,16 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                         tracing::warn!(error = %e, "cannot subscribe to commands");
                     }
                 }
-                let held = latest_live(&mut p);
                 wire.site = Arc::clone(&p.sites.borrow());
                 let seq = online_seq.take();
-                publish_status(&client, &p, &wire, &mut session, "online", seq).await;
-                announce(&wire, None, &mut session);
-                publish_inventory(&mut p, &wire, &mut session).await;
-                for report in &held {
-                    if !publish_live(&client, &wire, &mut session, report) {
-                        health::bump(&p.health.live_dropped);
-                    }
+                if wire.waits_for_host() {
+                    // Sparkplug: not a word until the primary host's STATE says online.
+                    session.hold(true);
+                    tracing::info!("waiting for the primary host's STATE");
+                } else {
+                    greet(&client, &mut p, &wire, &mut session, seq).await;
+                    session.fill(&client, &p.outbox, window, &wire);
                 }
-                session.fill(&client, &p.outbox, window, &wire);
             }
             // Each written publish and each PUBACK frees room: top the channel up, so the
             // window stays full (session.rs reads ahead, so this is mostly in memory).
@@ -205,11 +204,16 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
                 for asked in wire.incoming(&msg.topic, &msg.payload) {
                     match asked {
                         format::Inbound::Command(cmd) => p.commands.submit(&cmd, msg.retain),
-                        format::Inbound::Rebirth if online => {
+                        format::Inbound::Rebirth if online && !session.is_held() => {
                             rebirth(&p, &wire, &mut session).await;
                             session.fill(&client, &p.outbox, window, &wire);
                         }
                         format::Inbound::Rebirth => {}
+                        format::Inbound::HostOnline(up) if online => {
+                            host_state(&client, &mut p, &wire, &mut session, up).await;
+                            session.fill(&client, &p.outbox, window, &wire);
+                        }
+                        format::Inbound::HostOnline(_) => {}
                     }
                 }
             }
@@ -243,6 +247,52 @@ pub async fn run(mut p: UplinkParams, stop: CancellationToken) {
         drain(&client, &mut eventloop, &p, &wire, &mut session).await;
     }
     p.acks.flush();
+}
+
+/// On connect (Sparkplug with a primary host: when the host is online): the `online`
+/// status (`seq`: reserved before the connect), the format's announcements, the
+/// inventory and each device's latest live report.
+async fn greet(
+    client: &AsyncClient,
+    p: &mut UplinkParams,
+    wire: &format::Wire,
+    session: &mut Session,
+    seq: Option<u64>,
+) {
+    let held = latest_live(p);
+    publish_status(client, p, wire, session, "online", seq).await;
+    announce(wire, None, session);
+    publish_inventory(p, wire, session).await;
+    for report in &held {
+        if !publish_live(client, wire, session, report) {
+            health::bump(&p.health.live_dropped);
+        }
+    }
+}
+
+/// The primary host's STATE changed: online resumes with a new NBIRTH, DBIRTHs and the
+/// backlog (made meanwhile, so `is_historical`); offline ends the node's session with an
+/// NDEATH and holds everything (the records wait in the outbox).
+async fn host_state(
+    client: &AsyncClient,
+    p: &mut UplinkParams,
+    wire: &format::Wire,
+    session: &mut Session,
+    online: bool,
+) {
+    // Held exactly when the host is away: nothing changed.
+    if online != session.is_held() {
+        return;
+    }
+    if online {
+        tracing::info!("primary host online");
+        session.hold(false);
+        greet(client, p, wire, session, None).await;
+    } else {
+        tracing::info!("primary host offline: NDEATH, publishing held");
+        publish_status(client, p, wire, session, "offline", None).await;
+        session.hold(true);
+    }
 }
 
 /// Clean shutdown: wait (bounded) for outstanding acks, publish `offline` and disconnect.
@@ -429,7 +479,7 @@ fn publish_live(
     let Some(device) = r.site.devices.get(r.device) else {
         return true;
     };
-    if wire.format == crate::site::UplinkFormat::Sparkplug && s.notices_pending() {
+    if s.is_held() || (wire.format == crate::site::UplinkFormat::Sparkplug && s.notices_pending()) {
         // A DDATA must not go before its device's DBIRTH, still queued: a newer report
         // follows (at the latest at `max_interval`), so this one is dropped.
         return false;
@@ -457,6 +507,9 @@ async fn publish_health(
     s: &mut Session,
     rate: &mut report::PollRate,
 ) {
+    if s.is_held() {
+        return;
+    }
     let seq = match reserve_seq(&p.outbox, "health").await {
         Ok(seq) => seq,
         Err(e) => {

@@ -54,6 +54,8 @@ pub(super) struct Session {
     /// announcements: hundreds at a large site), waiting for room on the short channel;
     /// they go before records. Made again on every connect, so lost with the session.
     notices: VecDeque<super::format::Out>,
+    /// Nothing is handed to rumqttc (Sparkplug: the primary host is not online).
+    held: bool,
 }
 
 impl Default for Session {
@@ -67,6 +69,7 @@ impl Default for Session {
             read_cursor: 0,
             others_due: true,
             notices: VecDeque::new(),
+            held: false,
         }
     }
 }
@@ -85,6 +88,15 @@ impl Session {
     /// A QoS 1 message of ours that is not stored, sent before records as room allows.
     pub(super) fn notice(&mut self, out: super::format::Out) {
         self.notices.push_back(out);
+    }
+
+    /// Holds (true) or resumes (false) every publish of records and notices.
+    pub(super) fn hold(&mut self, held: bool) {
+        self.held = held;
+    }
+
+    pub(super) fn is_held(&self) -> bool {
+        self.held
     }
 
     /// Notices still wait for room (a format's births, the inventory).
@@ -126,6 +138,9 @@ impl Session {
         window: usize,
         wire: &super::format::Wire,
     ) {
+        if self.held {
+            return;
+        }
         loop {
             let room = window
                 .saturating_sub(self.outstanding())

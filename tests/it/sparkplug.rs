@@ -161,13 +161,13 @@ fn has(v: &Value, name: &str) -> bool {
     (v["metrics"].as_array().into_iter().flatten()).any(|m| m["name"] == name)
 }
 
-/// The test site with 1 s windows and `format = "sparkplug"`.
-fn sparkplug_site(broker: &Mosquitto, sim: &SimSite, extra: &str) -> TestSite {
+/// The test site with 1 s windows, `format = "sparkplug"` and `uplink` keys.
+fn sparkplug_site(broker: &Mosquitto, sim: &SimSite, extra: &str, uplink: &str) -> TestSite {
     let site = TestSite::with_extra(broker, sim, "1s", extra);
     let text = std::fs::read_to_string(&site.config).unwrap();
     let text = text.replacen(
         "summary_interval = \"1s\"\n",
-        "summary_interval = \"1s\"\nformat = \"sparkplug\"\n",
+        &format!("summary_interval = \"1s\"\nformat = \"sparkplug\"\n{uplink}"),
         1,
     );
     std::fs::write(&site.config, text).unwrap();
@@ -204,8 +204,8 @@ fn a_sparkplug_host_reads_the_site_commands_it_and_sees_its_death() {
         "live = {{ max_interval = \"1s\" }}\n{}\n[[zone]]\nname = \"north\"\ncapacity = 100\n",
         crate::alarms::FORCED_ENTRY
     );
-    let site = sparkplug_site(&broker, &sim, &extra);
-    let sub = Subscriber::start(broker.port, "spBv1.0/#", "sparkplug-host", false);
+    let site = sparkplug_site(&broker, &sim, &extra, "");
+    let sub = Subscriber::start(broker.port, "spBv1.0/test/#", "sparkplug-host", false);
     let mut host = Host::start();
     let mut daemon = Daemon::start(&site.config, site.dir.path());
 
@@ -316,4 +316,68 @@ fn write_example(v: &Value) {
     std::fs::create_dir_all(&dir).expect("create target/contract-examples");
     let text = serde_json::to_string_pretty(v).unwrap();
     std::fs::write(dir.join("sparkplug.json"), text).expect("write example");
+}
+
+/// The primary host's STATE as Sparkplug 3.0 gives it.
+fn state(sub: &Subscriber, online: bool) {
+    let now = sitewarden::clock::now_ms();
+    let body = serde_json::json!({"online": online, "timestamp": now});
+    sub.publish("spBv1.0/STATE/scada", body.to_string().as_bytes());
+}
+
+fn historical(v: &Value, device: &str) -> Option<bool> {
+    if v["kind"] != "DDATA" || v["device"] != device || !has(v, "quality/polls") {
+        return None;
+    }
+    metric(v, "quality/polls")["is_historical"].as_bool()
+}
+
+#[test]
+fn with_a_primary_host_the_node_speaks_only_while_the_host_is_online() {
+    let broker = Mosquitto::start();
+    let sim = SimSite::start(&["gate-1:turnstile", "th-1:rs485-th"]);
+    let site = sparkplug_site(&broker, &sim, "", "primary_host = \"scada\"\n");
+    let sub = Subscriber::start(broker.port, "spBv1.0/test/#", "sparkplug-primary", false);
+    let mut host = Host::start();
+    let mut daemon = Daemon::start(&site.config, site.dir.path());
+
+    // Connected, but not a word before the host is online; the windows are kept.
+    daemon.wait_log("waiting for the primary host's STATE", WAIT);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(sub.snapshot().len(), 0, "published before the host's STATE");
+    state(&sub, true);
+    let (nb, birth) = host.wait(&sub, "NBIRTH", 0, |v| v["topic"] == NODE);
+    let bd_seq = metric(&birth, "bdSeq")["value"].clone();
+    // What was made while waiting comes as history, what is made now as live data.
+    host.wait(&sub, "held windows", nb, |v| {
+        historical(v, "th-1") == Some(true)
+    });
+    host.wait(&sub, "a live window", nb, |v| {
+        historical(v, "th-1") == Some(false)
+    });
+
+    // The host goes away: an NDEATH of this birth, then silence.
+    state(&sub, false);
+    let (nd, death) = host.wait(&sub, "NDEATH", nb, |v| v["kind"] == "NDEATH");
+    assert_eq!(metric(&death, "bdSeq")["value"], bd_seq);
+    std::thread::sleep(Duration::from_millis(2500));
+    host.update(&sub);
+    assert_eq!(
+        host.decoded.len(),
+        nd + 1,
+        "published while the host was offline: {:?}",
+        &host.decoded[nd + 1..]
+    );
+    // Back: a new birth, and the windows of the gap as history.
+    let gap_end = sitewarden::clock::now_ms();
+    state(&sub, true);
+    let (nb2, _) = host.wait(&sub, "a new NBIRTH", nd, |v| v["topic"] == NODE);
+    let (_, held) = host.wait(&sub, "the gap's windows", nb2, |v| {
+        historical(v, "th-1") == Some(true)
+    });
+    let end = metric(&held, "quality/polls")["timestamp"]
+        .as_i64()
+        .unwrap();
+    assert!(end < gap_end, "a window of the gap: {held}");
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
 }

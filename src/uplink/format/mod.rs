@@ -45,6 +45,8 @@ pub enum Inbound {
     Command(Vec<u8>),
     /// Sparkplug `Node Control/Rebirth`: a new NBIRTH and DBIRTHs.
     Rebirth,
+    /// Sparkplug: the primary host's `STATE` (online or not).
+    HostOnline(bool),
 }
 
 /// The wire of one uplink.
@@ -118,6 +120,12 @@ impl Wire {
             }
             _ => self.outbound(&self.topics.status(), body, true),
         }
+    }
+
+    /// Sparkplug with a `primary_host`: nothing is published until its `STATE` says it
+    /// is online.
+    pub fn waits_for_host(&self) -> bool {
+        self.format == UplinkFormat::Sparkplug && self.site.uplink.primary_host.is_some()
     }
 
     /// The topics commands arrive on.

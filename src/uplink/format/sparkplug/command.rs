@@ -19,16 +19,34 @@ use serde_json::{Value as Json, json};
 /// How long after its timestamp a DCMD may still be carried out.
 pub const EXPIRY_MS: u64 = 60_000;
 
-/// The topics a Sparkplug edge node listens on: its NCMD and its devices' DCMD.
+/// The topics a Sparkplug edge node listens on: its NCMD, its devices' DCMD and the
+/// primary host's STATE.
 pub fn command_topics(site: &Site) -> Vec<String> {
-    vec![
+    let mut topics = vec![
         node_topic(site, "NCMD"),
         format!("{}/+", node_topic(site, "DCMD")),
-    ]
+    ];
+    topics.extend(state_topic(site));
+    topics
+}
+
+/// `spBv1.0/STATE/{primary host}`, when one is configured.
+pub fn state_topic(site: &Site) -> Option<String> {
+    (site.uplink.primary_host.as_ref()).map(|h| format!("{NAMESPACE}/STATE/{h}"))
+}
+
+/// A STATE payload (Sparkplug 3.0: JSON `{"online": bool, "timestamp": ms}`; 2.2 hosts
+/// send the text `ONLINE`): whether the host is online; anything else counts as offline.
+fn host_online(payload: &[u8]) -> bool {
+    payload == b"ONLINE"
+        || serde_json::from_slice::<Json>(payload).is_ok_and(|v| v["online"] == true)
 }
 
 /// A message on one of `command_topics` as what it asks of us.
 pub fn incoming(site: &Site, topic: &str, payload: &[u8]) -> Vec<Inbound> {
+    if state_topic(site).as_deref() == Some(topic) {
+        return vec![Inbound::HostOnline(host_online(payload))];
+    }
     let Ok(p) = Payload::decode(payload) else {
         tracing::warn!(
             topic,

@@ -27,7 +27,7 @@ use crate::site::Site;
 use crate::uplink::command::text::parse_time;
 use prost::Message;
 use serde_json::Value as Json;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
 pub const NAMESPACE: &str = "spBv1.0";
 
@@ -38,6 +38,8 @@ pub struct Node {
     next_seq: AtomicU8,
     /// `bdSeq` of the connection's will (the low byte of the will's durable seq).
     bd_seq: AtomicU8,
+    /// Unix ms of the last NBIRTH queued: a record made before it is historical.
+    born_at: AtomicI64,
 }
 
 impl Node {
@@ -69,8 +71,18 @@ impl Node {
                 let next = self.next_seq.load(Ordering::Relaxed).wrapping_add(1);
                 self.next_seq.store(next, Ordering::Relaxed);
             }
-            Stamp::Birth => self.next_seq.store(1, Ordering::Relaxed),
+            Stamp::Birth => {
+                self.next_seq.store(1, Ordering::Relaxed);
+                self.born_at
+                    .store(crate::clock::now_ms(), Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Whether a record made at `made` (Unix ms) reaches the host after the fact: made
+    /// before the current NBIRTH (held while the broker or the primary host was away).
+    fn historical(&self, made: i64) -> bool {
+        made < self.born_at.load(Ordering::Relaxed)
     }
 }
 
@@ -102,8 +114,28 @@ fn ms(v: &Json, key: &str) -> u64 {
         .map_or(0, |ms| u64::try_from(ms).unwrap_or(0))
 }
 
-/// Our record `rest` (the topic after `P/`) with its bytes, as Sparkplug.
+/// Our record `rest` (the topic after `P/`) with its bytes, as Sparkplug. A DATA of a
+/// record made before the current NBIRTH has every metric `is_historical`: with `seq`,
+/// the one thing in it fixed at send time.
 pub fn outbound(site: &Site, node: &Node, rest: &str, payload: &[u8]) -> Out {
+    let mut out = render(site, node, rest, payload);
+    let made = serde_json::from_slice::<Json>(payload)
+        .ok()
+        .and_then(|v| v["ts"].as_str().and_then(|s| parse_time(s).ok()));
+    let data = out.topic.contains("/DDATA/") || out.topic.contains("/NDATA/");
+    if data
+        && made.is_some_and(|m| node.historical(m))
+        && let Ok(mut p) = proto::Payload::decode(out.payload.as_slice())
+    {
+        for m in &mut p.metrics {
+            m.is_historical = Some(true);
+        }
+        out.payload = p.encode_to_vec();
+    }
+    out
+}
+
+fn render(site: &Site, node: &Node, rest: &str, payload: &[u8]) -> Out {
     let v: Json = serde_json::from_slice(payload).unwrap_or(Json::Null);
     let parts: Vec<&str> = rest.split('/').collect();
     let ndata = |p: proto::Payload| out(node_topic(site, "NDATA"), &p, Stamp::Next);

@@ -178,3 +178,53 @@ fn a_reload_kills_the_devices_gone_and_births_the_node_again() {
         "a DBIRTH per device"
     );
 }
+
+#[test]
+fn a_record_made_before_the_birth_is_history_and_one_made_after_is_not() {
+    let (site, node) = (site(), Node::default());
+    let record = |ts: &str| {
+        format!(
+            r#"{{"v":1,"seq":6,"ts":"{ts}","device":"th-1","start":"2026-12-03T17:21:31.000Z","end":"2026-12-03T17:21:32.000Z","points":{{}},"quality":{{"polls":1,"errors":0,"last_error":null}}}}"#
+        )
+    };
+    let flags = |ts: &str| -> Vec<Option<bool>> {
+        let o = outbound(&site, &node, "summary/th-1", record(ts).as_bytes());
+        let p = Payload::decode(o.payload.as_slice()).unwrap();
+        p.metrics.iter().map(|m| m.is_historical).collect()
+    };
+    assert_eq!(
+        flags("2026-12-03T17:21:32.586Z"),
+        [None, None],
+        "no birth yet"
+    );
+    node.sent(&Out {
+        topic: String::new(),
+        payload: Vec::new(),
+        retain: false,
+        stamp: Stamp::Birth,
+    });
+    assert_eq!(flags("2026-12-03T17:21:32.586Z"), [Some(true), Some(true)]);
+    assert_eq!(flags("2999-01-01T00:00:00.000Z"), [None, None]);
+}
+
+#[test]
+fn the_primary_host_s_state_is_read_from_its_json() {
+    let text = "[gateway]\nsite = \"s\"\nid = \"g\"\n[uplink]\nbroker = \"mqtt://127.0.0.1\"\nformat = \"sparkplug\"\nprimary_host = \"scada\"\n";
+    let site = crate::config::load_from(text, "t.toml", &[], &[]).expect("valid");
+    assert!(command_topics(&site).contains(&"spBv1.0/STATE/scada".to_string()));
+    let state = |p: &[u8]| incoming(&site, "spBv1.0/STATE/scada", p);
+    let on = br#"{"online":true,"timestamp":1668114759262}"#;
+    assert_eq!(state(on), [Inbound::HostOnline(true)]);
+    assert_eq!(
+        state(br#"{"online":false,"timestamp":1}"#),
+        [Inbound::HostOnline(false)]
+    );
+    assert_eq!(state(b"ONLINE"), [Inbound::HostOnline(true)], "a 2.2 host");
+    assert_eq!(state(b"OFFLINE"), [Inbound::HostOnline(false)]);
+    assert_eq!(
+        state(b"{"),
+        [Inbound::HostOnline(false)],
+        "unreadable: offline"
+    );
+    assert_eq!(incoming(&site, "spBv1.0/STATE/other", on), []);
+}
