@@ -478,3 +478,47 @@ fn sparkplug_format_keeps_every_window_through_an_outage_and_a_kill_9() {
     });
     assert!(backlog, "the outage's windows came as history");
 }
+
+/// A reload that removes a device: its DDEATH, then the node born again (seq 0) with a
+/// DBIRTH of each device it still has, and data by the new births' aliases.
+#[test]
+fn a_reload_that_removes_a_device_ends_it_and_births_the_node_again() {
+    let broker = Mosquitto::start();
+    let sim = SimSite::start(&["gate-1:turnstile", "th-2:rs485-th"]);
+    let site = sparkplug_site(&broker, &sim, "", "");
+    let full = std::fs::read_to_string(&site.config).unwrap();
+    let cut = (full.find("[[connection]]\nname = \"conn-th-2\""))
+        .expect("th-2's connection in the config");
+    let sub = Subscriber::start(broker.port, "spBv1.0/test/#", "sparkplug-reload", false);
+    let mut host = Host::start();
+    let mut daemon = Daemon::start(&site.config, site.dir.path());
+    let (nb, _) = host.wait(&sub, "NBIRTH", 0, |v| v["topic"] == NODE);
+    host.wait(&sub, "th-2 data", nb, |v| historical(v, "th-2").is_some());
+
+    std::fs::write(&site.config, &full[..cut]).unwrap();
+    daemon.signal(libc::SIGHUP);
+    let (dd, death) = host.wait(&sub, "DDEATH th-2", nb, |v| v["kind"] == "DDEATH");
+    assert_eq!(death["device"], "th-2");
+    assert!(death["seq"].is_u64(), "a DDEATH is numbered: {death}");
+    let (nb2, birth) = host.wait(&sub, "NBIRTH again", dd, |v| v["topic"] == NODE);
+    assert_eq!(birth["seq"], 0);
+    let (db, _) = host.wait(&sub, "DBIRTH gate-1", nb2, |v| {
+        v["kind"] == "DBIRTH" && v["device"] == "gate-1"
+    });
+    assert_eq!(
+        host.decoded[nb2 + 1]["seq"],
+        1,
+        "numbered from the new birth"
+    );
+    host.wait(&sub, "gate-1 data", db, |v| {
+        historical(v, "gate-1").is_some()
+    });
+    let after = &host.decoded[nb2..];
+    assert!(
+        !after
+            .iter()
+            .any(|v| v["kind"] == "DBIRTH" && v["device"] == "th-2"),
+        "th-2 is gone"
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+}
