@@ -27,9 +27,10 @@ fi
 # (tests/fixtures/pymodbus_server.py). The version is the one the interop suite is verified
 # against; a venv holding another is brought to it.
 PYMODBUS=3.8.6
-if ! .venv/bin/python -c "import pymodbus, serial, sys; sys.exit(pymodbus.__version__ != '$PYMODBUS')" >/dev/null 2>&1; then
+# pysparkplug: the independent Sparkplug B decoder of tests/it/sparkplug.rs.
+if ! .venv/bin/python -c "import pymodbus, serial, pysparkplug, sys; sys.exit(pymodbus.__version__ != '$PYMODBUS')" >/dev/null 2>&1; then
   python3 -m venv .venv
-  .venv/bin/pip install -q "pymodbus==$PYMODBUS" 'pyserial==3.5'
+  .venv/bin/pip install -q "pymodbus==$PYMODBUS" 'pyserial==3.5' 'pysparkplug==0.6.1'
 fi
 # Not SITEWARDEN_*: the daemon refuses unknown SITEWARDEN_ variables (typo guard).
 export SW_TEST_PYTHON="$PWD/.venv/bin/python"

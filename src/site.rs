@@ -64,6 +64,7 @@ impl Site {
                 keep_alive: Duration::from_secs(30),
                 commands: Default::default(),
                 format: Default::default(),
+                primary_host: None,
             },
             buffer: Buffer {
                 raw_max_bytes: 1 << 20,
@@ -179,6 +180,9 @@ pub struct Uplink {
     pub commands: CommandPolicy,
     /// How the platform reads us: our own contract or a platform's native API.
     pub format: UplinkFormat,
+    /// Sparkplug: the primary host id whose `STATE` gates every publish (None: publish
+    /// whenever connected).
+    pub primary_host: Option<String>,
 }
 
 /// `[uplink] format`: the wire the uplink speaks. The outbox, its bounds and its replay
@@ -190,6 +194,8 @@ pub enum UplinkFormat {
     Sitewarden,
     /// ThingsBoard's gateway MQTT API (`v1/gateway/*`).
     ThingsBoard,
+    /// Sparkplug B 3.0 (`spBv1.0/{site}/…/{gateway}`).
+    Sparkplug,
 }
 
 impl UplinkFormat {
@@ -198,6 +204,7 @@ impl UplinkFormat {
         match self {
             UplinkFormat::Sitewarden => "sitewarden",
             UplinkFormat::ThingsBoard => "thingsboard",
+            UplinkFormat::Sparkplug => "sparkplug",
         }
     }
 }

@@ -37,6 +37,10 @@ fn render_at(site: &Site, now: crate::reading::Ms) -> String {
             format!("topics {}/{}/{}/…", u.topic_prefix, g.site, g.id)
         }
         crate::site::UplinkFormat::ThingsBoard => "topics v1/gateway/…".to_string(),
+        crate::site::UplinkFormat::Sparkplug => match &u.primary_host {
+            Some(h) => format!("topics spBv1.0/{}/…/{}, primary host {h}", g.site, g.id),
+            None => format!("topics spBv1.0/{}/…/{}", g.site, g.id),
+        },
     };
     out.push_str(&format!(
         "{uplink}, format {}, {topics}, summaries every {}, inflight {}, keep-alive {}\n",
@@ -725,6 +729,20 @@ mod format_tests {
         let out = super::render(&site);
         assert!(
             out.contains("uplink mqtt://127.0.0.1:1883, format thingsboard, topics v1/gateway/…,"),
+            "{out}"
+        );
+        let sparkplug = text.replace("thingsboard", "sparkplug");
+        let site = crate::config::load_from(&sparkplug, "t.toml", &[], &[]).unwrap();
+        let out = super::render(&site);
+        assert!(
+            out.contains("uplink mqtt://127.0.0.1:1883, format sparkplug, topics spBv1.0/s/…/gw,"),
+            "{out}"
+        );
+        let primary = sparkplug.replace("format", "primary_host = \"scada\"\nformat");
+        let site = crate::config::load_from(&primary, "t.toml", &[], &[]).unwrap();
+        let out = super::render(&site);
+        assert!(
+            out.contains("format sparkplug, topics spBv1.0/s/…/gw, primary host scada,"),
             "{out}"
         );
     }

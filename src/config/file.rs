@@ -298,6 +298,8 @@ fn uplink(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Uplin
         (None, Some(k)) => errors.push(k.loc.error("client_key needs client_cert too")),
         _ => {}
     }
+    let format = super::uplink_format::read(r, topic_prefix_loc, errors);
+    let primary_host = super::uplink_format::primary_host(r, format, errors);
     Some(Uplink {
         broker,
         username,
@@ -310,7 +312,8 @@ fn uplink(r: &mut Reader<'_, '_>, errors: &mut Vec<ConfigError>) -> Option<Uplin
         inflight: inflight.map_or(DEFAULT_INFLIGHT, |v| v.v) as u16,
         keep_alive: keep_alive.map_or(DEFAULT_KEEP_ALIVE, |v| v.v),
         commands: Default::default(),
-        format: super::uplink_format::read(r, topic_prefix_loc, errors),
+        format,
+        primary_host,
     })
 }
 

@@ -4,9 +4,10 @@ use super::error::{ConfigError, Loc};
 use super::read::Reader;
 use crate::site::UplinkFormat;
 
-const FORMATS: [(&str, UplinkFormat); 2] = [
+const FORMATS: [(&str, UplinkFormat); 3] = [
     ("sitewarden", UplinkFormat::Sitewarden),
     ("thingsboard", UplinkFormat::ThingsBoard),
+    ("sparkplug", UplinkFormat::Sparkplug),
 ];
 
 /// Reads `format` (default `sitewarden`) and refuses the keys that do not belong to
@@ -16,26 +17,44 @@ pub(super) fn read(
     prefix: Option<Loc>,
     errors: &mut Vec<ConfigError>,
 ) -> UplinkFormat {
-    if let Some(loc) = r.given("format") {
-        let written = r.get::<String>("format", errors);
-        if written.as_ref().is_some_and(|w| w.v == "sparkplug") {
-            errors.push(loc.error(
-                "format `sparkplug` (Sparkplug B) is not built in this version; \
-                 use `sitewarden` or `thingsboard`",
-            ));
-            return UplinkFormat::default();
-        }
-    }
     let format = r
         .choice("format", "uplink format", &FORMATS, errors)
         .map_or(UplinkFormat::default(), |v| v.v);
-    if format == UplinkFormat::ThingsBoard
-        && let Some(loc) = prefix
-    {
-        errors.push(loc.error(
-            "`topic_prefix` does not apply to format `thingsboard`: its topics are \
-             ThingsBoard's own (v1/gateway/…, v1/devices/me/…)",
-        ));
+    let own = match format {
+        UplinkFormat::Sitewarden => None,
+        UplinkFormat::ThingsBoard => Some("ThingsBoard's own (v1/gateway/…, v1/devices/me/…)"),
+        UplinkFormat::Sparkplug => Some("Sparkplug's (spBv1.0/{site}/…/{gateway id})"),
+    };
+    if let (Some(own), Some(loc)) = (own, prefix) {
+        errors.push(loc.error(format!(
+            "`topic_prefix` does not apply to format `{}`: its topics are {own}",
+            format.name()
+        )));
     }
     format
+}
+
+/// `primary_host` (Sparkplug only): the host id of `spBv1.0/STATE/{host}`, one topic level.
+pub(super) fn primary_host(
+    r: &mut Reader<'_, '_>,
+    format: UplinkFormat,
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
+    let host = r.get::<String>("primary_host", errors)?;
+    if format != UplinkFormat::Sparkplug {
+        errors.push(host.loc.error(format!(
+            "`primary_host` belongs to format `sparkplug` (a Sparkplug host's STATE), \
+             not to `{}`",
+            format.name()
+        )));
+        return None;
+    }
+    if host.v.is_empty() || host.v.contains(['/', '+', '#', '\0']) {
+        errors.push(host.loc.error(format!(
+            "primary_host `{}` is not one topic level: not empty, no `/`, `+` or `#`",
+            host.v.escape_debug()
+        )));
+        return None;
+    }
+    Some(host.v)
 }

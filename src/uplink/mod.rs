@@ -205,7 +205,8 @@ impl Uplink {
                 self.fill();
                 Step::Done
             }
-            changed = self.p.sites.changed(), if online && self.sites_open => {
+            // Held (Sparkplug, primary host away): a reload is announced once released.
+            changed = self.p.sites.changed(), if online && self.sites_open && !self.session.is_held() => {
                 self.sites_open = changed.is_ok();
                 if self.sites_open {
                     self.on_reload().await;
@@ -250,10 +251,8 @@ impl Uplink {
                 self.fill();
             }
             Event::Incoming(Incoming::Publish(msg)) => {
-                if msg.topic == self.wire.command_topic()
-                    && let Some(cmd) = self.wire.command(&msg.payload)
-                {
-                    self.p.commands.submit(&cmd, msg.retain);
+                for asked in self.wire.incoming(&msg.topic, &msg.payload) {
+                    self.on_asked(asked, msg.retain).await;
                 }
             }
             _ => {}
@@ -281,21 +280,41 @@ impl Uplink {
         tracing::info!(broker = %self.p.site.uplink.broker, "uplink connected");
         // Subscribe before `online`: the broker handles one connection's packets in
         // order, so a platform that sees `online` can send commands at once.
-        if let Err(e) = (self.client).try_subscribe(self.wire.command_topic(), QoS::AtLeastOnce) {
-            tracing::warn!(error = %e, "cannot subscribe to commands");
-        }
-        let held = latest_live(&mut self.p);
-        self.wire.site = Arc::clone(&self.p.sites.borrow());
-        let (c, p, w, s) = (&self.client, &self.p, &self.wire, &mut self.session);
-        publish_status(c, p, w, s, "online", online_seq).await;
-        announce(&self.wire, None, &mut self.session);
-        publish_inventory(&mut self.p, &self.wire, &mut self.session).await;
-        for report in &held {
-            if !publish_live(&self.client, &self.wire, &mut self.session, report) {
-                health::bump(&self.p.health.live_dropped);
+        for topic in self.wire.command_topics() {
+            if let Err(e) = self.client.try_subscribe(topic, QoS::AtLeastOnce) {
+                tracing::warn!(error = %e, "cannot subscribe to commands");
             }
         }
-        self.fill();
+        self.wire.site = Arc::clone(&self.p.sites.borrow());
+        if self.wire.waits_for_host() {
+            // Sparkplug: not a word until the primary host's STATE says online.
+            self.session.hold(true);
+            tracing::info!("waiting for the primary host's STATE");
+        } else {
+            let (c, w, s) = (&self.client, &self.wire, &mut self.session);
+            greet(c, &mut self.p, w, s, online_seq).await;
+            self.fill();
+        }
+    }
+
+    /// What a message on a command topic asks: a command, a rebirth (Sparkplug NCMD), the
+    /// primary host's state.
+    async fn on_asked(&mut self, asked: format::Inbound, retained: bool) {
+        let online = self.online();
+        match asked {
+            format::Inbound::Command(cmd) => self.p.commands.submit(&cmd, retained),
+            format::Inbound::Rebirth if online && !self.session.is_held() => {
+                rebirth(&self.p, &self.wire, &mut self.session).await;
+                self.fill();
+            }
+            format::Inbound::Rebirth => {}
+            format::Inbound::HostOnline(up) if online => {
+                let (c, w, s) = (&self.client, &self.wire, &mut self.session);
+                host_state(c, &mut self.p, w, s, up).await;
+                self.fill();
+            }
+            format::Inbound::HostOnline(_) => {}
+        }
     }
 
     /// A reload while online: the format's announcements of what changed and the new
@@ -345,6 +364,52 @@ impl Uplink {
             drain(c, &mut self.eventloop, p, w, s).await;
         }
         self.p.acks.flush();
+    }
+}
+
+/// On connect (Sparkplug with a primary host: when the host is online): the `online`
+/// status (`seq`: reserved before the connect), the format's announcements, the
+/// inventory and each device's latest live report.
+async fn greet(
+    client: &AsyncClient,
+    p: &mut UplinkParams,
+    wire: &format::Wire,
+    session: &mut Session,
+    seq: Option<u64>,
+) {
+    let held = latest_live(p);
+    publish_status(client, p, wire, session, "online", seq).await;
+    announce(wire, None, session);
+    publish_inventory(p, wire, session).await;
+    for report in &held {
+        if !publish_live(client, wire, session, report) {
+            health::bump(&p.health.live_dropped);
+        }
+    }
+}
+
+/// The primary host's STATE changed: online resumes with a new NBIRTH, DBIRTHs and the
+/// backlog (made meanwhile, so `is_historical`); offline ends the node's session with an
+/// NDEATH and holds everything (the records wait in the outbox).
+async fn host_state(
+    client: &AsyncClient,
+    p: &mut UplinkParams,
+    wire: &format::Wire,
+    session: &mut Session,
+    online: bool,
+) {
+    // Held exactly when the host is away: nothing changed.
+    if online != session.is_held() {
+        return;
+    }
+    if online {
+        tracing::info!("primary host online");
+        session.hold(false);
+        greet(client, p, wire, session, None).await;
+    } else {
+        tracing::info!("primary host offline: NDEATH, publishing held");
+        publish_status(client, p, wire, session, "offline", None).await;
+        session.hold(true);
     }
 }
 
@@ -417,13 +482,28 @@ async fn publish_status(
     state: &str,
     reserved: Option<u64>,
 ) {
+    let Some(out) = status(p, wire, state, reserved).await else {
+        return;
+    };
+    if wire.publish(client, &out, QoS::AtLeastOnce) {
+        s.queued(Tag::Other);
+    }
+}
+
+/// `P/status` in the uplink's format (None when no seq could be reserved for it).
+async fn status(
+    p: &UplinkParams,
+    wire: &format::Wire,
+    state: &str,
+    reserved: Option<u64>,
+) -> Option<format::Out> {
     let seq = match reserved {
         Some(seq) => seq,
         None => match reserve_seq(&p.outbox, "status").await {
             Ok(seq) => seq,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reserve a seq for the status");
-                return;
+                return None;
             }
         },
     };
@@ -434,13 +514,17 @@ async fn publish_status(
         started: clock::rfc3339(p.started_ms),
         reanchored: payload::Reanchored::of(&p.outbox),
     });
-    let out = wire.outbound(&wire.topics.status(), &body, true);
-    if client
-        .try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload)
-        .is_ok()
-    {
-        s.queued(Tag::Other);
+    Some(wire.outbound(&wire.topics.status(), &body, true))
+}
+
+/// Sparkplug's `Node Control/Rebirth`: the `online` status (an NBIRTH) and the
+/// announcements (DBIRTHs), queued like them so none is lost to a full channel.
+async fn rebirth(p: &UplinkParams, wire: &format::Wire, s: &mut Session) {
+    tracing::info!("rebirth asked by the host");
+    if let Some(out) = status(p, wire, "online", None).await {
+        s.notice(out);
     }
+    announce(wire, None, s);
 }
 
 /// The format's announcements (ThingsBoard: connect and disconnect per device), QoS 1,
@@ -513,6 +597,11 @@ fn publish_live(
     let Some(device) = r.site.devices.get(r.device) else {
         return true;
     };
+    if s.is_held() || (wire.format == crate::site::UplinkFormat::Sparkplug && s.notices_pending()) {
+        // A DDATA must not go before its device's DBIRTH, still queued: a newer report
+        // follows (at the latest at `max_interval`), so this one is dropped.
+        return false;
+    }
     let body = payload::to_bytes(&payload::LiveValues {
         v: payload::VERSION,
         ts: clock::rfc3339(clock::now_ms()),
@@ -522,9 +611,7 @@ fn publish_live(
         points: payload::LivePoints(&r.values, &device.points),
     });
     let out = wire.outbound(&wire.topics.live(&device.id), &body, false);
-    let queued = client
-        .try_publish(out.topic, QoS::AtMostOnce, out.retain, out.payload)
-        .is_ok();
+    let queued = wire.publish(client, &out, QoS::AtMostOnce);
     if queued {
         s.queued(Tag::Other);
     }
@@ -538,6 +625,9 @@ async fn publish_health(
     s: &mut Session,
     rate: &mut report::PollRate,
 ) {
+    if s.is_held() {
+        return;
+    }
     let seq = match reserve_seq(&p.outbox, "health").await {
         Ok(seq) => seq,
         Err(e) => {
@@ -554,10 +644,7 @@ async fn publish_health(
         clock::now_ms(),
     );
     let out = wire.outbound(&wire.topics.health(), &payload::to_bytes(&report), false);
-    if client
-        .try_publish(out.topic, QoS::AtMostOnce, out.retain, out.payload)
-        .is_ok()
-    {
+    if wire.publish(client, &out, QoS::AtMostOnce) {
         s.queued(Tag::Other);
     }
 }
@@ -570,7 +657,7 @@ fn will(wire: &format::Wire, seq: u64, started_ms: crate::reading::Ms) -> LastWi
         started: clock::rfc3339(started_ms),
         reanchored: None,
     });
-    let out = wire.outbound(&wire.topics.status(), &body, true);
+    let out = wire.will(&body, seq);
     LastWill::new(out.topic, out.payload, QoS::AtLeastOnce, out.retain)
 }
 

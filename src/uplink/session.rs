@@ -54,6 +54,8 @@ pub(super) struct Session {
     /// announcements: hundreds at a large site), waiting for room on the short channel;
     /// they go before records. Made again on every connect, so lost with the session.
     notices: VecDeque<super::format::Out>,
+    /// Nothing is handed to rumqttc (Sparkplug: the primary host is not online).
+    held: bool,
 }
 
 impl Default for Session {
@@ -67,6 +69,7 @@ impl Default for Session {
             read_cursor: 0,
             others_due: true,
             notices: VecDeque::new(),
+            held: false,
         }
     }
 }
@@ -85,6 +88,20 @@ impl Session {
     /// A QoS 1 message of ours that is not stored, sent before records as room allows.
     pub(super) fn notice(&mut self, out: super::format::Out) {
         self.notices.push_back(out);
+    }
+
+    /// Holds (true) or resumes (false) every publish of records and notices.
+    pub(super) fn hold(&mut self, held: bool) {
+        self.held = held;
+    }
+
+    pub(super) fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Notices still wait for room (a format's births, the inventory).
+    pub(super) fn notices_pending(&self) -> bool {
+        !self.notices.is_empty()
     }
 
     /// New records were committed: alarms among them go first.
@@ -121,6 +138,9 @@ impl Session {
         window: usize,
         wire: &super::format::Wire,
     ) {
+        if self.held {
+            return;
+        }
         loop {
             let room = window
                 .saturating_sub(self.outstanding())
@@ -129,11 +149,7 @@ impl Session {
                 return;
             }
             if let Some(out) = self.notices.front() {
-                let (topic, payload) = (out.topic.clone(), out.payload.clone());
-                if client
-                    .try_publish(topic, QoS::AtLeastOnce, out.retain, payload)
-                    .is_err()
-                {
+                if !wire.publish(client, out, QoS::AtLeastOnce) {
                     return;
                 }
                 self.notices.pop_front();
@@ -199,15 +215,12 @@ impl Session {
     /// Publishes one record in the uplink's format (one record, one publish).
     fn send(&mut self, client: &AsyncClient, rec: &Record, wire: &super::format::Wire) -> bool {
         let out = wire.outbound(&rec.topic, &rec.payload, rec.retain);
-        match client.try_publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload) {
-            Ok(()) => {
-                self.awaiting.push_back(Tag::Record(rec.seq));
-                true
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "rumqttc channel full; will retry");
-                false
-            }
+        if wire.publish(client, &out, QoS::AtLeastOnce) {
+            self.awaiting.push_back(Tag::Record(rec.seq));
+            true
+        } else {
+            tracing::debug!("rumqttc channel full; will retry");
+            false
         }
     }
 }

@@ -5,7 +5,7 @@
 //! schema is documented, and that the document's examples are themselves valid.
 
 use crate::support::platform::{Platform, WAIT};
-use crate::support::schema::{self, KINDS, THINGSBOARD};
+use crate::support::schema::{self, KINDS, SPARKPLUG, THINGSBOARD};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -43,7 +43,10 @@ fn examples(doc: &str) -> Vec<(String, String)> {
 fn every_payload_kind_has_a_schema_a_section_and_a_valid_example() {
     let doc = platform_md();
     let examples = examples(&doc);
-    let every: Vec<&str> = KINDS.iter().chain(THINGSBOARD.iter()).copied().collect();
+    let every: Vec<&str> = (KINDS.iter().chain(THINGSBOARD.iter()))
+        .chain(SPARKPLUG.iter())
+        .copied()
+        .collect();
     for &kind in &every {
         let file = format!("docs/schema/{kind}.schema.json");
         assert!(

@@ -65,5 +65,8 @@ mod live;
 // [uplink] format = "thingsboard" (issue 11).
 mod thingsboard;
 
+// [uplink] format = "sparkplug" (issue 11).
+mod sparkplug;
+
 // P/cmd: retained, repeated, stale, forged, flooded and zone commands (issue 10).
 mod commands;

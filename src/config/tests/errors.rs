@@ -72,8 +72,12 @@ const CASES: &[Case] = &[
     // [uplink] format and the keys that belong to it.
     case("unknown uplink format", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"tb\"")],
         &[("uplink.format", Some("format = \"tb\""), "unknown uplink format `tb`")]),
-    case("sparkplug not built", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"sparkplug\"")],
-        &[("uplink.format", Some("sparkplug"), "not built in this version")]),
+    case("primary_host without sparkplug", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nprimary_host = \"scada\"")],
+        &[("uplink.primary_host", Some("primary_host"), "belongs to format `sparkplug`")]),
+    case("primary_host of two levels", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"sparkplug\"\nprimary_host = \"a/b\"")],
+        &[("uplink.primary_host", Some("primary_host"), "is not one topic level")]),
+    case("topic_prefix with sparkplug", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"sparkplug\"\ntopic_prefix = \"acme\"")],
+        &[("uplink.topic_prefix", Some("topic_prefix"), "does not apply to format `sparkplug`")]),
     case("topic_prefix with thingsboard", &[(UPLINK_BROKER, "broker = \"mqtt://127.0.0.1\"\nformat = \"thingsboard\"\ntopic_prefix = \"acme\"")],
         &[("uplink.topic_prefix", Some("topic_prefix"), "does not apply to format `thingsboard`")]),
     // A device's live values.

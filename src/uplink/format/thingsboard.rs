@@ -16,7 +16,7 @@
 //! Pure: the same record always gives the same bytes. `serde_json::Value` is built
 //! here from payloads `wire::payload` already rendered; nothing here derives `Serialize`.
 
-use super::Out;
+use super::{Out, Stamp};
 use crate::site::Site;
 use crate::uplink::command::text::parse_time;
 use serde_json::{Map, Value, json};
@@ -37,6 +37,7 @@ fn out(topic: &str, v: &Value) -> Out {
         payload: serde_json::to_vec(v).unwrap_or_default(),
         // ThingsBoard keeps attributes itself; its MQTT transport has no retained messages.
         retain: false,
+        stamp: Stamp::None,
     }
 }
 

@@ -42,6 +42,10 @@ pub const THINGSBOARD: [&str; 7] = [
     "thingsboard-own-attributes",
 ];
 
+/// `[uplink] format = "sparkplug"`: a Sparkplug B payload as an independent decoder
+/// gives it (`tests/fixtures/sparkplug_codec.py`).
+pub const SPARKPLUG: [&str; 1] = ["sparkplug"];
+
 /// The top-level topic prefixes the tests give a gateway (`topic_prefix`).
 const PREFIXES: [&str; 1] = ["sitewarden"];
 
@@ -108,6 +112,7 @@ fn validators() -> &'static BTreeMap<&'static str, Validator> {
         KINDS
             .iter()
             .chain(THINGSBOARD.iter())
+            .chain(SPARKPLUG.iter())
             .filter_map(|kind| {
                 let path = schema_dir().join(format!("{kind}.schema.json"));
                 // A kind whose schema is not written yet is reported by `check`.
