@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::table::plural;
 use crate::site::{ConnectionKind, Device, Point, PointSource, RuleDef, RuleKind, Site};
 
 /// The whole listing, ending with a newline.
@@ -460,37 +461,14 @@ fn zones(out: &mut String, site: &Site) {
     columns(out, "  ", rows.collect());
 }
 
-/// Writes rows as left-aligned columns, each line indented, trailing blanks trimmed.
+/// Writes rows as left-aligned columns (`table::columns`), each line indented.
 fn columns(out: &mut String, indent: &str, rows: Vec<Vec<String>>) {
-    let mut widths: Vec<usize> = Vec::new();
-    for row in &rows {
-        for (i, cell) in row.iter().enumerate() {
-            let w = cell.chars().count();
-            match widths.get_mut(i) {
-                Some(x) => *x = (*x).max(w),
-                None => widths.push(w),
-            }
+    for line in super::table::columns(&rows) {
+        if !line.is_empty() {
+            out.push_str(indent);
         }
-    }
-    for row in &rows {
-        let mut line = String::from(indent);
-        for (i, cell) in row.iter().enumerate() {
-            if widths[i] == 0 {
-                continue;
-            }
-            line.push_str(cell);
-            let pad = widths[i] - cell.chars().count() + 2;
-            line.extend(std::iter::repeat_n(' ', pad));
-        }
-        out.push_str(&format!("{}\n", line.trim_end()));
-    }
-}
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
+        out.push_str(&line);
+        out.push('\n');
     }
 }
 

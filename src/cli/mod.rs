@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod probe;
 pub mod run;
 pub mod status;
+mod table;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::cli::table::{columns, plural};
 use crate::reading::PollError;
 use crate::site::{ByteOrder, ConnectionKind, Device, Point, PointSource, PointType, Table};
 use crate::source::modbus::plan;
@@ -134,38 +135,6 @@ fn error(e: &PollError) -> String {
     match e {
         PollError::Timeout => "no answer (timeout)".to_string(),
         other => other.to_string(),
-    }
-}
-
-/// Left-aligned columns, two spaces apart, trailing spaces trimmed.
-fn columns(rows: &[Vec<String>]) -> Vec<String> {
-    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..n)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    rows.iter()
-        .map(|r| {
-            let mut line = String::new();
-            for (cell, w) in r.iter().zip(&widths) {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(w - cell.chars().count() + 2));
-            }
-            line.trim_end().to_string()
-        })
-        .collect()
-}
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
     }
 }
 
