@@ -2,6 +2,7 @@
 //! server through `sitewarden::sim`), and the config that points the daemon at them.
 
 use super::mosquitto::Mosquitto;
+use sitewarden::sim::config::{DeviceToml, SiteToml};
 use sitewarden::sim::modbus as sim;
 use sitewarden::site::Site;
 use std::collections::HashMap;
@@ -213,20 +214,20 @@ fn config_text(
     data: &std::path::Path,
     zones: bool,
 ) -> String {
-    let mut t = format!(
-        "[gateway]\nsite = \"test\"\nid = \"gw-1\"\ndata_dir = \"{}\"\n\n[uplink]\nbroker = \"{broker}\"\nsummary_interval = \"{interval}\"\n\n",
-        data.display()
-    );
+    let mut t = SiteToml::new(("test", "gw-1"), data);
+    t.uplink(broker, interval);
     for d in devices {
-        t.push_str(&format!(
-            "[[connection]]\nname = \"conn-{id}\"\ntype = \"modbus-tcp\"\naddress = \"127.0.0.1:{port}\"\ntimeout = \"300ms\"\n\n[[device]]\nid = \"{id}\"\nprofile = \"{profile}\"\nconnection = \"conn-{id}\"\nunit = 1\npoll = \"1s\"\n\n",
-            id = d.id,
-            port = d.port,
-            profile = d.profile
-        ));
-        if let (true, Some(zone)) = (zones, &d.zone) {
-            t.push_str(&format!("zone = \"{zone}\"\n\n"));
-        }
+        let connection = format!("conn-{}", d.id);
+        t.modbus_tcp(&connection, d.port, "300ms")
+            .device(&DeviceToml {
+                id: &d.id,
+                profile: &d.profile,
+                connection: &connection,
+                unit: Some(1),
+                poll: Some("1s"),
+                zone: d.zone.as_deref().filter(|_| zones),
+                cell: None,
+            });
     }
-    t
+    t.text().to_string()
 }

@@ -45,14 +45,6 @@ fn the_generated_config_loads_with_every_device_zone_and_rule() {
 }
 
 #[test]
-fn toml_strings_escape_quotes_backslashes_and_controls() {
-    let check = |input: &str, expected: &str| assert_eq!(toml_string(input), expected);
-    check("/tmp/a", r#""/tmp/a""#);
-    check(r#"a"b\c"#, r#""a\"b\\c""#);
-    check("a\nb", r#""a\u000Ab""#);
-}
-
-#[test]
 fn every_device_sits_on_a_declared_server_with_a_unique_unit() {
     for d in DEVICES {
         if d.connection == CAMERA_CONNECTION {
