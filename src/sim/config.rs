@@ -3,7 +3,6 @@
 //! way a simulated site is described to the daemon (and it goes through `config::load`
 //! like any other).
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 /// A `sitewarden.toml` being written: `[gateway]`, `[uplink]`, then connections,
@@ -37,10 +36,9 @@ impl SiteToml {
     /// `[uplink]` with `broker` and `summary_interval` (e.g. `"60s"`); more of its keys
     /// may be `push`ed.
     pub fn uplink(&mut self, broker: &str, summary_interval: &str) -> &mut SiteToml {
-        let _ = write!(
-            self.0,
+        self.0.push_str(&format!(
             "\n[uplink]\nbroker = \"{broker}\"\nsummary_interval = \"{summary_interval}\"\n"
-        );
+        ));
         self
     }
 
@@ -52,20 +50,18 @@ impl SiteToml {
 
     /// A `modbus-tcp` connection to a simulated device server on loopback.
     pub fn modbus_tcp(&mut self, name: &str, port: u16, timeout: &str) -> &mut SiteToml {
-        let _ = write!(
-            self.0,
+        self.0.push_str(&format!(
             "\n[[connection]]\nname = \"{name}\"\ntype = \"modbus-tcp\"\n\
              address = \"127.0.0.1:{port}\"\ntimeout = \"{timeout}\"\n"
-        );
+        ));
         self
     }
 
     pub fn device(&mut self, d: &DeviceToml<'_>) -> &mut SiteToml {
-        let _ = write!(
-            self.0,
+        self.0.push_str(&format!(
             "\n[[device]]\nid = \"{}\"\nprofile = \"{}\"\nconnection = \"{}\"\n",
             d.id, d.profile, d.connection
-        );
+        ));
         let keys = [
             ("unit", d.unit.map(|u| u.to_string())),
             ("poll", d.poll.map(quoted)),
@@ -74,7 +70,7 @@ impl SiteToml {
         ];
         for (key, value) in keys {
             if let Some(v) = value {
-                let _ = writeln!(self.0, "{key} = {v}");
+                self.0.push_str(&format!("{key} = {v}\n"));
             }
         }
         self
