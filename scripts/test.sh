@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what the tests need
-# (Mosquitto, socat, mbpoll, a Python venv with pymodbus), then runs fmt, clippy and tests.
+# (Mosquitto, socat, mbpoll, faketime, a Python venv with pymodbus), then runs fmt, clippy and tests.
 # README.md gives this command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v mbpoll >/dev/null 2>&1 || need+=(mbpoll)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# libfaketime: the soak bench's smoke run puts the daemon on a fast clock with it.
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -26,7 +26,13 @@
 //!   (`recv_timeout(600 s)` had not returned after 120 s). In the daemon that is the ack
 //!   thread's 1 s batch: the last batch of a burst is deleted when the next ack comes, not
 //!   a second later, so the outbox depth sampled between windows counts acknowledged
-//!   records still awaiting their delete (at most a window's worth).
+//!   records still awaiting their delete (at most a window's worth). And the ingest
+//!   thread's runtime, which has a timer but no I/O driver, parks on such a futex too:
+//!   its 100 ms housekeeping tick runs when a sample arrives, i.e. at every poll round
+//!   (once a real second). A window therefore closes at the first round after its end
+//!   and grace (10 simulated minutes late at x600), which is why the speed-up is capped
+//!   at two poll rounds a window (x1800 with one-hour windows): with one round a window,
+//!   every other window would close a whole window late and two would merge.
 //!
 //! A restarted daemon (after the kill -9) continues the same simulated time: its offset is
 //! the simulated time at its start minus the real one.
