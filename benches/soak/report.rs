@@ -187,9 +187,18 @@ pub(crate) fn print(o: &Outcome, s: &Settings, svg: &Path) {
         .iter()
         .enumerate()
         .filter(|&(_, &n)| n < s.devices)
-        .map(|(h, n)| format!("h {h}: {n}"))
+        .map(|(h, n)| {
+            let killed = o.plan.iter().any(|p| {
+                p.fault == crate::faults::Fault::Kill9
+                    && p.at_h < h as f64 + 1.0
+                    && p.end_h() > h as f64
+            });
+            format!("h {h}: {n}{}", if killed { " (kill -9)" } else { "" })
+        })
         .collect();
     if !short.is_empty() {
+        // A window in which no poll was made (the daemon was down from before its first
+        // poll round to after its last) is not published, by design.
         println!(
             "hours whose window has fewer than {} summaries: {}",
             s.devices,
