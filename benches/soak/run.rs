@@ -260,7 +260,13 @@ fn take_sample(
         fds,
         store_bytes: crate::procfs::dir_bytes(data),
         raw_bytes: crate::procfs::dir_bytes(&data.join("raw")),
-        outbox_depth: Some(sample::outbox_depth(daemon.bin, daemon.config)?),
+        outbox_depth: match sample::outbox_depth(daemon.bin, daemon.config) {
+            Ok(d) => Some(d),
+            // After a kill -9 the outbox needs the repair the daemon runs at its start,
+            // and `sitewarden outbox` says so rather than guess.
+            Err(_) if daemon.pid().is_none() => None,
+            Err(e) => return Err(e),
+        },
         delivered: platform.with(|t| distinct(t).len()),
         faulted: plan.iter().any(|p| p.covers(h)),
     })

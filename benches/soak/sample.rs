@@ -9,7 +9,8 @@ use anyhow::Context as _;
 
 use crate::procfs;
 
-/// What one simulated hour looked like. `None`: the daemon was not running (kill -9).
+/// What one simulated hour looked like. `None`: the daemon was not running (kill -9); the
+/// outbox then awaits the repair its next start runs, and is not read.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Sample {
     /// Simulated hours since the start (the sample is taken at three quarters past).
