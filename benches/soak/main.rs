@@ -26,14 +26,15 @@
 //! `target/soak/` and prints its path.
 //!
 //! Knobs: `SITEWARDEN_BENCH_DEVICES` (default 300), `SITEWARDEN_SOAK_DAYS` (7),
-//! `SITEWARDEN_SOAK_SPEEDUP` (600; polls stay once a real second at any speed-up),
-//! `SITEWARDEN_BENCH_BIN` (another build), `SITEWARDEN_SOAK_LIBFAKETIME` (the library).
+//! `SITEWARDEN_SOAK_SPEEDUP` (600, at most 1 800; polls stay once a real second at any),
+//! `SITEWARDEN_BENCH_BIN` (another build), `SITEWARDEN_SOAK_LIBFAKETIME` (the library),
+//! `SITEWARDEN_SOAK_KEEP=1` (keep the daemon's data, config and log).
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it is a smoke run of the same
-//! machinery: 60 devices (the fewest with a water level), one simulated day at 3 600 times real time (24 real seconds),
-//! the debug daemon, every fault; it fails unless every hour was sampled, the daemon
-//! survived the faults (reloaded, restarted, still running, stopped cleanly) and summaries
-//! kept arriving after the last fault.
+//! machinery: 60 devices (the fewest with a water level), 16 simulated hours at 1 800
+//! times real time (32 real seconds), the debug daemon, every fault; it fails unless every
+//! hour was sampled, the daemon survived the faults (reloaded, back online after the
+//! kill, still running, stopped cleanly) and summaries kept arriving after the last fault.
 
 // The site bench's modules, shared rather than copied; the soak uses part of each.
 #[allow(dead_code)]

@@ -40,6 +40,14 @@ pub(crate) struct Verdict {
 }
 
 impl Verdict {
+    /// The spread for the table: "-" for a curve judged against a ceiling.
+    pub(crate) fn spread_text(&self) -> String {
+        match self.ceiling {
+            Some(_) => "-".into(),
+            None => format!("{:.1} %", self.spread() * 100.0),
+        }
+    }
+
     /// The largest distance from the median, as a share of it (0 when all are 0).
     pub(crate) fn spread(&self) -> f64 {
         let d = (self.max - self.median).max(self.median - self.min);
@@ -166,7 +174,7 @@ pub(crate) fn print(o: &Outcome, s: &Settings, svg: &Path) {
     for c in curves(o, s) {
         let v = c.verdict;
         println!(
-            "| {} {} | {:.0} | {} | {} | {} | {:.1} % | {} | {} |",
+            "| {} {} | {:.0} | {} | {} | {} | {} | {} | {} |",
             c.name,
             if c.unit.is_empty() {
                 String::new()
@@ -177,7 +185,7 @@ pub(crate) fn print(o: &Outcome, s: &Settings, svg: &Path) {
             num(v.median),
             num(v.min),
             num(v.max),
-            v.spread() * 100.0,
+            v.spread_text(),
             v.rule(),
             if v.flat() { "yes" } else { "NO" }
         );

@@ -117,7 +117,7 @@ pub(crate) fn run(s: &Settings) -> anyhow::Result<Outcome> {
         dir.disable_cleanup(true);
         eprintln!("soak: keeping {}", dir.path().display());
     }
-    let mut broker = Mosquitto::start();
+    let broker = Mosquitto::start();
     let (sim, ports, _sim_out) = proc::start_sim(s.devices)?;
     let devices = site::devices(s.devices);
     let data = dir.path().join("data");
@@ -127,16 +127,23 @@ pub(crate) fn run(s: &Settings) -> anyhow::Result<Outcome> {
     let platform = Platform::subscribe(broker.port, PREFIX)?;
     let log = dir.path().join("daemon.log");
     let clock = FastClock::starting_now(s.speedup, now_ms());
-    let mut daemon = Daemon {
-        kid: None,
-        bin: &s.bin,
-        config: &config,
-        log: &log,
-        lib,
-        clock,
+    let mut soak = Soak {
+        broker,
+        platform,
+        daemon: Daemon {
+            kid: None,
+            bin: &s.bin,
+            config: &config,
+            log: &log,
+            lib,
+            clock,
+        },
+        data: &data,
+        text,
+        restarted: None,
     };
-    daemon.spawn()?;
-    if !platform.wait(Duration::from_secs(30), |t| t.online) {
+    soak.daemon.spawn()?;
+    if !soak.platform.wait(Duration::from_secs(30), |t| t.online) {
         bail!(
             "the daemon did not come online in 30 s; log:\n{}",
             proc::tail(&log)
@@ -154,53 +161,22 @@ pub(crate) fn run(s: &Settings) -> anyhow::Result<Outcome> {
     // Outages of at least 2 real seconds, a downtime of at least 1.
     let plan = faults::plan(s.hours, s.warmup_h, s.speedup as f64 / 3600.0);
     let mut samples = Vec::new();
-    // The simulated hour the restarted daemon was back online.
-    let mut restarted = None;
     for (h, ev) in timeline(s.hours, &plan) {
         sleep_until(clock.real_ms(clock.start_ms() + (h * HOUR_MS as f64) as i64));
-        daemon.check_alive(h)?;
+        soak.daemon.check_alive(h)?;
         match ev {
             Event::Sample => {
-                let x = take_sample(h, &daemon, &data, &platform, &plan)?;
+                let x = soak.sample(h, &plan)?;
                 print_progress(&x);
                 samples.push(x);
             }
-            Event::Start(p) => {
-                eprintln!("  h {h:>6.1}  {} begins", p.fault.name());
-                match p.fault {
-                    Fault::BrokerOutage => broker.stop(),
-                    Fault::Reload => {
-                        std::fs::write(&config, format!("{text}{RELOAD_RULE}"))?;
-                        daemon.signal(libc::SIGHUP);
-                    }
-                    Fault::Kill9 => {
-                        daemon.signal(libc::SIGKILL);
-                        if let Some(mut k) = daemon.kid.take() {
-                            k.0.wait().ok();
-                        }
-                    }
-                }
-            }
-            Event::End(p) => {
-                eprintln!("  h {h:>6.1}  {} ends", p.fault.name());
-                match p.fault {
-                    Fault::BrokerOutage => broker.restart(),
-                    Fault::Reload => {}
-                    Fault::Kill9 => {
-                        daemon.spawn()?;
-                        restarted = platform
-                            .wait(Duration::from_secs(10), |t| t.online)
-                            .then_some(h);
-                    }
-                }
-            }
+            Event::Start(p) => soak.begin(h, p.fault)?,
+            Event::End(p) => soak.end(h, p.fault)?,
         }
     }
-    let delivered_by_hour = settle(&platform, &clock, s, &plan);
-    daemon.signal(libc::SIGTERM);
-    let clean_stop = daemon
-        .kid
-        .as_mut()
+    let delivered_by_hour = settle(&soak.platform, &clock, s, &plan);
+    soak.daemon.signal(libc::SIGTERM);
+    let clean_stop = (soak.daemon.kid.as_mut())
         .is_some_and(|k| proc::wait_exit(&mut k.0, Duration::from_secs(20)));
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     let outcome = Outcome {
@@ -208,14 +184,14 @@ pub(crate) fn run(s: &Settings) -> anyhow::Result<Outcome> {
         plan,
         delivered_by_hour,
         reloaded: log_text.contains("configuration reloaded"),
-        restarted,
+        restarted: soak.restarted,
         clean_stop,
     };
     let svg = chart_path(s)?;
     std::fs::write(&svg, chart::svg(&outcome, s)).context("writing the chart")?;
     report::print(&outcome, s, &svg);
     drop(sim);
-    drop(broker);
+    drop(soak);
     Ok(outcome)
 }
 
@@ -246,30 +222,75 @@ fn sleep_until(real_ms: i64) {
     }
 }
 
-fn take_sample(
-    h: f64,
-    daemon: &Daemon<'_>,
-    data: &Path,
-    platform: &Platform,
-    plan: &[Planned],
-) -> anyhow::Result<Sample> {
-    let (rss_kb, fds) = daemon.pid().map_or((None, None), sample::process);
-    Ok(Sample {
-        hour: h,
-        rss_kb,
-        fds,
-        store_bytes: crate::procfs::dir_bytes(data),
-        raw_bytes: crate::procfs::dir_bytes(&data.join("raw")),
-        outbox_depth: match sample::outbox_depth(daemon.bin, daemon.config) {
-            Ok(d) => Some(d),
-            // After a kill -9 the outbox needs the repair the daemon runs at its start,
-            // and `sitewarden outbox` says so rather than guess.
-            Err(_) if daemon.pid().is_none() => None,
-            Err(e) => return Err(e),
-        },
-        delivered: platform.with(|t| distinct(t).len()),
-        faulted: plan.iter().any(|p| p.covers(h)),
-    })
+/// What the faults act on and the samples read.
+struct Soak<'a> {
+    broker: Mosquitto,
+    platform: Platform,
+    daemon: Daemon<'a>,
+    data: &'a Path,
+    /// The config as first written; the reload adds `RELOAD_RULE`.
+    text: String,
+    /// The simulated hour the daemon was back online after the kill -9.
+    restarted: Option<f64>,
+}
+
+impl Soak<'_> {
+    fn begin(&mut self, h: f64, fault: Fault) -> anyhow::Result<()> {
+        eprintln!("  h {h:>6.1}  {} begins", fault.name());
+        match fault {
+            Fault::BrokerOutage => self.broker.stop(),
+            Fault::Reload => {
+                std::fs::write(self.daemon.config, format!("{}{RELOAD_RULE}", self.text))?;
+                self.daemon.signal(libc::SIGHUP);
+            }
+            Fault::Kill9 => {
+                self.daemon.signal(libc::SIGKILL);
+                if let Some(mut k) = self.daemon.kid.take() {
+                    k.0.wait().ok();
+                }
+                // The broker publishes the daemon's will when its socket closes; wait for
+                // it, so that "online" again below is the restarted daemon's.
+                self.platform.wait(Duration::from_secs(5), |t| !t.online);
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, h: f64, fault: Fault) -> anyhow::Result<()> {
+        eprintln!("  h {h:>6.1}  {} ends", fault.name());
+        match fault {
+            Fault::BrokerOutage => self.broker.restart(),
+            Fault::Reload => {}
+            Fault::Kill9 => {
+                self.daemon.spawn()?;
+                self.restarted = (self.platform)
+                    .wait(Duration::from_secs(10), |t| t.online)
+                    .then_some(h);
+            }
+        }
+        Ok(())
+    }
+
+    fn sample(&self, h: f64, plan: &[Planned]) -> anyhow::Result<Sample> {
+        let daemon = &self.daemon;
+        let (rss_kb, fds) = daemon.pid().map_or((None, None), sample::process);
+        Ok(Sample {
+            hour: h,
+            rss_kb,
+            fds,
+            store_bytes: crate::procfs::dir_bytes(self.data),
+            raw_bytes: crate::procfs::dir_bytes(&self.data.join("raw")),
+            outbox_depth: match sample::outbox_depth(daemon.bin, daemon.config) {
+                Ok(d) => Some(d),
+                // After a kill -9 the outbox needs the repair the daemon runs at its start,
+                // and `sitewarden outbox` says so rather than guess.
+                Err(_) if daemon.pid().is_none() => None,
+                Err(e) => return Err(e),
+            },
+            delivered: self.platform.with(|t| distinct(t).len()),
+            faulted: plan.iter().any(|p| p.covers(h)),
+        })
+    }
 }
 
 fn print_progress(x: &Sample) {
