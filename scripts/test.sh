@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine: installs what the tests need
-# (Mosquitto, socat, mbpoll, promtool, Chromium, a Python venv with pymodbus), then runs
-# fmt, clippy and tests.
+# (Mosquitto, socat, mbpoll, promtool, Chromium, faketime, a Python venv with pymodbus),
+# then runs fmt, clippy and tests.
 # README.md gives this command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The HTTP tests: promtool checks /metrics, headless Chromium renders the status page.
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# libfaketime: the soak bench's smoke run puts the daemon on a fast clock with it.
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

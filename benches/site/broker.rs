@@ -43,6 +43,9 @@ impl Platform {
         let mut o = MqttOptions::new("bench-platform", "127.0.0.1", port);
         o.set_keep_alive(Duration::from_secs(30));
         o.set_max_packet_size(1 << 20, 1 << 20);
+        // A persistent session: across a broker restart (the soak's outages) Mosquitto
+        // keeps what the daemon published before we were back, so nothing is missed.
+        o.set_clean_session(false);
         let (client, mut conn) = Client::new(o, 100);
         let tally = Arc::new(Mutex::new(Tally::default()));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();

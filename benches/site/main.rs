@@ -21,6 +21,7 @@
 
 mod arrivals;
 mod broker;
+mod proc;
 mod procfs;
 mod report;
 mod sim;
@@ -29,13 +30,14 @@ mod site;
 use std::collections::HashSet;
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use sitewarden::clock::{now_ms, rfc3339};
 
 use broker::{Mosquitto, Platform, Tally};
+use proc::{Kid, SimOut, env_secs, raise_nofile, release_binary, start_sim, tail, wait_exit};
 
 const PREFIX: &str = "sitewarden/bench/gw-1";
 const WINDOW_MS: i64 = 60_000;
@@ -71,16 +73,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A child process killed on drop (the bench may end early on an error).
-struct Kid(Child);
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
 fn run() -> anyhow::Result<()> {
     let secs = env_secs("SITEWARDEN_BENCH_SECS", 300)?;
     let warmup = env_secs("SITEWARDEN_BENCH_WARMUP_SECS", 30)?;
@@ -95,34 +87,19 @@ fn run() -> anyhow::Result<()> {
     raise_nofile();
     let dir = tempfile::tempdir().context("temp dir")?;
     let broker = Mosquitto::start();
-    let (mut sim, ports, mut sim_out) = start_sim()?;
+    let (mut sim, ports, mut sim_out) = start_sim(count)?;
     let devices = site::devices(count);
     let data = dir.path().join("data");
     let config = dir.path().join("sitewarden.toml");
     std::fs::write(
         &config,
-        site::config_text(&devices, &ports, &broker.url(), &data),
+        site::config_text(&devices, &ports, &broker.url(), &data, &site::Pace::SITE),
     )?;
     let platform = Platform::subscribe(broker.port, PREFIX)?;
 
     let log = dir.path().join("daemon.log");
-    let mut cmd = Command::new(bin);
-    // The daemon refuses unknown SITEWARDEN_* variables, and ours are not its.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("SITEWARDEN") {
-            cmd.env_remove(name);
-        }
-    }
     let spawn_ms = now_ms();
-    let mut daemon = Kid(cmd
-        .args(["run", "-c"])
-        .arg(&config)
-        .env_remove("JOURNAL_STREAM")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log)?)
+    let mut daemon = Kid(proc::daemon_command(bin, &config, &log)?
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?);
     let pid = daemon.0.id();
@@ -260,69 +237,6 @@ fn window_ends(t0: i64, t1: i64) -> impl Iterator<Item = i64> {
         .take_while(move |&e| e <= t1)
 }
 
-/// The daemon exactly as the .deb ships it (`cargo build --release --no-default-features`), built here into a target
-/// directory of the bench's own. Not `CARGO_BIN_EXE_sitewarden`: for a bench, cargo builds
-/// the binary with the dev-dependencies' features unified in (0.5 MB larger, more of it
-/// resident), and writes it over `target/release/sitewarden`; and the main target
-/// directory stays locked by the `cargo bench` that runs us.
-fn release_binary() -> anyhow::Result<PathBuf> {
-    // We run as <target>/release/deps/site-<hash>.
-    let exe = std::env::current_exe()?;
-    let target = exe
-        .ancestors()
-        .nth(3)
-        .context("the bench runs from outside a target directory")?;
-    let dir = target.join("site-bench");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("site bench: cargo build --release (into {})", dir.display());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--bin",
-            "sitewarden",
-            // As the .deb builds it: without the demo (`[package.metadata.deb]`).
-            "--no-default-features",
-            "--manifest-path",
-        ])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release failed ({status})");
-    }
-    Ok(dir.join("release").join("sitewarden"))
-}
-
-type SimOut = std::io::BufReader<std::process::ChildStdout>;
-
-/// Re-executes this binary as the simulator and reads its ports.
-fn start_sim() -> anyhow::Result<(Kid, Vec<u16>, SimOut)> {
-    let mut child = Kid(Command::new(std::env::current_exe()?)
-        .env("SITEWARDEN_BENCH_ROLE", "sim")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting the simulator")?);
-    let out = child.0.stdout.take().context("simulator stdout")?;
-    let mut out = std::io::BufReader::new(out);
-    let mut line = String::new();
-    out.read_line(&mut line)?;
-    let Some(ports) = line.trim().strip_prefix("ports ") else {
-        bail!("the simulator did not start: {line:?}");
-    };
-    let ports = ports
-        .split(' ')
-        .map(str::parse)
-        .collect::<Result<Vec<u16>, _>>()?;
-    Ok((child, ports, out))
-}
-
 /// Asks the simulator for the poll timing it saw over [t0, t1).
 fn sim_stats(sim: &mut Kid, out: &mut SimOut, t0: i64, t1: i64) -> anyhow::Result<report::Timing> {
     let stdin = sim.0.stdin.as_mut().context("simulator stdin")?;
@@ -346,51 +260,9 @@ fn sim_stats(sim: &mut Kid, out: &mut SimOut, t0: i64, t1: i64) -> anyhow::Resul
     })
 }
 
-/// Raises our soft RLIMIT_NOFILE to the hard limit (children inherit it).
-fn raise_nofile() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 /// The binary's text size (`size`, Berkeley format), or None without binutils.
 fn text_size(bin: &Path) -> Option<u64> {
     let out = Command::new("size").arg(bin).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines().nth(1)?.split_whitespace().next()?.parse().ok()
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> bool {
-    let deadline = std::time::Instant::now() + within;
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(st)) = child.try_wait() {
-            return st.success();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-fn env_secs(name: &str, default: u64) -> anyhow::Result<u64> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name}={v:?} is not whole seconds")),
-        Err(_) => Ok(default),
-    }
-}
-
-/// The last lines of a log, for an error message.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
 }

@@ -45,6 +45,7 @@ async fn serve() -> anyhow::Result<()> {
         &ports,
         "mqtt://127.0.0.1:1",
         std::path::Path::new("/nonexistent"),
+        &site::Pace::SITE,
     );
     let model = sitewarden::config::load_from(&text, "bench.toml", &[], &[])
         .map_err(|e| anyhow::anyhow!("bench config refused:\n{e}"))?;

@@ -77,6 +77,7 @@ pub(crate) fn check_scaled(counts: impl IntoIterator<Item = usize>) -> anyhow::R
             &ports,
             "mqtt://127.0.0.1:1",
             Path::new("/nonexistent"),
+            &Pace::SITE,
         );
         let model = sitewarden::config::load_from(&text, "bench.toml", &[], &[])
             .map_err(|e| anyhow::anyhow!("the {n}-device config is refused:\n{e}"))?;
@@ -116,20 +117,59 @@ pub(crate) fn mix_line(total: usize) -> String {
         .join(" + ")
 }
 
+/// The clock-dependent settings of the config. The site bench runs at `Pace::SITE`; the
+/// soak runs the daemon on a fast clock and stretches each setting by its speed-up, so that
+/// in real time the devices are still polled about once a second.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    /// Every device's poll interval, in seconds of the daemon's clock.
+    pub(crate) poll_s: u64,
+    /// The Modbus request timeout, ms; None keeps the default (500 ms).
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) summary_s: u64,
+    /// The MQTT keep-alive, s; None keeps the default.
+    pub(crate) keep_alive_s: Option<u64>,
+    /// `[buffer] raw_max_bytes`; None keeps the default.
+    pub(crate) raw_max_bytes: Option<&'static str>,
+}
+
+impl Pace {
+    /// The site of the brief: 1 s polls, 60 s summaries, default timeouts and buffers.
+    pub(crate) const SITE: Pace = Pace {
+        poll_s: 1,
+        timeout_ms: None,
+        summary_s: 60,
+        keep_alive_s: None,
+        raw_max_bytes: None,
+    };
+}
+
 /// The daemon's config: one Modbus TCP connection per device (each device has its own
-/// address on a site LAN), everything polled every second, 60 s summaries, default
-/// buffers, and the rules a real site of this shape would run.
+/// address on a site LAN), every device polled at `pace` (every second on the site bench),
+/// and the rules a real site of this shape would run.
 pub(crate) fn config_text(
     devices: &[BenchDevice],
     ports: &[u16],
     broker: &str,
     data: &Path,
+    pace: &Pace,
 ) -> String {
     let mut t = format!(
         "[gateway]\nsite = \"bench\"\nid = \"gw-1\"\ndata_dir = \"{}\"\n\n\
-         [uplink]\nbroker = \"{broker}\"\nsummary_interval = \"60s\"\n\n",
-        data.display()
+         [uplink]\nbroker = \"{broker}\"\nsummary_interval = \"{}s\"\n",
+        data.display(),
+        pace.summary_s,
     );
+    if let Some(k) = pace.keep_alive_s {
+        t.push_str(&format!("keep_alive = \"{k}s\"\n"));
+    }
+    if let Some(r) = pace.raw_max_bytes {
+        t.push_str(&format!("\n[buffer]\nraw_max_bytes = \"{r}\"\n"));
+    }
+    t.push('\n');
+    let timeout = pace
+        .timeout_ms
+        .map_or(String::new(), |ms| format!("timeout = \"{ms}ms\"\n"));
     // Half the turnstiles (rounded up) belong to the north zone, the rest to the south.
     let gates = devices.iter().filter(|d| d.profile == "turnstile").count();
     let north = gates.div_ceil(2);
@@ -141,11 +181,12 @@ pub(crate) fn config_text(
         };
         t.push_str(&format!(
             "[[connection]]\nname = \"c-{id}\"\ntype = \"modbus-tcp\"\n\
-             address = \"127.0.0.1:{port}\"\n\n\
+             address = \"127.0.0.1:{port}\"\n{timeout}\n\
              [[device]]\nid = \"{id}\"\nprofile = \"{profile}\"\nconnection = \"c-{id}\"\n\
-             unit = 1\npoll = \"1s\"\n{zone}\n",
+             unit = 1\npoll = \"{poll}s\"\n{zone}\n",
             id = d.id,
             profile = d.profile,
+            poll = pace.poll_s,
         ));
     }
     t.push_str(RULES);
