@@ -36,7 +36,7 @@ pub mod tls;
 use crate::backoff::{Backoff, clock_jitter};
 use crate::clock;
 use crate::health::{self, Health};
-use crate::store::Outbox;
+use crate::store::{Outbox, StoreError};
 use crate::wire::payload::{self, Head, Status};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS};
 use session::{CHANNEL_CAPACITY, Session, Tag};
@@ -664,12 +664,11 @@ fn will(wire: &format::Wire, seq: u64, started_ms: crate::reading::Ms) -> LastWi
 /// A durable seq for a message that is not an outbox record (`what`: status, will,
 /// health). Logged at debug, like ingest's `accepted`, so every seq handed out can be
 /// accounted for.
-async fn reserve_seq(outbox: &Arc<Outbox>, what: &'static str) -> Result<u64, String> {
+async fn reserve_seq(outbox: &Arc<Outbox>, what: &'static str) -> Result<u64, StoreError> {
     let outbox = Arc::clone(outbox);
-    let seq = match tokio::task::spawn_blocking(move || outbox.reserve_seq()).await {
-        Ok(r) => r.map_err(|e| e.to_string())?,
-        Err(e) => return Err(e.to_string()),
-    };
+    let seq = tokio::task::spawn_blocking(move || outbox.reserve_seq())
+        .await
+        .map_err(|e| StoreError::Engine(format!("the seq reservation task failed: {e}")))??;
     tracing::debug!(seq, what, "seq reserved");
     Ok(seq)
 }
