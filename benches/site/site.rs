@@ -3,6 +3,7 @@
 //! Both processes build the same device list from `MIX`: the simulator to know which
 //! registers to serve, the bench to write the daemon's config. Nothing here runs anything.
 
+use sitewarden::sim::config::{DeviceToml, SiteToml};
 use std::path::Path;
 
 /// (id prefix, shipped profile, devices, points per device). 82 × 9 + 150 × 2 + 64 × 2 +
@@ -154,43 +155,39 @@ pub(crate) fn config_text(
     data: &Path,
     pace: &Pace,
 ) -> String {
-    let mut t = format!(
-        "[gateway]\nsite = \"bench\"\nid = \"gw-1\"\ndata_dir = \"{}\"\n\n\
-         [uplink]\nbroker = \"{broker}\"\nsummary_interval = \"{}s\"\n",
-        data.display(),
-        pace.summary_s,
-    );
+    let mut t = SiteToml::new(("bench", "gw-1"), data);
+    t.uplink(broker, &format!("{}s", pace.summary_s));
     if let Some(k) = pace.keep_alive_s {
-        t.push_str(&format!("keep_alive = \"{k}s\"\n"));
+        t.push(&format!("keep_alive = \"{k}s\"\n"));
     }
     if let Some(r) = pace.raw_max_bytes {
-        t.push_str(&format!("\n[buffer]\nraw_max_bytes = \"{r}\"\n"));
+        t.push(&format!("\n[buffer]\nraw_max_bytes = \"{r}\"\n"));
     }
-    t.push('\n');
-    let timeout = pace
-        .timeout_ms
-        .map_or(String::new(), |ms| format!("timeout = \"{ms}ms\"\n"));
+    let timeout = format!("{}ms", pace.timeout_ms.unwrap_or(500));
+    let poll = format!("{}s", pace.poll_s);
     // Half the turnstiles (rounded up) belong to the north zone, the rest to the south.
     let gates = devices.iter().filter(|d| d.profile == "turnstile").count();
     let north = gates.div_ceil(2);
     for (i, (d, port)) in devices.iter().zip(ports).enumerate() {
         let zone = match (d.profile, i < north) {
-            ("turnstile", true) => "zone = \"north\"\n",
-            ("turnstile", false) => "zone = \"south\"\n",
-            _ => "",
+            ("turnstile", true) => Some("north"),
+            ("turnstile", false) => Some("south"),
+            _ => None,
         };
-        t.push_str(&format!(
-            "[[connection]]\nname = \"c-{id}\"\ntype = \"modbus-tcp\"\n\
-             address = \"127.0.0.1:{port}\"\n{timeout}\n\
-             [[device]]\nid = \"{id}\"\nprofile = \"{profile}\"\nconnection = \"c-{id}\"\n\
-             unit = 1\npoll = \"{poll}s\"\n{zone}\n",
-            id = d.id,
-            profile = d.profile,
-            poll = pace.poll_s,
-        ));
+        let connection = format!("c-{}", d.id);
+        t.modbus_tcp(&connection, *port, &timeout)
+            .device(&DeviceToml {
+                id: &d.id,
+                profile: d.profile,
+                connection: &connection,
+                unit: Some(1),
+                poll: Some(&poll),
+                zone,
+                cell: None,
+            });
     }
-    t.push_str(RULES);
-    t
+    t.push(RULES);
+    t.text().to_string()
 }
 
 /// Zones and rules: every rule kind that applies to Modbus devices.
