@@ -314,6 +314,7 @@ impl Uplink {
                 self.fill();
             }
             format::Inbound::HostOnline(_) => {}
+            format::Inbound::Unreadable(why) => self.p.commands.refuse_unreadable(&why),
         }
     }
 

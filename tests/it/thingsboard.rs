@@ -126,6 +126,23 @@ fn a_thingsboard_subscriber_reads_the_site_and_an_rpc_opens_a_gate() {
     assert_eq!(refused["data"]["ok"], false);
     assert_eq!(refused["data"]["reason"], "not_writable", "{refused}");
     assert_eq!(sim.get("gate-1", "status"), Some(1.0), "nothing written");
+    // No RPC at all (no `data`): refused as a bad command (answered, counted), and the
+    // refusal, echoed back on the same topic, is not taken for a request in its turn.
+    sub.publish("v1/gateway/rpc", br#"{"device":"gate-1"}"#);
+    let junk = wait(&sub, "the refusal of junk", "v1/gateway/rpc", |v| {
+        v["data"]["reason"] == "bad_command"
+    });
+    assert_eq!(junk["data"]["ok"], false, "{junk}");
+    wait(
+        &sub,
+        "health counting the junk",
+        "v1/devices/me/telemetry",
+        |v| v["values"]["commands.rejected"].as_u64() >= Some(2),
+    );
+    let refusals = (sub.snapshot().iter())
+        .filter(|m| m.topic == "v1/gateway/rpc" && m.json()["data"]["reason"] == "bad_command")
+        .count();
+    assert_eq!(refusals, 1, "one refusal, not one per echo");
     let writes = sim.writes("gate-1").len();
 
     // An alarm: telemetry on the device, and its active_alarms attribute.

@@ -155,6 +155,17 @@ impl Router {
         }
     }
 
+    /// Refuses a message on a command topic that the uplink's format could not read as a
+    /// command at all (`why` names the format's expectation, nothing quoted from it).
+    pub fn refuse_unreadable(&self, why: &str) {
+        self.refuse(
+            String::new(),
+            "bad_command",
+            format!("bad command: {why}"),
+            clock::now_ms(),
+        );
+    }
+
     /// Counts, logs (limited) and answers a refusal. `id` and `error` are escaped already.
     fn refuse(&self, id: String, reason: &'static str, error: String, now: Ms) {
         health::bump(&self.health.commands_rejected);

@@ -47,6 +47,9 @@ pub enum Inbound {
     Rebirth,
     /// Sparkplug: the primary host's `STATE` (online or not).
     HostOnline(bool),
+    /// A message on a command topic that is no command of the format (not JSON, not
+    /// protobuf, no RPC `data`): refused like a malformed `P/cmd`, and why.
+    Unreadable(String),
 }
 
 /// The wire of one uplink.
@@ -146,10 +149,7 @@ impl Wire {
                 vec![Inbound::Command(payload.to_vec())]
             }
             UplinkFormat::ThingsBoard if topic == thingsboard::RPC => {
-                thingsboard::rpc_to_command(payload)
-                    .map(Inbound::Command)
-                    .into_iter()
-                    .collect()
+                thingsboard::rpc_inbound(payload).into_iter().collect()
             }
             UplinkFormat::Sparkplug => sparkplug::incoming(&self.site, topic, payload),
             _ => Vec::new(),

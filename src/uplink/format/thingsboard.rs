@@ -259,9 +259,24 @@ fn rpc_origin(id: &str) -> Option<(&str, u64)> {
     Some((device, n))
 }
 
+/// What came in on `v1/gateway/rpc`: a request as a `P/cmd` payload, nothing (our own
+/// replies come back on the same topic: a `data` without `method`), or a message that
+/// is no RPC at all (not JSON, no `data`), which is refused like a malformed command.
+pub fn rpc_inbound(payload: &[u8]) -> Option<super::Inbound> {
+    let is_reply = serde_json::from_slice::<Value>(payload)
+        .is_ok_and(|v| v["data"].is_object() && v["data"].get("method").is_none());
+    match rpc_to_command(payload) {
+        Some(cmd) => Some(super::Inbound::Command(cmd)),
+        None if is_reply => None,
+        None => Some(super::Inbound::Unreadable(
+            "a ThingsBoard RPC that is not JSON with `data.method`".into(),
+        )),
+    }
+}
+
 /// A `v1/gateway/rpc` request `{device, data: {id, method, params}}` as a `P/cmd`
 /// payload, for the command path's checks and refusals; None for a message that is no
-/// request (our own replies come back on the same topic: they have no `method`).
+/// request.
 pub fn rpc_to_command(payload: &[u8]) -> Option<Vec<u8>> {
     let v: Value = serde_json::from_slice(payload).ok()?;
     let data = v.get("data")?;
@@ -344,6 +359,19 @@ mod tests {
             None
         );
         assert_eq!(rpc_to_command(b"not json"), None);
+        // Our reply echoed back is ignored; what is no RPC at all is refused, not dropped.
+        let reply = br#"{"device":"g","id":1,"data":{"ok":true}}"#;
+        assert_eq!(rpc_inbound(reply), None);
+        for junk in [&b"not json"[..], br#"{"device":"g"}"#, b"[1,2]"] {
+            assert!(
+                matches!(
+                    rpc_inbound(junk),
+                    Some(super::super::Inbound::Unreadable(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(junk)
+            );
+        }
         let other =
             rpc_to_command(br#"{"device":"g","data":{"id":1,"method":"reboot","params":{}}}"#)
                 .unwrap();

@@ -27,6 +27,9 @@ pub struct Subscriber {
     pub msgs: Arc<Mutex<Vec<Msg>>>,
     /// Messages that break the contract (docs/schema/), one line each.
     violations: Arc<Mutex<Vec<String>>>,
+    /// What this client published itself (the platform's side): the contract binds what
+    /// the gateway publishes, so these come back unchecked.
+    own: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
     /// SUBACKs received: one per (re)connection.
     subacks: Arc<std::sync::atomic::AtomicUsize>,
     client: Client,
@@ -67,6 +70,8 @@ impl Subscriber {
         let acked = Arc::clone(&subacks);
         let violations = Arc::new(Mutex::new(Vec::new()));
         let v2 = Arc::clone(&violations);
+        let own: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::new(Mutex::new(Vec::new()));
+        let own2 = Arc::clone(&own);
         let thread = std::thread::spawn(move || {
             let mut ready = Some(ready_tx);
             for ev in conn.iter() {
@@ -84,7 +89,11 @@ impl Subscriber {
                         }
                     }
                     Ok(Event::Incoming(Incoming::Publish(p))) => {
-                        if let Err(e) = super::schema::check(&p.topic, &p.payload) {
+                        let mine = (own2.lock().unwrap().iter())
+                            .any(|(t, b)| *t == p.topic && b[..] == p.payload[..]);
+                        if let Err(e) = super::schema::check(&p.topic, &p.payload)
+                            && !mine
+                        {
                             v2.lock().unwrap().push(e);
                         }
                         m2.lock().unwrap().push(Msg {
@@ -105,6 +114,7 @@ impl Subscriber {
         Subscriber {
             msgs,
             violations,
+            own,
             subacks,
             client,
             stop,
@@ -120,6 +130,7 @@ impl Subscriber {
     /// Publishes `payload` on `topic` at QoS 1 from this client (the platform's side:
     /// commands to the gateway).
     pub fn publish(&self, topic: &str, payload: &[u8]) {
+        (self.own.lock().unwrap()).push((topic.to_string(), payload.to_vec()));
         self.client
             .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
             .expect("queue a publish on the subscriber's client");

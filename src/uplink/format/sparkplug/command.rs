@@ -47,20 +47,21 @@ pub fn incoming(site: &Site, topic: &str, payload: &[u8]) -> Vec<Inbound> {
     if state_topic(site).as_deref() == Some(topic) {
         return vec![Inbound::HostOnline(host_online(payload))];
     }
-    let Ok(p) = Payload::decode(payload) else {
-        tracing::warn!(
-            topic,
-            "Sparkplug command that is no Sparkplug payload, ignored"
-        );
-        return Vec::new();
-    };
-    if topic == node_topic(site, "NCMD") {
-        return ncmd(site, &p);
-    }
     let dcmd = format!("{}/", node_topic(site, "DCMD"));
-    match topic.strip_prefix(&dcmd) {
+    let device = topic.strip_prefix(&dcmd);
+    let ncmd_topic = topic == node_topic(site, "NCMD");
+    if !ncmd_topic && device.is_none() {
+        return Vec::new();
+    }
+    let Ok(p) = Payload::decode(payload) else {
+        return vec![Inbound::Unreadable(
+            "a Sparkplug command that is no Sparkplug B payload".into(),
+        )];
+    };
+    match device {
+        None => ncmd(site, &p),
         Some(device) if topic.starts_with(NAMESPACE) => dcmd_writes(site, device, &p),
-        _ => Vec::new(),
+        Some(_) => Vec::new(),
     }
 }
 

@@ -153,7 +153,16 @@ fn a_dcmd_is_a_command_for_the_command_path_and_an_ncmd_rebirth_a_rebirth() {
         [Inbound::Rebirth]
     );
     assert_eq!(incoming(&site, "spBv1.0/s/NCMD/other", &bytes), []);
-    assert_eq!(incoming(&site, "spBv1.0/s/NCMD/g", b"\xff\xff"), []);
+    // Not a Sparkplug payload on our command topics: refused (counted, answered), not
+    // dropped in silence.
+    for topic in ["spBv1.0/s/NCMD/g", "spBv1.0/s/DCMD/g/gate-1"] {
+        let got = incoming(&site, topic, b"\xff\xff");
+        assert!(
+            matches!(got.as_slice(), [Inbound::Unreadable(_)]),
+            "{topic}: {got:?}"
+        );
+    }
+    assert_eq!(incoming(&site, "spBv1.0/s/NCMD/other", b"\xff\xff"), []);
 }
 
 #[test]
