@@ -23,13 +23,16 @@ impl Msg {
     }
 }
 
+/// (topic, payload) of each message a subscriber published itself.
+type Published = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 pub struct Subscriber {
     pub msgs: Arc<Mutex<Vec<Msg>>>,
     /// Messages that break the contract (docs/schema/), one line each.
     violations: Arc<Mutex<Vec<String>>>,
     /// What this client published itself (the platform's side): the contract binds what
     /// the gateway publishes, so these come back unchecked.
-    own: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    own: Published,
     /// SUBACKs received: one per (re)connection.
     subacks: Arc<std::sync::atomic::AtomicUsize>,
     client: Client,
@@ -70,7 +73,7 @@ impl Subscriber {
         let acked = Arc::clone(&subacks);
         let violations = Arc::new(Mutex::new(Vec::new()));
         let v2 = Arc::clone(&violations);
-        let own: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::new(Mutex::new(Vec::new()));
+        let own: Published = Arc::new(Mutex::new(Vec::new()));
         let own2 = Arc::clone(&own);
         let thread = std::thread::spawn(move || {
             let mut ready = Some(ready_tx);
