@@ -129,7 +129,7 @@ fn append_window(ob: &Outbox, n: usize, now: i64) {
 
 /// Appends `total` summaries, `n` per durable commit: (messages/s, bytes written/msg).
 fn append_rate(dir: &Path, n: usize, total: u64) -> (f64, f64) {
-    let ob = Outbox::open(&dir.join("outbox.redb"), 4 << 30).expect("open outbox");
+    let ob = Outbox::open(&dir.join("outbox"), 4 << 30).expect("open outbox");
     let windows = total.div_ceil(n as u64);
     let before = write_bytes("self");
     let t = Instant::now();
@@ -155,7 +155,7 @@ struct Drain {
 fn drain(backlog: u64) -> Drain {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let path = data.join("outbox.redb");
+    let path = data.join("outbox");
     {
         let ob = Outbox::open(&path, 4 << 30).expect("open outbox");
         let windows = backlog.div_ceil(DRAIN_WINDOW as u64);

@@ -101,7 +101,7 @@ fn main() {
 }
 
 fn append_windows(dir: &std::path::Path) -> Row {
-    let ob = Outbox::open(&dir.join("outbox.redb"), 512 << 20).expect("open");
+    let ob = Outbox::open(&dir.join("outbox"), 512 << 20).expect("open");
     let windows = 200;
     let (w0, t0) = (io_written(), Instant::now());
     for _ in 0..windows {
@@ -134,7 +134,7 @@ fn append_windows(dir: &std::path::Path) -> Row {
 }
 
 fn append_alarms(dir: &std::path::Path) -> Row {
-    let ob = Outbox::open(&dir.join("outbox.redb"), 512 << 20).expect("open");
+    let ob = Outbox::open(&dir.join("outbox"), 512 << 20).expect("open");
     let n = 2000;
     let (w0, t0) = (io_written(), Instant::now());
     for _ in 0..n {
@@ -160,7 +160,7 @@ fn append_alarms(dir: &std::path::Path) -> Row {
 }
 
 fn drain(dir: &std::path::Path) -> Vec<Row> {
-    let ob = Outbox::open(&dir.join("outbox.redb"), 512 << 20).expect("open");
+    let ob = Outbox::open(&dir.join("outbox"), 512 << 20).expect("open");
     let backlog = 100_000;
     let t0 = Instant::now();
     for _ in 0..backlog / 1000 {

@@ -8,7 +8,7 @@ use std::path::Path;
 /// Prints the report; exit 1 (after printing why) when the outbox file is damaged.
 pub fn main(config: &Path) -> anyhow::Result<()> {
     let site = super::load_site(config)?;
-    let path = site.gateway.data_dir.join("outbox.redb");
+    let path = site.gateway.data_dir.join("outbox");
     let quarantined = quarantined_files(&path);
     let opened = Outbox::open_read_only(&path).and_then(|ob| {
         ob.verify()?;
@@ -21,7 +21,7 @@ pub fn main(config: &Path) -> anyhow::Result<()> {
             println!("state        CORRUPT: {e}");
             print_quarantined(&quarantined);
             eprintln!(
-                "error: the outbox {} is damaged; the daemon quarantines it at its next start",
+                "error: the outbox {} is damaged; the daemon keeps what is intact at its next start",
                 path.display()
             );
             return Err(super::Reported(1).into());
@@ -38,21 +38,17 @@ pub fn main(config: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Files the daemon moved aside as corrupt (`outbox.redb.corrupt-<unix ts>`).
+/// Files the daemon moved aside as damaged (`<name>.corrupt-<unix ts>`), in the outbox
+/// directory and beside it (an earlier version's `outbox.redb`).
 fn quarantined_files(path: &Path) -> Vec<std::path::PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let prefix = format!(
-        "{}.corrupt-",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("")
-    );
-    let mut found: Vec<_> = std::fs::read_dir(dir)
+    let mut found: Vec<_> = [path, dir]
         .into_iter()
-        .flatten()
-        .flatten()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
         .filter(|e| {
             e.file_name()
                 .to_str()
-                .is_some_and(|n| n.starts_with(&prefix))
+                .is_some_and(|n| n.contains(".corrupt-") && (n.starts_with("out")))
         })
         .map(|e| e.path())
         .collect();
@@ -90,7 +86,7 @@ pub fn render(path: &Path, s: &crate::store::OutboxStats, now: crate::reading::M
     };
     out += &format!("oldest       {oldest}\n");
     out += &format!(
-        "disk         {} file, {} payload pending\n",
+        "disk         {} in segments, {} payload pending\n",
         bytesize::ByteSize(s.bytes_on_disk),
         bytesize::ByteSize(s.payload_bytes)
     );

@@ -1,7 +1,7 @@
-//! Files beside the outbox: free-space checks, the ballast, the seq floor, quarantine
-//! and the open-attempt marker.
+//! Files beside the outbox: free-space checks, the ballast, the seq floor and moving a
+//! damaged file aside.
 //!
-//! Plain file operations; nothing here knows redb. Every write that must survive a power
+//! Plain file operations. Every write that must survive a power
 //! cut is written to a temporary name, synced, renamed and its directory synced.
 
 use std::ffi::CString;
@@ -149,23 +149,6 @@ pub(crate) fn floor_bytes(floor: u64) -> Vec<u8> {
     let mut b = v.to_vec();
     b.extend_from_slice(&crc32fast::hash(&v).to_le_bytes());
     b
-}
-
-/// How many opens started since the last one that finished.
-pub(crate) fn read_attempts(marker: &Path) -> u32 {
-    fs::read_to_string(marker)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-pub(crate) fn write_attempts(marker: &Path, n: u32) -> io::Result<()> {
-    fs::write(marker, format!("{n}\n"))
-}
-
-pub(crate) fn clear_attempts(marker: &Path) {
-    // Already gone is fine; anything else leaves a count the next open will see.
-    fs::remove_file(marker).ok();
 }
 
 /// Renames `path` to `<path>.corrupt-<unix seconds>` (plus `-N` if taken) and syncs the

@@ -1,5 +1,5 @@
 //! The seq floor: every seq ever used is below it, written durably to two files
-//! (`outbox.redb.seq` and `raw/seq.floor`) before any seq above it commits. `anchor`
+//! (`outbox.seq` and `raw/seq.floor`) before any seq above it is handed out. `anchor`
 //! decides what to do when neither copy can be trusted.
 
 use super::disk;
@@ -64,5 +64,5 @@ pub(crate) fn prior_life(path: &Path) -> bool {
         .flatten()
         .flatten()
         .any(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".seg")));
-    path.exists() || quarantined || raw
+    path.exists() || quarantined || raw || super::legacy::present(dir)
 }

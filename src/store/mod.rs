@@ -34,44 +34,51 @@
 //!   there and sealed. A bit flip elsewhere costs the rest of its segment (the deltas
 //!   after it cannot be decoded), never the other segments.
 //!
-//! # Outbox (`Outbox`, `outbox.rs` over `handle.rs` + `tables.rs`, with `ledger.rs`,
-//! `record.rs`, `anchor.rs` + `floor.rs` and `disk.rs`)
+//! # Outbox (`Outbox`, `outbox.rs` over the log in `outlog/`, with `shed.rs`,
+//! `ledger.rs`, `record.rs`, `anchor.rs` + `floor.rs`, `room.rs` and `disk.rs`)
 //!
-//! * Files in the data dir: `outbox.redb` (redb 4.6), `outbox.redb.seq` (seq floor),
-//!   `outbox.redb.opening` (open attempts in progress), `outbox.ballast` (2 MiB kept
-//!   in reserve), and `outbox.redb.corrupt-<unix ts>` for quarantined files.
-//! * Tables: `alarms: u64 seq → record`, `others: u64 seq → record` (summaries, zones,
-//!   command results, snapshots; two tables so alarms replay first and live alarms
-//!   jump the queue), `meta: str → u64` (`format`, `next_seq`, `cost`, `payload`,
-//!   `pending.<kind>`, `dropped.<kind>`), `state: str → bytes` (e.g.
-//!   `window.last_closed`, `alarms.active`).
+//! Why not redb (which held it until 0.x, see `legacy.rs`): a window's summaries were
+//! written once as B-tree pages and again when their deletion rewrote those pages, plus a
+//! ~29 KB commit each time; 0.5 MB/min of the 0.45 MB/min budget on its own. The log
+//! writes what it carries, compressed, once.
+//!
+//! * Files: `<data_dir>/outbox/out-<16 hex digits>.seg` (segments in write order),
+//!   `outbox/lock` (one writer), beside it `outbox.seq` (seq floor), `outbox.ballast`
+//!   (up to 2 MiB kept in reserve), and `*.corrupt-<unix ts>` for files moved aside.
+//! * Segment: the magic `SWOUT\0\0\x01`, then frames framed as the raw ring's; each body
+//!   an entry (`outlog/entry.rs`): counters (`next_seq`, drops per kind), records
+//!   `(seq, stored record)`, state entries, and the seq ranges no longer pending (acked
+//!   or dropped); LZ4-compressed from 256 bytes. The first frame of a segment is a
+//!   checkpoint of every state entry.
 //! * Record (version 1): `1 | kind u8 | retain u8 | created_ms i64 LE | topic len u16
-//!   LE | topic | payload`. The payload is built with its seq inside the transaction and
-//!   never rewritten, so every replay is byte-identical.
-//! * Durability: every `append` and every `ack` is one redb write transaction committed
-//!   with `Durability::Immediate` (one-phase commit with checksums; no quick repair, whose
-//!   saved allocator state cost 16 % of the flash writes: after a crash the open rebuilds
-//!   it while it verifies every page, as every open does). "Accepted" means `append` returned
-//!   Ok: the commit has fdatasynced. Seqs come from `meta.next_seq` in the same
-//!   transaction, never from the last key; the floor file is raised (durably, a million
-//!   seqs at a time) before any seq above it commits, so even a quarantined outbox's
-//!   successor starts above every seq ever used.
+//!   LE | topic | payload`. The payload is built with its seq before the frame is
+//!   written and never rewritten, so every replay is byte-identical.
+//! * Durability: an `append` is one frame, fdatasynced before it returns ("accepted");
+//!   its state entries and drops ride in the same frame, so they land together or not
+//!   at all. An `ack` is a frame written without a sync: a killed daemon keeps it (the
+//!   page cache survives), a power cut may lose it and the record is sent again (same seq,
+//!   same bytes). A clean close writes a synced frame.
+//! * Seqs: from the counter, never from the last record; the floor file is raised
+//!   (durably, 65 536 seqs at a time) before any seq above it is handed out, so neither a
+//!   crash nor a lost outbox sends a seq back (`anchor.rs`).
 //! * Bound: pending records may use half of `max_bytes` (by bytes + 32 per record); the
-//!   rest is headroom for redb's copy-on-write pages. Past it, records go oldest first
-//!   by class: summaries and zones, then command results and snapshots, alarms last,
-//!   each drop counted per kind in `meta` in the same transaction.
+//!   rest is room for acknowledged records whose segment has not gone yet. Past it, records
+//!   go oldest first by class: summaries and zones, then command results and snapshots,
+//!   alarms last, each drop counted per kind in the same frame (`shed.rs`). Segments go
+//!   whole, oldest first, once nothing in them is pending; past 3/4 of `max_bytes` the
+//!   oldest segment's pending records are copied forward and the segment deleted.
 //! * Full disk: below 16 MiB free (statvfs) the outbox grows no further (beyond a
-//!   256 KiB floor): new records displace the oldest. On an I/O error it releases the
-//!   ballast, reopens, sheds twice the batch in a transaction of its own and retries
-//!   (beyond a 64 KiB floor, no growth), and stays that way until space is back. An
-//!   open on a full disk starts closed and retries on each call. Never a panic.
-//! * A crash loses nothing accepted. An ack lost in a crash only re-sends its record
-//!   (same seq, same bytes). A file that fails the integrity check at open (every page
-//!   checksum is verified, which turns what could be an engine panic into an error),
-//!   or whose open died three times in a row, is quarantined and a fresh outbox
-//!   started; `Outbox::quarantined` reports it.
-//! * Sharing: `Outbox` is `Send + Sync`. The daemon opens it as redb's single writer;
-//!   `Outbox::open_read_only` (for `sitewarden outbox`) follows its commits.
+//!   256 KiB floor): new records displace the oldest. On a failed write (ENOSPC) the
+//!   frame is cut off, the ballast released, twice the batch shed and the dead segments
+//!   compacted away, and the append retried (beyond a 64 KiB floor, no growth), until
+//!   space is back. An open on a full disk starts closed and retries on each call.
+//! * A crash loses nothing accepted. At open every segment is read: a torn tail of the
+//!   newest segment (a write cut short) is cut off; damage anywhere else costs the frames
+//!   it hit, never the rest (the scan finds the next intact frame by the offset each frame
+//!   carries), and is reported (`Outbox::quarantined`, `sitewarden outbox`).
+//! * Sharing: `Outbox` is `Send + Sync` (one mutex). The daemon holds the lock file;
+//!   `Outbox::open_read_only` (for `sitewarden outbox`) reads the segments afresh on
+//!   each call.
 //!
 //! # Command log (`CommandLog`, `commands.rs`)
 //!
@@ -87,20 +94,22 @@ mod codec;
 pub mod commands;
 pub(crate) mod disk;
 mod episode;
-pub mod history;
 pub(crate) mod floor;
-mod handle;
+pub mod history;
 mod ledger;
+mod legacy;
 pub mod outbox;
+mod outlog;
 pub mod raw;
 mod record;
+mod room;
 mod segment;
+mod shed;
 mod tables;
 
 pub use commands::CommandLog;
 pub use floor::Reanchor;
-pub use handle::Quarantine;
-pub use outbox::{KindCounts, Outbox, OutboxStats};
+pub use outbox::{KindCounts, Outbox, OutboxStats, Quarantine};
 pub use raw::RawRing;
 pub use record::{Kind, NewRecord, Record};
 
@@ -137,7 +146,7 @@ impl StoreError {
     }
 }
 
-/// Every redb error type converts through `redb::Error`, sorted into our variants.
+/// Every redb error type (read by `legacy.rs`) converts through `redb::Error`, sorted into our variants.
 impl From<redb::Error> for StoreError {
     fn from(e: redb::Error) -> Self {
         match e {

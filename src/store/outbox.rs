@@ -1,29 +1,38 @@
 //! The durable outbox: every summary, zone summary, alarm, command result and snapshot,
 //! with its final bytes and its seq, on disk before anyone may publish it.
 //!
-//! The table layer over `handle::Handle` (opening, quarantine, reopen and retry, disk
-//! pressure, the seq floor lease); the tables are `tables.rs`, the bookkeeping
-//! `ledger.rs`, seq re-anchoring and salvage at open `anchor.rs`. It never publishes,
-//! never decides when to ack (the uplink does) and never reads the clock except to stamp
-//! a quarantined file.
+//! The API over the outbox log (`outlog/`): appends with their drops (`shed.rs`) in one
+//! synced frame, acks as unsynced frames, the seq counter and its floor (`anchor.rs`,
+//! `floor.rs`), the disk's room (`room.rs`). It never publishes, never decides when to
+//! ack (the uplink does) and never reads the clock except to stamp a quarantined file.
 
 use super::episode::Episodes;
-use super::handle::{
-    Db, FULL_FLOOR, Handle, LOW_WATER, Location, Pressure, Quarantine, RETRIES, TIGHT_FLOOR,
-};
 pub use super::ledger::KindCounts;
-use super::ledger::{Counters, shed};
-use super::record::{self, Head, Kind, NewRecord, Record};
-use super::tables::{ALARMS, META, OTHERS, STATE};
-use super::{Reanchor, StoreError, anchor, disk, floor};
+use super::outlog::{Entry, Log, ranges};
+use super::record::{self, Kind, NewRecord, Record};
+use super::room::{Pressure, Room};
+use super::shed::{self, Incoming};
+use super::{Reanchor, StoreError, anchor, floor, legacy};
 use crate::reading::Ms;
-use redb::{ReadableTable, TableDefinition};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// Share of `outbox_max_bytes` that pending records may take (by `record::cost`); the
-/// rest is headroom for redb's copy-on-write pages, freed pages awaiting reuse and the
-/// allocator state, so the file itself stays within `outbox_max_bytes`.
+/// rest is room for acknowledged records waiting for their segment to go.
 const BUDGET_PERCENT: u64 = 50;
+/// Reopen-and-retry rounds after an I/O error before an append gives up.
+const RETRIES: usize = 2;
+/// Seqs reserved in the floor files at a time: one small durable write per 65 536 seqs
+/// (some hours of a 300-device site); a crash skips at most this many.
+const SEQ_LEASE: u64 = 1 << 16;
+
+/// What was found damaged at open, and where it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantine {
+    pub path: PathBuf,
+    pub reason: String,
+}
 
 /// What `sitewarden outbox` and `P/health` report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,115 +40,161 @@ pub struct OutboxStats {
     pub pending: KindCounts,
     /// `created_ms` of the lowest pending seq.
     pub oldest_pending_ms: Option<Ms>,
-    /// Size of the outbox file (0 when not file-backed).
+    /// Size of the outbox's segments.
     pub bytes_on_disk: u64,
     pub payload_bytes: u64,
     /// Records dropped to stay within `outbox_max_bytes` or a full disk, ever (durable).
     pub dropped: KindCounts,
     pub next_seq: u64,
-    /// I/O errors survived by reopening since this handle was opened.
+    /// I/O errors survived since this handle was opened.
     pub recoveries: u64,
 }
 
 /// The durable outbox. `Send + Sync`: ingest appends from its thread while the uplink
-/// reads and acks from blocking tasks; redb serialises the write transactions.
+/// reads and acks from blocking tasks; one mutex orders them.
 pub struct Outbox {
-    handle: Handle,
+    dir: PathBuf,
+    read_only: bool,
     max_bytes: u64,
+    /// None while closed (an open that failed on a full disk; each call retries).
+    log: Mutex<Option<Log>>,
     episodes: Episodes,
+    room: Room,
+    /// Seqs below this are covered by the floor files.
+    lease: AtomicU64,
+    recoveries: AtomicU64,
+    quarantined: Option<Quarantine>,
+    reanchored: Option<Reanchor>,
+    /// Tests: a simulated filesystem size.
+    #[cfg(test)]
+    capacity: Mutex<Option<u64>>,
 }
 
 impl Outbox {
-    /// Opens (or creates) the outbox file at `path`, bounded to `max_bytes`.
+    /// Opens (or creates) the outbox log in the directory `path`, bounded to `max_bytes`;
+    /// a pending outbox of an earlier version beside it (`outbox.redb`) is imported.
     ///
-    /// Never fails on a corrupt or truncated file: it is quarantined and a fresh outbox
-    /// created (see `quarantined`). Nor on a full disk: the outbox then starts closed,
-    /// every call tries to open it again and fails until there is room. Fails when the
-    /// file is held by another process or the disk refuses us otherwise.
+    /// Damage is never fatal: what is intact is kept, the damage reported (`quarantined`).
+    /// Nor is a full disk: the outbox then starts closed and every call tries to open it
+    /// again. Fails when another process holds it or the disk refuses us otherwise.
     pub fn open(path: &Path, max_bytes: u64) -> Result<Outbox, StoreError> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let location = Location::File {
-            path: path.to_path_buf(),
-            read_only: false,
-        };
-        let lease = location.floor_paths().map_or(0, |p| floor::read_floors(&p));
+        let parent = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)?;
+        let floors = floor::floor_paths(path);
+        let lease = floor::read_floors(&floors).max(legacy::floor(parent));
         let prior_life = floor::prior_life(path);
-        let ob = Outbox::with_location(location, max_bytes, lease);
-        match ob.handle.open_now() {
+        let mut ob = Outbox::closed(path, false, max_bytes, lease);
+        let mut log = match ob.open_log() {
             Err(e) if e.is_disk_full() => {
                 tracing::error!(error = %e, "outbox: disk full; starting closed, will retry on each use");
+                return Ok(ob);
             }
-            Err(e) => return Err(e),
-            Ok(()) => anchor::at_open(&ob.handle, ob.budget(), lease, prior_life)?,
+            other => other?,
+        };
+        if !log.existed {
+            legacy::import(parent, &mut log, ob.budget())?;
         }
-        if let Some(b) = ob.handle.location().ballast_path()
-            && let Err(e) = disk::ensure_ballast(&b, LOW_WATER)
-        {
-            tracing::warn!(error = %e, "outbox: no ballast file; a full disk will be harder to survive");
+        ob.quarantined = log.damage.first().map(|d| Quarantine {
+            path: d.path.clone(),
+            reason: d.reason.clone(),
+        });
+        for d in &log.damage {
+            tracing::error!(segment = %d.path.display(), reason = %d.reason, "outbox: damaged segment; what is intact was kept");
         }
+        ob.reanchored = anchor::at_open(&mut log, lease, prior_life, ob.quarantined.is_some());
+        if let Err(e) = ob.reserve(log.c.next_seq.max(1)) {
+            // Best effort: a full disk must not stop the start.
+            tracing::warn!(error = %e, "outbox: seq floor not written at open");
+        }
+        *ob.lock() = Some(log);
+        ob.room.keep_ballast();
         Ok(ob)
     }
 
-    /// Opens the outbox of a running (or stopped) daemon for reading only. Fails with a
-    /// clear reason when that is impossible.
+    /// Opens the outbox of a running (or stopped) daemon for reading only; every call
+    /// reads the log afresh, so it follows the writer. Fails with a clear reason when
+    /// there is none.
     pub fn open_read_only(path: &Path) -> Result<Outbox, StoreError> {
-        if !path.exists() {
+        if !path.is_dir() {
             return Err(StoreError::Unavailable(format!(
                 "no outbox at {}",
                 path.display()
             )));
         }
-        let location = Location::File {
-            path: path.to_path_buf(),
-            read_only: true,
-        };
-        let ob = Outbox::with_location(location, 0, 0);
-        ob.handle.open_now()?;
+        let ob = Outbox::closed(path, true, 0, 0);
+        ob.open_log()?;
         Ok(ob)
     }
 
-    /// Tests: an outbox over a database `make` builds (e.g. on a simulated disk).
-    #[cfg(test)]
-    pub(crate) fn open_with(
-        make: super::handle::Factory,
-        max_bytes: u64,
-        durable: bool,
-    ) -> Result<Outbox, StoreError> {
-        let ob = Outbox::with_location(Location::Factory { make, durable }, max_bytes, 0);
-        ob.handle.open_now()?;
-        Ok(ob)
-    }
-
-    fn with_location(location: Location, max_bytes: u64, lease: u64) -> Outbox {
+    fn closed(path: &Path, read_only: bool, max_bytes: u64, lease: u64) -> Outbox {
+        let parent = path.parent().map(Path::to_path_buf);
         Outbox {
-            handle: Handle::new(location, lease),
+            dir: path.to_path_buf(),
+            read_only,
             max_bytes,
+            log: Mutex::new(None),
             episodes: Episodes::default(),
+            room: Room::new(if read_only { None } else { parent }),
+            lease: AtomicU64::new(lease),
+            recoveries: AtomicU64::new(0),
+            quarantined: None,
+            reanchored: None,
+            #[cfg(test)]
+            capacity: Mutex::new(None),
         }
     }
 
-    /// Set when this open (or a reopen after an error) found the file corrupt and moved
-    /// it aside. The daemon logs it and reports it in `P/health`.
+    fn open_log(&self) -> Result<Log, StoreError> {
+        #[allow(unused_mut)]
+        let mut log = Log::open(&self.dir, !self.read_only, self.max_bytes)?;
+        #[cfg(test)]
+        if let Some(c) = *self.capacity.lock().unwrap_or_else(|e| e.into_inner()) {
+            log.set_capacity(c);
+        }
+        Ok(log)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Log>> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the log: a fresh read of it when read-only, else the open one
+    /// (opened now if an earlier open failed).
+    fn with_log<T>(
+        &self,
+        f: impl FnOnce(&mut Log) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.read_only {
+            return f(&mut self.open_log()?);
+        }
+        let mut g = self.lock();
+        if g.is_none() {
+            *g = Some(self.open_log()?);
+        }
+        f(g.as_mut().expect("opened above"))
+    }
+
+    /// Set when the open found damage (what is intact was kept). The daemon logs it and
+    /// reports it in `P/health`.
     pub fn quarantined(&self) -> Option<Quarantine> {
-        self.handle.quarantined()
+        self.quarantined.clone()
     }
 
     /// Set when this open moved the seq counter forward because nothing could vouch for
     /// it (see `anchor.rs`); the daemon reports it in `P/status`.
     pub fn reanchored(&self) -> Option<Reanchor> {
-        self.handle.reanchored()
+        self.reanchored.clone()
     }
 
-    /// Appends `items` and writes `state` entries in ONE durable transaction and returns
-    /// their seqs, consecutive and in order, once the commit has synced. The seqs come
-    /// from a durable counter, never from the last key.
+    /// Appends `items` and writes `state` entries in ONE synced frame and returns their
+    /// seqs, consecutive and in order. The seqs come from a counter the floor files
+    /// vouch for, never from the last record.
     ///
     /// If the pending records would exceed the budget, the oldest summaries go first,
     /// then command results and snapshots, alarms last (new records included, by the same
-    /// rule); each drop is counted per kind in the same transaction. On an I/O error
-    /// (a full disk) the ballast is released, the database reopened and the append
-    /// retried while shedding more; only then does it fail.
+    /// rule); each drop is counted per kind in the same frame. On an I/O error (a full
+    /// disk) the ballast is released and the append retried while shedding more; only
+    /// then does it fail.
     pub fn append(
         &self,
         items: Vec<NewRecord>,
@@ -151,37 +206,32 @@ impl Outbox {
                 r.topic.len()
             )));
         }
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
         if items.is_empty() && state.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pressure = self.handle.pressure();
+        let mut pressure = self.pressure();
         let mut attempt = 0;
         loop {
-            let result = self
-                .handle
-                .with_db(|db| self.try_append(db, &items, state, pressure));
-            match result {
-                Err(e) if e.needs_reopen() && attempt == RETRIES => {
-                    // Leave a usable handle for the next call.
-                    self.handle.recover(&e);
-                    return Err(e);
-                }
-                Err(e) if e.needs_reopen() => {
+            match self.with_log(|log| self.try_append(log, &items, state, pressure)) {
+                Err(e) if e.needs_reopen() && attempt < RETRIES => {
                     attempt += 1;
                     pressure = Pressure::Full;
-                    self.handle.recover(&e);
-                    if e.is_disk_full() {
-                        self.handle.mark_squeezed();
-                    }
-                    // Room first, in a transaction of its own: the pages it frees can
-                    // be reused by the append that follows.
+                    self.recover(&e);
+                    // Room first, in a frame of its own, then compaction frees the bytes.
                     let room = 2 * items
                         .iter()
                         .map(|r| record::cost(r.topic.len() + (r.build)(0).len() + 16))
                         .sum::<u64>();
-                    if let Err(e) = self.handle.with_db(|db| self.try_shed(db, room)) {
+                    if let Err(e) = self.with_log(|log| self.try_shed(log, room)) {
                         tracing::warn!(error = %e, "outbox: could not shed to make room");
                     }
+                }
+                Err(e) if e.needs_reopen() => {
+                    self.recover(&e);
+                    return Err(e);
                 }
                 other => return other,
             }
@@ -189,113 +239,107 @@ impl Outbox {
     }
 
     /// Allocates one seq for a message that is published but not stored (status, the last
-    /// will, health), durably: it is never handed out again, even after a crash.
+    /// will, health). Never handed out again: the floor files cover it before it is
+    /// returned, and the next frame or the clean close records the counter.
     pub fn reserve_seq(&self) -> Result<u64, StoreError> {
-        self.handle.with_db(|db| {
-            let txn = self.handle.write_txn(db)?;
-            let seq = {
-                let mut meta = txn.open_table(META)?;
-                let mut c = Counters::load(&meta)?;
-                let seq = c.next_seq;
-                self.handle.reserve_seqs(seq + 1)?;
-                c.next_seq = seq + 1;
-                c.store(&mut meta)?;
-                seq
-            };
-            txn.commit()?;
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        self.with_log(|log| {
+            let seq = log.c.next_seq;
+            self.reserve(seq + 1)?;
+            log.c.next_seq = seq + 1;
             Ok(seq)
         })
     }
 
-    /// Deletes the acknowledged records in one transaction. Seqs no longer pending (already
-    /// acked or dropped) are ignored.
+    /// Marks the acknowledged records done, in one unsynced frame: it survives a crash of
+    /// the daemon; a power cut that loses it only re-sends those records (same seq, same
+    /// bytes). Seqs no longer pending (already acked or dropped) are ignored.
     pub fn ack(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
         if seqs.is_empty() {
             return Ok(());
         }
-        self.handle.run(|db| self.try_ack(db, seqs))
+        self.with_log(|log| {
+            let done: Vec<u64> = seqs
+                .iter()
+                .copied()
+                .filter(|s| log.find(*s).is_some())
+                .collect();
+            if done.is_empty() {
+                return Ok(());
+            }
+            let mut e = log.entry();
+            e.gone = ranges(&done);
+            log.write(&e, false)?;
+            for s in done {
+                log.kill(s)?;
+            }
+            self.tidy(log, Pressure::Normal)?;
+            if log.c.cost <= self.budget() / 4 * 3 && self.episodes.any_open() {
+                self.episodes.on_relief(&log.c.dropped);
+            }
+            Ok(())
+        })
     }
 
     /// Up to `limit` pending alarms with seq > `after_seq`, in seq order.
     pub fn alarms_after(&self, after_seq: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        self.after(ALARMS, after_seq, limit)
+        self.after(true, after_seq, limit)
     }
 
     /// Up to `limit` pending non-alarm records with seq > `after_seq`, in seq order.
     pub fn others_after(&self, after_seq: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        self.after(OTHERS, after_seq, limit)
+        self.after(false, after_seq, limit)
     }
 
     /// A state entry written by `append`, e.g. `window.last_closed`.
     pub fn state(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.handle.run(|db| {
-            let txn = db.begin_read()?;
-            let table = match txn.open_table(STATE) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
-            Ok(table.get(key)?.map(|v| v.value().to_vec()))
-        })
+        self.with_log(|log| Ok(log.state(key).cloned()))
     }
 
     /// Backlog, drops and disk use, for `sitewarden outbox` and `P/health`.
     pub fn stats(&self) -> Result<OutboxStats, StoreError> {
-        let mut stats = self.handle.run(|db| {
-            let txn = db.begin_read()?;
-            let (meta, alarms, others) = match (
-                txn.open_table(META),
-                txn.open_table(ALARMS),
-                txn.open_table(OTHERS),
-            ) {
-                (Ok(m), Ok(a), Ok(o)) => (m, a, o),
-                (Err(redb::TableError::TableDoesNotExist(_)), ..) => {
-                    return Ok(OutboxStats::default());
+        self.with_log(|log| {
+            let oldest = match log.oldest() {
+                Some((frame, pos)) => {
+                    let e = log.frame(frame)?;
+                    record::head(&e.records[pos as usize].1).map(|h| h.created_ms)
                 }
-                (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Err(e.into()),
+                None => None,
             };
-            let c = Counters::load(&meta)?;
-            let first =
-                |t: &redb::ReadOnlyTable<u64, &[u8]>| -> Result<Option<(u64, Ms)>, StoreError> {
-                    Ok(t.first()?
-                        .and_then(|(k, v)| Some((k.value(), record::head(v.value())?.created_ms))))
-                };
-            let oldest = [first(&alarms)?, first(&others)?]
-                .into_iter()
-                .flatten()
-                .min()
-                .map(|(_, ms)| ms);
             Ok(OutboxStats {
-                pending: c.pending,
+                pending: log.c.pending,
                 oldest_pending_ms: oldest,
-                bytes_on_disk: 0,
-                payload_bytes: c.payload,
-                dropped: c.dropped,
-                next_seq: c.next_seq,
-                recoveries: 0,
+                bytes_on_disk: log.bytes(),
+                payload_bytes: log.c.payload,
+                dropped: log.c.dropped,
+                next_seq: log.c.next_seq,
+                recoveries: self.recoveries.load(Ordering::Relaxed),
             })
-        })?;
-        stats.bytes_on_disk = self.handle.location().file_len();
-        stats.recoveries = self.handle.recoveries();
-        Ok(stats)
+        })
     }
 
-    /// Reads every pending record and the counters, for `sitewarden outbox`: Err (with
-    /// what was wrong) when the engine reports damage or a record cannot be decoded.
+    /// Reads every pending record, for `sitewarden outbox`: Err (with what was wrong) when
+    /// a segment is damaged or a record cannot be decoded.
     pub fn verify(&self) -> Result<u64, StoreError> {
-        self.handle.run(|db| {
-            let txn = db.begin_read()?;
-            let meta = txn.open_table(META)?;
-            Counters::load(&meta)?;
+        self.with_log(|log| {
+            if let Some(d) = log.damage.first() {
+                return Err(StoreError::Corrupt(format!(
+                    "{}: {}",
+                    d.path.display(),
+                    d.reason
+                )));
+            }
             let mut n = 0;
-            for def in [ALARMS, OTHERS] {
-                let table = txn.open_table(def)?;
-                for entry in table.iter()? {
-                    let (k, v) = entry?;
-                    if record::decode(k.value(), v.value()).is_none() {
+            for alarms in [true, false] {
+                for (seq, e, pos) in log.pending_after(0, alarms, usize::MAX)? {
+                    if record::decode(seq, &e.records[pos as usize].1).is_none() {
                         return Err(StoreError::Corrupt(format!(
-                            "record {} cannot be decoded",
-                            k.value()
+                            "record {seq} cannot be decoded"
                         )));
                     }
                     n += 1;
@@ -306,194 +350,251 @@ impl Outbox {
     }
 
     /// The budget pending records may use, by `record::cost`.
-    pub(super) fn budget(&self) -> u64 {
+    pub(crate) fn budget(&self) -> u64 {
         self.max_bytes / 100 * BUDGET_PERCENT
     }
 
-    fn after(
-        &self,
-        def: TableDefinition<u64, &[u8]>,
-        after_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<Record>, StoreError> {
-        self.handle.run(|db| {
-            let txn = db.begin_read()?;
-            let table = match txn.open_table(def) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.into()),
-            };
-            let mut out = Vec::with_capacity(limit.min(1024));
-            let Some(from) = after_seq.checked_add(1) else {
-                return Ok(out);
-            };
-            for entry in table.range(from..)? {
-                if out.len() >= limit {
-                    break;
-                }
-                let (k, v) = entry?;
-                match record::decode(k.value(), v.value()) {
-                    Some(r) => out.push(r),
-                    None => tracing::warn!(seq = k.value(), "outbox: undecodable record skipped"),
-                }
-            }
-            Ok(out)
+    /// The outbox directory.
+    pub fn path(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
+    /// Tests: simulate a filesystem of `bytes` under the outbox.
+    #[cfg(test)]
+    pub(crate) fn set_capacity(&self, bytes: u64) {
+        *self.capacity.lock().unwrap() = Some(bytes);
+        if let Some(log) = self.lock().as_mut() {
+            log.set_capacity(bytes);
+        }
+    }
+
+    fn after(&self, alarms: bool, after_seq: u64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        self.with_log(|log| {
+            let found = log.pending_after(after_seq, alarms, limit)?;
+            Ok(found
+                .into_iter()
+                .filter_map(|(seq, e, pos)| {
+                    let r = record::decode(seq, &e.records[pos as usize].1);
+                    if r.is_none() {
+                        tracing::warn!(seq, "outbox: undecodable record skipped");
+                    }
+                    r
+                })
+                .collect())
         })
     }
 
     fn try_append(
         &self,
-        db: &Db,
+        log: &mut Log,
         items: &[NewRecord],
         state: &[(&str, Vec<u8>)],
         pressure: Pressure,
     ) -> Result<Vec<u64>, StoreError> {
-        let txn = self.handle.write_txn(db)?;
-        let seqs = {
-            let mut meta = txn.open_table(META)?;
-            let mut alarms = txn.open_table(ALARMS)?;
-            let mut others = txn.open_table(OTHERS)?;
-            let mut st = txn.open_table(STATE)?;
-            let mut c = Counters::load(&meta)?;
-            let before = c.cost;
-            let dropped_before = c.dropped;
-            let first = c.next_seq;
-            let end = first + items.len() as u64;
-            self.handle.reserve_seqs(end)?;
-            let mut seqs = Vec::with_capacity(items.len());
-            for (seq, it) in (first..).zip(items) {
-                let payload = (it.build)(seq);
-                let bytes = record::encode(it.kind, &it.topic, it.retain, it.created_ms, &payload);
-                let table = if it.kind.replays_first() {
-                    &mut alarms
-                } else {
-                    &mut others
-                };
-                table.insert(seq, bytes.as_slice())?;
-                if it.kind == Kind::Snapshot {
-                    supersede(&mut st, &mut alarms, &mut c, &it.topic, seq)?;
-                }
-                c.add(
-                    Head {
-                        kind: it.kind,
-                        created_ms: it.created_ms,
-                        payload_len: payload.len() as u64,
-                    },
-                    bytes.len(),
-                );
-                seqs.push(seq);
+        let first = log.c.next_seq;
+        let end = first + items.len() as u64;
+        self.reserve(end)?;
+        // A snapshot is state, not history: the newest of a topic replaces the pending one
+        // (not a drop: it says all the old one said).
+        let mut newest: std::collections::HashMap<&str, usize> = Default::default();
+        let mut old_snaps = Vec::new();
+        for (i, it) in items
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| it.kind == Kind::Snapshot)
+        {
+            if newest.insert(&it.topic, i).is_none()
+                && let Some(seq) = log.latest(&it.topic)
+            {
+                old_snaps.push(seq);
             }
-            c.next_seq = end;
-            let budget = match pressure {
-                Pressure::Normal => self.budget(),
-                Pressure::Tight => self.budget().min(before.max(TIGHT_FLOOR)),
-                Pressure::Full => self.budget().min(before.max(FULL_FLOOR)),
+        }
+        let incoming: Vec<Incoming> = (first..)
+            .zip(items)
+            .enumerate()
+            .filter(|(i, (_, it))| {
+                it.kind != Kind::Snapshot || newest.get(it.topic.as_str()) == Some(i)
+            })
+            .map(|(_, (seq, it))| Incoming {
+                seq,
+                kind: it.kind,
+                bytes: record::encode(
+                    it.kind,
+                    &it.topic,
+                    it.retain,
+                    it.created_ms,
+                    &(it.build)(seq),
+                ),
+            })
+            .collect();
+        let budget = pressure.budget(self.budget(), log.c.cost);
+        let plan = shed::plan(log, &incoming, budget, &old_snaps)?;
+        let mut dropped = log.c.dropped;
+        for (_, kind) in &plan.old {
+            dropped.0[kind.index()] += 1;
+        }
+        for &i in &plan.new {
+            dropped.0[incoming[i].kind.index()] += 1;
+        }
+        let mut e = Entry {
+            next_seq: end,
+            dropped: dropped.0,
+            ..Entry::default()
+        };
+        e.records = incoming
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !plan.new.contains(i))
+            .map(|(_, r)| (r.seq, r.bytes.clone()))
+            .collect();
+        let gone: Vec<u64> = plan
+            .old
+            .iter()
+            .map(|p| p.0)
+            .chain(old_snaps.iter().copied())
+            .collect();
+        e.gone = ranges(&gone);
+        e.state = state
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        log.write(&e, true)?;
+        let before = log.c.dropped;
+        for s in gone {
+            log.kill(s)?;
+        }
+        log.c.dropped = dropped;
+        log.c.next_seq = end;
+        for (k, v) in state {
+            log.set_state(k, v.clone());
+        }
+        if !plan.is_empty() {
+            self.episodes.on_drops(&before, &dropped);
+        }
+        self.tidy(log, pressure)?;
+        Ok((first..end).collect())
+    }
+
+    /// Drops at least `room` of the oldest records (by drop class), in a frame of its
+    /// own, and frees what it can on disk.
+    fn try_shed(&self, log: &mut Log, room: u64) -> Result<(), StoreError> {
+        let budget = log.c.cost.saturating_sub(room);
+        let plan = shed::plan(log, &[], budget, &[])?;
+        if !plan.is_empty() {
+            let before = log.c.dropped;
+            let mut dropped = before;
+            for (_, kind) in &plan.old {
+                dropped.0[kind.index()] += 1;
+            }
+            let mut e = log.entry();
+            e.dropped = dropped.0;
+            let gone: Vec<u64> = plan.old.iter().map(|p| p.0).collect();
+            e.gone = ranges(&gone);
+            log.write(&e, true)?;
+            for s in gone {
+                log.kill(s)?;
+            }
+            log.c.dropped = dropped;
+            self.episodes.on_drops(&before, &dropped);
+        }
+        self.tidy(log, Pressure::Full)
+    }
+
+    /// Deletes segments nothing pending needs; compacts when acknowledged records take
+    /// more room than they may (the log past 3/4 of its bound, or any squeeze).
+    fn tidy(&self, log: &mut Log, pressure: Pressure) -> Result<(), StoreError> {
+        log.reclaim()?;
+        let mut rounds = log.segments() + 1;
+        while rounds > 0 {
+            rounds -= 1;
+            let bytes = log.bytes();
+            let dead = bytes.saturating_sub(log.c.cost);
+            let compact = match pressure {
+                Pressure::Normal => bytes > self.max_bytes / 4 * 3 && dead > log.seg_max(),
+                _ => dead > (bytes / 2).max(64 << 10),
             };
-            shed(&mut alarms, &mut others, &mut c, budget)?;
-            for (k, v) in state {
-                st.insert(*k, v.as_slice())?;
+            if !compact || !log.compact_oldest()? {
+                break;
             }
-            c.store(&mut meta)?;
-            (seqs, dropped_before, c.dropped)
-        };
-        txn.commit()?;
-        let (seqs, before, after) = seqs;
-        self.episodes.on_drops(&before, &after);
-        Ok(seqs)
-    }
-
-    /// Drops at least `room` bytes of the oldest records (by drop class) and commits.
-    fn try_shed(&self, db: &Db, room: u64) -> Result<(), StoreError> {
-        let txn = self.handle.write_txn(db)?;
-        let counts = {
-            let mut meta = txn.open_table(META)?;
-            let mut alarms = txn.open_table(ALARMS)?;
-            let mut others = txn.open_table(OTHERS)?;
-            let mut c = Counters::load(&meta)?;
-            let budget = c.cost.saturating_sub(room);
-            let before = c.dropped;
-            shed(&mut alarms, &mut others, &mut c, budget)?;
-            c.store(&mut meta)?;
-            (before, c.dropped)
-        };
-        txn.commit()?;
-        self.episodes.on_drops(&counts.0, &counts.1);
-        Ok(())
-    }
-
-    fn try_ack(&self, db: &Db, seqs: &[u64]) -> Result<(), StoreError> {
-        let txn = self.handle.write_txn(db)?;
-        let relief = {
-            let mut meta = txn.open_table(META)?;
-            let mut alarms = txn.open_table(ALARMS)?;
-            let mut others = txn.open_table(OTHERS)?;
-            let mut c = Counters::load(&meta)?;
-            let mut changed = false;
-            for &seq in seqs {
-                let removed = match alarms.remove(seq)? {
-                    Some(v) => Some(v.value().to_vec()),
-                    None => others.remove(seq)?.map(|v| v.value().to_vec()),
-                };
-                if let Some(v) = removed
-                    && let Some(h) = record::head(&v)
-                {
-                    c.remove(h, v.len());
-                    changed = true;
-                }
-            }
-            if !changed {
-                // Nothing was pending: spare the disk a commit.
-                drop((meta, alarms, others));
-                txn.abort()?;
-                return Ok(());
-            }
-            c.store(&mut meta)?;
-            (c.cost, c.dropped)
-        };
-        txn.commit()?;
-        let (cost, dropped) = relief;
-        if cost <= self.budget() / 4 * 3 && self.episodes.any_open() {
-            self.episodes.on_relief(&dropped);
+            log.reclaim()?;
         }
         Ok(())
     }
 
-    /// The outbox file (None for a test database on a simulated disk).
-    pub fn path(&self) -> Option<&Path> {
-        self.handle.location().path()
+    /// Makes sure the floor files cover every seq below `end` before any is handed out.
+    fn reserve(&self, end: u64) -> Result<(), StoreError> {
+        if end <= self.lease.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let lease = end + SEQ_LEASE;
+        floor::write_floors(&floor::floor_paths(&self.dir), lease)?;
+        self.lease.store(lease, Ordering::Release);
+        Ok(())
+    }
+
+    /// How hard an append must squeeze, from the disk under the outbox.
+    fn pressure(&self) -> Pressure {
+        #[cfg(test)]
+        let sim = self.lock().as_ref().and_then(Log::sim_space);
+        #[cfg(test)]
+        if let Some(space) = sim {
+            let v = super::room::decide(Some(space), self.room.squeezed());
+            if v == super::room::Verdict::Roomy {
+                self.room.unsqueeze();
+                if let Some(s) = self.lock().as_mut().and_then(|l| l.sim.as_mut()) {
+                    s.ballast = true;
+                }
+            }
+            return v.pressure();
+        }
+        self.room.pressure()
+    }
+
+    /// After an I/O error: count it and give the ballast back on a full disk. The log
+    /// changed nothing in memory for the write that failed, so it stays open.
+    fn recover(&self, e: &StoreError) {
+        self.recoveries.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = %e, "outbox: write failed; retrying");
+        if e.is_disk_full() {
+            self.room.mark_squeezed();
+        }
+        if self.room.release_ballast() {
+            tracing::warn!("outbox: ballast released to make room");
+        }
+        #[cfg(test)]
+        if let Some(s) = self.lock().as_mut().and_then(|l| l.sim.as_mut()) {
+            s.ballast = false;
+        }
+        if matches!(e, StoreError::Corrupt(_)) {
+            // A frame went bad under us: read the log afresh.
+            let mut g = self.lock();
+            *g = None;
+            match self.open_log() {
+                Ok(log) => *g = Some(log),
+                Err(e) => tracing::warn!(error = %e, "outbox: reopen failed; will retry"),
+            }
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if self.read_only {
+            return;
+        }
+        if let Some(log) = self.lock().as_mut()
+            && let Err(e) = log.close()
+        {
+            tracing::warn!(error = %e, "outbox: clean close not written; the next start skips ahead in seq");
+        }
     }
 }
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox")
-            .field("path", &self.handle.location().path())
+            .field("dir", &self.dir)
             .field("max_bytes", &self.max_bytes)
             .finish_non_exhaustive()
     }
-}
-
-/// A snapshot is state, not history: the one just inserted at `seq` replaces the
-/// pending one of the same topic (not counted as a drop; the new one says all it said).
-fn supersede(
-    st: &mut redb::Table<&'static str, &'static [u8]>,
-    alarms: &mut redb::Table<u64, &'static [u8]>,
-    c: &mut Counters,
-    topic: &str,
-    seq: u64,
-) -> Result<(), StoreError> {
-    let key = format!("latest.{topic}");
-    let prev = st
-        .get(key.as_str())?
-        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
-        .map(u64::from_be_bytes);
-    if let Some(prev) = prev
-        && prev != seq
-        && let Some(v) = alarms.remove(prev)?
-        && let Some(h) = record::head(v.value())
-    {
-        c.remove(h, v.value().len());
-    }
-    st.insert(key.as_str(), seq.to_be_bytes().as_slice())?;
-    Ok(())
 }

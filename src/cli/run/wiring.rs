@@ -375,11 +375,11 @@ fn open_stores(site: &Site, health: &Health) -> anyhow::Result<(Arc<Outbox>, Com
 }
 
 fn open_outbox(site: &Site, health: &Health) -> anyhow::Result<Arc<Outbox>> {
-    let path = site.gateway.data_dir.join("outbox.redb");
+    let path = site.gateway.data_dir.join("outbox");
     let outbox = Outbox::open(&path, site.buffer.outbox_max_bytes).context("opening the outbox")?;
     if let Some(q) = outbox.quarantined() {
         health::bump(&health.store_errors);
-        tracing::error!(quarantine = ?q, "the outbox was corrupt: moved aside, started afresh");
+        tracing::error!(damage = ?q, "the outbox was damaged: what is intact was kept");
     }
     Ok(Arc::new(outbox))
 }

@@ -223,7 +223,7 @@ fn the_outbox_command_says_clearly_when_there_is_no_store() {
     let config = site.config.to_str().expect("utf-8 path");
     let (code, out, err) = run_cli(&["outbox", "-c", config]);
     assert_eq!((code, out.as_str()), (2, ""), "stderr: {err}");
-    let path = site.data_dir().join("outbox.redb");
+    let path = site.data_dir().join("outbox");
     assert_eq!(
         err.trim(),
         format!(
@@ -243,26 +243,41 @@ fn the_outbox_command_says_when_the_file_is_corrupt_and_exits_1() {
     let sim = SimSite::start(&["th-1:rs485-th"]);
     let site = TestSite::new(&broker, &sim, "1s");
     let config = site.config.to_str().expect("utf-8 path");
-    let path = site.data_dir().join("outbox.redb");
+    let path = site.data_dir().join("outbox");
     {
+        use sitewarden::store::{Kind, NewRecord};
         let ob = sitewarden::store::Outbox::open(&path, 1 << 20).expect("outbox");
-        for _ in 0..50 {
-            ob.reserve_seq().expect("seq");
+        for i in 0..50 {
+            let rec = NewRecord::new(Kind::Alarm, "p/alarm/x", false, 0, move |s| {
+                format!("{{\"seq\":{s},\"n\":{i}}}").into_bytes()
+            });
+            ob.append(vec![rec], &[]).expect("append");
         }
     }
     let (code, out, err) = run_cli(&["outbox", "-c", config]);
     assert_eq!(code, 0, "an intact outbox: {out}{err}");
     assert!(!out.contains("CORRUPT"), "{out}");
-    let bytes = std::fs::read(&path).expect("outbox bytes");
+    let segment = std::fs::read_dir(&path)
+        .expect("outbox dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .expect("a segment");
+    let bytes = std::fs::read(&segment).expect("segment bytes");
     for (what, damaged) in [
-        ("truncated", bytes[..bytes.len() / 3].to_vec()),
+        ("a frame in the middle altered", {
+            let mut b = bytes.clone();
+            b[bytes.len() / 3] ^= 0x5A;
+            b
+        }),
         ("overwritten", {
             let mut b = bytes.clone();
-            b[..4096].fill(0xA5);
+            let n = b.len().min(4096);
+            b[..n].fill(0xA5);
             b
         }),
     ] {
-        std::fs::write(&path, &damaged).expect("damage");
+        std::fs::write(&segment, &damaged).expect("damage");
         let (code, out, err) = run_cli(&["outbox", "-c", config]);
         eprintln!("{what}:\n{out}{err}");
         assert_eq!(code, 1, "{what}: a corrupt outbox exits 1:\n{out}{err}");

@@ -64,7 +64,7 @@ fn wait_delivered(sub: &Subscriber, site: &TestSite, expected: &BTreeSet<u64>, w
 
 /// The seqs pending in `site`'s outbox (read-only; empty if it cannot be read).
 fn pending_in(site: &TestSite) -> BTreeSet<u64> {
-    let Ok(ob) = Outbox::open_read_only(&site.data_dir().join("outbox.redb")) else {
+    let Ok(ob) = Outbox::open_read_only(&site.data_dir().join("outbox")) else {
         return BTreeSet::new();
     };
     let alarms = ob.alarms_after(0, usize::MAX).unwrap_or_default();

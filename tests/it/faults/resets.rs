@@ -49,7 +49,7 @@ fn a_broker_resetting_connections_mid_flight_gets_only_acked_records_deleted() {
     );
     let site =
         Arc::new(sitewarden::config::load_from(&text, "resets.toml", &[], &[]).expect("config"));
-    let outbox = Arc::new(Outbox::open(&dir.path().join("outbox.redb"), 1 << 30).expect("outbox"));
+    let outbox = Arc::new(Outbox::open(&dir.path().join("outbox"), 1 << 30).expect("outbox"));
     let recs = (0..RECORDS)
         .map(|i| {
             NewRecord::new(

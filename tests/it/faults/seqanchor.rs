@@ -1,5 +1,5 @@
-//! seq never goes back (issue 10): after every corruption case (outbox truncated, bytes
-//! overwritten, seq file missing, seq file zeroed, all at once), the daemon restarted on
+//! seq never goes back (issue 10): after every corruption case (the outbox log's newest
+//! segment truncated, its oldest overwritten, seq file missing, seq file zeroed, all at once), the daemon restarted on
 //! the same data directory publishes nothing new under a seq at or below one the
 //! platform's subscriber already received; only byte-identical replays may repeat one.
 
@@ -12,27 +12,37 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// The outbox log's segments, oldest first.
+fn segments(outbox: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(outbox)
+        .expect("outbox dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    v.sort();
+    v
+}
+
 fn damage(data: &Path, case: &str) {
-    let outbox = data.join("outbox.redb");
-    let floors = [
-        data.join("outbox.redb.seq"),
-        data.join("raw").join("seq.floor"),
-    ];
+    let segs = segments(&data.join("outbox"));
+    let floors = [data.join("outbox.seq"), data.join("raw").join("seq.floor")];
     let truncate = || {
-        let len = std::fs::metadata(&outbox).expect("outbox").len();
+        let newest = segs.last().expect("a segment");
+        let len = std::fs::metadata(newest).expect("segment").len();
         let f = std::fs::OpenOptions::new()
             .write(true)
-            .open(&outbox)
+            .open(newest)
             .expect("open");
         f.set_len(len / 3).expect("truncate");
     };
     match case {
         "truncated" => truncate(),
         "overwritten" => {
-            let mut b = std::fs::read(&outbox).expect("read");
+            let mut b = std::fs::read(&segs[0]).expect("read");
             let n = b.len().min(8192);
             b[..n].fill(0xA5);
-            std::fs::write(&outbox, b).expect("write");
+            std::fs::write(&segs[0], b).expect("write");
         }
         "seq file missing" => std::fs::remove_file(&floors[0]).expect("rm seq"),
         "seq file zeroed" => std::fs::write(&floors[0], [0u8; 12]).expect("zero"),

@@ -1,0 +1,248 @@
+//! The outbox log's segment files: names, creation, appending one frame, reading one
+//! back, and the scan at open that finds every intact frame and says where the damage is.
+//!
+//! A segment is `SWOUT\0\0\x01` (the last byte is the format version) followed by frames
+//! `len u32 LE | crc32(len ‖ body) u32 LE | body`, the framing of the raw ring, with an
+//! `entry.rs` body. Reads and writes one file; what goes where is `log.rs`'s.
+
+use super::super::codec::{FRAME_HEADER, frame, frame_crc, frame_header};
+use super::entry::{BODY_HEAD, Entry};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+pub(crate) const MAGIC: [u8; 8] = *b"SWOUT\0\0\x01";
+
+pub(crate) fn name(id: u64) -> String {
+    format!("out-{id:016x}.seg")
+}
+
+pub(crate) fn parse_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("out-")?.strip_suffix(".seg")?;
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// The segments in `dir`, oldest first.
+pub(crate) fn list(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if let Some(id) = e.file_name().to_str().and_then(parse_name) {
+            found.push((id, e.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Creates segment `id` holding the magic and `first` (a checkpoint), synced, and syncs
+/// the directory so the file survives a power cut.
+pub(crate) fn create(dir: &Path, id: u64, first: &Entry) -> io::Result<(File, u64)> {
+    let path = dir.join(name(id));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let mut bytes = MAGIC.to_vec();
+    frame(&first.encode(MAGIC.len() as u64), &mut bytes);
+    let done = file
+        .write_all_at(&bytes, 0)
+        .and_then(|()| file.sync_data())
+        .and_then(|()| super::super::disk::sync_dir(dir));
+    if let Err(e) = done {
+        // Leave no headless file behind.
+        drop(file);
+        if let Err(rm) = std::fs::remove_file(&path) {
+            tracing::warn!(path = %path.display(), error = %rm, "outbox: half-made segment not removed");
+        }
+        return Err(e);
+    }
+    Ok((file, bytes.len() as u64))
+}
+
+/// Writes `entry` as a frame at `at`, the end of `file`; returns the frame's length.
+/// On an error the file is cut back to `at`, so no half frame stays in the middle.
+pub(crate) fn append(file: &File, at: u64, entry: &Entry, sync: bool) -> io::Result<u64> {
+    let mut bytes = Vec::new();
+    frame(&entry.encode(at), &mut bytes);
+    let done = file
+        .write_all_at(&bytes, at)
+        .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
+    if let Err(e) = done {
+        // A half frame left here would read as damage once later frames follow it.
+        if let Err(cut) = file.set_len(at) {
+            tracing::warn!(error = %cut, "outbox: half-written frame not cut off");
+        }
+        return Err(e);
+    }
+    Ok(bytes.len() as u64)
+}
+
+/// Reads back the frame at `at`, `len` bytes long; damage is an `InvalidData` error.
+pub(crate) fn read(file: &File, at: u64, len: u64) -> io::Result<Entry> {
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, at)?;
+    parse(&buf, at).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("outbox frame at byte {at} is damaged"),
+        )
+    })
+}
+
+/// The frame at the start of `buf` (found at offset `at`): its entry, or None if the
+/// bytes are not an intact frame.
+fn parse(buf: &[u8], at: u64) -> Option<Entry> {
+    let header: [u8; FRAME_HEADER] = buf.get(..FRAME_HEADER)?.try_into().ok()?;
+    let (len, crc) = frame_header(header).ok()?;
+    let body = buf.get(FRAME_HEADER..FRAME_HEADER + len as usize)?;
+    if (len as usize) < BODY_HEAD || frame_crc(header[..4].try_into().ok()?, body) != crc {
+        return None;
+    }
+    Entry::decode(body, at).ok()
+}
+
+/// Where a scan found bytes that are not an intact frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Damage {
+    pub(crate) at: u64,
+    /// An intact frame follows the damage: bytes were altered, not merely left unwritten.
+    pub(crate) resumed_at: Option<u64>,
+}
+
+/// What a scan of one segment found.
+#[derive(Debug)]
+pub(crate) struct Scan {
+    /// The file starts with our magic.
+    pub(crate) ours: bool,
+    /// End of the last intact frame.
+    pub(crate) end: u64,
+    pub(crate) damage: Vec<Damage>,
+}
+
+/// Reads every intact frame of the segment at `path` in order, handing each to `f` with
+/// its offset and length. After damage it looks for the next intact frame (by the offset
+/// every frame carries) and goes on from there.
+pub(crate) fn scan(path: &Path, mut f: impl FnMut(u64, u64, Entry)) -> io::Result<Scan> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+        return Ok(Scan {
+            ours: false,
+            end: 0,
+            damage: Vec::new(),
+        });
+    }
+    let mut at = MAGIC.len();
+    let mut end = at as u64;
+    let mut damage = Vec::new();
+    while at < bytes.len() {
+        if let Some(e) = parse(&bytes[at..], at as u64) {
+            let len = frame_len(&bytes[at..]);
+            f(at as u64, len as u64, e);
+            at += len;
+            end = at as u64;
+            continue;
+        }
+        let next = resync(&bytes, at + 1);
+        damage.push(Damage {
+            at: at as u64,
+            resumed_at: next.map(|n| n as u64),
+        });
+        match next {
+            Some(n) => at = n,
+            None => break,
+        }
+    }
+    Ok(Scan {
+        ours: true,
+        end,
+        damage,
+    })
+}
+
+fn frame_len(buf: &[u8]) -> usize {
+    FRAME_HEADER + u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize
+}
+
+/// The offset of the next intact frame at or after `from`: a frame carries its own offset
+/// right after its type and flags, so candidates are checked cheaply before their CRC.
+fn resync(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len().saturating_sub(FRAME_HEADER + BODY_HEAD)).find(|&p| {
+        let o = p + FRAME_HEADER + 2;
+        bytes[o..o + 8] == (p as u64).to_le_bytes()[..] && parse(&bytes[p..], p as u64).is_some()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u64) -> Entry {
+        Entry {
+            next_seq: n,
+            records: vec![(n, vec![b'x'; n as usize])],
+            ..Entry::default()
+        }
+    }
+
+    fn frames(path: &Path) -> (Vec<u64>, Scan) {
+        let mut seen = Vec::new();
+        let s = scan(path, |_, _, e| seen.push(e.next_seq)).unwrap();
+        (seen, s)
+    }
+
+    #[test]
+    fn frames_are_read_back_and_damage_is_skipped_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, mut at) = create(dir.path(), 1, &entry(1)).unwrap();
+        let mut offsets = vec![];
+        for n in 2..6 {
+            offsets.push(at);
+            at += append(&file, at, &entry(n), true).unwrap();
+        }
+        assert_eq!(
+            read(&file, offsets[1], offsets[2] - offsets[1])
+                .unwrap()
+                .next_seq,
+            3
+        );
+        let path = dir.path().join(name(1));
+        assert_eq!(frames(&path).0, vec![1, 2, 3, 4, 5]);
+        // A flipped byte inside frame 3: the rest is still read.
+        let mut b = std::fs::read(&path).unwrap();
+        b[offsets[1] as usize + 12] ^= 0xff;
+        std::fs::write(&path, &b).unwrap();
+        let (seen, s) = frames(&path);
+        assert_eq!(seen, vec![1, 2, 4, 5]);
+        assert_eq!(
+            s.damage,
+            vec![Damage {
+                at: offsets[1],
+                resumed_at: Some(offsets[2])
+            }]
+        );
+        // A torn tail: nothing intact after it.
+        b.truncate(offsets[3] as usize + 5);
+        std::fs::write(&path, &b).unwrap();
+        let (seen, s) = frames(&path);
+        assert_eq!(seen, vec![1, 2, 4]);
+        assert_eq!(s.end, offsets[3]);
+        assert_eq!(s.damage.last().unwrap().resumed_at, None);
+    }
+
+    #[test]
+    fn a_foreign_file_is_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name(3));
+        std::fs::write(&path, b"SQLite format 3\0 and more").unwrap();
+        assert!(!frames(&path).1.ours);
+        assert_eq!(parse_name(&name(3)), Some(3));
+        assert_eq!(parse_name("out-3.seg"), None);
+    }
+}
