@@ -7,9 +7,13 @@
 //! open:
 //! * a fresh log starts at the floor (the outbox was lost, the floor says how far it got);
 //! * a log closed cleanly carries its own counter (its last frame says so);
-//! * after a crash, seqs reserved for unstored messages (status, health) may not be in the
-//!   log, so the counter starts at the floor, skipping at most one lease; so it does when
-//!   the log is damaged;
+//! * after a crash on the same boot (the daemon killed, the machine up): every frame
+//!   written, synced or not, is in the page cache, reserved seqs included, so the log's
+//!   counter stands; the log records which boot wrote it (`run.boot`, the kernel's boot
+//!   id);
+//! * after a reboot without a clean close (a power cut), or when the log is damaged,
+//!   seqs reserved for unstored messages (status, health) may be lost with the unsynced
+//!   tail, so the counter starts at the floor, skipping at most one lease;
 //! * when the log was damaged, lost or not closed cleanly and no floor copy is valid,
 //!   nothing left can be trusted: the counter jumps forward to the wall clock in microseconds (above any seq
 //!   a gateway handing out fewer than a million seqs a second since its first start
@@ -25,20 +29,43 @@ fn clock_anchor() -> u64 {
         .saturating_mul(1000)
 }
 
+/// The state key holding the boot id of the run that wrote the log.
+pub(super) const BOOT_KEY: &str = "run.boot";
+
+/// The kernel's id of this boot (None where there is none to read).
+pub(super) fn boot_id() -> Option<Vec<u8>> {
+    #[cfg(test)]
+    if let Some(b) = TEST_BOOT.with(|b| b.borrow().clone()) {
+        return Some(b.into_bytes());
+    }
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().as_bytes().to_vec())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: pretend to be on another boot (a power cut's image opened "after reboot").
+    pub(crate) static TEST_BOOT: std::cell::RefCell<Option<String>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Sets the log's counter for this run, from the log, the floor (`floor`, 0 when no copy
-/// is valid), whether the data directory was used before and whether the log is damaged.
+/// is valid), whether the data directory was used before, whether the log is damaged and
+/// whether this boot wrote it.
 pub(super) fn at_open(
     log: &mut Log,
     floor: u64,
     prior_life: bool,
     damaged: bool,
+    same_boot: bool,
 ) -> Option<Reanchor> {
-    if !log.existed || !log.closed_cleanly || damaged {
+    // A torn tail on the same boot means the page cache did not keep everything either.
+    let crashed = log.existed && !log.closed_cleanly && (!same_boot || log.torn);
+    if !log.existed || crashed || damaged || log.torn {
         log.c.next_seq = log.c.next_seq.max(floor);
     }
     let next = log.c.next_seq.max(1);
     log.c.next_seq = next;
-    let crashed = log.existed && !log.closed_cleanly;
     if floor == 0 && prior_life && (damaged || crashed || next <= 1) {
         let to = clock_anchor().max(next);
         let reason = if damaged {

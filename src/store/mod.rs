@@ -89,7 +89,7 @@
 //!   its outcome before it is answered. A torn tail is cut at open; the file is
 //!   rewritten (temp file, fsync, rename) when dead entries make up most of it.
 
-mod anchor;
+pub(crate) mod anchor;
 mod codec;
 pub mod commands;
 pub(crate) mod disk;
@@ -105,7 +105,7 @@ mod record;
 mod room;
 mod segment;
 mod shed;
-mod tables;
+pub(crate) mod tables;
 
 pub use commands::CommandLog;
 pub use floor::Reanchor;

@@ -101,7 +101,23 @@ impl Outbox {
         for d in &log.damage {
             tracing::error!(segment = %d.path.display(), reason = %d.reason, "outbox: damaged segment; what is intact was kept");
         }
-        ob.reanchored = anchor::at_open(&mut log, lease, prior_life, ob.quarantined.is_some());
+        let boot = anchor::boot_id();
+        let same_boot = boot.is_some() && log.state(anchor::BOOT_KEY) == boot.as_ref();
+        ob.reanchored = anchor::at_open(
+            &mut log,
+            lease,
+            prior_life,
+            ob.quarantined.is_some(),
+            same_boot,
+        );
+        if let Some(boot) = boot.filter(|_| !same_boot) {
+            // Which boot wrote the log: a later start on the same boot can trust what the
+            // page cache kept of it (see `anchor.rs`).
+            let mut e = log.entry();
+            e.state = vec![(anchor::BOOT_KEY.to_string(), boot.clone())];
+            log.write(&e, true)?;
+            log.set_state(anchor::BOOT_KEY, boot);
+        }
         if let Err(e) = ob.reserve(log.c.next_seq.max(1)) {
             // Best effort: a full disk must not stop the start.
             tracing::warn!(error = %e, "outbox: seq floor not written at open");
@@ -240,7 +256,8 @@ impl Outbox {
 
     /// Allocates one seq for a message that is published but not stored (status, the last
     /// will, health). Never handed out again: the floor files cover it before it is
-    /// returned, and the next frame or the clean close records the counter.
+    /// returned, and a frame without a sync records the counter (a killed daemon keeps
+    /// it; after a reboot the counter resumes at the floor).
     pub fn reserve_seq(&self) -> Result<u64, StoreError> {
         if self.read_only {
             return Err(StoreError::ReadOnly);
@@ -248,6 +265,9 @@ impl Outbox {
         self.with_log(|log| {
             let seq = log.c.next_seq;
             self.reserve(seq + 1)?;
+            let mut e = log.entry();
+            e.next_seq = seq + 1;
+            log.write(&e, false)?;
             log.c.next_seq = seq + 1;
             Ok(seq)
         })

@@ -2,7 +2,7 @@
 
 use redb::TableDefinition;
 
-pub(super) const ALARMS: TableDefinition<u64, &[u8]> = TableDefinition::new("alarms");
-pub(super) const OTHERS: TableDefinition<u64, &[u8]> = TableDefinition::new("others");
-pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-pub(super) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+pub(crate) const ALARMS: TableDefinition<u64, &[u8]> = TableDefinition::new("alarms");
+pub(crate) const OTHERS: TableDefinition<u64, &[u8]> = TableDefinition::new("others");
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");

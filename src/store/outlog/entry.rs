@@ -19,6 +19,8 @@ const FLAG_LZ4: u8 = 1;
 const FLAG_CLEAN: u8 = 2;
 /// The first frame of a segment: carries every state entry, so older segments can go.
 const FLAG_CHECKPOINT: u8 = 4;
+/// Written with a sync: everything before it in the segment was durable before it was.
+const FLAG_SYNCED: u8 = 8;
 /// Payloads at least this long are compressed (window summaries shrink ~5-9×).
 const COMPRESS_FROM: usize = 256;
 /// Largest payload a compressed frame may claim to expand to.
@@ -39,6 +41,8 @@ pub(crate) struct Entry {
     pub(crate) gone: Vec<(u64, u64)>,
     pub(crate) clean: bool,
     pub(crate) checkpoint: bool,
+    /// Set by the writer for a frame it syncs.
+    pub(crate) synced: bool,
 }
 
 impl Entry {
@@ -76,6 +80,9 @@ impl Entry {
         if self.checkpoint {
             flags |= FLAG_CHECKPOINT;
         }
+        if self.synced {
+            flags |= FLAG_SYNCED;
+        }
         let mut body = Vec::with_capacity(BODY_HEAD + p.len());
         body.push(TYPE_ENTRY);
         if p.len() >= COMPRESS_FROM {
@@ -101,7 +108,7 @@ impl Entry {
             return Err(DecodeError::Bad("frame type"));
         }
         let flags = r.byte()?;
-        if flags & !(FLAG_LZ4 | FLAG_CLEAN | FLAG_CHECKPOINT) != 0 {
+        if flags & !(FLAG_LZ4 | FLAG_CLEAN | FLAG_CHECKPOINT | FLAG_SYNCED) != 0 {
             return Err(DecodeError::Bad("frame flags"));
         }
         if u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes")) != at {
@@ -122,6 +129,7 @@ impl Entry {
         let mut e = decode_payload(&mut Reader(payload))?;
         e.clean = flags & FLAG_CLEAN != 0;
         e.checkpoint = flags & FLAG_CHECKPOINT != 0;
+        e.synced = flags & FLAG_SYNCED != 0;
         Ok(e)
     }
 }
@@ -203,6 +211,7 @@ mod tests {
             gone: vec![(5, 9), (3, 4), (1_000_100, 1_000_101)],
             clean: true,
             checkpoint: true,
+            synced: true,
         }
     }
 

@@ -66,6 +66,8 @@ pub(crate) struct Log {
     pub(crate) closed_cleanly: bool,
     /// The log existed before this open.
     pub(crate) existed: bool,
+    /// The open cut a torn tail: a write was cut short, by a power cut or by hand.
+    pub(crate) torn: bool,
     /// Tests: a simulated filesystem under the log.
     #[cfg(test)]
     pub(crate) sim: Option<SimDisk>,
@@ -104,6 +106,7 @@ impl Log {
             damage: Vec::new(),
             closed_cleanly: false,
             existed: false,
+            torn: false,
             #[cfg(test)]
             sim: None,
             _lock: lock,
@@ -175,31 +178,51 @@ impl Log {
                 }
                 continue;
             }
+            // The newest segment's damage that no synced frame follows is what a power
+            // cut leaves of unsynced writes (in any order): cut there, apply nothing after.
+            let tear = scan
+                .damage
+                .iter()
+                .find(|d| Some(id) == newest && !d.synced_after)
+                .map(|d| d.at);
             for (off, len, e) in frames {
+                if tear.is_some_and(|t| off > t) {
+                    break;
+                }
                 last_clean = e.clean;
                 self.apply(FrameAt { seg: id, off, len }, e);
             }
             let mut len = std::fs::metadata(&path).map_or(scan.end, |m| m.len());
             let mut why = Vec::new();
-            for d in &scan.damage {
-                let torn = d.resumed_at.is_none() && Some(id) == newest;
-                if torn && self.writable {
-                    tracing::warn!(segment = %path.display(), at = d.at, "outbox: torn tail (a write cut short) removed");
-                } else if !torn {
-                    why.push(format!("bytes {}..{}", d.at, d.resumed_at.unwrap_or(len)));
+            for d in scan.damage.iter().filter(|d| tear.is_none_or(|t| d.at < t)) {
+                why.push(format!("bytes {}..{}", d.at, d.resumed_at.unwrap_or(len)));
+            }
+            if let Some(t) = tear {
+                self.torn = true;
+                if self.writable {
+                    tracing::warn!(segment = %path.display(), at = t, "outbox: torn tail (writes a power cut left unfinished) removed");
                 }
             }
             if !why.is_empty() {
                 damaged.push((id, format!("{} not intact frames", why.join(", "))));
             }
+            let cut = tear.or_else(|| {
+                scan.damage
+                    .last()
+                    .filter(|d| d.resumed_at.is_none())
+                    .map(|_| scan.end)
+            });
             let file = if self.writable {
                 let f = OpenOptions::new().read(true).write(true).open(&path)?;
-                if scan.damage.last().is_some_and(|d| d.resumed_at.is_none()) {
-                    f.set_len(scan.end)?;
-                    len = scan.end;
+                if let Some(cut) = cut {
+                    f.set_len(cut)?;
+                    len = cut;
                 }
                 f
             } else {
+                if let Some(cut) = cut {
+                    len = cut;
+                }
                 File::open(&path)?
             };
             self.segs.insert(
@@ -648,8 +671,17 @@ fn lock(dir: &Path) -> Result<File, StoreError> {
         .create(true)
         .truncate(false)
         .open(dir.join("lock"))?;
-    // SAFETY: flock on a file descriptor we own.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    // A moment's retry: a child this process forks holds its descriptors until it execs.
+    let mut tries = 0;
+    let rc = loop {
+        // SAFETY: flock on a file descriptor we own.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 || tries == 20 {
+            break rc;
+        }
+        tries += 1;
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    };
     if rc != 0 {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {

@@ -39,7 +39,7 @@ pub(crate) fn list(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
-/// Creates segment `id` holding the magic and `first` (a checkpoint), synced, and syncs
+/// Creates segment `id` holding the magic and `first` (a checkpoint, marked synced), and syncs
 /// the directory so the file survives a power cut.
 pub(crate) fn create(dir: &Path, id: u64, first: &Entry) -> io::Result<(File, u64)> {
     let path = dir.join(name(id));
@@ -49,6 +49,10 @@ pub(crate) fn create(dir: &Path, id: u64, first: &Entry) -> io::Result<(File, u6
         .create_new(true)
         .open(&path)?;
     let mut bytes = MAGIC.to_vec();
+    let first = Entry {
+        synced: true,
+        ..first.clone()
+    };
     frame(&first.encode(MAGIC.len() as u64), &mut bytes);
     let done = file
         .write_all_at(&bytes, 0)
@@ -69,6 +73,10 @@ pub(crate) fn create(dir: &Path, id: u64, first: &Entry) -> io::Result<(File, u6
 /// On an error the file is cut back to `at`, so no half frame stays in the middle.
 pub(crate) fn append(file: &File, at: u64, entry: &Entry, sync: bool) -> io::Result<u64> {
     let mut bytes = Vec::new();
+    let entry = Entry {
+        synced: sync,
+        ..entry.clone()
+    };
     frame(&entry.encode(at), &mut bytes);
     let done = file
         .write_all_at(&bytes, at)
@@ -111,8 +119,11 @@ fn parse(buf: &[u8], at: u64) -> Option<Entry> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Damage {
     pub(crate) at: u64,
-    /// An intact frame follows the damage: bytes were altered, not merely left unwritten.
+    /// Where the next intact frame is, if any.
     pub(crate) resumed_at: Option<u64>,
+    /// A frame written with a sync follows the damage: the damaged bytes had been durable,
+    /// so they were altered, not merely left unwritten by a power cut.
+    pub(crate) synced_after: bool,
 }
 
 /// What a scan of one segment found.
@@ -140,9 +151,14 @@ pub(crate) fn scan(path: &Path, mut f: impl FnMut(u64, u64, Entry)) -> io::Resul
     }
     let mut at = MAGIC.len();
     let mut end = at as u64;
-    let mut damage = Vec::new();
+    let mut damage: Vec<Damage> = Vec::new();
     while at < bytes.len() {
         if let Some(e) = parse(&bytes[at..], at as u64) {
+            if e.synced {
+                for d in &mut damage {
+                    d.synced_after = true;
+                }
+            }
             let len = frame_len(&bytes[at..]);
             f(at as u64, len as u64, e);
             at += len;
@@ -153,6 +169,7 @@ pub(crate) fn scan(path: &Path, mut f: impl FnMut(u64, u64, Entry)) -> io::Resul
         damage.push(Damage {
             at: at as u64,
             resumed_at: next.map(|n| n as u64),
+            synced_after: false,
         });
         match next {
             Some(n) => at = n,
@@ -224,7 +241,8 @@ mod tests {
             s.damage,
             vec![Damage {
                 at: offsets[1],
-                resumed_at: Some(offsets[2])
+                resumed_at: Some(offsets[2]),
+                synced_after: true,
             }]
         );
         // A torn tail: nothing intact after it.

@@ -5,6 +5,7 @@ mod corruption;
 mod diskfull;
 mod history;
 mod kill9;
+mod legacy;
 mod outbox_basic;
 mod outbox_bounds;
 mod outbox_model;

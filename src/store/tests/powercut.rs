@@ -127,7 +127,12 @@ fn cut(dir: &Path, to: &Path, t: &Truth, rng: &mut Rng, low: impl Fn(u64) -> u64
 
 /// Opens the image and checks it against what the writer was told; Err says what is wrong.
 fn check(image: &Path, t: &Truth, want_bytes: impl Fn(u64) -> Vec<u8>) -> Result<(), String> {
-    let ob = Outbox::open(image, 1 << 30).map_err(|e| format!("open: {e}"))?;
+    // The machine comes back from a power cut on a new boot.
+    crate::store::anchor::TEST_BOOT
+        .with(|b| *b.borrow_mut() = Some(format!("after-cut-{}", image.display())));
+    let opened = Outbox::open(image, 1 << 30);
+    crate::store::anchor::TEST_BOOT.with(|b| *b.borrow_mut() = None);
+    let ob = opened.map_err(|e| format!("open: {e}"))?;
     if let Some(q) = ob.quarantined() {
         return Err(format!("a power cut is not damage: {q:?}"));
     }
