@@ -414,39 +414,7 @@ impl Outbox {
         let first = log.c.next_seq;
         let end = first + items.len() as u64;
         self.reserve(end)?;
-        // A snapshot is state, not history: the newest of a topic replaces the pending one
-        // (not a drop: it says all the old one said).
-        let mut newest: std::collections::HashMap<&str, usize> = Default::default();
-        let mut old_snaps = Vec::new();
-        for (i, it) in items
-            .iter()
-            .enumerate()
-            .filter(|(_, it)| it.kind == Kind::Snapshot)
-        {
-            if newest.insert(&it.topic, i).is_none()
-                && let Some(seq) = log.latest(&it.topic)
-            {
-                old_snaps.push(seq);
-            }
-        }
-        let incoming: Vec<Incoming> = (first..)
-            .zip(items)
-            .enumerate()
-            .filter(|(i, (_, it))| {
-                it.kind != Kind::Snapshot || newest.get(it.topic.as_str()) == Some(i)
-            })
-            .map(|(_, (seq, it))| Incoming {
-                seq,
-                kind: it.kind,
-                bytes: record::encode(
-                    it.kind,
-                    &it.topic,
-                    it.retain,
-                    it.created_ms,
-                    &(it.build)(seq),
-                ),
-            })
-            .collect();
+        let (incoming, old_snaps) = incoming(log, items, first);
         let budget = pressure.budget(self.budget(), log.c.cost);
         let plan = shed::plan(log, &incoming, budget, &old_snaps)?;
         let mut dropped = log.c.dropped;
@@ -595,6 +563,45 @@ impl Outbox {
             }
         }
     }
+}
+
+/// The records of an append with their seqs from `first`, and the pending snapshots they
+/// supersede. A snapshot is state, not history: the newest of a topic replaces the
+/// pending one, and the earlier ones of the same append (not a drop: the newest says all
+/// they said).
+fn incoming(log: &Log, items: &[NewRecord], first: u64) -> (Vec<Incoming>, Vec<u64>) {
+    let mut newest: std::collections::HashMap<&str, usize> = Default::default();
+    let mut old_snaps = Vec::new();
+    for (i, it) in items
+        .iter()
+        .enumerate()
+        .filter(|(_, it)| it.kind == Kind::Snapshot)
+    {
+        if newest.insert(&it.topic, i).is_none()
+            && let Some(seq) = log.latest(&it.topic)
+        {
+            old_snaps.push(seq);
+        }
+    }
+    let incoming = (first..)
+        .zip(items)
+        .enumerate()
+        .filter(|(i, (_, it))| {
+            it.kind != Kind::Snapshot || newest.get(it.topic.as_str()) == Some(i)
+        })
+        .map(|(_, (seq, it))| Incoming {
+            seq,
+            kind: it.kind,
+            bytes: record::encode(
+                it.kind,
+                &it.topic,
+                it.retain,
+                it.created_ms,
+                &(it.build)(seq),
+            ),
+        })
+        .collect();
+    (incoming, old_snaps)
 }
 
 impl Drop for Outbox {

@@ -161,83 +161,98 @@ impl Log {
         let mut last_clean = false;
         let mut damaged = Vec::new();
         for (id, path) in list {
-            let mut frames = Vec::new();
-            let scan = match segfile::scan(&path, |off, len, e| frames.push((off, len, e))) {
-                Ok(s) => s,
-                // The writer deleted it between the listing and the read.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            };
-            if !scan.ours {
-                let len = std::fs::metadata(&path).map_or(0, |m| m.len());
-                if len < segfile::MAGIC.len() as u64 && Some(id) == newest && self.writable {
-                    // A segment whose creation a crash cut short.
-                    std::fs::remove_file(&path)?;
-                } else {
-                    self.foreign(&path)?;
-                }
-                continue;
+            if let Some(why) =
+                self.replay_segment(id, &path, Some(id) == newest, &mut last_clean)?
+            {
+                damaged.push((id, why));
             }
-            // The newest segment's damage that no synced frame follows is what a power
-            // cut leaves of unsynced writes (in any order): cut there, apply nothing after.
-            let tear = scan
-                .damage
-                .iter()
-                .find(|d| Some(id) == newest && !d.synced_after)
-                .map(|d| d.at);
-            for (off, len, e) in frames {
-                if tear.is_some_and(|t| off > t) {
-                    break;
-                }
-                last_clean = e.clean;
-                self.apply(FrameAt { seg: id, off, len }, e);
-            }
-            let mut len = std::fs::metadata(&path).map_or(scan.end, |m| m.len());
-            let mut why = Vec::new();
-            for d in scan.damage.iter().filter(|d| tear.is_none_or(|t| d.at < t)) {
-                why.push(format!("bytes {}..{}", d.at, d.resumed_at.unwrap_or(len)));
-            }
-            if let Some(t) = tear {
-                self.torn = true;
-                if self.writable {
-                    tracing::warn!(segment = %path.display(), at = t, "outbox: torn tail (writes a power cut left unfinished) removed");
-                }
-            }
-            if !why.is_empty() {
-                damaged.push((id, format!("{} not intact frames", why.join(", "))));
-            }
-            let cut = tear.or_else(|| {
-                scan.damage
-                    .last()
-                    .filter(|d| d.resumed_at.is_none())
-                    .map(|_| scan.end)
-            });
-            let file = if self.writable {
-                let f = OpenOptions::new().read(true).write(true).open(&path)?;
-                if let Some(cut) = cut {
-                    f.set_len(cut)?;
-                    len = cut;
-                }
-                f
-            } else {
-                if let Some(cut) = cut {
-                    len = cut;
-                }
-                File::open(&path)?
-            };
-            self.segs.insert(
-                id,
-                Seg {
-                    file,
-                    len,
-                    dirty: false,
-                },
-            );
         }
         Ok(Replay {
             last_clean,
             damaged,
         })
+    }
+
+    /// One segment into the index; returns what is damaged in it beyond a torn tail.
+    fn replay_segment(
+        &mut self,
+        id: u64,
+        path: &Path,
+        newest: bool,
+        last_clean: &mut bool,
+    ) -> Result<Option<String>, StoreError> {
+        let mut frames = Vec::new();
+        let scan = match segfile::scan(path, |off, len, e| frames.push((off, len, e))) {
+            Ok(s) => s,
+            // The writer deleted it between the listing and the read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if !scan.ours {
+            let len = std::fs::metadata(path).map_or(0, |m| m.len());
+            if len < segfile::MAGIC.len() as u64 && newest && self.writable {
+                // A segment whose creation a crash cut short.
+                std::fs::remove_file(path)?;
+            } else {
+                self.foreign(path)?;
+            }
+            return Ok(None);
+        }
+        // The newest segment's damage that no synced frame follows is what a power cut
+        // leaves of unsynced writes (in any order): cut there, apply nothing after.
+        let tear = scan
+            .damage
+            .iter()
+            .find(|d| newest && !d.synced_after)
+            .map(|d| d.at);
+        for (off, len, e) in frames {
+            if tear.is_some_and(|t| off > t) {
+                break;
+            }
+            *last_clean = e.clean;
+            self.apply(FrameAt { seg: id, off, len }, e);
+        }
+        let len = std::fs::metadata(path).map_or(scan.end, |m| m.len());
+        let why: Vec<String> = scan
+            .damage
+            .iter()
+            .filter(|d| tear.is_none_or(|t| d.at < t))
+            .map(|d| format!("bytes {}..{}", d.at, d.resumed_at.unwrap_or(len)))
+            .collect();
+        if let Some(t) = tear {
+            self.torn = true;
+            if self.writable {
+                tracing::warn!(segment = %path.display(), at = t, "outbox: torn tail (writes a power cut left unfinished) removed");
+            }
+        }
+        let cut = tear.or_else(|| {
+            scan.damage
+                .last()
+                .filter(|d| d.resumed_at.is_none())
+                .map(|_| scan.end)
+        });
+        self.keep(id, path, cut.unwrap_or(len), cut.is_some())?;
+        Ok((!why.is_empty()).then(|| format!("{} not intact frames", why.join(", "))))
+    }
+
+    /// Adds a scanned segment of `len` bytes, cut to that length first when `cut`.
+    fn keep(&mut self, id: u64, path: &Path, len: u64, cut: bool) -> Result<(), StoreError> {
+        let file = if self.writable {
+            let f = OpenOptions::new().read(true).write(true).open(path)?;
+            if cut {
+                f.set_len(len)?;
+            }
+            f
+        } else {
+            File::open(path)?
+        };
+        let seg = Seg {
+            file,
+            len,
+            dirty: false,
+        };
+        self.segs.insert(id, seg);
+        Ok(())
     }
 
     /// A file named like a segment that is not one: moved aside (writable) and reported.
