@@ -187,7 +187,10 @@ impl Outbox {
         if g.is_none() {
             *g = Some(self.open_log()?);
         }
-        f(g.as_mut().expect("opened above"))
+        let log = g.as_mut().expect("opened above");
+        let out = f(log);
+        log.forget_frame();
+        out
     }
 
     /// Set when the open found damage (what is intact was kept). The daemon logs it and
@@ -489,16 +492,20 @@ impl Outbox {
     }
 
     /// Deletes segments nothing pending needs; compacts when acknowledged records take
-    /// more room than they may (the log past 3/4 of its bound, or any squeeze).
+    /// more room than they may: the log past 3/4 of its bound, dead segments held back by
+    /// a long-pending record (4 segments' worth), or any squeeze.
     fn tidy(&self, log: &mut Log, pressure: Pressure) -> Result<(), StoreError> {
         log.reclaim()?;
         let mut rounds = log.segments() + 1;
         while rounds > 0 {
             rounds -= 1;
             let bytes = log.bytes();
-            let dead = bytes.saturating_sub(log.c.cost);
+            let dead = log.dead_bytes(pressure != Pressure::Normal);
             let compact = match pressure {
-                Pressure::Normal => bytes > self.max_bytes / 4 * 3 && dead > log.seg_max(),
+                Pressure::Normal => {
+                    (bytes > self.max_bytes / 4 * 3 && dead > log.seg_max())
+                        || dead > 4 * log.seg_max().max(log.roll_idle())
+                }
                 _ => dead > (bytes / 2).max(64 << 10),
             };
             if !compact || !log.compact_oldest()? {

@@ -97,8 +97,8 @@ impl Run {
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     runs: BTreeMap<u64, Run>,
-    /// Pending records per segment.
-    per_seg: BTreeMap<u64, u64>,
+    /// Per segment: records pending, records ever indexed in it.
+    per_seg: BTreeMap<u64, (u64, u64)>,
 }
 
 impl Index {
@@ -129,7 +129,9 @@ impl Index {
                     set(&mut run.alarm, (k - i) as u32);
                 }
             }
-            *self.per_seg.entry(frame.seg).or_default() += (j - i) as u64;
+            let n = self.per_seg.entry(frame.seg).or_default();
+            n.0 += (j - i) as u64;
+            n.1 += (j - i) as u64;
             self.runs.insert(run.first, run);
             i = j;
         }
@@ -152,7 +154,7 @@ impl Index {
         let run = self.runs.remove(&key).expect("found above");
         let at = (run.frame, run.pos + i);
         if let Some(n) = self.per_seg.get_mut(&run.frame.seg) {
-            *n -= 1;
+            n.0 -= 1;
         }
         for (from, to) in [(0, i), (i + 1, run.count)] {
             // Trim each side to its pending records.
@@ -188,7 +190,12 @@ impl Index {
 
     /// Pending records in segment `seg`.
     pub(crate) fn pending_in(&self, seg: u64) -> u64 {
-        self.per_seg.get(&seg).copied().unwrap_or(0)
+        self.per_seg.get(&seg).map_or(0, |n| n.0)
+    }
+
+    /// Records ever indexed in segment `seg` (pending or not).
+    pub(crate) fn held_in(&self, seg: u64) -> u64 {
+        self.per_seg.get(&seg).map_or(0, |n| n.1)
     }
 
     pub(crate) fn forget_segment(&mut self, seg: u64) {

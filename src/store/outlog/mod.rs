@@ -359,6 +359,12 @@ impl Log {
         Ok(e)
     }
 
+    /// Lets go of the decoded frame kept for the next read (a window's frame decoded is
+    /// ~150 KB at 300 devices: not worth keeping resident between calls).
+    pub(crate) fn forget_frame(&mut self) {
+        self.cache = None;
+    }
+
     /// Pending `seq`: where it is and whether it replays first.
     pub(crate) fn find(&self, seq: u64) -> Option<(FrameAt, u32, bool)> {
         self.index.find(seq)
@@ -525,7 +531,7 @@ impl Log {
             return Ok(());
         }
         let (&active, seg) = self.segs.last_key_value().expect("a segment");
-        if self.index.is_empty() && seg.len >= ROLL_IDLE.min(self.seg_max) {
+        if self.index.is_empty() && seg.len >= self.roll_idle() {
             self.roll()?;
         }
         let active = self.segs.last_key_value().map_or(active, |(id, _)| *id);
@@ -611,6 +617,29 @@ impl Log {
     /// The size of a full segment.
     pub(crate) fn seg_max(&self) -> u64 {
         self.seg_max
+    }
+
+    /// Bytes compaction could free: each segment's share of records no longer pending
+    /// (an estimate: records in a frame are compressed together); the active segment's
+    /// only when `with_active`.
+    pub(crate) fn dead_bytes(&self, with_active: bool) -> u64 {
+        let active = self.segs.last_key_value().map(|(id, _)| *id);
+        self.segs
+            .iter()
+            .filter(|(id, _)| with_active || Some(**id) != active)
+            .map(|(id, s)| {
+                let held = self.index.held_in(*id);
+                let pending = self.index.pending_in(*id);
+                (s.len * pending.min(held))
+                    .checked_div(held)
+                    .map_or(s.len, |live| s.len - live)
+            })
+            .sum()
+    }
+
+    /// The size at which a log with nothing pending starts a fresh segment.
+    pub(crate) fn roll_idle(&self) -> u64 {
+        ROLL_IDLE.min(self.seg_max)
     }
 
     /// Tests: a simulated filesystem of `bytes`, holding the log and a ballast of 1/16
