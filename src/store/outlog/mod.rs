@@ -181,8 +181,14 @@ impl Log {
         newest: bool,
         last_clean: &mut bool,
     ) -> Result<Option<String>, StoreError> {
-        let mut frames = Vec::new();
-        let scan = match segfile::scan(path, |off, len, e| frames.push((off, len, e))) {
+        // Frames are applied as they are read (one in memory at a time). Those past a torn
+        // tail can only be unsynced ones (acks, reserved seqs): applying them before the
+        // tail is cut costs at most a record sent again.
+        let mut clean = *last_clean;
+        let scan = match segfile::scan(path, |off, len, e| {
+            clean = e.clean;
+            self.apply(FrameAt { seg: id, off, len }, e);
+        }) {
             Ok(s) => s,
             // The writer deleted it between the listing and the read.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -205,13 +211,7 @@ impl Log {
             .iter()
             .find(|d| newest && !d.synced_after)
             .map(|d| d.at);
-        for (off, len, e) in frames {
-            if tear.is_some_and(|t| off > t) {
-                break;
-            }
-            *last_clean = e.clean;
-            self.apply(FrameAt { seg: id, off, len }, e);
-        }
+        *last_clean = clean && tear.is_none();
         let len = std::fs::metadata(path).map_or(scan.end, |m| m.len());
         let why: Vec<String> = scan
             .damage

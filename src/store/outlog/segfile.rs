@@ -8,7 +8,7 @@
 use super::super::codec::{FRAME_HEADER, frame, frame_crc, frame_header};
 use super::entry::{BODY_HEAD, Entry};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -137,62 +137,93 @@ pub(crate) struct Scan {
 }
 
 /// Reads every intact frame of the segment at `path` in order, handing each to `f` with
-/// its offset and length. After damage it looks for the next intact frame (by the offset
-/// every frame carries) and goes on from there.
+/// its offset and length, one frame in memory at a time. After damage it reads the rest
+/// of the file, looks for the next intact frame (by the offset every frame carries) and
+/// goes on from there.
 pub(crate) fn scan(path: &Path, mut f: impl FnMut(u64, u64, Entry)) -> io::Result<Scan> {
-    let mut bytes = Vec::new();
-    File::open(path)?.read_to_end(&mut bytes)?;
-    if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut magic = [0u8; MAGIC.len()];
+    if size < MAGIC.len() as u64 || file.read_exact_at(&mut magic, 0).is_err() || magic != MAGIC {
         return Ok(Scan {
             ours: false,
             end: 0,
             damage: Vec::new(),
         });
     }
-    let mut at = MAGIC.len();
-    let mut end = at as u64;
-    let mut damage: Vec<Damage> = Vec::new();
-    while at < bytes.len() {
-        if let Some(e) = parse(&bytes[at..], at as u64) {
+    let mut at = MAGIC.len() as u64;
+    while let Some((e, len)) = read_frame(&file, at, size) {
+        f(at, len, e);
+        at += len;
+    }
+    let mut scan = Scan {
+        ours: true,
+        end: at,
+        damage: Vec::new(),
+    };
+    if at < size {
+        let mut rest = vec![0u8; (size - at) as usize];
+        file.read_exact_at(&mut rest, at)?;
+        past_damage(&rest, at, &mut f, &mut scan);
+    }
+    Ok(scan)
+}
+
+/// The intact frame at `at`, read from the file, with its length.
+fn read_frame(file: &File, at: u64, size: u64) -> Option<(Entry, u64)> {
+    let mut header = [0u8; FRAME_HEADER];
+    file.read_exact_at(&mut header, at).ok()?;
+    let (len, _) = frame_header(header).ok()?;
+    let total = FRAME_HEADER as u64 + u64::from(len);
+    if at + total > size {
+        return None;
+    }
+    let mut buf = vec![0u8; total as usize];
+    file.read_exact_at(&mut buf, at).ok()?;
+    parse(&buf, at).map(|e| (e, total))
+}
+
+/// The frames of `rest` (the file from offset `base`, which is not an intact frame).
+fn past_damage(rest: &[u8], base: u64, f: &mut impl FnMut(u64, u64, Entry), scan: &mut Scan) {
+    let mut p = 0;
+    while p < rest.len() {
+        if let Some(e) = parse(&rest[p..], base + p as u64) {
             if e.synced {
-                for d in &mut damage {
+                for d in &mut scan.damage {
                     d.synced_after = true;
                 }
             }
-            let len = frame_len(&bytes[at..]);
-            f(at as u64, len as u64, e);
-            at += len;
-            end = at as u64;
+            let len = frame_len(&rest[p..]);
+            f(base + p as u64, len as u64, e);
+            p += len;
+            scan.end = base + p as u64;
             continue;
         }
-        let next = resync(&bytes, at + 1);
-        damage.push(Damage {
-            at: at as u64,
-            resumed_at: next.map(|n| n as u64),
+        let next = resync(rest, base, p + 1);
+        scan.damage.push(Damage {
+            at: base + p as u64,
+            resumed_at: next.map(|n| base + n as u64),
             synced_after: false,
         });
         match next {
-            Some(n) => at = n,
+            Some(n) => p = n,
             None => break,
         }
     }
-    Ok(Scan {
-        ours: true,
-        end,
-        damage,
-    })
 }
 
 fn frame_len(buf: &[u8]) -> usize {
     FRAME_HEADER + u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize
 }
 
-/// The offset of the next intact frame at or after `from`: a frame carries its own offset
-/// right after its type and flags, so candidates are checked cheaply before their CRC.
-fn resync(bytes: &[u8], from: usize) -> Option<usize> {
+/// The index in `bytes` (the file from offset `base`) of the next intact frame at or
+/// after `from`: a frame carries its own offset right after its type and flags, so
+/// candidates are checked cheaply before their CRC.
+fn resync(bytes: &[u8], base: u64, from: usize) -> Option<usize> {
     (from..bytes.len().saturating_sub(FRAME_HEADER + BODY_HEAD)).find(|&p| {
         let o = p + FRAME_HEADER + 2;
-        bytes[o..o + 8] == (p as u64).to_le_bytes()[..] && parse(&bytes[p..], p as u64).is_some()
+        let at = base + p as u64;
+        bytes[o..o + 8] == at.to_le_bytes()[..] && parse(&bytes[p..], at).is_some()
     })
 }
 
