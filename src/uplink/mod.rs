@@ -231,6 +231,22 @@ impl Uplink {
     /// mostly in memory).
     fn fill(&mut self) {
         (self.session).fill(&self.client, &self.p.outbox, self.window, &self.wire);
+        for (seq, kind, bytes) in self.session.take_refused() {
+            tracing::error!(
+                seq,
+                kind = kind.name(),
+                bytes,
+                max = format::MAX_OUTGOING,
+                "record too large to publish: dropped and counted"
+            );
+            let lost = if kind == crate::store::Kind::Alarm {
+                &self.p.health.alarms_lost
+            } else {
+                &self.p.health.summaries_lost
+            };
+            health::bump(lost);
+            self.p.acks.ack(seq);
+        }
     }
 
     async fn on_event(&mut self, event: Event) {
@@ -683,7 +699,8 @@ fn connect_options(p: &UplinkParams, window: usize) -> (AsyncClient, EventLoop) 
     // One above our window, so packet ids never collide (docs/design-facts.md §2).
     o.set_inflight(u16::try_from(window + 1).unwrap_or(u16::MAX));
     o.set_request_channel_capacity(CHANNEL_CAPACITY);
-    o.set_max_packet_size(256 * 1024, 256 * 1024);
+    // Incoming: commands, small by contract; outgoing: see `format::MAX_OUTGOING`.
+    o.set_max_packet_size(256 * 1024, format::MAX_OUTGOING);
     o.set_transport(p.transport.clone());
     if let Some(user) = &up.username {
         o.set_credentials(user.clone(), p.password.clone().unwrap_or_default());

@@ -56,6 +56,9 @@ pub(super) struct Session {
     notices: VecDeque<super::format::Out>,
     /// Nothing is handed to rumqttc (Sparkplug: the primary host is not online).
     held: bool,
+    /// Records too large to publish (`format::MAX_OUTGOING`): seq, kind, bytes. The uplink
+    /// counts and deletes them.
+    refused: Vec<(u64, crate::store::Kind, usize)>,
 }
 
 impl Default for Session {
@@ -70,6 +73,7 @@ impl Default for Session {
             others_due: true,
             notices: VecDeque::new(),
             held: false,
+            refused: Vec::new(),
         }
     }
 }
@@ -125,6 +129,11 @@ impl Session {
     }
 
     /// The broker acknowledged `pkid`: what it carried, if it was ours.
+    /// The records found too large to publish since the last call.
+    pub(super) fn take_refused(&mut self) -> Vec<(u64, crate::store::Kind, usize)> {
+        std::mem::take(&mut self.refused)
+    }
+
     pub(super) fn on_puback(&mut self, pkid: u16) -> Option<Tag> {
         self.inflight.remove(&pkid)
     }
@@ -149,6 +158,16 @@ impl Session {
                 return;
             }
             if let Some(out) = self.notices.front() {
+                if !super::format::Wire::fits(out) {
+                    tracing::error!(
+                        topic = %out.topic,
+                        bytes = out.payload.len(),
+                        max = super::format::MAX_OUTGOING,
+                        "message too large to publish: not sent"
+                    );
+                    self.notices.pop_front();
+                    continue;
+                }
                 if !wire.publish(client, out, QoS::AtLeastOnce) {
                     return;
                 }
@@ -215,6 +234,10 @@ impl Session {
     /// Publishes one record in the uplink's format (one record, one publish).
     fn send(&mut self, client: &AsyncClient, rec: &Record, wire: &super::format::Wire) -> bool {
         let out = wire.outbound(&rec.topic, &rec.payload, rec.retain);
+        if !super::format::Wire::fits(&out) {
+            self.refused.push((rec.seq, rec.kind, out.payload.len()));
+            return true;
+        }
         if wire.publish(client, &out, QoS::AtLeastOnce) {
             self.awaiting.push_back(Tag::Record(rec.seq));
             true
@@ -228,6 +251,39 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record past `MAX_OUTGOING` is handed back as refused, not to rumqttc (which
+    /// would drop the connection over it, again on every connect); the next one goes.
+    #[test]
+    fn a_record_too_large_to_publish_is_refused_and_the_rest_go_on() {
+        use crate::store::{Kind, NewRecord, Outbox};
+        let tmp = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(&tmp.path().join("outbox"), 1 << 30).unwrap();
+        let big = super::super::format::MAX_OUTGOING;
+        let seqs = outbox
+            .append(
+                vec![
+                    NewRecord::new(Kind::Summary, "p/summary/a", false, 0, move |_| {
+                        vec![b'x'; big]
+                    }),
+                    NewRecord::new(Kind::Summary, "p/summary/b", false, 0, |_| b"{}".to_vec()),
+                ],
+                &[],
+            )
+            .unwrap();
+        let site = std::sync::Arc::new(crate::site::Site::bare("s", "g"));
+        let wire = super::super::format::Wire::new(&site);
+        let (client, _eventloop) =
+            AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 10);
+        let mut s = Session::default();
+        s.fill(&client, &outbox, 10, &wire);
+        assert_eq!(
+            s.take_refused().iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![seqs[0]]
+        );
+        assert_eq!(s.outstanding(), 1, "the small one was queued");
+        assert!(s.take_refused().is_empty());
+    }
 
     #[test]
     fn publish_events_map_packet_ids_in_order() {

@@ -63,7 +63,19 @@ pub struct Wire {
     pub node: Arc<sparkplug::Node>,
 }
 
+/// The largest publish the uplink sends (topic and payload). rumqttc refuses a larger one
+/// by dropping the connection, and the next connect would try it again: one message past
+/// the limit would keep the uplink reconnecting for ever. A 1 000-device inventory is
+/// ~350 KB; this leaves room for twenty times that.
+pub const MAX_OUTGOING: usize = 8 << 20;
+
 impl Wire {
+    /// Whether `out` is within `MAX_OUTGOING` (with room for the fixed header and a
+    /// Sparkplug stamp).
+    pub fn fits(out: &Out) -> bool {
+        out.topic.len() + out.payload.len() + 64 <= MAX_OUTGOING
+    }
+
     pub fn new(site: &Arc<Site>) -> Wire {
         Wire {
             format: site.uplink.format,
