@@ -107,7 +107,7 @@ pub async fn serve_with_reload(
                 daemon.beat(watchdog.is_some(), beats.is_multiple_of(3) || watchdog.is_none());
                 if release_code.is_some_and(|at| tokio::time::Instant::now() >= at) {
                     release_code = None;
-                    let bytes = footprint::release_own_code();
+                    let bytes = footprint::release_start_up_pages();
                     tracing::debug!(bytes, "start-up code let go");
                 }
             }
