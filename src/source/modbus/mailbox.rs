@@ -144,12 +144,10 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn bounded<F: std::future::Future>(f: F) -> impl std::future::Future<Output = F::Output> {
-        async move {
-            tokio::time::timeout(Duration::from_secs(5), f)
-                .await
-                .expect("test took over 5 s")
-        }
+    async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(5), f)
+            .await
+            .expect("test took over 5 s")
     }
 
     #[tokio::test]
