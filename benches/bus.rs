@@ -157,7 +157,7 @@ fn rtu_bus(warm_up: Duration, measure: Duration) {
     let mut idle_ms = [0.0; 2];
     let (polls, errors, seconds) = rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-        let (_writes, writes_rx) = tokio::sync::mpsc::channel(1);
+        let (_writes, writes_rx) = sitewarden::source::modbus::mailbox::channel(1);
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run_connection(
             Arc::clone(&site),
@@ -353,7 +353,7 @@ fn device(id: &str, profile: &str, unit: u8, points: Vec<Point>) -> Device {
         zone: None,
         max_registers_per_read: plan::MAX_REGISTERS,
         max_gap: 0,
-        points,
+        points: points.into(),
         camera: None,
         live: None,
     }

@@ -22,6 +22,8 @@ pub mod cli;
 pub mod clock;
 /// TOML + env → `Site`, with every error named by file, line and key path.
 pub mod config;
+/// The daemon's own resident code: start-up's pages handed back once it is over.
+pub mod footprint;
 /// Process-wide counters for `P/health`, `sitewarden outbox` and the journal.
 pub mod health;
 /// The opt-in status page, `/metrics` and `/healthz` (`[http]`).

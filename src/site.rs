@@ -391,6 +391,39 @@ impl Parity {
     }
 }
 
+/// A device's points, in profile order. Shared by every device of one profile rather
+/// than copied into each (the site bench, benches/site: 1 170 points on 300 devices, 145 KB
+/// of copies for 4 profiles). Reads like a slice.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Points(std::sync::Arc<[Point]>);
+
+impl std::ops::Deref for Points {
+    type Target = [Point];
+    fn deref(&self) -> &[Point] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Points {
+    type Item = &'a Point;
+    type IntoIter = std::slice::Iter<'a, Point>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl From<Vec<Point>> for Points {
+    fn from(points: Vec<Point>) -> Self {
+        Points(points.into())
+    }
+}
+
+impl FromIterator<Point> for Points {
+    fn from_iter<I: IntoIterator<Item = Point>>(iter: I) -> Self {
+        Points(iter.into_iter().collect())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Device {
     pub id: String,
@@ -405,7 +438,7 @@ pub struct Device {
     pub max_registers_per_read: u16,
     /// Registers a coalesced read may skip to join two points (0 = only contiguous).
     pub max_gap: u16,
-    pub points: Vec<Point>,
+    pub points: Points,
     /// Camera devices: topics and heartbeat (None for Modbus devices).
     pub camera: Option<Camera>,
     /// Report by exception on `P/live/{device}` (the device's `live = {…}`); None: off.

@@ -231,7 +231,7 @@ fn ad_hoc(args: &ProbeArgs) -> Result<(ConnectionKind, Device), String> {
         zone: None,
         max_registers_per_read: args.max_registers_per_read.unwrap_or(MAX_REGISTERS),
         max_gap: args.max_gap.unwrap_or(0),
-        points,
+        points: points.into(),
         camera: None,
         live: None,
     };

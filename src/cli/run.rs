@@ -16,6 +16,7 @@
 mod wiring;
 
 use crate::clock;
+use crate::footprint;
 use crate::site::{Site, Uplink};
 use crate::systemd;
 use anyhow::Context;
@@ -83,6 +84,8 @@ pub async fn serve_with_reload(
         (w / 3).min(Duration::from_secs(10))
     }));
     let mut beats = 0u64;
+    // Start-up's code is let go once it is over, and again after each reload.
+    let mut release_code = Some(tokio::time::Instant::now() + footprint::AFTER_START);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -92,15 +95,21 @@ pub async fn serve_with_reload(
                     tracing::info!("SIGHUP ignored: no configuration file to re-read");
                     continue;
                 };
-                if let Some(next) = reload(path, daemon.site())
-                    && !daemon.reload(next).await
-                {
-                    break;
+                if let Some(next) = reload(path, daemon.site()) {
+                    if !daemon.reload(next).await {
+                        break;
+                    }
+                    release_code = Some(tokio::time::Instant::now() + footprint::AFTER_START);
                 }
             }
             _ = beat.tick() => {
                 beats += 1;
                 daemon.beat(watchdog.is_some(), beats.is_multiple_of(3) || watchdog.is_none());
+                if release_code.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                    release_code = None;
+                    let bytes = footprint::release_start_up_pages();
+                    tracing::debug!(bytes, "start-up code let go");
+                }
             }
         }
     }

@@ -139,7 +139,7 @@ pub fn load_from(
 pub fn load_profile(name: &str, profile_dirs: &[PathBuf]) -> Result<Vec<Point>, ConfigErrors> {
     let mut errors = Vec::new();
     match profile::load(name, profile_dirs, &mut errors) {
-        profile::Found::Profile(p) if errors.is_empty() => Ok(p.points),
+        profile::Found::Profile(p) if errors.is_empty() => Ok(p.points.to_vec()),
         profile::Found::Missing(message) => Err(ConfigErrors(vec![ConfigError {
             file: String::from("profile"),
             line: None,

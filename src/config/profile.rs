@@ -61,7 +61,7 @@ const DEFAULT_STATUS_TOPIC: &str = "cameras/{device}/status";
 /// A checked profile.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Profile {
-    pub(super) points: Vec<Point>,
+    pub(super) points: crate::site::Points,
     /// Present for camera profiles; topics still hold `{device}`.
     pub(super) camera: Option<Camera>,
 }
@@ -212,7 +212,10 @@ pub(super) fn parse(file: &str, text: &str, errors: &mut Vec<ConfigError>) -> Fo
     if errors.len() != before {
         return Found::Broken;
     }
-    Found::Profile(Profile { points, camera })
+    Found::Profile(Profile {
+        points: points.into(),
+        camera,
+    })
 }
 
 /// The name of an earlier writable point whose registers (or coils) `p`'s overlap, when

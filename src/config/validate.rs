@@ -307,7 +307,7 @@ fn view<'a>(
         });
     Some(DeviceView {
         id: &id.v,
-        points: profile.map(|p| p.points.as_slice()),
+        points: profile.map(|p| &p.points[..]),
         cell,
     })
 }

@@ -126,7 +126,7 @@ fn shipped_points(name: &str) -> Vec<Point> {
     };
     let mut errors = Vec::new();
     match profile::parse(name, text, &mut errors) {
-        profile::Found::Profile(p) => p.points,
+        profile::Found::Profile(p) => p.points.to_vec(),
         _ => Vec::new(),
     }
 }

@@ -40,7 +40,7 @@ pub(crate) fn device(id: &str, zone: Option<&str>, points: Vec<Point>) -> Device
         zone: zone.map(str::to_string),
         max_registers_per_read: 125,
         max_gap: 0,
-        points,
+        points: points.into(),
         camera: None,
         live: None,
     }
@@ -304,7 +304,7 @@ fn carry_follows_points_by_name_and_survives_a_restart_as_bytes() {
     assert_eq!(restored, carry);
 
     // The profile was reordered; the counter still continues from 10.
-    let mut points = dev.points.clone();
+    let mut points = dev.points.to_vec();
     points.reverse();
     let reordered = device("gate-n1", None, points);
     let (s, _) = run(

@@ -112,7 +112,7 @@ impl Driver {
                 Target {
                     server,
                     unit: device.unit,
-                    points: device.points.clone(),
+                    points: device.points.to_vec(),
                 },
             );
         }

@@ -31,7 +31,7 @@ fn device(points: Vec<Point>) -> Device {
         zone: None,
         max_registers_per_read: 125,
         max_gap: 0,
-        points,
+        points: points.into(),
         camera: None,
         live: None,
     }

@@ -50,9 +50,7 @@ impl Sources {
                 ConnectionKind::ModbusTcp { .. }
                 | ConnectionKind::ModbusRtu { .. }
                 | ConnectionKind::ModbusRtuOverTcp { .. } => {
-                    // A few queued writes per connection; more means the platform is
-                    // hammering one device, and the command is answered as busy.
-                    let (wtx, wrx) = mpsc::channel(8);
+                    let (wtx, wrx) = source::modbus::requests();
                     writes.push(Some(wtx));
                     tasks.spawn(source::modbus::run_connection(
                         Arc::clone(site),

@@ -54,7 +54,7 @@ fn device(id: &str, zone: Option<&str>, points: Vec<Point>) -> Device {
         zone: zone.map(Into::into),
         max_registers_per_read: 125,
         max_gap: 0,
-        points,
+        points: points.into(),
         camera: None,
         live: None,
     }

@@ -134,7 +134,8 @@ mod tests {
                     "/door/open",
                     &[("/type", "door"), ("/door/id", "2")],
                 ),
-            ],
+            ]
+            .into(),
             camera: None,
             live: None,
         }

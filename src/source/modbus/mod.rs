@@ -40,6 +40,7 @@ mod conn;
 pub mod decode;
 pub mod frame;
 mod link;
+pub mod mailbox;
 pub mod plan;
 pub mod schedule;
 
@@ -64,10 +65,20 @@ use crate::write::WriteError;
 pub use crate::write::{WriteRequest, Written};
 
 /// Where `uplink::command` sends a connection's writes and the status socket a probe's
-/// reads. Boxed: a channel allocates its first block of 32 slots up front, and 32
-/// unboxed requests per connection were 300 KB at 300 connections for a path that is
-/// almost never taken.
-pub type WriteSender = mpsc::Sender<Box<FieldRequest>>;
+/// reads (`mailbox`: no allocation per connection until a request comes). Boxed, so a
+/// queue that grew holds pointers.
+pub type WriteSender = mailbox::Sender<Box<FieldRequest>>;
+/// The connection task's end of its `WriteSender`.
+pub type WriteReceiver = mailbox::Receiver<Box<FieldRequest>>;
+
+/// A connection's request mailbox: a few queued requests; more means the platform is
+/// hammering one device, and the request is answered as busy.
+pub fn requests() -> (WriteSender, WriteReceiver) {
+    mailbox::channel(REQUESTS)
+}
+
+/// Requests a connection queues before it answers busy.
+const REQUESTS: usize = 8;
 
 /// What a connection task does between its polls besides polling.
 #[derive(Debug)]
@@ -111,7 +122,7 @@ pub async fn run_connection(
     conn: usize,
     health: Arc<Health>,
     samples: mpsc::Sender<Sample>,
-    mut writes: mpsc::Receiver<Box<FieldRequest>>,
+    mut writes: WriteReceiver,
     cancel: CancellationToken,
 ) {
     let Some(connection) = site.connections.get(conn) else {

@@ -157,7 +157,7 @@ mod tests {
             zone: None,
             max_registers_per_read,
             max_gap,
-            points,
+            points: points.into(),
             camera: None,
             live: None,
         }

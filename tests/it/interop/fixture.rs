@@ -355,7 +355,7 @@ impl Polling {
         let site = Arc::new(site.clone());
         let health = Arc::new(Health::new(site.devices.len()));
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        let (writes, writes_rx) = tokio::sync::mpsc::channel(1);
+        let (writes, writes_rx) = sitewarden::source::modbus::mailbox::channel(1);
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run_connection(
             site,

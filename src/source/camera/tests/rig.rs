@@ -52,7 +52,8 @@ pub(super) fn site(
             points: vec![
                 point("people_count", "/count", "people_count", PointKind::Gauge),
                 point("intrusion", "/confidence", "intrusion", PointKind::Event),
-            ],
+            ]
+            .into(),
             camera: Some(Camera {
                 events_topic: format!("cameras/{id}/events"),
                 status_topic: format!("cameras/{id}/status"),

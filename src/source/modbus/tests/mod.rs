@@ -72,7 +72,7 @@ pub(super) fn device(
         zone: None,
         max_registers_per_read: 125,
         max_gap: 0,
-        points,
+        points: points.into(),
         camera: None,
         live: None,
     }
@@ -135,7 +135,7 @@ pub(super) fn start(site: &Arc<Site>) -> Running {
     let mut writes = vec![];
     let mut tasks = vec![];
     for conn in 0..site.connections.len() {
-        let (wtx, wrx) = mpsc::channel(4);
+        let (wtx, wrx) = super::mailbox::channel(4);
         writes.push(wtx);
         tasks.push(tokio::spawn(run_connection(
             Arc::clone(site),
@@ -191,9 +191,8 @@ impl Running {
             reply,
         };
         self.writes[conn]
-            .send(Box::new(super::FieldRequest::Write(req)))
-            .await
-            .expect("connection task alive");
+            .try_send(Box::new(super::FieldRequest::Write(req)))
+            .expect("connection task alive, its mailbox not full");
         rx.await.expect("write answered")
     }
 
