@@ -32,11 +32,25 @@ pub(super) fn ignore_not_found(e: io::Error) -> io::Result<()> {
 }
 
 pub(super) fn segment_name(id: u64) -> String {
-    format!("raw-{id:016x}.seg")
+    numbered("raw", id)
 }
 
 pub(super) fn parse_segment_name(name: &str) -> Option<u64> {
-    let hex = name.strip_prefix("raw-")?.strip_suffix(".seg")?;
+    parse_numbered("raw", name)
+}
+
+/// `<prefix>-<16 hex digits>.seg`: a segment's file name, in write order (the raw ring's
+/// and the outbox log's).
+pub(super) fn numbered(prefix: &str, id: u64) -> String {
+    format!("{prefix}-{id:016x}.seg")
+}
+
+/// The number in a `numbered` name of `prefix`, if `name` is one.
+pub(super) fn parse_numbered(prefix: &str, name: &str) -> Option<u64> {
+    let hex = name
+        .strip_prefix(prefix)?
+        .strip_prefix('-')?
+        .strip_suffix(".seg")?;
     if hex.len() != 16 {
         return None;
     }

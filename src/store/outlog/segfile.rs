@@ -15,15 +15,11 @@ use std::path::{Path, PathBuf};
 pub(crate) const MAGIC: [u8; 8] = *b"SWOUT\0\0\x01";
 
 pub(crate) fn name(id: u64) -> String {
-    format!("out-{id:016x}.seg")
+    super::super::segment::numbered("out", id)
 }
 
 pub(crate) fn parse_name(name: &str) -> Option<u64> {
-    let hex = name.strip_prefix("out-")?.strip_suffix(".seg")?;
-    if hex.len() != 16 {
-        return None;
-    }
-    u64::from_str_radix(hex, 16).ok()
+    super::super::segment::parse_numbered("out", name)
 }
 
 /// The segments in `dir`, oldest first.
