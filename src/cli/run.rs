@@ -84,8 +84,8 @@ pub async fn serve_with_reload(
         (w / 3).min(Duration::from_secs(10))
     }));
     let mut beats = 0u64;
-    // Start-up's code is let go once it is over, and again after each reload.
-    let mut release_code = Some(tokio::time::Instant::now() + footprint::AFTER_START);
+    // Start-up's code is let go once it is over, again after each reload, and every hour.
+    let mut release_code = tokio::time::Instant::now() + footprint::AFTER_START;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -99,14 +99,14 @@ pub async fn serve_with_reload(
                     if !daemon.reload(next).await {
                         break;
                     }
-                    release_code = Some(tokio::time::Instant::now() + footprint::AFTER_START);
+                    release_code = tokio::time::Instant::now() + footprint::AFTER_START;
                 }
             }
             _ = beat.tick() => {
                 beats += 1;
                 daemon.beat(watchdog.is_some(), beats.is_multiple_of(3) || watchdog.is_none());
-                if release_code.is_some_and(|at| tokio::time::Instant::now() >= at) {
-                    release_code = None;
+                if tokio::time::Instant::now() >= release_code {
+                    release_code = tokio::time::Instant::now() + footprint::EVERY;
                     let bytes = footprint::release_start_up_pages();
                     tracing::debug!(bytes, "start-up code let go");
                 }

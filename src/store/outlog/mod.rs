@@ -8,7 +8,7 @@
 //!   a clean close writes a synced frame saying no seq past `next_seq` was handed out.
 //! * Every segment starts with a checkpoint (counters and every state entry), so whole
 //!   segments go once nothing in them is pending, oldest first; a segment past its size
-//!   rolls over, and an idle log (nothing pending) rolls at 128 KiB so it stays small.
+//!   rolls over, and an idle log (nothing pending) rolls at 64 KiB so it stays small.
 //! * When dead bytes pile up behind a long-pending record (the log past 3/4 of its
 //!   bound), the oldest segment's pending records are copied to the newest (same seq,
 //!   same bytes) and the segment deleted.
@@ -34,8 +34,8 @@ const SEG_MAX: u64 = 16 << 20;
 const SEG_MIN: u64 = 64 << 10;
 /// A log with nothing pending rolls to a fresh segment past this size, so the outbox of
 /// a connected gateway stays this small. A roll costs a new file and a checkpoint (a few
-/// pages, every few minutes at 300 devices).
-const ROLL_IDLE: u64 = 128 << 10;
+/// pages, every ~3 minutes at 300 devices).
+const ROLL_IDLE: u64 = 64 << 10;
 
 struct Seg {
     file: File,
