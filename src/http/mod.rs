@@ -7,7 +7,7 @@
 //! (`Connection: close`), a head of at most 8 KiB read within 5 s, at most 16 connections
 //! at once. Each answer is one status snapshot (`status::socket::gather`), the same
 //! read the status socket makes, so a scrape every 15 s costs one outbox read
-//! transaction and a few kilobytes of text.
+//! and a few kilobytes of text.
 //!
 //! - `request.rs`: the request head; `auth.rs`: Basic auth against a salted hash;
 //! - `page.rs`: the HTML page; `metrics.rs`: the Prometheus text; `procstat.rs`: RSS and

@@ -6,7 +6,7 @@
 //!    once, with each finished patrol round and the tracker's state.
 //!
 //! When a window closes (its end plus a grace), every device summary and zone summary of
-//! that window is committed in ONE durable outbox transaction together with the window's
+//! that window is committed in ONE durable outbox append (one frame) together with the window's
 //! end and the state the next window continues from (counter carries, zone occupancy). So
 //! after a crash the store says exactly which windows are out: the open one is rebuilt
 //! from the raw ring, and no window is ever built twice.
@@ -209,10 +209,10 @@ impl Ingest {
         all
     }
 
-    /// No window has ever closed here (a fresh store, or one quarantined): record the
+    /// No window has ever closed here (a fresh store, or one whose state was lost): record the
     /// start of the open window as where the next run rebuilds from, so a crash before
     /// the first close costs readings, not the window. Readings older than it (left by a
-    /// quarantined outbox's era) are not replayed: their windows may be out already.
+    /// lost outbox's era) are not replayed: their windows may be out already.
     fn mark_first_window(&mut self) {
         let start = self.windows.start.to_be_bytes().to_vec();
         if let Err(e) = self
@@ -391,7 +391,7 @@ impl Ingest {
 
     /// Commits pending alarm changes (after any the outbox refused before), the new
     /// active snapshot, finished patrol rounds, and the rule and patrol state in one
-    /// durable transaction. Changes it refuses are held and retried (`unsaved.rs`).
+    /// durable append. Changes it refuses are held and retried (`unsaved.rs`).
     fn commit_alarms(&mut self, now: Ms) {
         let patrol = self.patrol.take_dirty();
         if self.changes.is_empty() && !self.unsaved.due(now) && !patrol {

@@ -3,7 +3,7 @@
 //! Pure like `rules`: no I/O, no clock (`ts` and `now` are parameters), no payloads.
 //! `ingest` feeds it every sample of a checkpoint device and a tick, turns the alarm
 //! changes into alarm records like any rule's, each finished round into `P/patrol/{name}`,
-//! and saves `export_state` in the same outbox transaction, so a restart in the middle
+//! and saves `export_state` in the same outbox append, so a restart in the middle
 //! of a round goes on with it and raises nothing twice.
 //!
 //! - `taps.rs` sees a tap in a sample: a `taps` counter that moved (Modbus readers) or

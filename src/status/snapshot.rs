@@ -128,7 +128,7 @@ fn device_row(
     }
 }
 
-/// Builds the snapshot. `stats` is the outbox's (one read transaction, by the caller).
+/// Builds the snapshot. `stats` is the outbox's (one read, by the caller).
 pub fn build(site: &Site, h: &Health, stats: &OutboxStats, started: Ms, now: Ms) -> Snapshot {
     let live = h.live.snapshot();
     let devices: Vec<DeviceRow> = (site.devices.iter().enumerate())

@@ -3,7 +3,7 @@
 //! One request per connection: a line naming what is asked (`status`, or `probe {json}`
 //! for reads through the daemon, see `probe.rs`), answered with one JSON document, then
 //! the connection closes. The daemon serves it on its runtime; each
-//! answer is one copy of the live state and one outbox read transaction.
+//! answer is one copy of the live state and one outbox read.
 
 use super::snapshot;
 use crate::health::Health;

@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Most space kept in reserve in the data directory, given back to the outbox on ENOSPC
-/// so it can commit the transaction that sheds old records and the alarms that follow.
+/// so it can write the frame that sheds old records and the alarms that follow.
 pub(crate) const BALLAST_MAX: u64 = 2 << 20;
 /// Least ballast, however small the filesystem: a few commits' worth of pages.
 pub(crate) const BALLAST_MIN: u64 = 64 << 10;

@@ -113,10 +113,13 @@ impl Outbox {
         if let Some(boot) = boot.filter(|_| !same_boot) {
             // Which boot wrote the log: a later start on the same boot can trust what the
             // page cache kept of it (see `anchor.rs`).
+            // Best effort: without it the next start after a kill skips to the floor.
             let mut e = log.entry();
             e.state = vec![(anchor::BOOT_KEY.to_string(), boot.clone())];
-            log.write(&e, true)?;
-            log.set_state(anchor::BOOT_KEY, boot);
+            match log.write(&e, true) {
+                Ok(_) => log.set_state(anchor::BOOT_KEY, boot),
+                Err(e) => tracing::warn!(error = %e, "outbox: boot id not recorded"),
+            }
         }
         if let Err(e) = ob.reserve(log.c.next_seq.max(1)) {
             // Best effort: a full disk must not stop the start.

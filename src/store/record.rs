@@ -64,7 +64,7 @@ impl Kind {
 }
 
 /// A record to append. The payload is built from its `seq`, which the outbox allocates
-/// inside the transaction, so the payload can carry its own seq. `build` may be called
+/// before the frame is written, so the payload can carry its own seq. `build` may be called
 /// more than once (a retry after an I/O error) and must then return the same bytes for
 /// the same seq.
 pub struct NewRecord {

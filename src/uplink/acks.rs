@@ -1,10 +1,10 @@
-//! Deletes acknowledged records from the outbox, in batches, off the async runtime.
+//! Marks acknowledged records done in the outbox, in batches, off the async runtime.
 //!
-//! A PUBACK arrives per message; a durable delete costs an fsync and rewrites the pages it
-//! touches. One thread collects the acked seqs and deletes whatever has gathered in one
-//! transaction, at most every `BATCH_EVERY` (or `BATCH_MAX` seqs), so the 300 summaries of
-//! a window cost one commit and a drain at thousands of messages per second a few a second. A crash before the delete only means the record is published again
-//! (byte-identical, same seq): never a loss.
+//! A PUBACK arrives per message; each `Outbox::ack` writes a frame of seq ranges. One
+//! thread collects the acked seqs and acks whatever has gathered in one call, at most every
+//! `BATCH_EVERY` (or `BATCH_MAX` seqs), so the 300 summaries of a window cost one small
+//! frame and a drain at thousands of messages per second a few a second. An ack lost in a
+//! crash only means the record is published again (byte-identical, same seq): never a loss.
 
 use crate::health::{self, Health};
 use crate::store::Outbox;
@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 const BATCH_EVERY: Duration = Duration::from_secs(1);
-/// A drain commits at least this often, keeping each transaction's dirty pages small.
+/// A drain acks at least this often, keeping each ack frame small.
 const BATCH_MAX: usize = 4096;
 
 enum Msg {

@@ -8,7 +8,7 @@
 //!
 //! Feeding: every event that frees room (CONNACK, a publish written, a PUBACK, a wake for
 //! new records) tops the channel up, so the in-flight window stays full during a drain.
-//! Non-alarm records are read ahead `FETCH_BATCH` at a time, one short read transaction
+//! Non-alarm records are read ahead `FETCH_BATCH` at a time, one short outbox read
 //! per batch rather than one per PUBACK; alarms are read only when one may be new (on
 //! connect and on every wake), and then go before the read-ahead, so a live alarm jumps
 //! a long backlog. A read-ahead record the outbox drops meanwhile (full outbox) is still
@@ -21,7 +21,7 @@ use std::collections::{HashMap, VecDeque};
 /// Requests waiting in rumqttc's channel. Small on purpose: the outbox is the queue, and a
 /// short channel keeps what rumqttc holds in memory (and may drop) small.
 pub(super) const CHANNEL_CAPACITY: usize = 10;
-/// Records read from the store per read transaction, and at most held read ahead.
+/// Records read from the store per read, and at most held read ahead.
 const FETCH_BATCH: usize = 64;
 
 /// What a publish is, so its PUBACK can be mapped back.
